@@ -1,0 +1,35 @@
+# The two set-up commands: `make up` (run the profile) and `make test` (run every test).
+# Both bootstrap the machine (idempotent apt installs) and build first.
+.PHONY: up test build bench bootstrap unit asan fuzz clean
+
+JOBS ?= $(shell nproc)
+FUZZ_SECONDS ?= 20
+
+bootstrap:
+	@scripts/bootstrap
+
+build: bootstrap
+	@cmake --preset release >/dev/null
+	@cmake --build --preset release -j $(JOBS)
+
+up: build
+	@scripts/up
+
+test: build
+	@scripts/test
+
+bench: build
+	@scripts/bench
+
+asan: bootstrap
+	@cmake --preset asan-ubsan >/dev/null
+	@cmake --build --preset asan-ubsan -j $(JOBS)
+	@ctest --preset asan-ubsan
+
+fuzz: bootstrap
+	@cmake --preset fuzz >/dev/null
+	@cmake --build --preset fuzz -j $(JOBS)
+	@scripts/run-fuzzers $(FUZZ_SECONDS)
+
+clean:
+	rm -rf build
