@@ -26,12 +26,13 @@ function(zumik_library name)
   target_link_libraries(${name} PUBLIC ${ARG_DEPS})
 endfunction()
 
-# zumik_test(NAME SOURCES ... DEPS ... [LABELS ...]): a GoogleTest binary, discovered by ctest.
+# zumik_test(NAME SOURCES ... DEPS ... [LABELS ...] [ENVIRONMENT VAR=value ...] [TIMEOUT s]):
+# a GoogleTest binary, discovered by ctest.
 # Unit tests get the label "unit" and are part of the `unit_tests` target (what the ASan+UBSan
 # build compiles); integration tests pass LABELS integration.
 add_custom_target(unit_tests)
 function(zumik_test name)
-  cmake_parse_arguments(ARG "" "TIMEOUT" "SOURCES;DEPS;LABELS" ${ARGN})
+  cmake_parse_arguments(ARG "" "TIMEOUT" "SOURCES;DEPS;LABELS;ENVIRONMENT" ${ARGN})
   if(NOT ARG_LABELS)
     set(ARG_LABELS unit)
   endif()
@@ -44,7 +45,7 @@ function(zumik_test name)
   target_link_libraries(${name} PRIVATE ${ARG_DEPS} GTest::gmock GTest::gtest_main)
   include(GoogleTest)
   gtest_discover_tests(${name} PROPERTIES LABELS "${ARG_LABELS}" TIMEOUT ${ARG_TIMEOUT}
-                       DISCOVERY_TIMEOUT 60)
+                       ENVIRONMENT "${ARG_ENVIRONMENT}" DISCOVERY_TIMEOUT 60)
   if("unit" IN_LIST ARG_LABELS)
     add_dependencies(unit_tests ${name})
   endif()
