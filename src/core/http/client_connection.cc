@@ -1,0 +1,476 @@
+// The client's connection work, on each connection's strand: connect (TCP, TLS), send a
+// request, read a whole response or a response stream; plus the idle pool.
+#include "core/http/client_connection.h"
+
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <sys/socket.h>
+
+#include <array>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/string.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <cerrno>
+#include <limits>
+#include <tuple>
+
+#include "core/log.h"
+#include "core/status.h"
+
+namespace zumik::http::detail {
+namespace {
+
+namespace bhttp = boost::beast::http;
+using boost::beast::iequals;
+using boost::system::error_code;
+using tcp = asio::ip::tcp;
+
+constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+
+SteadyTime DeadlineAfter(std::chrono::nanoseconds timeout) {
+  if (timeout >= std::chrono::hours(24 * 365)) return SteadyTime::max();
+  return std::chrono::steady_clock::now() +
+         std::chrono::duration_cast<std::chrono::steady_clock::duration>(timeout);
+}
+
+bool IsIdempotent(Method method) {
+  return method == Method::get || method == Method::head || method == Method::put ||
+         method == Method::delete_ || method == Method::options || method == Method::trace;
+}
+
+absl::Status TransportError(const ClientConnection& connection, const Url& url,
+                            std::string_view what, const error_code& ec) {
+  if (connection.timed_out()) {
+    return Errorf(absl::StatusCode::kDeadlineExceeded, "{} {}: deadline exceeded", what,
+                  url.Authority());
+  }
+  // Cancel(), or asio cancellation of the awaiting coroutine (e.g. a server handler whose
+  // client left).
+  if (connection.cancelled() || ec == asio::error::operation_aborted) {
+    return Errorf(absl::StatusCode::kCancelled, "{} {}: cancelled", what, url.Authority());
+  }
+  return Errorf(absl::StatusCode::kUnavailable, "{} {} failed: {}", what, url.Authority(),
+                ec.message());
+}
+
+absl::Status ReadError(const ClientConnection& connection, const Url& url,
+                       const ClientOptions& options, const error_code& ec) {
+  if (ec == bhttp::error::body_limit) {
+    return Errorf(absl::StatusCode::kResourceExhausted,
+                  "response body from {} is larger than {} bytes", url.Authority(),
+                  options.max_response_body_bytes);
+  }
+  if (ec == bhttp::error::header_limit) {
+    return Errorf(absl::StatusCode::kResourceExhausted,
+                  "response headers from {} are larger than {} bytes", url.Authority(),
+                  options.max_response_header_bytes);
+  }
+  const bool parse_error =
+      ec.category() == bhttp::make_error_code(bhttp::error::bad_version).category() &&
+      ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message;
+  if (parse_error && !connection.cancelled() && !connection.timed_out()) {
+    return Errorf(absl::StatusCode::kInternal, "malformed response from {}: {}", url.Authority(),
+                  ec.message());
+  }
+  return TransportError(connection, url, "read response from", ec);
+}
+
+asio::awaitable<absl::Status> Connect(ClientShared& shared, ClientConnection& connection,
+                                      const Url& url, SteadyTime deadline) {
+  connection.SetDeadline(std::min(deadline, DeadlineAfter(shared.options.connect_timeout)));
+  error_code not_ip;
+  const asio::ip::address address = asio::ip::make_address(url.host, not_ip);
+  error_code connect_ec;
+  if (!not_ip) {
+    // An IP literal needs no resolver (which would cost a thread hop).
+    std::tie(connect_ec) = co_await connection.transport().socket().async_connect(
+        tcp::endpoint(address, url.port), kTuple);
+  } else {
+    auto [resolve_ec, endpoints] =
+        co_await connection.resolver().async_resolve(url.host, std::to_string(url.port), kTuple);
+    if (resolve_ec || connection.timed_out() || connection.cancelled()) {
+      if (connection.timed_out() || connection.cancelled()) {
+        co_return TransportError(connection, url, "resolve", resolve_ec);
+      }
+      co_return Errorf(absl::StatusCode::kUnavailable, "cannot resolve host '{}': {}", url.host,
+                       resolve_ec.message());
+    }
+    std::tie(connect_ec, std::ignore) =
+        co_await asio::async_connect(connection.transport().socket(), endpoints, kTuple);
+  }
+  if (connect_ec || connection.timed_out() || connection.cancelled()) {
+    co_return TransportError(connection, url, "connect to", connect_ec);
+  }
+  error_code ignored;
+  connection.transport().socket().set_option(tcp::no_delay(true), ignored);
+  if (url.tls()) {
+    const auto& tls = shared.Tls();
+    if (!tls.ok()) co_return tls.status();
+    connection.transport().EnableTls(**tls);
+    SSL* ssl = connection.transport().tls()->native_handle();
+    // SNI carries names only; verification checks whichever the URL used.
+    if (not_ip) SSL_set_tlsext_host_name(ssl, url.host.c_str());
+    if (shared.options.tls.verify_peer) {
+      X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
+      if (not_ip) {
+        X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+        X509_VERIFY_PARAM_set1_host(param, url.host.c_str(), url.host.size());
+      } else {
+        X509_VERIFY_PARAM_set1_ip_asc(param, url.host.c_str());
+      }
+    }
+    auto [handshake_ec] = co_await connection.transport().tls()->async_handshake(
+        asio::ssl::stream_base::client, kTuple);
+    if (handshake_ec || connection.timed_out() || connection.cancelled()) {
+      if (connection.timed_out() || connection.cancelled()) {
+        co_return TransportError(connection, url, "TLS handshake with", handshake_ec);
+      }
+      std::string detail = handshake_ec.message();
+      const long verify_result = SSL_get_verify_result(ssl);
+      if (verify_result != X509_V_OK) {
+        detail = fmt::format("certificate verification failed: {}",
+                             X509_verify_cert_error_string(verify_result));
+      }
+      TakeOpenSslError();
+      co_return Errorf(absl::StatusCode::kUnavailable, "TLS handshake with {} failed: {}",
+                       url.Authority(), detail);
+    }
+  }
+  connection.connected = true;
+  connection.SetDeadline(deadline);
+  co_return absl::OkStatus();
+}
+
+// Serialises and sends the request head and body; `close_requested` reports a
+// "Connection: close" the caller asked for.
+asio::awaitable<error_code> SendRequest(const ClientOptions& options, ClientConnection& connection,
+                                        const Url& url, const ClientRequest& request,
+                                        bool* close_requested) {
+  std::string head;
+  head.reserve(256);
+  head.append(MethodName(request.method));
+  head.push_back(' ');
+  head.append(url.target);
+  head.append(" HTTP/1.1\r\n");
+  bool has_host = false;
+  auto add = [&](std::string_view name, std::string_view value) {
+    if (name.empty() || IsUnsafeHeaderText(name) || IsUnsafeHeaderText(value)) return;
+    if (IsFramingHeader(name)) {
+      if (!iequals(name, "connection") || !iequals(value, "close")) return;
+      *close_requested = true;
+    }
+    if (iequals(name, "host")) has_host = true;
+    head.append(name);
+    head.append(": ");
+    head.append(value);
+    head.append("\r\n");
+  };
+  for (const auto& [name, value] : request.headers) add(name, value);
+  for (const auto& [name, value] : options.default_headers) {
+    bool overridden = false;
+    for (const auto& [request_name, request_value] : request.headers) {
+      overridden = overridden || iequals(request_name, name);
+    }
+    if (!overridden) add(name, value);
+  }
+  if (!has_host) add("Host", url.HostHeader());
+  const bool has_body = !request.body.empty() || request.method == Method::post ||
+                        request.method == Method::put || request.method == Method::patch;
+  if (has_body) head.append(fmt::format("Content-Length: {}\r\n", request.body.size()));
+  head.append("\r\n");
+  const std::array<asio::const_buffer, 2> buffers = {asio::buffer(head),
+                                                     asio::buffer(request.body)};
+  auto [ec, n] = co_await asio::async_write(connection.transport(), buffers, kTuple);
+  co_return ec;
+}
+
+template <typename Parser>
+void ApplyLimits(Parser& parser, const ClientOptions& options, Method method, uint64_t body_limit) {
+  parser.header_limit(static_cast<uint32_t>(
+      std::min<size_t>(options.max_response_header_bytes, std::numeric_limits<uint32_t>::max())));
+  parser.body_limit(body_limit);
+  if (method == Method::head) parser.skip(true);
+}
+
+bool IsInterim(int status) { return status >= 100 && status < 200 && status != 101; }
+
+}  // namespace
+
+ClientConnection::ClientConnection(const asio::any_io_executor& strand, std::string pool_key)
+    : executor_(strand),
+      transport_(strand),
+      resolver_(strand),
+      timer_(strand),
+      pool_key_(std::move(pool_key)) {}
+
+void ClientConnection::SetDeadline(SteadyTime deadline) {
+  const uint64_t generation = ++deadline_generation_;
+  timer_.expires_at(deadline);
+  timer_.async_wait([weak = weak_from_this(), generation](const error_code& ec) {
+    if (ec) return;
+    auto self = weak.lock();
+    // A later SetDeadline/CancelDeadline superseded this wait.
+    if (!self || self->deadline_generation_ != generation) return;
+    self->timed_out_ = true;
+    self->Close();
+  });
+}
+
+void ClientConnection::CancelDeadline() {
+  ++deadline_generation_;
+  timer_.cancel();
+}
+
+void ClientConnection::Close() {
+  if (closed_) return;
+  closed_ = true;
+  error_code ignored;
+  resolver_.cancel();
+  transport_.socket().close(ignored);
+  timer_.cancel();
+}
+
+bool ClientConnection::IdleAndHealthy() {
+  if (closed_ || !connected || buffer_.size() != 0) return false;
+  char byte;
+  const ssize_t n = ::recv(transport_.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  // 0: the peer closed; >0: bytes nobody asked for (or a TLS close_notify).
+  return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+std::shared_ptr<ClientConnection> ConnectionPool::Acquire(const std::string& key) {
+  std::vector<std::shared_ptr<ClientConnection>> stale;
+  std::shared_ptr<ClientConnection> found;
+  {
+    std::lock_guard lock(mu_);
+    auto it = idle_.find(key);
+    if (it == idle_.end()) return nullptr;
+    auto& list = it->second;
+    const auto now = std::chrono::steady_clock::now();
+    while (!list.empty() && !found) {
+      std::shared_ptr<ClientConnection> candidate = std::move(list.back());
+      list.pop_back();
+      if (now - candidate->idle_since <= idle_timeout_ && candidate->IdleAndHealthy()) {
+        found = std::move(candidate);
+      } else {
+        stale.push_back(std::move(candidate));
+      }
+    }
+  }
+  for (auto& connection : stale) connection->Close();
+  return found;
+}
+
+void ConnectionPool::Release(std::shared_ptr<ClientConnection> connection) {
+  {
+    std::lock_guard lock(mu_);
+    if (!closed_ && connection->open()) {
+      auto& list = idle_[connection->pool_key()];
+      if (list.size() < max_idle_per_host_) {
+        connection->idle_since = std::chrono::steady_clock::now();
+        list.push_back(std::move(connection));
+        return;
+      }
+    }
+  }
+  connection->Close();
+}
+
+void ConnectionPool::CloseIdle() {
+  std::unordered_map<std::string, std::vector<std::shared_ptr<ClientConnection>>> idle;
+  {
+    std::lock_guard lock(mu_);
+    idle.swap(idle_);
+  }
+  for (auto& [key, list] : idle) {
+    for (auto& connection : list) connection->Close();
+  }
+}
+
+void ConnectionPool::Close() {
+  {
+    std::lock_guard lock(mu_);
+    closed_ = true;
+  }
+  CloseIdle();
+}
+
+size_t ConnectionPool::idle() const {
+  std::lock_guard lock(mu_);
+  size_t count = 0;
+  for (const auto& [key, list] : idle_) count += list.size();
+  return count;
+}
+
+ClientShared::ClientShared(asio::any_io_executor client_executor, ClientOptions client_options)
+    : executor(std::move(client_executor)),
+      options(std::move(client_options)),
+      pool(options.max_idle_per_host, options.idle_timeout),
+      log(Logger("http.client")) {}
+
+const absl::StatusOr<std::shared_ptr<asio::ssl::context>>& ClientShared::Tls() {
+  std::call_once(tls_once_, [this] {
+    tls_ = MakeClientTlsContext(options.tls);
+    if (!tls_.ok()) log->warn("https requests will fail: {}", MessageOf(tls_.status()));
+  });
+  return tls_;
+}
+
+std::shared_ptr<ClientConnection> AcquireConnection(ClientShared& shared, const Url& url) {
+  std::string key = url.scheme + "://" + url.Authority();
+  if (auto pooled = shared.pool.Acquire(key)) {
+    pooled->reused = true;
+    ++shared.reused;
+    return pooled;
+  }
+  ++shared.opened;
+  return std::make_shared<ClientConnection>(asio::make_strand(shared.executor), std::move(key));
+}
+
+asio::awaitable<Attempt<ClientResponse>> RoundTrip(std::shared_ptr<ClientShared> shared,
+                                                   std::shared_ptr<ClientConnection> connection,
+                                                   Url url, const ClientRequest& request,
+                                                   SteadyTime deadline) {
+  ClientConnection& c = *connection;
+  const ClientOptions& options = shared->options;
+  c.SetDeadline(deadline);
+  if (!c.connected) {
+    absl::Status connected = co_await Connect(*shared, c, url, deadline);
+    if (!connected.ok()) {
+      c.Close();
+      co_return Attempt<ClientResponse>{std::move(connected), false};
+    }
+  }
+  bool close_requested = false;
+  const error_code write_ec = co_await SendRequest(options, c, url, request, &close_requested);
+  if (write_ec) {
+    const bool retry = c.reused && !c.timed_out() && !c.cancelled();
+    c.Close();
+    co_return Attempt<ClientResponse>{TransportError(c, url, "send request to", write_ec), retry};
+  }
+  std::optional<bhttp::response_parser<bhttp::string_body>> parser;
+  do {
+    parser.emplace();
+    ApplyLimits(*parser, options, request.method, options.max_response_body_bytes);
+    auto [read_ec, n] = co_await bhttp::async_read(c.transport(), c.buffer(), *parser, kTuple);
+    if (read_ec) {
+      const bool retry = c.reused && !parser->got_some() && IsIdempotent(request.method) &&
+                         !c.timed_out() && !c.cancelled();
+      c.Close();
+      co_return Attempt<ClientResponse>{ReadError(c, url, options, read_ec), retry};
+    }
+  } while (IsInterim(parser->get().result_int()));
+  c.CancelDeadline();
+  auto message = parser->release();
+  const bool reusable = !close_requested && message.keep_alive() && c.buffer().size() == 0 &&
+                        message.result_int() != 101;
+  ClientResponse response;
+  response.status = message.result_int();
+  response.body = std::move(message.body());
+  response.headers = std::move(static_cast<Fields&>(message));
+  if (reusable) {
+    shared->pool.Release(std::move(connection));
+  } else {
+    c.Close();
+  }
+  co_return Attempt<ClientResponse>{std::move(response), false};
+}
+
+asio::awaitable<Attempt<bool>> OpenStream(std::shared_ptr<StreamState> state,
+                                          const ClientRequest& request, SteadyTime deadline) {
+  ClientConnection& c = *state->connection;
+  const ClientOptions& options = state->shared->options;
+  c.SetDeadline(deadline);
+  if (!c.connected) {
+    absl::Status connected = co_await Connect(*state->shared, c, state->url, deadline);
+    if (!connected.ok()) {
+      c.Close();
+      co_return Attempt<bool>{std::move(connected), false};
+    }
+  }
+  const error_code write_ec =
+      co_await SendRequest(options, c, state->url, request, &state->close_requested);
+  if (write_ec) {
+    const bool retry = c.reused && !c.timed_out() && !c.cancelled();
+    c.Close();
+    co_return Attempt<bool>{TransportError(c, state->url, "send request to", write_ec), retry};
+  }
+  do {
+    state->parser.emplace();
+    ApplyLimits(*state->parser, options, request.method, std::numeric_limits<uint64_t>::max());
+    auto [read_ec, n] =
+        co_await bhttp::async_read_header(c.transport(), c.buffer(), *state->parser, kTuple);
+    if (read_ec) {
+      const bool retry = c.reused && !state->parser->got_some() && IsIdempotent(request.method) &&
+                         !c.timed_out() && !c.cancelled();
+      c.Close();
+      co_return Attempt<bool>{ReadError(c, state->url, options, read_ec), retry};
+    }
+    if (IsInterim(state->parser->get().result_int()) && !state->parser->is_done()) {
+      // An interim response has no body; read_header stops right after its head.
+      c.Close();
+      co_return Attempt<bool>{Errorf(absl::StatusCode::kInternal,
+                                     "malformed interim response from {}", state->url.Authority()),
+                              false};
+    }
+  } while (IsInterim(state->parser->get().result_int()));
+  state->status = state->parser->get().result_int();
+  state->chunk.resize(std::max<size_t>(options.stream_chunk_bytes, 1));
+  co_return Attempt<bool>{true, false};
+}
+
+void FinishStream(StreamState& state) {
+  state.done = true;
+  ClientConnection& c = *state.connection;
+  c.CancelDeadline();
+  const bool reusable = !state.close_requested && state.parser->keep_alive() &&
+                        c.buffer().size() == 0 && c.open() && state.status != 101;
+  if (reusable) {
+    state.shared->pool.Release(state.connection);
+  } else {
+    c.Close();
+  }
+}
+
+asio::awaitable<absl::StatusOr<std::string_view>> ReadStream(std::shared_ptr<StreamState> state) {
+  if (state->done) {
+    if (!state->failure.ok()) co_return state->failure;
+    co_return std::string_view();
+  }
+  ClientConnection& c = *state->connection;
+  auto& parser = *state->parser;
+  while (!parser.is_done()) {
+    auto& body = parser.get().body();
+    body.data = state->chunk.data();
+    body.size = state->chunk.size();
+    body.more = true;
+    auto [ec, n] = co_await bhttp::async_read_some(c.transport(), c.buffer(), parser, kTuple);
+    if (ec == bhttp::error::need_buffer) ec = {};
+    if (ec) {
+      state->done = true;
+      state->failure = ReadError(c, state->url, state->shared->options, ec);
+      c.Close();
+      co_return state->failure;
+    }
+    const size_t received = state->chunk.size() - parser.get().body().size;
+    if (received > 0) co_return std::string_view(state->chunk.data(), received);
+  }
+  FinishStream(*state);
+  co_return std::string_view();
+}
+
+void CancelStream(const std::shared_ptr<StreamState>& state) {
+  if (state->done) return;
+  state->done = true;
+  state->failure =
+      Errorf(absl::StatusCode::kCancelled, "stream from {} cancelled", state->url.Authority());
+  state->connection->Cancel();
+}
+
+}  // namespace zumik::http::detail

@@ -1,0 +1,237 @@
+// The client against an in-process server: pooling, deadlines, errors, limits, streams.
+#include "core/http/client.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "core/http/server.h"
+#include "core/http/test_util.h"
+#include "core/status.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace zumik::http {
+namespace {
+
+namespace asio = boost::asio;
+using ::testing::HasSubstr;
+using testing::IoThreads;
+using testing::RunOn;
+using namespace std::chrono_literals;
+
+class ClientTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    router_.Get("/hello", [](Request& request, ResponseWriter& writer) -> asio::awaitable<void> {
+      co_await writer.Respond(200, "hello " + std::string(request.Header("x-name")), "text/plain");
+    });
+    router_.Post("/echo", [](Request& request, ResponseWriter& writer) -> asio::awaitable<void> {
+      co_await writer.Respond(200, request.body(), "text/plain");
+    });
+    router_.Get("/big", [](Request&, ResponseWriter& writer) -> asio::awaitable<void> {
+      co_await writer.Respond(200, std::string(4096, 'x'), "text/plain");
+    });
+    router_.Get("/chunks", [](Request&, ResponseWriter& writer) -> asio::awaitable<void> {
+      co_await writer.BeginStream(200, "text/plain");
+      for (int i = 0; i < 3; ++i) co_await writer.WriteChunk(fmt::format("part{};", i));
+      co_await writer.Finish();
+    });
+    router_.Get("/slow", [this](Request&, ResponseWriter& writer) -> asio::awaitable<void> {
+      asio::steady_timer timer(co_await asio::this_coro::executor, std::chrono::hours(1));
+      auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+      slow_handler_cancelled_.set_value(ec == asio::error::operation_aborted);
+      co_await writer.Respond(200, "too late", "text/plain");
+    });
+    router_.Get("/wait-stream", [this](Request&, ResponseWriter& writer) -> asio::awaitable<void> {
+      co_await writer.BeginSse();
+      co_await writer.WriteSse("first");
+      asio::steady_timer timer(co_await asio::this_coro::executor, std::chrono::hours(1));
+      auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+      wait_stream_cancelled_.set_value(ec == asio::error::operation_aborted);
+    });
+    router_.Get("/error", [](Request&, ResponseWriter& writer) -> asio::awaitable<void> {
+      co_await writer.RespondError(429, "slow down", "rate_limit_error");
+    });
+    server_ = std::make_unique<Server>(io_.io(), ServerOptions(), std::move(router_));
+    ASSERT_TRUE(server_->Start().ok());
+  }
+
+  void TearDown() override { server_->Stop(1s); }
+
+  std::string Url(std::string_view path) const {
+    return fmt::format("http://127.0.0.1:{}{}", server_->port(), path);
+  }
+
+  absl::StatusOr<ClientResponse> Fetch(Client& client, ClientRequest request) {
+    return RunOn(io_.io(), client.Fetch(std::move(request)));
+  }
+
+  IoThreads io_;
+  Router router_;
+  std::unique_ptr<Server> server_;
+  std::promise<bool> slow_handler_cancelled_;
+  std::promise<bool> wait_stream_cancelled_;
+};
+
+TEST_F(ClientTest, SendsHeadersAndBody) {
+  Client client(io_.io().get_executor());
+  absl::StatusOr<ClientResponse> response =
+      Fetch(client, ClientRequest::Get(Url("/hello")).WithHeader("X-Name", "zumik"));
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_EQ(response->status, 200);
+  EXPECT_EQ(response->body, "hello zumik");
+  response = Fetch(client, ClientRequest::Post(Url("/echo"), "ping", "text/plain"));
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_EQ(response->body, "ping");
+}
+
+TEST_F(ClientTest, PoolReusesOneConnectionForSequentialRequests) {
+  Client client(io_.io().get_executor());
+  for (int i = 0; i < 5; ++i) {
+    absl::StatusOr<ClientResponse> response = Fetch(client, ClientRequest::Get(Url("/hello")));
+    ASSERT_TRUE(response.ok()) << response.status();
+  }
+  EXPECT_EQ(client.stats().connections_opened, 1u);
+  EXPECT_EQ(client.stats().connections_reused, 4u);
+  EXPECT_EQ(server_->stats().connections_accepted, 1u);
+}
+
+TEST_F(ClientTest, ResolvesPathsAgainstTheBaseUrl) {
+  ClientOptions options;
+  options.base_url = Url("");
+  Client client(io_.io().get_executor(), options);
+  absl::StatusOr<ClientResponse> response = Fetch(client, ClientRequest::Get("/hello"));
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_EQ(response->body, "hello ");
+}
+
+TEST_F(ClientTest, ReplacesAPooledConnectionTheServerClosed) {
+  Client client(io_.io().get_executor());
+  ASSERT_TRUE(Fetch(client, ClientRequest::Get(Url("/hello"))).ok());
+  const uint16_t port = server_->port();
+  // Stop closes the idle connection the client holds in its pool.
+  server_->Stop(1s);
+  Router router;
+  router.Get("/hello", [](Request&, ResponseWriter& writer) -> asio::awaitable<void> {
+    co_await writer.Respond(200, "second server", "text/plain");
+  });
+  ServerOptions options;
+  options.port = port;
+  server_ = std::make_unique<Server>(io_.io(), options, std::move(router));
+  ASSERT_TRUE(server_->Start().ok());
+  absl::StatusOr<ClientResponse> response = Fetch(client, ClientRequest::Get(Url("/hello")));
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_EQ(response->body, "second server");
+  EXPECT_EQ(client.stats().connections_opened, 2u);
+}
+
+TEST_F(ClientTest, DeadlineExceededCancelsTheServerHandler) {
+  Client client(io_.io().get_executor());
+  absl::StatusOr<ClientResponse> response =
+      Fetch(client, ClientRequest::Get(Url("/slow")).WithTimeout(100ms));
+  EXPECT_EQ(response.status().code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_THAT(std::string(MessageOf(response.status())),
+              HasSubstr(fmt::format("127.0.0.1:{}", server_->port())));
+  EXPECT_TRUE(slow_handler_cancelled_.get_future().get());
+}
+
+TEST_F(ClientTest, ConnectionRefusedIsUnavailableNamingHostAndPort) {
+  const uint16_t port = testing::UnusedPort();
+  absl::StatusOr<ClientResponse> response =
+      FetchBlocking(Method::get, fmt::format("http://127.0.0.1:{}/", port));
+  EXPECT_EQ(response.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(std::string(MessageOf(response.status())),
+              HasSubstr(fmt::format("connect to 127.0.0.1:{} failed", port)));
+}
+
+TEST_F(ClientTest, BadUrlIsInvalidArgument) {
+  Client client(io_.io().get_executor());
+  for (const char* url : {"ftp://127.0.0.1/", "http://", "/no-base-url", "::"}) {
+    absl::StatusOr<ClientResponse> response = Fetch(client, ClientRequest::Get(url));
+    EXPECT_EQ(response.status().code(), absl::StatusCode::kInvalidArgument) << url;
+  }
+}
+
+TEST_F(ClientTest, ResponseOverTheBodyLimitIsResourceExhausted) {
+  ClientOptions options;
+  options.max_response_body_bytes = 1024;
+  Client client(io_.io().get_executor(), options);
+  absl::StatusOr<ClientResponse> response = Fetch(client, ClientRequest::Get(Url("/big")));
+  EXPECT_EQ(response.status().code(), absl::StatusCode::kResourceExhausted);
+}
+
+TEST_F(ClientTest, FetchBlockingRunsItsOwnIoContext) {
+  absl::StatusOr<ClientResponse> response =
+      FetchBlocking(Method::post, Url("/echo"), "blocking", {{"X-Test", "1"}}, 5s);
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_EQ(response->body, "blocking");
+}
+
+TEST_F(ClientTest, StatusFromResponseUsesTheJsonErrorMessage) {
+  absl::StatusOr<ClientResponse> response = FetchBlocking(Method::get, Url("/error"));
+  ASSERT_TRUE(response.ok()) << response.status();
+  const absl::Status status = StatusFromResponse(*response);
+  EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(MessageOf(status), "HTTP 429: slow down");
+}
+
+TEST_F(ClientTest, StreamDeliversChunksAndEndsWithAnEmptyRead) {
+  Client client(io_.io().get_executor());
+  auto collect = [&]() -> asio::awaitable<absl::StatusOr<std::string>> {
+    absl::StatusOr<ClientStream> stream =
+        co_await client.Stream(ClientRequest::Get(Url("/chunks")));
+    if (!stream.ok()) co_return stream.status();
+    co_return co_await stream->ReadAll();
+  };
+  absl::StatusOr<std::string> body = RunOn(io_.io(), collect());
+  ASSERT_TRUE(body.ok()) << body.status();
+  EXPECT_EQ(*body, "part0;part1;part2;");
+  // Read to the end, the connection went back to the pool and serves the next request.
+  EXPECT_EQ(client.stats().idle_connections, 1u);
+  ASSERT_TRUE(Fetch(client, ClientRequest::Get(Url("/hello"))).ok());
+  EXPECT_EQ(client.stats().connections_opened, 1u);
+}
+
+TEST_F(ClientTest, StreamOfAnErrorStatusStillReadsTheBody) {
+  Client client(io_.io().get_executor());
+  auto collect = [&]() -> asio::awaitable<absl::StatusOr<std::pair<int, std::string>>> {
+    absl::StatusOr<ClientStream> stream = co_await client.Stream(ClientRequest::Get(Url("/error")));
+    if (!stream.ok()) co_return stream.status();
+    absl::StatusOr<std::string> body = co_await stream->ReadAll();
+    if (!body.ok()) co_return body.status();
+    co_return std::make_pair(stream->status(), *body);
+  };
+  auto result = RunOn(io_.io(), collect());
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->first, 429);
+  EXPECT_THAT(result->second, HasSubstr("slow down"));
+}
+
+TEST_F(ClientTest, CancelFailsAPendingReadAndTheServerSeesTheClientLeave) {
+  Client client(io_.io().get_executor());
+  absl::StatusOr<ClientStream> stream =
+      RunOn(io_.io(), client.Stream(ClientRequest::Get(Url("/wait-stream")).WithTimeout(10s)));
+  ASSERT_TRUE(stream.ok()) << stream.status();
+  std::string received;
+  while (received.find("\n\n") == std::string::npos) {
+    absl::StatusOr<std::string_view> piece = RunOn(io_.io(), stream->Read());
+    ASSERT_TRUE(piece.ok()) << piece.status();
+    ASSERT_FALSE(piece->empty());
+    received += *piece;
+  }
+  EXPECT_EQ(received, "data: first\n\n");
+  std::future<absl::StatusOr<std::string_view>> pending = testing::Spawn(io_.io(), stream->Read());
+  stream->Cancel();
+  EXPECT_EQ(pending.get().status().code(), absl::StatusCode::kCancelled);
+  EXPECT_TRUE(stream->done());
+  EXPECT_TRUE(wait_stream_cancelled_.get_future().get());
+  EXPECT_EQ(client.stats().idle_connections, 0u);
+}
+
+}  // namespace
+}  // namespace zumik::http

@@ -1,0 +1,115 @@
+// HTTP vocabulary: percent decoding, query parsing and the Request accessors.
+#include "core/http/message.h"
+
+#include <array>
+#include <boost/beast/core/string.hpp>
+#include <cctype>
+
+namespace zumik::http {
+namespace {
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+}  // namespace
+
+std::string_view MethodName(Method method) { return boost::beast::http::to_string(method); }
+
+std::optional<std::string> PercentDecode(std::string_view text, bool plus_as_space) {
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c == '%') {
+      if (i + 2 >= text.size()) return std::nullopt;
+      const int hi = HexValue(text[i + 1]);
+      const int lo = HexValue(text[i + 2]);
+      if (hi < 0 || lo < 0) return std::nullopt;
+      out.push_back(static_cast<char>(hi * 16 + lo));
+      i += 2;
+    } else if (c == '+' && plus_as_space) {
+      out.push_back(' ');
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+QueryParams ParseQuery(std::string_view query) {
+  QueryParams params;
+  while (!query.empty()) {
+    const size_t amp = query.find('&');
+    const std::string_view pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    if (pair.empty()) continue;
+    const size_t eq = pair.find('=');
+    const std::string_view key = pair.substr(0, eq);
+    const std::string_view value =
+        eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1);
+    auto decoded_key = PercentDecode(key, true);
+    auto decoded_value = PercentDecode(value, true);
+    params.emplace_back(decoded_key ? std::move(*decoded_key) : std::string(key),
+                        decoded_value ? std::move(*decoded_value) : std::string(value));
+  }
+  return params;
+}
+
+bool IsFramingHeader(std::string_view name) {
+  static constexpr std::array<std::string_view, 5> kFraming = {
+      "content-length", "transfer-encoding", "connection", "keep-alive", "upgrade"};
+  for (std::string_view framing : kFraming) {
+    if (boost::beast::iequals(name, framing)) return true;
+  }
+  return false;
+}
+
+bool IsUnsafeHeaderText(std::string_view text) {
+  return text.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos;
+}
+
+Request::Request(Message message, std::string remote_address)
+    : message_(std::move(message)), remote_address_(std::move(remote_address)) {
+  const std::string_view full = target();
+  const size_t question = full.find('?');
+  path_size_ = question == std::string_view::npos ? full.size() : question;
+  if (question != std::string_view::npos) query_params_ = ParseQuery(full.substr(question + 1));
+}
+
+std::string_view Request::method_name() const { return message_.method_string(); }
+
+std::string_view Request::target() const { return message_.target(); }
+
+std::string_view Request::query_string() const {
+  const std::string_view full = target();
+  return path_size_ < full.size() ? full.substr(path_size_ + 1) : std::string_view();
+}
+
+std::optional<std::string_view> Request::QueryParam(std::string_view key) const {
+  for (const auto& [name, value] : query_params_) {
+    if (name == key) return std::string_view(value);
+  }
+  return std::nullopt;
+}
+
+std::string_view Request::Header(std::string_view name) const {
+  const auto it = message_.find(name);
+  if (it == message_.end()) return {};
+  return it->value();
+}
+
+bool Request::HasHeader(std::string_view name) const {
+  return message_.find(name) != message_.end();
+}
+
+std::string_view Request::path_suffix() const {
+  const std::string_view full_path = path();
+  if (!prefix_route_ || route_.size() > full_path.size()) return {};
+  return full_path.substr(route_.size());
+}
+
+}  // namespace zumik::http

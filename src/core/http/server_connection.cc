@@ -1,0 +1,462 @@
+// The server's accept loop, per-connection request loop (timeouts, limits, client-gone
+// detection, handler isolation) and graceful shutdown.
+#include "core/http/server_connection.h"
+
+#include <array>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/parallel_group.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/string.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/read.hpp>
+#include <exception>
+
+#include "core/http/errors.h"
+#include "core/http/response_writer.h"
+#include "core/log.h"
+#include "core/status.h"
+
+namespace zumik::http::detail {
+namespace {
+
+namespace bhttp = boost::beast::http;
+using boost::system::error_code;
+using tcp = asio::ip::tcp;
+
+constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+constexpr size_t kReadChunk = 4096;
+// While a handler runs the monitor buffers pipelined requests up to this much.
+constexpr size_t kMaxPipelinedBytes = 64 * 1024;
+// After rejecting a request, how long and how much of the rest we read and discard so the
+// close does not reset the connection before the client has read the answer.
+constexpr auto kLingerTime = std::chrono::seconds(1);
+constexpr size_t kLingerBytes = 1 << 20;
+constexpr auto kForceCloseWait = std::chrono::seconds(2);
+
+std::string FormatEndpoint(const tcp::endpoint& endpoint) {
+  if (endpoint.address().is_v6()) {
+    return fmt::format("[{}]:{}", endpoint.address().to_string(), endpoint.port());
+  }
+  return fmt::format("{}:{}", endpoint.address().to_string(), endpoint.port());
+}
+
+bool IsDisconnect(const error_code& ec) {
+  return ec == bhttp::error::end_of_stream || ec == asio::error::eof ||
+         ec == asio::error::connection_reset || ec == asio::error::operation_aborted ||
+         ec == asio::error::bad_descriptor || ec == asio::error::broken_pipe ||
+         ec == asio::error::connection_aborted;
+}
+
+SteadyTime DeadlineAfter(std::chrono::nanoseconds timeout) {
+  const auto now = std::chrono::steady_clock::now();
+  if (timeout >= std::chrono::hours(24 * 365)) return SteadyTime::max();
+  return now + std::chrono::duration_cast<std::chrono::steady_clock::duration>(timeout);
+}
+
+asio::awaitable<void> WaitDrained(std::shared_ptr<ServerShared> shared, SteadyTime deadline) {
+  // Connections cancel drain_timer (via the strand) when the last one leaves; the check
+  // and the wait below run in one strand step, so that wake-up cannot be lost.
+  while (shared->active.load() > 0 && std::chrono::steady_clock::now() < deadline) {
+    shared->drain_timer.expires_at(deadline);
+    co_await shared->drain_timer.async_wait(kTuple);
+  }
+}
+
+}  // namespace
+
+ServerShared::ServerShared(asio::io_context& io_context, ServerOptions server_options,
+                           Router server_router)
+    : io(io_context),
+      options(std::move(server_options)),
+      router(std::move(server_router)),
+      log(Logger("http")),
+      strand(asio::make_strand(io_context)),
+      acceptor(strand),
+      drain_timer(strand) {}
+
+void ServerShared::Register(const std::shared_ptr<ServerConnection>& connection) {
+  std::lock_guard lock(mu);
+  connections.emplace(connection.get(), connection);
+}
+
+void ServerShared::Unregister(ServerConnection* connection) {
+  std::lock_guard lock(mu);
+  connections.erase(connection);
+}
+
+std::vector<std::shared_ptr<ServerConnection>> ServerShared::Snapshot() {
+  // Declared before the lock: the last owner may drop here, after the lock is released.
+  std::vector<std::shared_ptr<ServerConnection>> live;
+  std::lock_guard lock(mu);
+  live.reserve(connections.size());
+  for (const auto& [raw, weak] : connections) {
+    if (auto connection = weak.lock()) live.push_back(std::move(connection));
+  }
+  return live;
+}
+
+asio::awaitable<void> AcceptLoop(std::shared_ptr<ServerShared> shared) {
+  asio::steady_timer backoff(shared->strand);
+  while (true) {
+    auto [ec, accepted] =
+        co_await shared->acceptor.async_accept(asio::make_strand(shared->io), kTuple);
+    if (ec) {
+      if (!shared->acceptor.is_open() || ec == asio::error::operation_aborted) co_return;
+      shared->log->warn("{}: accept failed: {}", shared->options.name, ec.message());
+      // Out of descriptors or memory: back off instead of spinning.
+      backoff.expires_after(std::chrono::milliseconds(50));
+      co_await backoff.async_wait(kTuple);
+      continue;
+    }
+    tcp::socket socket(std::move(accepted));
+    error_code ignored;
+    if (shared->draining.load()) {
+      socket.close(ignored);
+      continue;
+    }
+    if (shared->active.load() >= shared->options.max_connections) {
+      ++shared->rejected;
+      socket.close(ignored);
+      continue;
+    }
+    socket.set_option(tcp::no_delay(true), ignored);
+    ++shared->active;
+    ++shared->accepted;
+    auto connection = std::make_shared<ServerConnection>(shared, std::move(socket));
+    shared->Register(connection);
+    asio::co_spawn(connection->executor(), ServerConnection::Run(connection), asio::detached);
+  }
+}
+
+asio::awaitable<void> ShutdownOnStrand(std::shared_ptr<ServerShared> shared,
+                                       std::chrono::nanoseconds grace) {
+  shared->draining = true;
+  error_code ignored;
+  shared->acceptor.close(ignored);
+  for (auto& connection : shared->Snapshot()) {
+    asio::post(connection->executor(), [connection] { connection->BeginDrain(); });
+  }
+  co_await WaitDrained(shared, DeadlineAfter(grace));
+  if (shared->active.load() == 0) co_return;
+  shared->log->info("{}: closing {} connection(s) still busy after the grace period",
+                    shared->options.name, shared->active.load());
+  for (auto& connection : shared->Snapshot()) {
+    asio::post(connection->executor(), [connection] { connection->ForceClose(); });
+  }
+  co_await WaitDrained(shared, DeadlineAfter(kForceCloseWait));
+  if (shared->active.load() > 0) {
+    shared->log->warn("{}: {} handler(s) ignored cancellation and are still running",
+                      shared->options.name, shared->active.load());
+  }
+}
+
+ServerConnection::ServerConnection(std::shared_ptr<ServerShared> shared, tcp::socket socket)
+    : shared_(std::move(shared)),
+      socket_(std::move(socket)),
+      watchdog_(socket_.get_executor()),
+      deadline_(DeadlineAfter(shared_->options.header_timeout)) {
+  error_code ec;
+  const tcp::endpoint remote = socket_.remote_endpoint(ec);
+  remote_ = ec ? std::string("unknown") : FormatEndpoint(remote);
+}
+
+ServerConnection::~ServerConnection() = default;
+
+asio::awaitable<void> ServerConnection::Run(std::shared_ptr<ServerConnection> self) {
+  self->ArmWatchdog();
+  try {
+    co_await self->Serve();
+  } catch (const std::exception& e) {
+    self->shared_->log->warn("{}: connection from {} failed: {}", self->shared_->options.name,
+                             self->remote_, e.what());
+  }
+  self->CloseSocket();
+  std::shared_ptr<ServerShared> shared = self->shared_;
+  shared->Unregister(self.get());
+  if (shared->active.fetch_sub(1) == 1 && shared->draining.load()) {
+    asio::post(shared->strand, [shared] { shared->drain_timer.cancel(); });
+  }
+}
+
+asio::awaitable<void> ServerConnection::Serve() {
+  while (!closed_) {
+    if (!co_await ReadRequest()) co_return;
+    phase_ = Phase::kHandling;
+    ClearDeadline();
+    ++requests_;
+    ++shared_->requests;
+    Request request(parser_->release(), remote_);
+    parser_.reset();
+    ResponseWriter writer(*this, request);
+    co_await Dispatch(request, writer);
+    if (closed_ || client_gone_ || !writer.keep_alive() || draining()) co_return;
+  }
+}
+
+asio::awaitable<bool> ServerConnection::ReadRequest() {
+  const ServerOptions& options = shared_->options;
+  if (requests_ > 0 && buffer_.size() == 0) {
+    // Keep-alive: wait for the next request under the idle timeout; the header timeout
+    // starts with its first byte.
+    if (draining()) co_return false;
+    phase_ = Phase::kIdle;
+    SetDeadline(options.idle_timeout);
+    auto [ec, n] = co_await socket_.async_read_some(buffer_.prepare(kReadChunk), kTuple);
+    if (ec) co_return false;
+    buffer_.commit(n);
+  }
+  phase_ = Phase::kReadingHeader;
+  if (requests_ > 0) SetDeadline(options.header_timeout);
+  parser_.emplace();
+  parser_->header_limit(static_cast<uint32_t>(
+      std::min<size_t>(options.max_header_bytes, std::numeric_limits<uint32_t>::max())));
+  parser_->body_limit(options.max_body_bytes);
+
+  auto [ec, n] = co_await bhttp::async_read_header(socket_, buffer_, *parser_, kTuple);
+  if (ec) {
+    if (ec == bhttp::error::header_limit) {
+      co_await RejectAndClose(
+          431, fmt::format("request headers are larger than {} bytes", options.max_header_bytes));
+    } else if (ec == bhttp::error::body_limit) {
+      co_await RejectAndClose(
+          413, fmt::format("request body is larger than {} bytes", options.max_body_bytes));
+    } else if (timed_out_) {
+      shared_->log->debug("{}: {} sent no complete request header in time", options.name, remote_);
+    } else if (!IsDisconnect(ec) && !closed_) {
+      co_await RejectAndClose(400, fmt::format("malformed request: {}", ec.message()));
+    }
+    co_return false;
+  }
+  if (!parser_->is_done()) {
+    if (boost::beast::iequals(parser_->get()[bhttp::field::expect], "100-continue")) {
+      static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+      const std::array<asio::const_buffer, 1> buffers = {asio::buffer(kContinue)};
+      if (!(co_await Write(buffers)).ok()) co_return false;
+    }
+    phase_ = Phase::kReadingBody;
+    SetDeadline(options.body_timeout);
+    auto [body_ec, body_n] = co_await bhttp::async_read(socket_, buffer_, *parser_, kTuple);
+    if (body_ec) {
+      if (body_ec == bhttp::error::body_limit) {
+        co_await RejectAndClose(
+            413, fmt::format("request body is larger than {} bytes", options.max_body_bytes));
+      } else if (timed_out_) {
+        shared_->log->debug("{}: {} sent no complete request body in time", options.name, remote_);
+      } else if (!IsDisconnect(body_ec) && !closed_) {
+        co_await RejectAndClose(400, fmt::format("malformed request body: {}", body_ec.message()));
+      }
+      co_return false;
+    }
+  }
+  co_return true;
+}
+
+asio::awaitable<void> ServerConnection::Dispatch(Request& request, ResponseWriter& writer) {
+  const Router::Match match = shared_->router.Find(request.method(), request.path());
+  if (match.handler == nullptr) {
+    if (match.allow.empty()) {
+      const std::string message =
+          fmt::format("no route for {} {}", request.method_name(), request.path());
+      (void)co_await writer.RespondError(404, message);
+    } else {
+      const Headers allow = {{"Allow", match.allow}};
+      const std::string message =
+          fmt::format("method {} is not allowed for {}", request.method_name(), request.path());
+      (void)co_await writer.RespondError(405, message, {}, {}, allow);
+    }
+    co_return;
+  }
+  // Write failures below need no handling: a failed write has already closed the connection.
+  request.route_.assign(match.route);
+  request.prefix_route_ = match.prefix;
+  co_await RunHandler(*match.handler, request, writer);
+  if (client_gone_ || closed_) co_return;
+  if (!writer.started()) {
+    shared_->log->error("{}: handler for {} {} returned without a response", shared_->options.name,
+                        request.method_name(), request.path());
+    (void)co_await writer.RespondError(500, "the handler produced no response");
+  } else if (!writer.finished()) {
+    (void)co_await writer.Finish();
+  }
+}
+
+asio::awaitable<void> ServerConnection::RunHandler(const Handler& handler, Request& request,
+                                                   ResponseWriter& writer) {
+  // The handler and the socket monitor race: whichever finishes first cancels the other,
+  // and the group completes once both are done. The monitor only finishes when the
+  // client is gone, so a disconnect cancels the handler, never the reverse.
+  namespace experimental = asio::experimental;
+  const auto executor = socket_.get_executor();
+  handler_running_ = true;
+  co_await experimental::make_parallel_group(
+      asio::co_spawn(executor, InvokeHandler(handler, request, writer), asio::deferred),
+      asio::co_spawn(executor, Monitor(), asio::deferred))
+      .async_wait(experimental::wait_for_one(), asio::use_awaitable);
+  handler_running_ = false;
+  gone_callbacks_.clear();
+}
+
+asio::awaitable<void> ServerConnection::InvokeHandler(const Handler& handler, Request& request,
+                                                      ResponseWriter& writer) {
+  // Writes to a gone client report errors instead of throwing.
+  co_await asio::this_coro::throw_if_cancelled(false);
+  std::string failure;
+  try {
+    co_await handler(request, writer);
+  } catch (const std::exception& e) {
+    failure = e.what();
+  } catch (...) {
+    failure = "unknown exception";
+  }
+  if (!failure.empty()) {
+    if (client_gone_) {
+      shared_->log->debug("{}: handler for {} {} ended after the client left: {}",
+                          shared_->options.name, request.method_name(), request.path(), failure);
+    } else {
+      shared_->log->error("{}: handler for {} {} failed: {}", shared_->options.name,
+                          request.method_name(), request.path(), failure);
+      if (!writer.started()) {
+        (void)co_await writer.RespondError(500, "internal server error");
+      } else {
+        // The response is cut off mid-way: only closing tells the client.
+        writer.CloseConnection();
+        if (writer.streaming()) CloseSocket();
+      }
+    }
+  }
+  handler_running_ = false;
+}
+
+asio::awaitable<void> ServerConnection::Monitor() {
+  while (true) {
+    if (buffer_.size() >= kMaxPipelinedBytes) {
+      // Enough pipelined input is buffered: stop reading until the handler is done.
+      asio::steady_timer forever(socket_.get_executor(), SteadyTime::max());
+      co_await forever.async_wait(kTuple);
+      co_return;
+    }
+    auto [ec, n] = co_await socket_.async_read_some(buffer_.prepare(kReadChunk), kTuple);
+    if (ec) {
+      // Our own cancellation (the handler finished) also lands here, with the handler
+      // no longer running.
+      if (handler_running_) MarkClientGone();
+      co_return;
+    }
+    buffer_.commit(n);
+  }
+}
+
+asio::awaitable<void> ServerConnection::RejectAndClose(int status, std::string_view message) {
+  shared_->log->debug("{}: rejecting request from {} with {}: {}", shared_->options.name, remote_,
+                      status, message);
+  const std::string body = ErrorBody(status, message);
+  std::string head = fmt::format("HTTP/1.1 {} {}\r\n", status, ReasonPhrase(status));
+  for (const auto& [name, value] : shared_->options.default_headers) {
+    if (IsUnsafeHeaderText(name) || IsUnsafeHeaderText(value) || IsFramingHeader(name)) continue;
+    head += fmt::format("{}: {}\r\n", name, value);
+  }
+  head += fmt::format(
+      "Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+      body.size());
+  const std::array<asio::const_buffer, 2> buffers = {asio::buffer(head), asio::buffer(body)};
+  if (!(co_await Write(buffers)).ok()) co_return;
+  error_code ignored;
+  socket_.shutdown(tcp::socket::shutdown_send, ignored);
+  SetDeadline(kLingerTime);
+  std::array<char, 4096> sink;
+  size_t drained = 0;
+  while (drained < kLingerBytes) {
+    auto [ec, n] = co_await socket_.async_read_some(asio::buffer(sink), kTuple);
+    if (ec) break;
+    drained += n;
+  }
+}
+
+asio::awaitable<absl::Status> ServerConnection::Write(std::span<const asio::const_buffer> buffers) {
+  if (client_gone_ || closed_) {
+    co_return Errorf(absl::StatusCode::kUnavailable, "client {} disconnected", remote_);
+  }
+  SetDeadline(shared_->options.write_timeout);
+  auto [ec, n] = co_await asio::async_write(socket_, buffers, kTuple);
+  ClearDeadline();
+  if (ec) {
+    const bool timed_out = timed_out_;
+    MarkClientGone();
+    CloseSocket();
+    if (timed_out) {
+      co_return Errorf(absl::StatusCode::kDeadlineExceeded, "write to {} timed out", remote_);
+    }
+    co_return Errorf(absl::StatusCode::kUnavailable, "write to {} failed: {}", remote_,
+                     ec.message());
+  }
+  co_return absl::OkStatus();
+}
+
+void ServerConnection::AddGoneCallback(std::function<void()> callback) {
+  if (client_gone_) {
+    callback();
+    return;
+  }
+  gone_callbacks_.push_back(std::move(callback));
+}
+
+void ServerConnection::MarkClientGone() {
+  if (client_gone_) return;
+  client_gone_ = true;
+  std::vector<std::function<void()>> callbacks;
+  callbacks.swap(gone_callbacks_);
+  for (auto& callback : callbacks) {
+    try {
+      callback();
+    } catch (const std::exception& e) {
+      shared_->log->error("{}: client-gone callback threw: {}", shared_->options.name, e.what());
+    }
+  }
+}
+
+void ServerConnection::BeginDrain() {
+  if (closed_) return;
+  const bool waiting_for_request =
+      phase_ == Phase::kIdle || (phase_ == Phase::kReadingHeader && buffer_.size() == 0);
+  if (waiting_for_request) CloseSocket();
+}
+
+void ServerConnection::ForceClose() { CloseSocket(); }
+
+void ServerConnection::SetDeadline(std::chrono::nanoseconds timeout) {
+  deadline_ = DeadlineAfter(timeout);
+  // The watchdog only re-arms when it fires; wake it early when the deadline moved closer.
+  if (deadline_ < watchdog_.expiry()) watchdog_.cancel();
+}
+
+void ServerConnection::ArmWatchdog() {
+  watchdog_.expires_at(deadline_);
+  watchdog_.async_wait([self = shared_from_this()](const error_code&) { self->OnWatchdog(); });
+}
+
+void ServerConnection::OnWatchdog() {
+  if (closed_) return;
+  if (std::chrono::steady_clock::now() >= deadline_) {
+    timed_out_ = true;
+    CloseSocket();
+    return;
+  }
+  ArmWatchdog();
+}
+
+void ServerConnection::CloseSocket() {
+  if (closed_) return;
+  closed_ = true;
+  phase_ = Phase::kClosed;
+  error_code ignored;
+  socket_.close(ignored);
+  watchdog_.cancel();
+}
+
+}  // namespace zumik::http::detail

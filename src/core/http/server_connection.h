@@ -1,0 +1,132 @@
+// Internal to the server: the state all connections of one Server share, and one
+// connection's read → dispatch → respond loop. Not part of the public API.
+#pragma once
+
+#include <atomic>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "core/http/router.h"
+#include "core/http/server.h"
+#include "spdlog/logger.h"
+
+namespace zumik::http::detail {
+
+namespace asio = boost::asio;
+using Strand = asio::strand<asio::io_context::executor_type>;
+using SteadyTime = std::chrono::steady_clock::time_point;
+
+class ServerConnection;
+
+struct ServerShared {
+  ServerShared(asio::io_context& io_context, ServerOptions server_options, Router server_router);
+
+  // Connections in flight, for Shutdown; they register themselves.
+  void Register(const std::shared_ptr<ServerConnection>& connection);
+  void Unregister(ServerConnection* connection);
+  std::vector<std::shared_ptr<ServerConnection>> Snapshot();
+
+  asio::io_context& io;
+  ServerOptions options;
+  Router router;
+  std::shared_ptr<spdlog::logger> log;
+  // The acceptor and the drain timer live on this strand.
+  Strand strand;
+  asio::ip::tcp::acceptor acceptor;
+  asio::steady_timer drain_timer;
+  uint16_t port = 0;
+  bool started = false;
+
+  std::atomic<bool> draining{false};
+  std::atomic<uint64_t> accepted{0};
+  std::atomic<uint64_t> rejected{0};
+  std::atomic<uint64_t> requests{0};
+  std::atomic<uint64_t> active{0};
+
+  std::mutex mu;
+  std::unordered_map<ServerConnection*, std::weak_ptr<ServerConnection>> connections;
+};
+
+asio::awaitable<void> AcceptLoop(std::shared_ptr<ServerShared> shared);
+asio::awaitable<void> ShutdownOnStrand(std::shared_ptr<ServerShared> shared,
+                                       std::chrono::nanoseconds grace);
+
+class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
+ public:
+  ServerConnection(std::shared_ptr<ServerShared> shared, asio::ip::tcp::socket socket);
+  ~ServerConnection();
+
+  static asio::awaitable<void> Run(std::shared_ptr<ServerConnection> self);
+
+  asio::any_io_executor executor() { return socket_.get_executor(); }
+
+  // On the strand: Shutdown began; close now unless a request is in flight.
+  void BeginDrain();
+  // On the strand: close regardless.
+  void ForceClose();
+
+  // Used by ResponseWriter, on the strand.
+  asio::awaitable<absl::Status> Write(std::span<const asio::const_buffer> buffers);
+  const ServerOptions& options() const { return shared_->options; }
+  bool draining() const { return shared_->draining.load(std::memory_order_relaxed); }
+  bool client_gone() const { return client_gone_; }
+  void AddGoneCallback(std::function<void()> callback);
+
+ private:
+  enum class Phase { kIdle, kReadingHeader, kReadingBody, kHandling, kClosed };
+
+  asio::awaitable<void> Serve();
+  // Reads one request into parser_; false when the connection should close.
+  asio::awaitable<bool> ReadRequest();
+  asio::awaitable<void> Dispatch(Request& request, ResponseWriter& writer);
+  asio::awaitable<void> RunHandler(const Handler& handler, Request& request,
+                                   ResponseWriter& writer);
+  asio::awaitable<void> InvokeHandler(const Handler& handler, Request& request,
+                                      ResponseWriter& writer);
+  // Watches the socket while a handler runs: returns only when the client is gone.
+  asio::awaitable<void> Monitor();
+  // Answers a request that could not be read, then closes without resetting the
+  // connection (so the client reads the answer).
+  asio::awaitable<void> RejectAndClose(int status, std::string_view message);
+
+  void MarkClientGone();
+  void SetDeadline(std::chrono::nanoseconds timeout);
+  void ClearDeadline() { deadline_ = SteadyTime::max(); }
+  void ArmWatchdog();
+  void OnWatchdog();
+  void CloseSocket();
+
+  std::shared_ptr<ServerShared> shared_;
+  asio::ip::tcp::socket socket_;
+  asio::steady_timer watchdog_;
+  std::string remote_;
+  boost::beast::flat_buffer buffer_;
+  std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;
+  Phase phase_ = Phase::kReadingHeader;
+  SteadyTime deadline_;
+  bool timed_out_ = false;
+  bool closed_ = false;
+  bool client_gone_ = false;
+  bool handler_running_ = false;
+  uint64_t requests_ = 0;
+  std::vector<std::function<void()>> gone_callbacks_;
+};
+
+}  // namespace zumik::http::detail

@@ -1,0 +1,550 @@
+// The server over real loopback sockets: routing, keep-alive, framing, limits, timeouts,
+// handler failures, SSE streaming, client-gone detection and graceful shutdown.
+#include "core/http/server.h"
+
+#include <atomic>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/experimental/concurrent_channel.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/parse.hpp>
+#include <chrono>
+#include <future>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "core/http/client.h"
+#include "core/http/sse.h"
+#include "core/http/test_util.h"
+#include "core/status.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace zumik::http {
+namespace {
+
+namespace asio = boost::asio;
+using ::testing::HasSubstr;
+using testing::IoThreads;
+using testing::RawConnection;
+using testing::RunOn;
+using Gate = asio::experimental::concurrent_channel<void(boost::system::error_code, int)>;
+using namespace std::chrono_literals;
+
+asio::awaitable<void> Echo(Request& request, ResponseWriter& writer) {
+  const Headers headers = {{"X-Method", std::string(request.method_name())},
+                           {"X-Query-Name", std::string(request.QueryParam("name").value_or(""))}};
+  co_await writer.Respond(200, request.body(), "text/plain", headers);
+}
+
+std::string ErrorMessage(const std::string& body) {
+  const boost::json::value json = boost::json::parse(body);
+  return std::string(json.at("error").at("message").as_string());
+}
+
+class ServerTest : public ::testing::Test {
+ protected:
+  void StartServer(ServerOptions options = {}) {
+    router_.Get("/echo", Echo).Post("/echo", Echo);
+    server_ = std::make_unique<Server>(io_.io(), std::move(options), std::move(router_));
+    ASSERT_TRUE(server_->Start().ok());
+  }
+
+  std::string Url(std::string_view path) const {
+    return fmt::format("http://127.0.0.1:{}{}", server_->port(), path);
+  }
+
+  absl::StatusOr<ClientResponse> Get(std::string_view path) {
+    return FetchBlocking(Method::get, Url(path));
+  }
+
+  void TearDown() override {
+    if (server_) server_->Stop(1s);
+  }
+
+  IoThreads io_;
+  Router router_;
+  std::unique_ptr<Server> server_;
+};
+
+TEST_F(ServerTest, RoutesByPathAndMethod) {
+  router_.Get("/v1/models", [](Request&, ResponseWriter& writer) -> asio::awaitable<void> {
+    co_await writer.Respond(200, R"({"data":[]})");
+  });
+  StartServer();
+  absl::StatusOr<ClientResponse> response = Get("/v1/models");
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_EQ(response->status, 200);
+  EXPECT_EQ(response->body, R"({"data":[]})");
+  EXPECT_EQ(response->Header("content-type"), "application/json");
+
+  response = FetchBlocking(Method::post, Url("/echo?name=a%20b"), "payload");
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_EQ(response->body, "payload");
+  EXPECT_EQ(response->Header("X-Method"), "POST");
+  EXPECT_EQ(response->Header("X-Query-Name"), "a b");
+}
+
+TEST_F(ServerTest, PrefixRoutesSeeThePathSuffix) {
+  router_.HandlePrefix(Method::get, "/v1/clusters/",
+                       [](Request& request, ResponseWriter& writer) -> asio::awaitable<void> {
+                         co_await writer.Respond(200, request.path_suffix(), "text/plain");
+                       });
+  StartServer();
+  absl::StatusOr<ClientResponse> response = Get("/v1/clusters/byc_42");
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_EQ(response->body, "byc_42");
+}
+
+TEST_F(ServerTest, UnknownPathGetsJson404) {
+  StartServer();
+  absl::StatusOr<ClientResponse> response = Get("/nope");
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_EQ(response->status, 404);
+  EXPECT_EQ(response->Header("content-type"), "application/json");
+  EXPECT_THAT(ErrorMessage(response->body), HasSubstr("/nope"));
+  const absl::Status status = StatusFromResponse(*response);
+  EXPECT_EQ(status.code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(ServerTest, WrongMethodGets405WithAllowHeader) {
+  StartServer();
+  absl::StatusOr<ClientResponse> response = FetchBlocking(Method::delete_, Url("/echo"));
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_EQ(response->status, 405);
+  EXPECT_EQ(response->Header("Allow"), "GET, POST");
+  EXPECT_THAT(ErrorMessage(response->body), HasSubstr("DELETE"));
+}
+
+TEST_F(ServerTest, DefaultHeadersGoOnEveryResponse) {
+  ServerOptions options;
+  options.default_headers = {{"x-zumik-replica", "replica-0"}};
+  StartServer(options);
+  for (const char* path : {"/echo", "/missing"}) {
+    absl::StatusOr<ClientResponse> response = Get(path);
+    ASSERT_TRUE(response.ok()) << response.status();
+    EXPECT_EQ(response->Header("x-zumik-replica"), "replica-0") << path;
+  }
+}
+
+TEST_F(ServerTest, KeepAliveServesSequentialAndPipelinedRequestsOnOneConnection) {
+  StartServer();
+  RawConnection connection(server_->port());
+  for (int i = 0; i < 3; ++i) {
+    connection.Send("GET /echo?name=seq HTTP/1.1\r\nHost: x\r\n\r\n");
+    EXPECT_EQ(connection.ReadResponse()["X-Query-Name"], "seq");
+  }
+  connection.Send(
+      "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nA"
+      "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nB");
+  EXPECT_EQ(connection.ReadResponse().body(), "A");
+  EXPECT_EQ(connection.ReadResponse().body(), "B");
+  EXPECT_EQ(server_->stats().connections_accepted, 1u);
+  EXPECT_EQ(server_->stats().requests, 5u);
+}
+
+TEST_F(ServerTest, HonoursConnectionClose) {
+  StartServer();
+  RawConnection connection(server_->port());
+  connection.Send("GET /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  const auto response = connection.ReadResponse();
+  EXPECT_EQ(response.result_int(), 200);
+  EXPECT_EQ(response[boost::beast::http::field::connection], "close");
+  EXPECT_EQ(connection.ReadUntilClose(), "");
+}
+
+TEST_F(ServerTest, Http10ClientsGetOneResponsePerConnection) {
+  StartServer();
+  RawConnection connection(server_->port());
+  connection.Send("GET /echo HTTP/1.0\r\n\r\n");
+  EXPECT_EQ(connection.ReadResponse().result_int(), 200);
+  EXPECT_EQ(connection.ReadUntilClose(), "");
+}
+
+TEST_F(ServerTest, ReadsChunkedRequestBodies) {
+  StartServer();
+  RawConnection connection(server_->port());
+  connection.Send(
+      "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n");
+  EXPECT_EQ(connection.ReadResponse().body(), "hello world");
+}
+
+TEST_F(ServerTest, AnswersExpectContinueBeforeTheBody) {
+  StartServer();
+  RawConnection connection(server_->port());
+  connection.Send(
+      "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n");
+  EXPECT_EQ(connection.ReadResponse().result_int(), 100);
+  connection.Send("body");
+  EXPECT_EQ(connection.ReadResponse().body(), "body");
+}
+
+TEST_F(ServerTest, HeadRequestsGetHeadersOnly) {
+  StartServer();
+  RawConnection connection(server_->port());
+  connection.Send("HEAD /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  const std::string raw = connection.ReadUntilClose();
+  EXPECT_THAT(raw, HasSubstr("HTTP/1.1 200 OK\r\n"));
+  EXPECT_THAT(raw, HasSubstr("Content-Length: 0\r\n"));
+  EXPECT_TRUE(raw.ends_with("\r\n\r\n")) << raw;
+}
+
+TEST_F(ServerTest, RejectsOversizedBodyWith413Json) {
+  ServerOptions options;
+  options.max_body_bytes = 16;
+  StartServer(options);
+  absl::StatusOr<ClientResponse> response =
+      FetchBlocking(Method::post, Url("/echo"), std::string(17, 'x'));
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_EQ(response->status, 413);
+  EXPECT_THAT(ErrorMessage(response->body), HasSubstr("16 bytes"));
+
+  RawConnection chunked(server_->port());
+  chunked.Send(
+      "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "a\r\n0123456789\r\na\r\n0123456789\r\n0\r\n\r\n");
+  const auto chunked_response = chunked.ReadResponse();
+  EXPECT_EQ(chunked_response.result_int(), 413);
+  EXPECT_EQ(chunked_response[boost::beast::http::field::content_type], "application/json");
+}
+
+TEST_F(ServerTest, RejectsOversizedHeadersWith431) {
+  ServerOptions options;
+  options.max_header_bytes = 1024;
+  StartServer(options);
+  RawConnection connection(server_->port());
+  connection.Send("GET /echo HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(2048, 'a') + "\r\n\r\n");
+  const auto response = connection.ReadResponse();
+  EXPECT_EQ(response.result_int(), 431);
+  EXPECT_THAT(ErrorMessage(response.body()), HasSubstr("1024"));
+  EXPECT_EQ(connection.ReadUntilClose(), "");
+}
+
+TEST_F(ServerTest, RejectsMalformedRequestWith400AndCloses) {
+  StartServer();
+  RawConnection connection(server_->port());
+  connection.Send("GARBAGE\r\n\r\n");
+  const auto response = connection.ReadResponse();
+  EXPECT_EQ(response.result_int(), 400);
+  EXPECT_THAT(ErrorMessage(response.body()), HasSubstr("malformed"));
+  EXPECT_EQ(connection.ReadUntilClose(), "");
+}
+
+TEST_F(ServerTest, ClosesClientThatSendsHeadersTooSlowly) {
+  ServerOptions options;
+  options.header_timeout = 100ms;
+  StartServer(options);
+  RawConnection connection(server_->port());
+  connection.Send("GET /echo HTTP/1.1\r\nHost: x\r\n");
+  // The server closes without answering; the read returns at close.
+  EXPECT_EQ(connection.ReadUntilClose(), "");
+}
+
+TEST_F(ServerTest, ClosesIdleKeepAliveConnections) {
+  ServerOptions options;
+  options.idle_timeout = 100ms;
+  StartServer(options);
+  RawConnection connection(server_->port());
+  connection.Send("GET /echo HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(connection.ReadResponse().result_int(), 200);
+  EXPECT_EQ(connection.ReadUntilClose(), "");
+}
+
+TEST_F(ServerTest, ClosesClientThatSendsTheBodyTooSlowly) {
+  ServerOptions options;
+  options.body_timeout = 100ms;
+  StartServer(options);
+  RawConnection connection(server_->port());
+  connection.Send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc");
+  EXPECT_EQ(connection.ReadUntilClose(), "");
+}
+
+TEST_F(ServerTest, HandlerExceptionsBecomeJson500AndTheServerKeepsServing) {
+  router_.Get("/throw", [](Request&, ResponseWriter&) -> asio::awaitable<void> {
+    throw std::runtime_error("boom");
+    co_return;
+  });
+  router_.Get("/silent", [](Request&, ResponseWriter&) -> asio::awaitable<void> { co_return; });
+  StartServer();
+  for (const char* path : {"/throw", "/silent"}) {
+    absl::StatusOr<ClientResponse> response = Get(path);
+    ASSERT_TRUE(response.ok()) << response.status();
+    EXPECT_EQ(response->status, 500) << path;
+    EXPECT_EQ(response->Header("content-type"), "application/json");
+  }
+  EXPECT_EQ(Get("/echo")->status, 200);
+}
+
+TEST_F(ServerTest, StreamsSseEventsOneAtATime) {
+  // The handler writes event i+1 only after the client has parsed event i: buffering on
+  // either side would stall this exchange until the request deadline.
+  Gate acks(io_.io(), 8);
+  constexpr int kEvents = 5;
+  router_.Get("/stream", [&](Request&, ResponseWriter& writer) -> asio::awaitable<void> {
+    co_await writer.BeginSse();
+    for (int i = 0; i < kEvents; ++i) {
+      co_await writer.WriteSse(fmt::format("event-{}", i));
+      co_await acks.async_receive(asio::use_awaitable);
+    }
+    co_await writer.WriteSse("[DONE]");
+  });
+  StartServer();
+  Client client(io_.io().get_executor());
+  auto read_all = [&]() -> asio::awaitable<absl::StatusOr<std::vector<std::string>>> {
+    absl::StatusOr<ClientStream> stream =
+        co_await client.Stream(ClientRequest::Get(Url("/stream")).WithTimeout(10s));
+    if (!stream.ok()) co_return stream.status();
+    EXPECT_EQ(stream->status(), 200);
+    EXPECT_EQ(stream->Header("content-type"), "text/event-stream");
+    SseParser parser;
+    std::vector<std::string> seen;
+    while (true) {
+      absl::StatusOr<std::string_view> piece = co_await stream->Read();
+      if (!piece.ok()) co_return piece.status();
+      if (piece->empty()) break;
+      EXPECT_TRUE(parser.Feed(*piece).ok());
+      while (std::optional<SseEvent> event = parser.Next()) {
+        seen.push_back(event->data);
+        acks.try_send(boost::system::error_code(), 0);
+      }
+    }
+    co_return seen;
+  };
+  absl::StatusOr<std::vector<std::string>> seen = RunOn(io_.io(), read_all());
+  ASSERT_TRUE(seen.ok()) << seen.status();
+  EXPECT_THAT(*seen, ::testing::ElementsAre("event-0", "event-1", "event-2", "event-3", "event-4",
+                                            "[DONE]"));
+  // The finished stream left its connection reusable.
+  EXPECT_EQ(client.stats().idle_connections, 1u);
+}
+
+struct GoneReport {
+  bool wait_cancelled = false;
+  bool client_gone = false;
+  bool callback_ran = false;
+  absl::Status write_after_gone;
+};
+
+TEST_F(ServerTest, HandlerLearnsWhenTheClientDisconnectsMidStream) {
+  std::promise<GoneReport> report;
+  router_.Get("/hang", [&](Request&, ResponseWriter& writer) -> asio::awaitable<void> {
+    auto callback_ran = std::make_shared<bool>(false);
+    writer.OnClientGone([callback_ran] { *callback_ran = true; });
+    co_await writer.BeginSse();
+    co_await writer.WriteSse("first");
+    asio::steady_timer timer(co_await asio::this_coro::executor, std::chrono::hours(1));
+    auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    GoneReport result;
+    result.wait_cancelled = ec == asio::error::operation_aborted;
+    result.client_gone = writer.client_gone();
+    result.callback_ran = *callback_ran;
+    result.write_after_gone = co_await writer.WriteSse("after");
+    report.set_value(result);
+  });
+  StartServer();
+  Client client(io_.io().get_executor());
+  auto read_first_then_leave = [&]() -> asio::awaitable<absl::Status> {
+    absl::StatusOr<ClientStream> stream = co_await client.Stream(ClientRequest::Get(Url("/hang")));
+    if (!stream.ok()) co_return stream.status();
+    SseParser parser;
+    while (!parser.HasEvent()) {
+      absl::StatusOr<std::string_view> piece = co_await stream->Read();
+      if (!piece.ok()) co_return piece.status();
+      if (!parser.Feed(*piece).ok()) co_return absl::InternalError("bad sse");
+    }
+    stream->Cancel();
+    absl::StatusOr<std::string_view> after = co_await stream->Read();
+    co_return after.status();
+  };
+  const absl::Status read_after_cancel = RunOn(io_.io(), read_first_then_leave());
+  EXPECT_EQ(read_after_cancel.code(), absl::StatusCode::kCancelled);
+  std::future<GoneReport> done = report.get_future();
+  ASSERT_EQ(done.wait_for(10s), std::future_status::ready);
+  const GoneReport result = done.get();
+  EXPECT_TRUE(result.wait_cancelled);
+  EXPECT_TRUE(result.client_gone);
+  EXPECT_TRUE(result.callback_ran);
+  EXPECT_EQ(result.write_after_gone.code(), absl::StatusCode::kUnavailable);
+}
+
+TEST_F(ServerTest, ProxyHandlerStopsItsUpstreamStreamWhenTheClientLeaves) {
+  // The EPP gateway shape: a handler relays an upstream SSE stream. When its client leaves,
+  // the upstream request must be cancelled so the upstream server stops generating.
+  std::promise<bool> upstream_saw_client_leave;
+  Router upstream_router;
+  upstream_router.Get("/generate", [&](Request&, ResponseWriter& writer) -> asio::awaitable<void> {
+    co_await writer.BeginSse();
+    co_await writer.WriteSse("token");
+    asio::steady_timer timer(co_await asio::this_coro::executor, std::chrono::hours(1));
+    co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    upstream_saw_client_leave.set_value(writer.client_gone());
+  });
+  Server upstream(io_.io(), ServerOptions(), std::move(upstream_router));
+  ASSERT_TRUE(upstream.Start().ok());
+  const std::string upstream_url = fmt::format("http://127.0.0.1:{}/generate", upstream.port());
+
+  Client upstream_client(io_.io().get_executor());
+  std::promise<absl::Status> relay_result;
+  router_.Get("/relay", [&](Request&, ResponseWriter& writer) -> asio::awaitable<void> {
+    absl::StatusOr<ClientStream> stream =
+        co_await upstream_client.Stream(ClientRequest::Get(upstream_url));
+    if (!stream.ok()) {
+      relay_result.set_value(stream.status());
+      co_return;
+    }
+    // Covers a client that leaves between two awaits, which asio cancellation cannot.
+    writer.OnClientGone([&stream] { stream->Cancel(); });
+    co_await writer.BeginSse();
+    while (true) {
+      absl::StatusOr<std::string_view> piece = co_await stream->Read();
+      if (!piece.ok() || piece->empty()) {
+        relay_result.set_value(piece.status());
+        co_return;
+      }
+      if (!(co_await writer.WriteChunk(*piece)).ok()) {
+        relay_result.set_value(absl::AbortedError("client write failed"));
+        co_return;
+      }
+    }
+  });
+  StartServer();
+  Client client(io_.io().get_executor());
+  auto read_one_event_then_leave = [&]() -> asio::awaitable<absl::Status> {
+    absl::StatusOr<ClientStream> stream = co_await client.Stream(ClientRequest::Get(Url("/relay")));
+    if (!stream.ok()) co_return stream.status();
+    SseParser parser;
+    while (!parser.HasEvent()) {
+      absl::StatusOr<std::string_view> piece = co_await stream->Read();
+      if (!piece.ok()) co_return piece.status();
+      if (piece->empty()) co_return absl::InternalError("relay ended early");
+      if (!parser.Feed(*piece).ok()) co_return absl::InternalError("bad sse");
+    }
+    EXPECT_EQ(parser.Next()->data, "token");
+    stream->Cancel();
+    co_return absl::OkStatus();
+  };
+  ASSERT_TRUE(RunOn(io_.io(), read_one_event_then_leave()).ok());
+
+  std::future<absl::Status> relayed = relay_result.get_future();
+  ASSERT_EQ(relayed.wait_for(10s), std::future_status::ready);
+  EXPECT_EQ(relayed.get().code(), absl::StatusCode::kCancelled);
+  std::future<bool> upstream_done = upstream_saw_client_leave.get_future();
+  ASSERT_EQ(upstream_done.wait_for(10s), std::future_status::ready);
+  EXPECT_TRUE(upstream_done.get());
+  upstream.Stop(1s);
+}
+
+TEST_F(ServerTest, GracefulStopFinishesInFlightRequestsAndRefusesNewConnections) {
+  Gate release(io_.io(), 1);
+  std::promise<void> handler_started;
+  router_.Get("/slow", [&](Request&, ResponseWriter& writer) -> asio::awaitable<void> {
+    handler_started.set_value();
+    co_await release.async_receive(asio::use_awaitable);
+    co_await writer.Respond(200, "finished", "text/plain");
+  });
+  StartServer();
+  Client client(io_.io().get_executor());
+  std::future<absl::StatusOr<ClientResponse>> in_flight =
+      testing::Spawn(io_.io(), client.Fetch(ClientRequest::Get(Url("/slow")).WithTimeout(10s)));
+  handler_started.get_future().wait();
+
+  std::thread stopper([&] { server_->Stop(10s); });
+  // Once the listener is closed new connections are refused; until then they are served.
+  absl::Status refused;
+  for (int attempt = 0; attempt < 10000 && refused.ok(); ++attempt) {
+    refused = FetchBlocking(Method::get, Url("/echo")).status();
+  }
+  EXPECT_EQ(refused.code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(in_flight.wait_for(0s), std::future_status::timeout);
+
+  release.try_send(boost::system::error_code(), 0);
+  absl::StatusOr<ClientResponse> response = in_flight.get();
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_EQ(response->body, "finished");
+  EXPECT_EQ(response->Header("connection"), "close");
+  stopper.join();
+  EXPECT_EQ(server_->stats().active_connections, 0u);
+}
+
+TEST_F(ServerTest, StopClosesIdleConnectionsAndCancelsHandlersPastTheGrace) {
+  std::promise<bool> handler_cancelled;
+  std::promise<void> handler_started;
+  router_.Get("/forever", [&](Request&, ResponseWriter&) -> asio::awaitable<void> {
+    handler_started.set_value();
+    asio::steady_timer timer(co_await asio::this_coro::executor, std::chrono::hours(1));
+    auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    handler_cancelled.set_value(ec == asio::error::operation_aborted);
+  });
+  StartServer();
+  RawConnection idle(server_->port());
+  idle.Send("GET /echo HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(idle.ReadResponse().result_int(), 200);
+  RawConnection stuck(server_->port());
+  stuck.Send("GET /forever HTTP/1.1\r\nHost: x\r\n\r\n");
+  handler_started.get_future().wait();
+
+  server_->Stop(50ms);
+  EXPECT_EQ(server_->stats().active_connections, 0u);
+  EXPECT_TRUE(handler_cancelled.get_future().get());
+  EXPECT_EQ(idle.ReadUntilClose(), "");
+  EXPECT_EQ(stuck.ReadUntilClose(), "");
+}
+
+TEST_F(ServerTest, ClosesConnectionsOverTheLimit) {
+  ServerOptions options;
+  options.max_connections = 1;
+  StartServer(options);
+  RawConnection first(server_->port());
+  first.Send("GET /echo HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(first.ReadResponse().result_int(), 200);
+  RawConnection second(server_->port());
+  EXPECT_EQ(second.ReadUntilClose(), "");
+  EXPECT_EQ(server_->stats().connections_rejected, 1u);
+  first.Send("GET /echo HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(first.ReadResponse().result_int(), 200);
+}
+
+TEST(Server, SeveralServersShareOneIoContext) {
+  IoThreads io;
+  std::vector<std::unique_ptr<Server>> replicas;
+  for (int i = 0; i < 3; ++i) {
+    Router router;
+    router.Get("/who", [i](Request&, ResponseWriter& writer) -> asio::awaitable<void> {
+      co_await writer.Respond(200, fmt::format("replica-{}", i), "text/plain");
+    });
+    ServerOptions options;
+    options.name = fmt::format("replica-{}", i);
+    replicas.push_back(std::make_unique<Server>(io.io(), options, std::move(router)));
+    replicas.back()->SetDefaultHeaders({{"x-zumik-replica", options.name}});
+    ASSERT_TRUE(replicas.back()->Start().ok());
+  }
+  for (int i = 0; i < 3; ++i) {
+    absl::StatusOr<ClientResponse> response =
+        FetchBlocking(Method::get, fmt::format("http://127.0.0.1:{}/who", replicas[i]->port()));
+    ASSERT_TRUE(response.ok()) << response.status();
+    EXPECT_EQ(response->body, fmt::format("replica-{}", i));
+    EXPECT_EQ(response->Header("x-zumik-replica"), fmt::format("replica-{}", i));
+  }
+  for (auto& replica : replicas) replica->Stop(1s);
+}
+
+TEST(Server, StartFailsClearlyWhenThePortIsTaken) {
+  IoThreads io(1);
+  Server first(io.io(), {}, Router());
+  ASSERT_TRUE(first.Start().ok());
+  ServerOptions options;
+  options.port = first.port();
+  options.name = "second";
+  Server second(io.io(), options, Router());
+  const absl::Status status = second.Start();
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(std::string(MessageOf(status)), HasSubstr(std::to_string(first.port())));
+  first.Stop(1s);
+}
+
+}  // namespace
+}  // namespace zumik::http

@@ -1,0 +1,85 @@
+// URL parsing, resolution against a base URL, percent decoding and query parsing.
+#include "core/http/url.h"
+
+#include "core/http/message.h"
+#include "gtest/gtest.h"
+
+namespace zumik::http {
+namespace {
+
+TEST(ParseUrl, SplitsSchemeHostPortAndTarget) {
+  absl::StatusOr<Url> url = ParseUrl("http://127.0.0.1:8000/v1/models?limit=2");
+  ASSERT_TRUE(url.ok()) << url.status();
+  EXPECT_EQ(url->scheme, "http");
+  EXPECT_EQ(url->host, "127.0.0.1");
+  EXPECT_EQ(url->port, 8000);
+  EXPECT_EQ(url->target, "/v1/models?limit=2");
+  EXPECT_EQ(url->HostHeader(), "127.0.0.1:8000");
+  EXPECT_EQ(url->Authority(), "127.0.0.1:8000");
+}
+
+TEST(ParseUrl, DefaultsPortAndPath) {
+  absl::StatusOr<Url> url = ParseUrl("https://Example.com");
+  ASSERT_TRUE(url.ok()) << url.status();
+  EXPECT_TRUE(url->tls());
+  EXPECT_EQ(url->port, 443);
+  EXPECT_EQ(url->target, "/");
+  EXPECT_EQ(url->HostHeader(), "Example.com");
+  EXPECT_EQ(url->Authority(), "Example.com:443");
+}
+
+TEST(ParseUrl, HandlesIpv6Literals) {
+  absl::StatusOr<Url> url = ParseUrl("http://[::1]:9000/x");
+  ASSERT_TRUE(url.ok()) << url.status();
+  EXPECT_EQ(url->host, "::1");
+  EXPECT_EQ(url->HostHeader(), "[::1]:9000");
+}
+
+TEST(ParseUrl, RejectsWhatTheClientCannotUse) {
+  for (const char* bad : {"", "/relative", "ftp://host/", "http://", "http://user:pw@host/",
+                          "http://host:99999/", "http://host:0/", "not a url"}) {
+    absl::StatusOr<Url> url = ParseUrl(bad);
+    EXPECT_EQ(url.status().code(), absl::StatusCode::kInvalidArgument) << bad;
+  }
+}
+
+TEST(ResolveUrl, JoinsPathsToTheBase) {
+  absl::StatusOr<Url> url = ResolveUrl("/v1/models", "http://localhost:8080/api/");
+  ASSERT_TRUE(url.ok()) << url.status();
+  EXPECT_EQ(url->target, "/api/v1/models");
+  EXPECT_EQ(url->port, 8080);
+  EXPECT_EQ(ResolveUrl("/v1/models", "").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ResolveUrl("/a b", "http://h/").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ResolveUrl("http://other:1/x", "http://h/")->host, "other");
+}
+
+TEST(PercentDecode, DecodesEscapesAndRejectsBadOnes) {
+  EXPECT_EQ(PercentDecode("a%20b%2Fc"), "a b/c");
+  EXPECT_EQ(PercentDecode("a+b", /*plus_as_space=*/true), "a b");
+  EXPECT_EQ(PercentDecode("a+b"), "a+b");
+  EXPECT_EQ(PercentDecode("%2"), std::nullopt);
+  EXPECT_EQ(PercentDecode("%zz"), std::nullopt);
+}
+
+TEST(ParseQuery, DecodesPairsInOrder) {
+  const QueryParams params = ParseQuery("a=1&b=x%20y&flag&&c=%zz&d=");
+  const QueryParams expected = {{"a", "1"}, {"b", "x y"}, {"flag", ""}, {"c", "%zz"}, {"d", ""}};
+  EXPECT_EQ(params, expected);
+}
+
+TEST(Request, ExposesPathQueryAndHeaders) {
+  Request::Message message(Method::get, "/v1/clusters/byc_1?watch=true&x=%2F", 11);
+  message.set("X-Custom", "yes");
+  Request request(std::move(message), "127.0.0.1:5000");
+  EXPECT_EQ(request.path(), "/v1/clusters/byc_1");
+  EXPECT_EQ(request.query_string(), "watch=true&x=%2F");
+  EXPECT_EQ(request.QueryParam("x"), "/");
+  EXPECT_EQ(request.QueryParam("missing"), std::nullopt);
+  EXPECT_EQ(request.Header("x-custom"), "yes");
+  EXPECT_EQ(request.Header("absent"), "");
+  EXPECT_EQ(request.remote_address(), "127.0.0.1:5000");
+  EXPECT_EQ(request.method_name(), "GET");
+}
+
+}  // namespace
+}  // namespace zumik::http
