@@ -10,5 +10,6 @@ namespace zumik::cli {
 int& ExitCode();
 
 void AddVersionCommand(CLI::App& app);
+void AddSimCommand(CLI::App& app);
 
 }  // namespace zumik::cli

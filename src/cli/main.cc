@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   });
 
   zumik::cli::AddVersionCommand(app);
+  zumik::cli::AddSimCommand(app);
 
   CLI11_PARSE(app, argc, argv);
   return zumik::cli::ExitCode();

@@ -1,0 +1,350 @@
+// The simulated replica over real HTTP on loopback: OpenAI responses (streaming and not),
+// errors, vLLM metrics after known traffic, client disconnects, many concurrent streams.
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_future.hpp>
+#include <boost/json.hpp>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include "core/http/client.h"
+#include "core/http/sse.h"
+#include "core/metrics/parser.h"
+#include "core/metrics/query.h"
+#include "sim/server/sim_server.h"
+
+namespace zumik::sim {
+namespace {
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+using http::FetchBlocking;
+using http::Method;
+
+constexpr std::string_view kModel = "meta-llama/Llama-3.1-8B-Instruct";
+
+class ReplicaTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto profile = ResolveProfile("h100-llama-3.1-8b");
+    ASSERT_TRUE(profile.ok()) << profile.status();
+    SimServerOptions options;
+    options.replicas = 2;
+    options.port = 0;
+    options.profile = *profile;
+    options.seed = 7;
+    options.threads = 2;
+    server_ = std::make_unique<SimServer>(options);
+    ASSERT_TRUE(server_->Start().ok());
+  }
+  void TearDown() override { server_->Stop(std::chrono::seconds(1)); }
+
+  std::string Url(int replica, std::string_view path) const {
+    return "http://127.0.0.1:" + std::to_string(server_->replicas()[replica]->port()) +
+           std::string(path);
+  }
+  http::ClientResponse Post(int replica, std::string_view path, std::string body) {
+    auto response = FetchBlocking(Method::post, Url(replica, path), std::move(body),
+                                  {{"Content-Type", "application/json"}});
+    EXPECT_TRUE(response.ok()) << response.status();
+    return response.ok() ? *response : http::ClientResponse{};
+  }
+  std::vector<metrics::Sample> Scrape(int replica) {
+    auto response = FetchBlocking(Method::get, Url(replica, "/metrics"));
+    EXPECT_TRUE(response.ok());
+    auto samples = metrics::ParseText(response->body);
+    EXPECT_TRUE(samples.ok()) << samples.status();
+    return samples.ok() ? *samples : std::vector<metrics::Sample>{};
+  }
+
+  std::unique_ptr<SimServer> server_;
+};
+
+std::string CompletionBody(std::string_view prompt, int max_tokens, bool stream = false,
+                           std::string_view extra = "") {
+  json::object body{{"model", kModel}, {"prompt", prompt}, {"max_tokens", max_tokens},
+                    {"ignore_eos", true}, {"stream", stream}};
+  std::string text = json::serialize(body);
+  if (!extra.empty()) text.insert(text.size() - 1, std::string(",") + std::string(extra));
+  return text;
+}
+
+TEST_F(ReplicaTest, CompletionReportsUsageAndNamesTheReplica) {
+  const std::string prompt(400, 'a');  // 100 tokens
+  auto response = Post(1, "/v1/completions", CompletionBody(prompt, 12));
+  ASSERT_EQ(response.status, 200) << response.body;
+  EXPECT_EQ(response.Header("x-zumik-replica"), "replica-1");
+  const json::value body = json::parse(response.body);
+  EXPECT_EQ(body.at("object").as_string(), "text_completion");
+  EXPECT_EQ(body.at("model").as_string(), kModel);
+  const auto& choice = body.at("choices").as_array().at(0);
+  EXPECT_EQ(choice.at("finish_reason").as_string(), "length");
+  EXPECT_EQ(choice.at("text").as_string().size(), 12u * 4);
+  const auto& usage = body.at("usage");
+  EXPECT_EQ(usage.at("prompt_tokens").as_int64(), 100);
+  EXPECT_EQ(usage.at("completion_tokens").as_int64(), 12);
+  EXPECT_EQ(usage.at("total_tokens").as_int64(), 112);
+  EXPECT_EQ(usage.at("prompt_tokens_details").at("cached_tokens").as_int64(), 0);
+}
+
+TEST_F(ReplicaTest, RepeatedPromptHitsThePrefixCacheInWholeBlocks) {
+  const std::string prompt(4 * 100, 'b');  // 100 tokens = 6 full blocks + 4
+  ASSERT_EQ(Post(0, "/v1/completions", CompletionBody(prompt, 2)).status, 200);
+  auto second = Post(0, "/v1/completions", CompletionBody(prompt, 2));
+  ASSERT_EQ(second.status, 200);
+  const json::value body = json::parse(second.body);
+  EXPECT_EQ(body.at("usage").at("prompt_tokens_details").at("cached_tokens").as_int64(), 96);
+  // The other replica has its own cache.
+  auto other = Post(1, "/v1/completions", CompletionBody(prompt, 2));
+  EXPECT_EQ(json::parse(other.body).at("usage").at("prompt_tokens_details").at("cached_tokens"),
+            0);
+}
+
+TEST_F(ReplicaTest, SameSeedSameText) {
+  const std::string body = CompletionBody("The same prompt twice", 8, false, R"("seed":42)");
+  auto a = json::parse(Post(0, "/v1/completions", body).body);
+  auto b = json::parse(Post(1, "/v1/completions", body).body);
+  EXPECT_EQ(a.at("choices").at(0).at("text"), b.at("choices").at(0).at("text"));
+}
+
+TEST_F(ReplicaTest, ChatStreamFollowsVllmChunkSequence) {
+  const std::string body = json::serialize(json::object{
+      {"model", kModel},
+      {"messages", json::array{json::object{{"role", "user"}, {"content", "Hi there"}}}},
+      {"max_completion_tokens", 5},
+      {"ignore_eos", true},
+      {"stream", true},
+      {"stream_options", json::object{{"include_usage", true}}}});
+  auto response = Post(0, "/v1/chat/completions", body);
+  ASSERT_EQ(response.status, 200);
+  EXPECT_EQ(response.Header("content-type"), "text/event-stream");
+  http::SseParser parser;
+  ASSERT_TRUE(parser.Feed(response.body).ok());
+  std::vector<std::string> data;
+  while (auto event = parser.Next()) data.push_back(event->data);
+  // role chunk, 4 content chunks, the last token with finish_reason, usage, [DONE]
+  ASSERT_EQ(data.size(), 8u) << response.body;
+  EXPECT_EQ(data.back(), "[DONE]");
+  const json::value role = json::parse(data[0]);
+  EXPECT_EQ(role.at("object").as_string(), "chat.completion.chunk");
+  EXPECT_EQ(role.at("choices").at(0).at("delta").at("role").as_string(), "assistant");
+  std::string content;
+  for (size_t i = 1; i <= 5; ++i) {
+    const json::value chunk = json::parse(data[i]);
+    content += json::value_to<std::string>(chunk.at("choices").at(0).at("delta").at("content"));
+    EXPECT_TRUE(chunk.at("usage").is_null());
+  }
+  EXPECT_EQ(content.size(), 20u);
+  EXPECT_EQ(json::parse(data[5]).at("choices").at(0).at("finish_reason").as_string(), "length");
+  const json::value usage = json::parse(data[6]);
+  EXPECT_TRUE(usage.at("choices").as_array().empty());
+  EXPECT_EQ(usage.at("usage").at("completion_tokens").as_int64(), 5);
+}
+
+// Announces a 9 MiB body (over the 8 MiB limit) and reads the answer without sending it: the
+// server must refuse from the headers alone.
+int StatusOfOversizedPost(uint16_t port) {
+  asio::io_context io;
+  asio::ip::tcp::socket socket(io);
+  socket.connect({asio::ip::make_address("127.0.0.1"), port});
+  const std::string head =
+      "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+      "Content-Length: " + std::to_string(9 << 20) + "\r\n\r\n";
+  asio::write(socket, asio::buffer(head));
+  std::string response(256, '\0');
+  boost::system::error_code ec;
+  const size_t n = socket.read_some(asio::buffer(response), ec);
+  response.resize(n);
+  if (!response.starts_with("HTTP/1.1 ")) return 0;
+  return std::stoi(response.substr(9, 3));
+}
+
+struct ErrorCase {
+  std::string name;
+  std::string path;
+  std::string body;
+  int status;
+  std::string message_part;
+};
+
+TEST_F(ReplicaTest, BadRequestsGetOpenAiErrorsAndTheServerKeepsServing) {
+  const std::vector<ErrorCase> cases = {
+      {"malformed json", "/v1/completions", "{\"model\": ", 400, ""},
+      {"not an object", "/v1/completions", "[1,2]", 400, ""},
+      {"missing model", "/v1/completions", R"({"prompt":"x"})", 400, "model"},
+      {"missing prompt", "/v1/completions", std::string(R"({"model":")") + std::string(kModel) + "\"}", 400, "prompt"},
+      {"missing messages", "/v1/chat/completions", std::string(R"({"model":")") + std::string(kModel) + "\"}", 400, "messages"},
+      {"wrong type", "/v1/completions", std::string(R"({"model":")") + std::string(kModel) + R"(","prompt":"x","max_tokens":"ten"})", 400, "max_tokens"},
+      {"negative max_tokens", "/v1/completions", std::string(R"({"model":")") + std::string(kModel) + R"(","prompt":"x","max_tokens":-5})", 400, "max_tokens"},
+      {"absurd max_tokens", "/v1/completions", std::string(R"({"model":")") + std::string(kModel) + R"(","prompt":"x","max_tokens":99999999999})", 400, ""},
+      {"unknown model", "/v1/completions", R"({"model":"gpt-9","prompt":"x"})", 404, "gpt-9"},
+      {"invalid utf-8", "/v1/completions", std::string(R"({"model":")") + std::string(kModel) + "\",\"prompt\":\"\xC3\x28\"}", 400, ""},
+      {"prompt over max_model_len", "/v1/completions", CompletionBody(std::string(4 * 131072, 'x'), 16), 400, "maximum context length"},
+  };
+  for (const ErrorCase& c : cases) {
+    SCOPED_TRACE(c.name);
+    auto response = Post(0, c.path, c.body);
+    EXPECT_EQ(response.status, c.status) << response.body;
+    auto parsed = json::parse(response.body);
+    ASSERT_TRUE(parsed.is_object());
+    const std::string message = json::value_to<std::string>(parsed.at("error").at("message"));
+    EXPECT_NE(message.find(c.message_part), std::string::npos) << message;
+    if (c.status == 404) {
+      EXPECT_EQ(parsed.at("error").at("type").as_string(), "NotFoundError");
+    }
+  }
+  EXPECT_EQ(StatusOfOversizedPost(server_->replicas()[0]->port()), 413);
+  EXPECT_EQ(Post(0, "/v1/completions", CompletionBody("still serving", 1)).status, 200);
+}
+
+TEST_F(ReplicaTest, ModelsHealthAndUnknownPaths) {
+  auto models = FetchBlocking(Method::get, Url(0, "/v1/models"));
+  ASSERT_TRUE(models.ok());
+  const json::value list = json::parse(models->body);
+  EXPECT_EQ(list.at("data").at(0).at("id").as_string(), kModel);
+  EXPECT_EQ(list.at("data").at(0).at("max_model_len").as_int64(), 131072);
+  EXPECT_EQ(FetchBlocking(Method::get, Url(0, "/health"))->status, 200);
+  auto missing = FetchBlocking(Method::get, Url(0, "/v2/nothing"));
+  EXPECT_EQ(missing->status, 404);
+  EXPECT_EQ(missing->Header("x-zumik-replica"), "replica-0");
+}
+
+TEST_F(ReplicaTest, MetricsCountKnownTraffic) {
+  const std::string prompt(4 * 64, 'c');  // 64 tokens = 4 full blocks
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_EQ(Post(0, "/v1/completions", CompletionBody(prompt, 10)).status, 200);
+  }
+  const auto samples = Scrape(0);
+  const std::initializer_list<metrics::LabelMatcher> labels = {{"model_name", kModel},
+                                                               {"engine", "0"}};
+  EXPECT_EQ(metrics::FindValue(samples, "vllm:prompt_tokens_total", labels), 192);
+  EXPECT_EQ(metrics::FindValue(samples, "vllm:generation_tokens_total", labels), 30);
+  EXPECT_EQ(metrics::FindValue(samples, "vllm:prefix_cache_queries_total", labels), 192);
+  // The 2nd and 3rd request hit 3 of 4 blocks (the last block is always recomputed).
+  EXPECT_EQ(metrics::FindValue(samples, "vllm:prefix_cache_hits_total", labels), 96);
+  EXPECT_EQ(metrics::FindValue(samples, "vllm:request_success_total",
+                               {{"finished_reason", "length"}}),
+            3);
+  EXPECT_EQ(metrics::FindValue(samples, "vllm:time_to_first_token_seconds_count", labels), 3);
+  EXPECT_EQ(metrics::FindValue(samples, "vllm:e2e_request_latency_seconds_count", labels), 3);
+  EXPECT_EQ(metrics::FindValue(samples, "vllm:inter_token_latency_seconds_count", labels), 27);
+  EXPECT_EQ(metrics::FindValue(samples, "vllm:num_requests_running", labels), 0);
+  EXPECT_EQ(metrics::FindValue(samples, "vllm:num_requests_waiting", labels), 0);
+  const auto* info = metrics::FindSample(samples, "vllm:cache_config_info");
+  ASSERT_NE(info, nullptr);
+  bool has_blocks = false;
+  for (const auto& [name, value] : info->labels) {
+    if (name == "num_gpu_blocks") has_blocks = value == "27500";
+  }
+  EXPECT_TRUE(has_blocks);
+  // TTFT: about one 64-token prefill step plus t_api (10 ms): well under 100 ms.
+  auto p50 = metrics::HistogramQuantile(0.5, samples, "vllm:time_to_first_token_seconds");
+  ASSERT_TRUE(p50.ok());
+  EXPECT_GT(*p50, 0.005);
+  EXPECT_LT(*p50, 0.1);
+  ASSERT_TRUE(metrics::FindValue(samples, "DCGM_FI_DEV_FB_USED").has_value());
+  EXPECT_GT(*metrics::FindValue(samples, "DCGM_FI_DEV_FB_USED"), 14.99 * 1024);
+  EXPECT_TRUE(metrics::FindValue(samples, "DCGM_FI_DEV_GPU_UTIL").has_value());
+}
+
+http::Headers JsonHeaders() { return {{"Content-Type", "application/json"}}; }
+
+// Opens a long stream, reads its first bytes, then hangs up.
+// Returns whether the stream opened and delivered data. (GCC 12 cannot compile brace-initialised
+// string literals inside a coroutine, gtest macros and ClientOptions' defaults included: build
+// those outside.)
+asio::awaitable<bool> StreamAndHangUp(http::Client& client, std::string url, std::string body) {
+  http::ClientRequest request;
+  request.method = Method::post;
+  request.url = std::move(url);
+  request.headers = JsonHeaders();
+  request.body = std::move(body);
+  auto stream = co_await client.Stream(std::move(request));
+  if (!stream.ok()) co_return false;
+  auto first = co_await stream->Read();  // some tokens arrived
+  stream->Cancel();
+  co_return first.ok() && !first->empty();
+}
+
+TEST_F(ReplicaTest, ClientDisconnectAbortsTheRequest) {
+  {
+    asio::io_context io;
+    http::Client client(io.get_executor());
+    auto done = asio::co_spawn(io, StreamAndHangUp(client, Url(0, "/v1/completions"),
+                                                   CompletionBody("long one", 100000, true)),
+                                   asio::use_future);
+    io.run();
+    EXPECT_TRUE(done.get());
+  }
+  // The engine learns of the disconnect and frees the request.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  std::optional<double> aborted;
+  while (std::chrono::steady_clock::now() < deadline) {
+    aborted = metrics::FindValue(Scrape(0), "vllm:request_success_total",
+                                 {{"finished_reason", "abort"}});
+    if (aborted == 1) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(aborted, 1);
+  EXPECT_EQ(server_->replicas()[0]->Stats().num_running, 0);
+}
+
+// One streamed completion; counts it in *complete when every token and [DONE] arrived.
+// (A free function: a coroutine lambda's captures would die with the lambda.)
+asio::awaitable<void> StreamOne(std::shared_ptr<http::Client> client, std::string url,
+                                std::string body, int expected_tokens,
+                                std::atomic<int>* complete) {
+  http::ClientRequest request;
+  request.method = Method::post;
+  request.url = std::move(url);
+  request.headers = JsonHeaders();
+  request.body = std::move(body);
+  auto stream = co_await client->Stream(std::move(request));
+  if (!stream.ok() || stream->status() != 200) co_return;
+  http::SseParser parser;
+  int tokens = 0;
+  bool done = false;
+  for (;;) {
+    auto data = co_await stream->Read();
+    if (!data.ok() || data->empty()) break;
+    if (!parser.Feed(*data).ok()) break;
+    while (auto event = parser.Next()) {
+      if (event->data == "[DONE]") {
+        done = true;
+      } else {
+        ++tokens;
+      }
+    }
+  }
+  if (done && tokens == expected_tokens) complete->fetch_add(1);
+}
+
+TEST_F(ReplicaTest, ThousandConcurrentStreamsAllComplete) {
+  constexpr int kStreams = 1000;
+  constexpr int kTokens = 8;
+  std::atomic<int> complete{0};
+  asio::io_context io;
+  http::ClientOptions options;
+  options.max_idle_per_host = kStreams;
+  auto client = std::make_shared<http::Client>(io.get_executor(), options);
+  for (int i = 0; i < kStreams; ++i) {
+    asio::co_spawn(io,
+                   StreamOne(client, Url(i % 2, "/v1/completions"),
+                             CompletionBody("stream " + std::to_string(i), kTokens, true),
+                             kTokens, &complete),
+                   asio::detached);
+  }
+  std::thread helper([&io] { io.run(); });
+  io.run();
+  helper.join();
+  EXPECT_EQ(complete.load(), kStreams);
+}
+
+}  // namespace
+}  // namespace zumik::sim
