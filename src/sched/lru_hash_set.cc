@@ -1,0 +1,236 @@
+// One endpoint's LRU set of block hashes (see lru_hash_set.h and prefix_index.h).
+#include "sched/lru_hash_set.h"
+
+#include <algorithm>
+#include <cassert>
+
+namespace zumik::sched {
+namespace {
+constexpr uint32_t kInitialSlots = 64;
+}  // namespace
+
+LruHashSet::LruHashSet(int64_t capacity, double slack, int64_t* total)
+    : capacity_(capacity), effective_(capacity), slack_(slack), total_(total) {
+  AllocateSlots(kInitialSlots);
+}
+
+int64_t LruHashSet::MemoryBytes() const {
+  return static_cast<int64_t>(mask_ + 1) * static_cast<int64_t>(sizeof(Slot)) +
+         static_cast<int64_t>(nodes_.capacity() * sizeof(Node));
+}
+
+void LruHashSet::SetCapacity(int64_t capacity, int64_t share) {
+  capacity_ = std::max<int64_t>(0, capacity);
+  effective_ = std::min(capacity_, share);
+  while (size_ > effective_) EvictTail();
+}
+
+void LruHashSet::Record(std::span<const uint64_t> hashes) {
+  const int64_t n = std::min<int64_t>(static_cast<int64_t>(hashes.size()), effective_);
+  if (n <= 0) return;
+  if (slack_ > 0 && RecordBehindRecentPrefix(hashes.first(static_cast<size_t>(n)))) return;
+  // Strict path: touch deepest first, so block 0 ends up the most recent. Two-stage
+  // prefetch: a block's slot 16 ahead, then (once that slot is in cache) its node 8 ahead.
+  constexpr int64_t kSlotAhead = 16;
+  constexpr int64_t kNodeAhead = 8;
+  for (int64_t i = n - 1; i >= 0; --i) {
+    if (i >= kSlotAhead) Prefetch(hashes[static_cast<size_t>(i - kSlotAhead)]);
+    if (i >= kNodeAhead) PrefetchNode(hashes[static_cast<size_t>(i - kNodeAhead)]);
+    Touch(hashes[static_cast<size_t>(i)]);
+  }
+}
+
+int32_t LruHashSet::LongestPrefix(std::span<const uint64_t> hashes) const {
+  const int32_t n = static_cast<int32_t>(hashes.size());
+  if (size_ == 0 || n == 0 || !Contains(hashes[0])) return 0;
+  if (Contains(hashes[static_cast<size_t>(n - 1)])) return n;
+  int32_t lo = 0, hi = n - 1;  // block lo is cached, block hi is not
+  while (hi - lo > 1) {
+    const int32_t mid = lo + (hi - lo) / 2;
+    if (Contains(hashes[static_cast<size_t>(mid)])) {
+      lo = mid;
+    } else {
+      hi = mid;
+    }
+  }
+  return lo + 1;
+}
+
+// The node of `hash` if its home slot holds it (the common case at our load factor).
+void LruHashSet::PrefetchNode(uint64_t hash) const {
+  const Slot& s = slots_[static_cast<uint32_t>(hash) & mask_];
+  if (s.node != kNil && s.hash_lo == static_cast<uint32_t>(hash)) {
+    __builtin_prefetch(&nodes_[s.node]);
+  }
+}
+
+void LruHashSet::Touch(uint64_t hash) {
+  const uint32_t found = Find(hash);
+  if (found != kNil) {
+    const uint32_t node = slots_[found].node;
+    if (node != head_) {
+      Unlink(node);
+      PushFront(node);
+    }
+    return;
+  }
+  if (effective_ <= 0) return;
+  while (size_ >= effective_) EvictTail();
+  if ((size_ + 1) * 4 > static_cast<int64_t>(mask_ + 1) * 3) GrowSlots();
+  const uint32_t node = NewNode(hash);
+  InsertSlot(hash, node);
+  PushFront(node);
+  ++size_;
+  ++*total_;
+}
+
+std::vector<uint64_t> LruHashSet::LruOrder() const {
+  std::vector<uint64_t> out;
+  for (uint32_t n = head_; n != kNil; n = nodes_[n].next) out.push_back(nodes_[n].hash());
+  return out;
+}
+
+void LruHashSet::AllocateSlots(uint32_t n) {
+  slots_ = std::make_unique<Slot[]>(n);
+  for (uint32_t i = 0; i < n; ++i) slots_[i] = Slot{0, 0, kNil};
+  mask_ = n - 1;
+}
+
+uint32_t LruHashSet::NewNode(uint64_t hash) {
+  uint32_t n;
+  if (free_ != kNil) {
+    n = free_;
+    free_ = nodes_[n].next;
+  } else {
+    // Grow by a quarter (not double): the node array is most of the memory per entry.
+    if (nodes_.size() == nodes_.capacity()) {
+      nodes_.reserve(std::max<size_t>(64, nodes_.capacity() + nodes_.capacity() / 4));
+    }
+    n = static_cast<uint32_t>(nodes_.size());
+    nodes_.emplace_back();
+  }
+  nodes_[n].hash_lo = static_cast<uint32_t>(hash);
+  nodes_[n].hash_hi = static_cast<uint32_t>(hash >> 32);
+  return n;
+}
+
+// The slack path (see the header). False when it does not apply.
+bool LruHashSet::RecordBehindRecentPrefix(std::span<const uint64_t> hashes) {
+  const int32_t n = static_cast<int32_t>(hashes.size());
+  const int32_t k = LongestPrefix(hashes);
+  if (k == 0) return false;
+  uint32_t pos = slots_[Find(hashes[static_cast<size_t>(k - 1)])].node;
+  const double window = slack_ * static_cast<double>(effective_ - n);
+  if (!(static_cast<double>(clock_ - nodes_[pos].stamp) < window)) return false;
+  constexpr int32_t kAhead = 8;
+  for (int32_t i = k; i < std::min(n, k + kAhead); ++i) Prefetch(hashes[static_cast<size_t>(i)]);
+  for (int32_t i = k; i < n; ++i) {
+    if (i + kAhead < n) Prefetch(hashes[static_cast<size_t>(i + kAhead)]);
+    const uint64_t hash = hashes[static_cast<size_t>(i)];
+    if (Find(hash) != kNil) return false;  // not a fresh tail (a collision): be strict
+    while (size_ >= effective_) {
+      if (tail_ == pos) return false;  // about to evict our anchor: be strict
+      EvictTail();
+    }
+    if ((size_ + 1) * 4 > static_cast<int64_t>(mask_ + 1) * 3) GrowSlots();
+    const uint32_t node = NewNode(hash);
+    InsertSlot(hash, node);
+    LinkAfter(pos, node);
+    ++size_;
+    ++*total_;
+    pos = node;
+  }
+  return true;
+}
+
+// Links `n` right behind `pos`, sharing its stamp; the clock still counts the placement, so
+// "recent" means few placements since.
+void LruHashSet::LinkAfter(uint32_t pos, uint32_t n) {
+  ++clock_;
+  Node& node = nodes_[n];
+  node.stamp = nodes_[pos].stamp;
+  node.prev = pos;
+  node.next = nodes_[pos].next;
+  if (node.next != kNil) {
+    nodes_[node.next].prev = n;
+  } else {
+    tail_ = n;
+  }
+  nodes_[pos].next = n;
+}
+
+void LruHashSet::InsertSlot(uint64_t hash, uint32_t node) {
+  uint32_t i = static_cast<uint32_t>(hash) & mask_;
+  while (slots_[i].node != kNil) i = (i + 1) & mask_;
+  slots_[i] = Slot{static_cast<uint32_t>(hash), static_cast<uint32_t>(hash >> 32), node};
+}
+
+void LruHashSet::PushFront(uint32_t n) {
+  nodes_[n].stamp = ++clock_;
+  nodes_[n].prev = kNil;
+  nodes_[n].next = head_;
+  if (head_ != kNil) nodes_[head_].prev = n;
+  head_ = n;
+  if (tail_ == kNil) tail_ = n;
+}
+
+void LruHashSet::Unlink(uint32_t n) {
+  const Node& node = nodes_[n];
+  if (node.prev != kNil) {
+    nodes_[node.prev].next = node.next;
+  } else {
+    head_ = node.next;
+  }
+  if (node.next != kNil) {
+    nodes_[node.next].prev = node.prev;
+  } else {
+    tail_ = node.prev;
+  }
+}
+
+void LruHashSet::EvictTail() {
+  assert(tail_ != kNil);
+  const uint32_t victim = tail_;
+  const uint64_t hash = nodes_[victim].hash();
+  Unlink(victim);
+  // Pipeline the chase: prefetch the slot of the victim four evictions ahead (the tail's
+  // predecessors are usually nodes allocated together, so walking to it stays in cache).
+  uint32_t ahead = tail_;
+  for (int hop = 0; hop < 4 && ahead != kNil; ++hop) ahead = nodes_[ahead].prev;
+  if (ahead != kNil) Prefetch(nodes_[ahead].hash());
+  EraseSlot(Find(hash));
+  nodes_[victim].next = free_;
+  free_ = victim;
+  --size_;
+  --*total_;
+}
+
+// Backward-shift deletion: later members of the probe run move into the hole.
+void LruHashSet::EraseSlot(uint32_t i) {
+  assert(i != kNil);
+  uint32_t j = i;
+  for (;;) {
+    j = (j + 1) & mask_;
+    if (slots_[j].node == kNil) break;
+    const uint32_t home = slots_[j].hash_lo & mask_;
+    const bool stays = (i <= j) ? (i < home && home <= j) : (i < home || home <= j);
+    if (stays) continue;
+    slots_[i] = slots_[j];
+    i = j;
+  }
+  slots_[i].node = kNil;
+}
+
+void LruHashSet::GrowSlots() {
+  std::unique_ptr<Slot[]> old = std::move(slots_);
+  const uint32_t old_size = mask_ + 1;
+  AllocateSlots(old_size * 2);
+  for (uint32_t k = 0; k < old_size; ++k) {
+    if (old[k].node == kNil) continue;
+    uint32_t i = old[k].hash_lo & mask_;
+    while (slots_[i].node != kNil) i = (i + 1) & mask_;
+    slots_[i] = old[k];
+  }
+}
+
+}  // namespace zumik::sched

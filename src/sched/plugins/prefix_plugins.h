@@ -1,0 +1,66 @@
+// The prefix-affinity plugins that read the approximate prefix index's match:
+//   prefix-cache-scorer          matched / total blocks (+ optional absolute-length term)
+//   prefix-cache-affinity-filter keep "sticky" endpoints (score ≥ affinityThreshold) unless
+//                                their in-flight prefill makes them too slow (llm-d default)
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "sched/params.h"
+#include "sched/plugin.h"
+#include "sched/plugins/prefix_producer.h"
+
+namespace zumik::sched {
+
+// Score = (1 − w)·matched/total + w·min(1, matched_tokens / matchLengthScaleTokens)², with
+// w = matchLengthWeight (default 0: the ratio alone, as in GIE). 0 when nothing was hashed.
+class PrefixCacheScorer final : public Scorer {
+ public:
+  static constexpr std::string_view kType = "prefix-cache-scorer";
+  static absl::StatusOr<std::unique_ptr<Plugin>> Create(const std::string& name,
+                                                        PluginParams& params);
+  PrefixCacheScorer(std::string name, double length_weight, double length_scale_tokens,
+                    std::optional<PrefixProducerOptions> index_options);
+
+  bool NeedsPrefixMatch() const override { return true; }
+  void Score(const CycleState& cycle, std::span<const Candidate> candidates,
+             std::span<double> out) override;
+  // GIE v1 put the index parameters on the scorer; when present they configure the producer.
+  const std::optional<PrefixProducerOptions>& index_options() const { return index_options_; }
+
+ private:
+  double length_weight_;
+  double length_scale_tokens_;
+  std::optional<PrefixProducerOptions> index_options_;
+};
+
+// RTR prefix-cache-affinity-filter. An endpoint is sticky when matched/total ≥
+// affinityThreshold (0.8). No sticky endpoint: keep all. With probability
+// explorationProbability (0) skip the gate. TTFT load gate: estimate each endpoint's TTFT as
+// its router in-flight prefill tokens / peakPrefillThroughput (15928 tok/s, upstream's Qwen3-32B
+// TP2 calibration); if the best sticky estimate exceeds the best non-sticky one by more than
+// maxTTFTPenaltyMs (18000; 0 = always stick), keep all. The gate is the "saturation valve"
+// tau = R_peak × T_max of perf-anchors §5: stickiness breaks once the warm endpoint's queued
+// uncached prefill exceeds 15928 × 18 s ≈ 287k tokens more than the coldest one's.
+class PrefixCacheAffinityFilter final : public Filter {
+ public:
+  static constexpr std::string_view kType = "prefix-cache-affinity-filter";
+  static absl::StatusOr<std::unique_ptr<Plugin>> Create(const std::string& name,
+                                                        PluginParams& params);
+  PrefixCacheAffinityFilter(std::string name, double threshold, double exploration,
+                            double max_ttft_penalty_ms, double peak_prefill_tps);
+
+  bool NeedsPrefixMatch() const override { return true; }
+  void Apply(const CycleState& cycle, std::vector<Candidate>& candidates) override;
+
+ private:
+  double threshold_;
+  double exploration_;
+  double max_ttft_penalty_ms_;
+  double peak_prefill_tps_;
+};
+
+}  // namespace zumik::sched

@@ -1,0 +1,94 @@
+// The approximate prefix index: which endpoint was recently sent which prompt blocks. It is the
+// router's guess of each endpoint's prefix cache (GIE "approximate prefix cache"), updated at
+// pick time for the chosen endpoint, never from the model server.
+//
+// Layout: one LRU hash set per endpoint. The LRU list is an array of 20-byte nodes
+// {hash, prev, next, stamp} with 32-bit links that never move (grown by a quarter at a time);
+// an open-addressing table of 12-byte slots {hash, node} (linear probing, backward-shift
+// deletion, load between 3/8 and 3/4) finds them. An entry costs ≤ 25 + 12 / (3/8) = 57 bytes,
+// ~50 at capacity; probes read only slots, and an insert that evicts reuses the evicted node,
+// still in cache, so churn costs about one cache miss per block.
+//
+// LRU slack: re-touching a long shared prefix on every request is most of the cost of a pick
+// (each block is a cache miss). When the deepest block of an n-block request already cached on
+// the endpoint was placed fewer than W = lru_slack × (capacity − n) placements ago (by stamp),
+// the request's new blocks are linked in right behind it and the prefix is left in place.
+// Order along every chain is kept, so the prefix-closure below still holds exactly. A prefix
+// reused every I placements is refreshed at least every W + I, so with lru_slack ≤ 1/3
+// (2W + n ≤ capacity) it survives exactly when strict LRU would keep it; lru_slack = 0 is
+// strict LRU.
+//
+// Lookup exploits the chain: Record touches a request's blocks deepest first, so within any
+// chain a shallower block is never less recent than a deeper one, and LRU eviction always
+// removes the deepest blocks first. Presence along a chain is therefore prefix-closed, and the
+// longest cached prefix on an endpoint is found by binary search: O(log blocks) probes per
+// endpoint, independent of how many endpoints share a prefix.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "sched/endpoint.h"
+
+namespace zumik::sched {
+
+class LruHashSet;
+
+class PrefixIndex {
+ public:
+  // GIE's lruCapacityPerServer default (Llama-3-8B on an H100: ~500k tokens / 16).
+  static constexpr int64_t kDefaultCapacityPerEndpoint = 31250;
+  // Global bound on entries (≈ 240 MB at the worst-case 57 B per entry), shared equally by
+  // the endpoints present in the index.
+  static constexpr int64_t kDefaultMaxEntries = int64_t{1} << 22;
+  static constexpr double kDefaultLruSlack = 1.0 / 3;
+
+  explicit PrefixIndex(int64_t max_entries = kDefaultMaxEntries,
+                       int64_t default_capacity = kDefaultCapacityPerEndpoint,
+                       double lru_slack = kDefaultLruSlack);
+  ~PrefixIndex();
+  PrefixIndex(const PrefixIndex&) = delete;
+  PrefixIndex& operator=(const PrefixIndex&) = delete;
+
+  // Per-endpoint LRU capacity in entries (e.g. its num_gpu_blocks). Shrinking evicts now.
+  void SetCapacity(EndpointId endpoint, int64_t capacity);
+  // Records that `endpoint` now holds the blocks (block 0 becomes the most recent).
+  void Record(EndpointId endpoint, std::span<const uint64_t> hashes);
+  // Number of leading blocks of `hashes` cached on `endpoint`.
+  int32_t LongestPrefix(EndpointId endpoint, std::span<const uint64_t> hashes) const;
+  // The same for many endpoints at once (out[i] for endpoints[i]): the binary searches run in
+  // lockstep with each round's probes prefetched, so their cache misses overlap.
+  void LongestPrefixes(std::span<const EndpointId> endpoints, std::span<const uint64_t> hashes,
+                       std::span<int32_t> out) const;
+  bool Contains(EndpointId endpoint, uint64_t hash) const;
+  // Forgets an endpoint (a vanished pod).
+  void RemoveEndpoint(EndpointId endpoint);
+  void Clear();
+
+  int64_t size() const { return size_; }
+  int64_t EntriesOf(EndpointId endpoint) const;
+  // Capacity in force for the endpoint: its own, bounded by its share of the global cap.
+  int64_t CapacityOf(EndpointId endpoint) const;
+  int64_t max_entries() const { return max_entries_; }
+  // Bytes held by the index's tables (what the per-entry bound is measured on).
+  int64_t MemoryBytes() const;
+  // The endpoint's entries, most recently used first (tests, debugging).
+  std::vector<uint64_t> LruOrder(EndpointId endpoint) const;
+
+ private:
+  LruHashSet* Find(EndpointId endpoint) const;
+  LruHashSet& GetOrCreate(EndpointId endpoint);
+  int64_t Share() const;
+  void Rebalance();
+
+  int64_t max_entries_;
+  int64_t default_capacity_;
+  double lru_slack_;
+  std::vector<std::unique_ptr<LruHashSet>> tables_;  // indexed by EndpointId
+  int64_t num_tables_ = 0;
+  int64_t size_ = 0;
+};
+
+}  // namespace zumik::sched
