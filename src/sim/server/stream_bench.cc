@@ -106,7 +106,7 @@ int main(int argc, char** argv) {
   options.replicas = replicas;
   options.port = 0;
   options.profile = *profile;
-  options.threads = 1;
+  options.threads = IntFlag(argc, argv, "--server-threads", 2);
   sim::SimServer server(options);
   if (!server.Start().ok()) return 1;
 

@@ -53,19 +53,23 @@ absl::Status ReplicaMetrics::Register() {
   const std::vector<std::string> labels = {"model_name", "engine"};
   const std::string_view model = profile_.served_model_name;
   const std::string_view engine = "0";
-  auto gauge = [&](std::string_view name, std::string_view help,
-                   std::function<double(const EngineStats&)> read) -> absl::Status {
-    ASSIGN_OR_RETURN(auto* family, registry_.AddCallbackGauge(name, help, labels));
-    ASSIGN_OR_RETURN(auto handle, family->Add({model, engine}, [this, read] { return read(stats_()); }));
+  // One series {model_name, engine} of a gauge or counter read from the engine at scrape time.
+  auto callback = [&](bool is_counter, std::string_view name, std::string_view help,
+                      std::function<double(const EngineStats&)> read) -> absl::Status {
+    ASSIGN_OR_RETURN(auto* family, is_counter ? registry_.AddCallbackCounter(name, help, labels)
+                                              : registry_.AddCallbackGauge(name, help, labels));
+    ASSIGN_OR_RETURN(auto handle,
+                     family->Add({model, engine}, [this, read] { return read(stats_()); }));
     handles_.push_back(std::move(handle));
     return absl::OkStatus();
   };
+  auto gauge = [&](std::string_view name, std::string_view help,
+                   std::function<double(const EngineStats&)> read) {
+    return callback(false, name, help, std::move(read));
+  };
   auto counter = [&](std::string_view name, std::string_view help,
-                     std::function<double(const EngineStats&)> read) -> absl::Status {
-    ASSIGN_OR_RETURN(auto* family, registry_.AddCallbackCounter(name, help, labels));
-    ASSIGN_OR_RETURN(auto handle, family->Add({model, engine}, [this, read] { return read(stats_()); }));
-    handles_.push_back(std::move(handle));
-    return absl::OkStatus();
+                     std::function<double(const EngineStats&)> read) {
+    return callback(true, name, help, std::move(read));
   };
   auto histogram = [&](std::string_view name, std::string_view help,
                        const std::vector<double>& buckets) -> absl::StatusOr<metrics::Histogram*> {
