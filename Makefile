@@ -3,6 +3,9 @@
 .PHONY: up test build bench bootstrap unit asan fuzz clean
 
 JOBS ?= $(shell nproc)
+# ccache: paths under the checkout are hashed relative to it, so a fresh clone elsewhere still
+# hits the cache.
+export CCACHE_BASEDIR := $(CURDIR)
 FUZZ_SECONDS ?= 20
 
 bootstrap:

@@ -9,7 +9,7 @@ namespace zumik::cli {
 // Exit code a subcommand callback sets; CLI11 callbacks cannot return one directly.
 int& ExitCode();
 
-void AddVersionCommand(CLI::App& app);
-void AddSimCommand(CLI::App& app);
+// Each subcommand lives in `<name>_command.cc` and defines `void Add<Name>Command(CLI::App&)`;
+// the build generates cli/all_commands.h, which declares and registers them all.
 
 }  // namespace zumik::cli

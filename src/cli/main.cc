@@ -2,6 +2,7 @@
 #include <cstdio>
 
 #include "CLI/CLI.hpp"
+#include "cli/all_commands.h"
 #include "cli/commands.h"
 #include "core/log.h"
 
@@ -17,8 +18,7 @@ int main(int argc, char** argv) {
     }
   });
 
-  zumik::cli::AddVersionCommand(app);
-  zumik::cli::AddSimCommand(app);
+  zumik::cli::AddAllCommands(app);
 
   CLI11_PARSE(app, argc, argv);
   return zumik::cli::ExitCode();
