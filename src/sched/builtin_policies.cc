@@ -95,14 +95,16 @@ schedulingProfiles:
   - pluginRef: max-score-picker
 )policy";
 
-constexpr std::string_view kZumikDefault = R"policy(# zumik-default: ours, what the chart deploys. One scorer, predicted-ttft-scorer, estimates each
-# endpoint's time to first token for this request: the prefill work queued there (this router's
-# fresh in-flight counts, plus what the scrape shows beyond them) and this request's uncached
-# tokens, over the prefill rate learned from that endpoint's observed TTFTs, plus a decode-load
-# term. Cache affinity is thereby traded against load in one unit (milliseconds); an
-# x-llm-d-slo-ttft-ms hint ranks endpoints that meet it first. uncachedPenalty > 0 charges
-# recomputing a prompt elsewhere beyond its own TTFT (the work it takes from later requests),
-# which keeps groups sticky under load. The weights here are starting points for tuning.
+constexpr std::string_view kZumikDefault = R"policy(# zumik-default: ours, what the chart deploys. Sticky until saturated, with cold prefixes spread:
+# the prefix-cache-affinity-filter keeps only endpoints that hold at least 80% of the prompt
+# (unless their queued prefill is more than 18 s worse than the best other endpoint's); among
+# those, and for prompts cached nowhere, the no-hit-lru-scorer sends a new prefix to the
+# endpoint that least recently received one (so prefix groups are spread evenly over the fleet
+# instead of piling onto whichever endpoint had the least load when each group first arrived),
+# and token-load-scorer (this router's fresh in-flight tokens) balances the rest. The prefix
+# index matches whole prompts (16-token blocks, up to 128k tokens). Tuned on the virtual fleet
+# (bench/RESULTS.md): predicted-ttft-scorer, our earlier default, cost 25-30% of peak throughput
+# on b2b there, so it is not used until its estimate is fixed.
 apiVersion: inference.networking.x-k8s.io/v1alpha1
 kind: EndpointPickerConfig
 plugins:
@@ -112,17 +114,21 @@ plugins:
     blockSizeTokens: 16
     maxPrefixTokensToMatch: 131072
     lruCapacityPerServer: 31250
-- type: predicted-ttft-scorer
+- type: prefix-cache-affinity-filter
   parameters:
-    prefillTokensPerSecond: 15928
-    ttftScaleMs: 1000
-    decodeMsPerRequest: 0.2
-    uncachedPenalty: 1.0
+    affinityThreshold: 0.8
+    maxTTFTPenaltyMs: 18000
+    peakPrefillThroughput: 15928
+- type: token-load-scorer
+- type: no-hit-lru-scorer
 - type: max-score-picker
 schedulingProfiles:
 - name: default
   plugins:
-  - pluginRef: predicted-ttft-scorer
+  - pluginRef: prefix-cache-affinity-filter
+  - pluginRef: token-load-scorer
+    weight: 1
+  - pluginRef: no-hit-lru-scorer
     weight: 1
   - pluginRef: max-score-picker
 )policy";

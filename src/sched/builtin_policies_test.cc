@@ -71,7 +71,8 @@ TEST(BuiltinPolicies, ShippedFilesLoadByPath) {
   auto scheduler = Scheduler::FromPolicy((kPolicyDir / "zumik-default.yaml").string(), rng);
   ASSERT_TRUE(scheduler.ok()) << scheduler.status();
   EXPECT_EQ((*scheduler)->config().source, (kPolicyDir / "zumik-default.yaml").string());
-  EXPECT_NE((*scheduler)->FindPlugin("predicted-ttft-scorer"), nullptr);
+  EXPECT_NE((*scheduler)->FindPlugin("prefix-cache-affinity-filter"), nullptr);
+  EXPECT_NE((*scheduler)->FindPlugin("no-hit-lru-scorer"), nullptr);
 }
 
 }  // namespace

@@ -291,7 +291,7 @@ TEST(Scheduler, RejectsDuplicateAndOversizedIds) {
 TEST(Scheduler, TheSameSeedGivesTheSamePicks) {
   auto run = [](uint64_t seed) {
     Rng rng(seed);
-    auto scheduler = Scheduler::FromPolicy("zumik-default", rng);
+    auto scheduler = Scheduler::FromPolicy("random", rng);
     EXPECT_TRUE(scheduler.ok());
     std::vector<Endpoint> eps;
     for (EndpointId i = 0; i < 8; ++i) eps.push_back(MakeEndpoint(i));

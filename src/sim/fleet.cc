@@ -169,6 +169,11 @@ void Fleet::OnStepEnd(int replica) {
   Replica& rep = replicas_[replica];
   rep.stepping = false;
   // The engine's last StepResult stays valid until its next Step(), below.
+  if (on_first_token_) {
+    for (const FirstTokenEvent& first : rep.engine->last_step().first_tokens) {
+      on_first_token_(first, replica, now_);
+    }
+  }
   for (const RequestResult& result : rep.engine->last_step().finished) {
     int64_t tag = 0;
     if (auto it = in_flight_.find(result.id); it != in_flight_.end()) {

@@ -88,6 +88,9 @@ using RouteFn =
 // Called when a request finishes (or is rejected), at record.finished; may Submit() requests
 // arriving at or after fleet.now().
 using CompletionFn = std::function<void(const RequestRecord&, Fleet& fleet)>;
+// Called when a request's first token is produced (the end of its prefill), at that step's end:
+// a streaming client sees its first chunk then, so a router learns of it then.
+using FirstTokenFn = std::function<void(const FirstTokenEvent&, int replica, Time at)>;
 
 class Fleet {
  public:
@@ -97,6 +100,7 @@ class Fleet {
 
   void set_router(RouteFn route) { route_ = std::move(route); }
   void set_on_complete(CompletionFn done) { on_complete_ = std::move(done); }
+  void set_on_first_token(FirstTokenFn first) { on_first_token_ = std::move(first); }
 
   // Schedules an arrival; times before now() are moved to now().
   void Submit(FleetRequest request);
@@ -149,6 +153,7 @@ class Fleet {
   Time next_scrape_{0};
   RouteFn route_;
   CompletionFn on_complete_;
+  FirstTokenFn on_first_token_;
   std::priority_queue<Event, std::vector<Event>, std::greater<>> events_;
   uint64_t next_seq_ = 0;
   Time now_{0};

@@ -47,6 +47,26 @@ TEST(Fleet, HonoursTheRoutingCallback) {
   for (const ReplicaStats& s : fleet.Stats()) EXPECT_EQ(s.routed, 3);
 }
 
+TEST(Fleet, ReportsEachFirstTokenAtItsStepEndBeforeCompletion) {
+  Fleet fleet({Llama(), Llama()});
+  std::map<RequestId, Time> first;
+  fleet.set_on_first_token([&](const FirstTokenEvent& e, int replica, Time at) {
+    EXPECT_EQ(replica, static_cast<int>(e.id % 2));
+    EXPECT_EQ(at, fleet.now());
+    EXPECT_FALSE(first.contains(e.id));
+    first[e.id] = at;
+  });
+  fleet.set_on_complete([&](const RequestRecord& r, Fleet&) {
+    ASSERT_TRUE(first.contains(r.id));
+    EXPECT_EQ(first[r.id], r.first_token);
+  });
+  auto prompt = MakePrompt(Tokens(500, 2));
+  for (int i = 0; i < 4; ++i) fleet.Submit(Request(i, Ms(5 * i), prompt, 8));
+  fleet.Run();
+  EXPECT_EQ(first.size(), 4u);
+  EXPECT_EQ(fleet.records().size(), 4u);
+}
+
 TEST(Fleet, RouterSeesViewsOnlyAsOfTheLastScrape) {
   FleetOptions options;
   options.scrape_interval = std::chrono::seconds(1);

@@ -1,0 +1,97 @@
+// Request generation for a workload: the prompts (text, and for the virtual fleet the
+// simulator's tokens), output lengths and true prefix groups, deterministic by seed. Open-loop
+// arrivals take request i of one fixed sequence; closed-loop clients keep their conversation
+// and take the next one from the same sequence, so every policy sees the same requests.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "bench/workload.h"
+#include "core/rng.h"
+#include "sim/prompt.h"
+
+namespace zumik::bench {
+
+// Text of `tokens` simulator tokens (4 bytes each), a pure function of `seed`.
+void AppendText(std::string& out, int tokens, uint64_t seed);
+
+struct PromptData {
+  std::string text;  // the completions prompt (chat: the user turn(s), see system_len)
+  int system_len = 0;  // bytes of `text` that are the system prompt (chat mode's system message)
+  std::shared_ptr<const sim::Prompt> tokens;  // with GeneratorOptions::make_tokens
+  int prompt_tokens = 0;
+};
+
+struct GenRequest {
+  std::shared_ptr<const PromptData> prompt;
+  int output_len = 1;
+  int64_t group = -1;    // the true prefix group (oracle); -1 none
+  int64_t session = -1;  // conversation; -1 none
+};
+
+struct GeneratorOptions {
+  bool make_tokens = false;  // fill PromptData::tokens (the virtual fleet needs them)
+  int max_context_tokens = 131072;  // a conversation ends before its prompt + output exceed it
+};
+
+class Generator {
+ public:
+  Generator(const Workload& workload, GeneratorOptions options = {});
+
+  // The next request of the open-loop sequence.
+  GenRequest Next();
+  // Closed loop: client `client`'s next request (its conversation's next turn, or the next
+  // request of the shared sequence).
+  GenRequest NextForClient(int client);
+  // Trace replay: record i's request and arrival offset in seconds; nullopt past the end.
+  std::optional<std::pair<double, GenRequest>> TraceRequest(size_t i);
+
+  // The true prefix-sharing structure, for the oracle and the ideal hit rate.
+  const Workload& workload() const { return workload_; }
+
+ private:
+  struct Conversation {
+    int64_t id = -1;
+    int group = 0;
+    int turns = 0;  // 0: unbounded
+    int turn = 0;
+    std::string history;
+    int history_tokens = 0;
+    int system_len = 0;
+  };
+
+  std::shared_ptr<const PromptData> Finish(std::string text, int system_len);
+  uint64_t Seed(uint64_t kind, uint64_t a, uint64_t b = 0) const;
+  const std::string& SystemPrompt(int group, const LengthDist& len);
+  GenRequest SharedPrefix();
+  GenRequest LongDoc();
+  GenRequest RandomRequest();
+  // The next turn of slot `slot`'s conversation; *last = it was the conversation's last turn.
+  GenRequest Turn(int slot, bool* last);
+  void StartConversation(int slot);
+
+  Workload workload_;
+  GeneratorOptions options_;
+  Rng rng_;
+  uint64_t index_ = 0;
+  // shared-prefix corpus (built once, shuffled) and its groups.
+  std::vector<std::shared_ptr<const PromptData>> corpus_;
+  std::vector<int> corpus_group_;
+  absl::flat_hash_map<int, std::string> system_prompts_;
+  // long-doc-qa documents.
+  std::vector<std::string> documents_;
+  // multi-turn slots (num_groups x conversations_per_group), in a shuffled visiting order.
+  std::vector<Conversation> slots_;
+  std::vector<int> slot_order_;
+  int64_t next_conversation_ = 0;
+  std::vector<int> client_slot_;  // closed loop: the slot each client is talking in, or -1
+  int64_t session_ids_ = 0;
+  absl::flat_hash_map<std::string, int64_t> trace_sessions_;
+};
+
+}  // namespace zumik::bench

@@ -1,0 +1,165 @@
+// Request generation: deterministic by seed, prompts cycle as inference-perf's, groups share
+// exactly their system prompt, conversations grow turn by turn.
+#include "bench/generator.h"
+
+#include <set>
+
+#include "gtest/gtest.h"
+
+namespace zumik::bench {
+namespace {
+
+Workload SharedPrefix(int groups, int per_group, bool cycle = true) {
+  Workload w;
+  w.kind = WorkloadKind::kSharedPrefix;
+  w.shared_prefix.num_groups = groups;
+  w.shared_prefix.prompts_per_group = per_group;
+  w.shared_prefix.system_prompt_len = LengthDist::Fixed(64);
+  w.shared_prefix.question_len = LengthDist::Fixed(16);
+  w.shared_prefix.output_len = LengthDist::Fixed(10);
+  w.shared_prefix.cycle = cycle;
+  return w;
+}
+
+size_t CommonPrefix(const std::string& a, const std::string& b) {
+  size_t n = 0;
+  while (n < a.size() && n < b.size() && a[n] == b[n]) ++n;
+  return n;
+}
+
+TEST(Generator, TextIsFourBytesPerTokenAndAFunctionOfTheSeed) {
+  std::string a, b, c;
+  AppendText(a, 100, 5);
+  AppendText(b, 100, 5);
+  AppendText(c, 100, 6);
+  EXPECT_EQ(a.size(), 400u);
+  EXPECT_EQ(a, b);
+  EXPECT_NE(a, c);
+  std::string shorter;
+  AppendText(shorter, 10, 5);
+  EXPECT_EQ(a.substr(0, 40), shorter);  // a shorter piece is a prefix of a longer one
+}
+
+TEST(Generator, SharedPrefixCyclesTheShuffledCorpus) {
+  Generator g(SharedPrefix(3, 4));
+  std::vector<GenRequest> first;
+  for (int i = 0; i < 12; ++i) first.push_back(g.Next());
+  std::set<const PromptData*> distinct;
+  for (const GenRequest& r : first) distinct.insert(r.prompt.get());
+  EXPECT_EQ(distinct.size(), 12u);  // one pass sends every prompt once
+  for (int i = 0; i < 12; ++i) {
+    const GenRequest r = g.Next();
+    EXPECT_EQ(r.prompt.get(), first[static_cast<size_t>(i)].prompt.get());  // then it repeats
+    EXPECT_EQ(r.group, first[static_cast<size_t>(i)].group);
+  }
+}
+
+TEST(Generator, PromptsOfAGroupShareExactlyTheSystemPrompt) {
+  Generator g(SharedPrefix(2, 3));
+  std::vector<GenRequest> rs;
+  for (int i = 0; i < 6; ++i) rs.push_back(g.Next());
+  for (const GenRequest& a : rs) {
+    EXPECT_EQ(a.prompt->prompt_tokens, 80);
+    EXPECT_EQ(a.prompt->system_len, 256);
+    for (const GenRequest& b : rs) {
+      if (&a == &b) continue;
+      const size_t common = CommonPrefix(a.prompt->text, b.prompt->text);
+      if (a.group == b.group) {
+        EXPECT_GE(common, 256u);
+        EXPECT_LT(common, 256u + 16);
+      } else {
+        EXPECT_LT(common, 16u);
+      }
+    }
+  }
+}
+
+TEST(Generator, SameSeedSameRequests) {
+  Workload w;
+  w.kind = WorkloadKind::kRandom;
+  w.random.input_len.kind = LengthDist::Kind::kUniform;
+  w.random.input_len.min = 10;
+  w.random.input_len.max = 100;
+  Generator a(w), b(w);
+  w.seed = 2;
+  Generator c(w);
+  bool differs = false;
+  for (int i = 0; i < 20; ++i) {
+    const GenRequest x = a.Next(), y = b.Next(), z = c.Next();
+    EXPECT_EQ(x.prompt->text, y.prompt->text);
+    EXPECT_EQ(x.output_len, y.output_len);
+    differs |= x.prompt->text != z.prompt->text;
+  }
+  EXPECT_TRUE(differs);
+}
+
+TEST(Generator, ConversationTurnsExtendTheirHistory) {
+  Workload w;
+  w.kind = WorkloadKind::kMultiTurn;
+  w.multi_turn.num_groups = 1;
+  w.multi_turn.conversations_per_group = 2;
+  w.multi_turn.system_prompt_len = LengthDist::Fixed(32);
+  w.multi_turn.question_len = LengthDist::Fixed(8);
+  w.multi_turn.output_len = LengthDist::Fixed(4);
+  w.multi_turn.turns = LengthDist::Fixed(3);
+  Generator g(w);
+  // Closed loop: client 0's turns are one conversation, each prompt extending the last.
+  const GenRequest t1 = g.NextForClient(0);
+  const GenRequest t2 = g.NextForClient(0);
+  const GenRequest t3 = g.NextForClient(0);
+  EXPECT_EQ(t1.session, t2.session);
+  EXPECT_EQ(t2.session, t3.session);
+  EXPECT_EQ(t1.prompt->prompt_tokens, 40);
+  EXPECT_EQ(t2.prompt->prompt_tokens, 40 + 4 + 8);
+  EXPECT_EQ(t2.prompt->text.substr(0, t1.prompt->text.size()), t1.prompt->text);
+  EXPECT_EQ(t3.prompt->text.substr(0, t2.prompt->text.size()), t2.prompt->text);
+  // After the last turn the client starts another conversation.
+  const GenRequest next = g.NextForClient(0);
+  EXPECT_NE(next.session, t1.session);
+  EXPECT_EQ(next.prompt->prompt_tokens, 40);
+}
+
+TEST(Generator, ConversationsEndBeforeTheContextLimit) {
+  Workload w;
+  w.kind = WorkloadKind::kMultiTurn;
+  w.multi_turn.system_prompt_len = LengthDist::Fixed(100);
+  w.multi_turn.question_len = LengthDist::Fixed(100);
+  w.multi_turn.output_len = LengthDist::Fixed(100);
+  GeneratorOptions options;
+  options.max_context_tokens = 1000;
+  Generator g(w, options);
+  for (int i = 0; i < 20; ++i) {
+    const GenRequest r = g.Next();
+    EXPECT_LE(r.prompt->prompt_tokens + r.output_len, 1000);
+  }
+}
+
+TEST(Generator, TraceBlocksWithEqualIdsHaveEqualText) {
+  Workload w;
+  w.kind = WorkloadKind::kTrace;
+  w.trace.hash_block_tokens = 4;
+  TraceRecord a;
+  a.t = 0;
+  a.hash_ids = {7, 8};
+  a.input_len = 10;
+  TraceRecord b = a;
+  b.t = 1;
+  b.hash_ids = {7, 9};
+  b.session = "s";
+  w.trace.records = {a, b};
+  GeneratorOptions options;
+  options.make_tokens = true;
+  Generator g(w, options);
+  auto ra = g.TraceRequest(0), rb = g.TraceRequest(1);
+  ASSERT_TRUE(ra && rb);
+  EXPECT_FALSE(g.TraceRequest(2).has_value());
+  EXPECT_EQ(rb->first, 1);
+  EXPECT_EQ(ra->second.prompt->prompt_tokens, 10);
+  EXPECT_EQ(CommonPrefix(ra->second.prompt->text, rb->second.prompt->text) / 4, 4u);
+  EXPECT_EQ(rb->second.session, 0);
+  ASSERT_NE(ra->second.prompt->tokens, nullptr);
+  EXPECT_EQ(ra->second.prompt->tokens->size(), 10);
+}
+
+}  // namespace
+}  // namespace zumik::bench

@@ -1,0 +1,145 @@
+// Report statistics: percentiles, knee and goodput rules, and the JSON contract's keys.
+#include "bench/report.h"
+
+#include <boost/json.hpp>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace zumik::bench {
+namespace {
+
+TEST(Percentiles, AreNearestRank) {
+  std::vector<double> v;
+  for (int i = 100; i >= 1; --i) v.push_back(i);
+  const Percentiles p = ComputePercentiles(v);
+  EXPECT_EQ(p.p50, 50);
+  EXPECT_EQ(p.p90, 90);
+  EXPECT_EQ(p.p99, 99);
+  std::vector<double> empty;
+  EXPECT_EQ(ComputePercentiles(empty).p99, 0);
+  std::vector<double> one = {7};
+  EXPECT_EQ(ComputePercentiles(one).p50, 7);
+}
+
+TEST(LatencyHistogram, PercentilesWithinOnePercent) {
+  LatencyHistogram h;
+  for (int i = 1; i <= 1000; ++i) h.Add(i * 0.1);  // 0.1 .. 100 ms
+  const Percentiles p = h.Compute();
+  EXPECT_NEAR(p.p50, 50, 0.5);
+  EXPECT_NEAR(p.p90, 90, 0.9);
+  EXPECT_NEAR(p.p99, 99, 1.0);
+  EXPECT_EQ(h.count(), 1000);
+}
+
+TEST(Stage, ThroughputIsOverStageStartToLastCompletion) {
+  StageAccumulator acc;
+  for (int i = 0; i < 4; ++i) {
+    Sample s;
+    s.ok = i < 3;
+    s.error = s.ok ? "" : "timeout";
+    s.ttft_ms = i < 2 ? 100 : 3000;
+    s.e2e_ms = 500;
+    s.finished_s = 10 + i;  // last completion at 13 s
+    s.prompt_tokens = 100;
+    s.cached_tokens = 50;
+    s.output_tokens = 10;
+    acc.Add(s);
+  }
+  const StageStats st = FinishStage(acc, 2, false, 8, 2000);
+  EXPECT_EQ(st.requests, 4);
+  EXPECT_EQ(st.errors, 1);
+  EXPECT_EQ(st.errors_by_kind.at("timeout"), 1);
+  EXPECT_DOUBLE_EQ(st.duration_s, 5);
+  EXPECT_DOUBLE_EQ(st.output_tokens_per_s, 30.0 / 5);
+  EXPECT_DOUBLE_EQ(st.input_tokens_per_s, 400.0 / 5);
+  EXPECT_DOUBLE_EQ(st.completed_rps, 3.0 / 5);
+  EXPECT_DOUBLE_EQ(st.prefix_hit_rate, 0.5);
+  EXPECT_DOUBLE_EQ(st.slo_attainment, 0.5);
+}
+
+StageStats At(double rate, double tput, double ttft_p90, double rps) {
+  StageStats s;
+  s.rate = rate;
+  s.requests = 10;
+  s.output_tokens_per_s = tput;
+  s.ttft_ms.p90 = ttft_p90;
+  s.completed_rps = rps;
+  return s;
+}
+
+TEST(Summary, GoodputIsTheHighestRateMeetingTheSloAndKneeWhereThroughputFlattens) {
+  PolicyReport p;
+  p.stages = {At(10, 1000, 100, 9.9), At(20, 2000, 500, 19.5), At(30, 2900, 1900, 28),
+              At(40, 3000, 9000, 29), At(50, 2950, 30000, 28.5)};
+  Summarize(p, 2000);
+  EXPECT_EQ(p.peak_output_tokens_per_s, 3000);
+  EXPECT_EQ(p.goodput_rate, 30);
+  EXPECT_EQ(p.goodput_rps_at_slo, 28);
+  EXPECT_EQ(p.knee_rate, 30);  // 2900 >= 95% of 3000
+}
+
+TEST(Summary, NoStageMeetingTheSloMeansNoGoodput) {
+  PolicyReport p;
+  p.stages = {At(10, 1000, 5000, 9)};
+  Summarize(p, 2000);
+  EXPECT_EQ(p.goodput_rps_at_slo, 0);
+  EXPECT_EQ(p.knee_rate, 10);
+}
+
+TEST(Json, HasTheContractKeys) {
+  Report r;
+  r.workload = "b2b";
+  r.fleet = "h100x2-qwen3-32b-tp2:8";
+  r.seed = 3;
+  PolicyReport p;
+  p.policy = "zumik-default";
+  p.stages = {At(3, 100, 10, 3)};
+  Summarize(p, 2000);
+  r.policies = {p};
+  boost::system::error_code ec;
+  const boost::json::value v = boost::json::parse(ToJson(r), ec);
+  ASSERT_FALSE(ec);
+  const auto& o = v.as_object();
+  EXPECT_EQ(o.at("workload").as_string(), "b2b");
+  EXPECT_EQ(o.at("fleet").as_string(), "h100x2-qwen3-32b-tp2:8");
+  EXPECT_EQ(o.at("seed").as_int64(), 3);
+  const auto& po = o.at("policies").as_array().at(0).as_object();
+  for (const char* key : {"policy", "peak_output_tokens_per_s", "goodput_rps_at_slo", "knee_rate",
+                          "stages"}) {
+    EXPECT_TRUE(po.contains(key)) << key;
+  }
+  const auto& so = po.at("stages").as_array().at(0).as_object();
+  for (const char* key : {"rate", "requests", "errors", "output_tokens_per_s",
+                          "input_tokens_per_s", "ttft_ms", "itl_ms", "e2e_ms", "prefix_hit_rate",
+                          "slo_attainment"}) {
+    EXPECT_TRUE(so.contains(key)) << key;
+  }
+  for (const char* key : {"p50", "p90", "p99"}) {
+    EXPECT_TRUE(so.at("ttft_ms").as_object().contains(key)) << key;
+  }
+}
+
+TEST(Formats, CsvHasARowPerStageAndSvgALinePerPolicy) {
+  Report r;
+  r.workload = "w";
+  for (const char* name : {"a", "b"}) {
+    PolicyReport p;
+    p.policy = name;
+    p.stages = {At(1, 10, 100, 1), At(2, 20, 200, 2)};
+    r.policies.push_back(p);
+  }
+  const std::string csv = ToCsv(r);
+  EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 5);
+  const std::string svg = ToSvg(r);
+  EXPECT_THAT(svg, ::testing::StartsWith("<svg"));
+  size_t lines = 0;
+  for (size_t at = svg.find("<polyline"); at != std::string::npos; at = svg.find("<polyline", at + 1)) {
+    ++lines;
+  }
+  EXPECT_EQ(lines, 4u);  // two panels x two policies
+  EXPECT_THAT(ToTable(r), ::testing::HasSubstr("goodput"));
+}
+
+}  // namespace
+}  // namespace zumik::bench
