@@ -1,8 +1,9 @@
 // One endpoint's LRU set of prompt-block hashes: the unit the approximate prefix index is made
-// of (see prefix_index.h for the layout, the LRU slack and why lookups are binary searches).
+// of (see prefix_index.h for the layout, the LRU slack and why lookups are k-ary searches).
 // Internal to src/sched.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -24,7 +25,7 @@ class LruHashSet {
   void SetCapacity(int64_t capacity, int64_t share);
   // Records a request's blocks (at most `effective` of them), block 0 most recent.
   void Record(std::span<const uint64_t> hashes);
-  // Leading blocks of `hashes` present (binary search; valid by prefix-closure).
+  // Leading blocks of `hashes` present (8-ary search; valid by prefix-closure).
   int32_t LongestPrefix(std::span<const uint64_t> hashes) const;
   bool Contains(uint64_t hash) const { return Find(hash) != kNil; }
   // Starts loading the cache line where `hash` would be.
@@ -32,6 +33,33 @@ class LruHashSet {
     __builtin_prefetch(&slots_[static_cast<uint32_t>(hash) & mask_]);
   }
   std::vector<uint64_t> LruOrder() const;  // most recent first
+
+  // The k-ary search over a prefix-closed chain shared with PrefixIndex::LongestPrefixes:
+  // with block lo cached and block hi not (hi - lo > 1), SearchProbes writes up to
+  // kSearchWays - 1 increasing positions strictly between them and returns their count;
+  // NarrowSearch then moves lo to the last cached probe and hi to the first absent one.
+  static constexpr int kSearchWays = 8;
+  static int SearchProbes(int32_t lo, int32_t hi, std::array<int32_t, kSearchWays - 1>& probes) {
+    const int32_t gap = hi - lo;
+    const int count = gap - 1 < kSearchWays - 1 ? static_cast<int>(gap - 1) : kSearchWays - 1;
+    for (int j = 0; j < count; ++j) {
+      probes[static_cast<size_t>(j)] =
+          lo + static_cast<int32_t>(int64_t{gap} * (j + 1) / (count + 1));
+    }
+    return count;
+  }
+  void NarrowSearch(std::span<const uint64_t> hashes,
+                    const std::array<int32_t, kSearchWays - 1>& probes, int count, int32_t& lo,
+                    int32_t& hi) const {
+    for (int j = 0; j < count; ++j) {
+      const int32_t p = probes[static_cast<size_t>(j)];
+      if (!Contains(hashes[static_cast<size_t>(p)])) {
+        hi = p;
+        return;
+      }
+      lo = p;
+    }
+  }
 
  private:
   static constexpr uint32_t kNil = UINT32_MAX;

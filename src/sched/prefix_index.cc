@@ -64,6 +64,7 @@ void PrefixIndex::LongestPrefixes(std::span<const EndpointId> endpoints,
     int32_t lo;  // cached
     int32_t hi;  // not cached
     uint32_t out;
+    int count = 0;  // probes this round
   };
   constexpr size_t kBatch = 64;
   std::array<Search, kBatch> active;
@@ -75,7 +76,7 @@ void PrefixIndex::LongestPrefixes(std::span<const EndpointId> endpoints,
       const LruHashSet* table = Find(endpoints[k]);
       if (table == nullptr || table->size() == 0 || n == 0) continue;
       table->Prefetch(hashes[0]);
-      active[live++] = Search{table, 0, n - 1, static_cast<uint32_t>(k)};
+      active[live++] = Search{table, 0, n - 1, static_cast<uint32_t>(k), 0};
     }
     // Round 1: block 0 (absent: nothing cached). Round 2: the last block (present: all cached).
     size_t kept = 0;
@@ -95,11 +96,10 @@ void PrefixIndex::LongestPrefixes(std::span<const EndpointId> endpoints,
       }
     }
     live = kept;
+    // k-ary rounds: every probe of a round, over all endpoints, is prefetched before any is
+    // read, so a round costs about one cache miss.
+    std::array<int32_t, LruHashSet::kSearchWays - 1> probes;
     while (live > 0) {
-      for (size_t a = 0; a < live; ++a) {
-        const int32_t mid = active[a].lo + (active[a].hi - active[a].lo) / 2;
-        active[a].table->Prefetch(hashes[static_cast<size_t>(mid)]);
-      }
       kept = 0;
       for (size_t a = 0; a < live; ++a) {
         Search& s = active[a];
@@ -107,15 +107,18 @@ void PrefixIndex::LongestPrefixes(std::span<const EndpointId> endpoints,
           out[s.out] = s.lo + 1;
           continue;
         }
-        const int32_t mid = s.lo + (s.hi - s.lo) / 2;
-        if (s.table->Contains(hashes[static_cast<size_t>(mid)])) {
-          s.lo = mid;
-        } else {
-          s.hi = mid;
+        s.count = LruHashSet::SearchProbes(s.lo, s.hi, probes);
+        for (int j = 0; j < s.count; ++j) {
+          s.table->Prefetch(hashes[static_cast<size_t>(probes[static_cast<size_t>(j)])]);
         }
         active[kept++] = s;
       }
       live = kept;
+      for (size_t a = 0; a < live; ++a) {
+        Search& s = active[a];
+        LruHashSet::SearchProbes(s.lo, s.hi, probes);
+        s.table->NarrowSearch(hashes, probes, s.count, s.lo, s.hi);
+      }
     }
   }
 }

@@ -21,8 +21,9 @@
 // Lookup exploits the chain: Record touches a request's blocks deepest first, so within any
 // chain a shallower block is never less recent than a deeper one, and LRU eviction always
 // removes the deepest blocks first. Presence along a chain is therefore prefix-closed, and the
-// longest cached prefix on an endpoint is found by binary search: O(log blocks) probes per
-// endpoint, independent of how many endpoints share a prefix.
+// longest cached prefix on an endpoint is found by an 8-ary search: O(log blocks) probes per
+// endpoint in 3 rounds for 512 blocks (each round's probes overlap their cache misses),
+// independent of how many endpoints share a prefix.
 #pragma once
 
 #include <cstdint>
@@ -58,7 +59,7 @@ class PrefixIndex {
   void Record(EndpointId endpoint, std::span<const uint64_t> hashes);
   // Number of leading blocks of `hashes` cached on `endpoint`.
   int32_t LongestPrefix(EndpointId endpoint, std::span<const uint64_t> hashes) const;
-  // The same for many endpoints at once (out[i] for endpoints[i]): the binary searches run in
+  // The same for many endpoints at once (out[i] for endpoints[i]): the searches run in
   // lockstep with each round's probes prefetched, so their cache misses overlap.
   void LongestPrefixes(std::span<const EndpointId> endpoints, std::span<const uint64_t> hashes,
                        std::span<int32_t> out) const;

@@ -115,6 +115,7 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
 
   std::shared_ptr<ServerShared> shared_;
   asio::ip::tcp::socket socket_;
+  int sync_writes_ = 0;  // writes completed without the scheduler, in a row (Write)
   asio::steady_timer watchdog_;
   std::string remote_;
   boost::beast::flat_buffer buffer_;
