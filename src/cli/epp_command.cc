@@ -1,0 +1,185 @@
+// `zumik epp`: the endpoint picker as a standalone OpenAI-compatible gateway (--listen-http)
+// and/or an Envoy ext_proc server (--listen-grpc), until SIGINT/SIGTERM.
+#include <cstdio>
+
+#include "cli/commands.h"
+#include "cli/signals.h"
+#include "core/config.h"
+#include "core/status.h"
+#include "epp/epp_service.h"
+
+namespace zumik::cli {
+
+void AddEppCommand(CLI::App& app) {
+  struct Flags {
+    std::vector<std::string> endpoints;
+    std::string endpoints_file;
+    std::string dns;
+    std::string dns_interval = "5s";
+    std::string pool_name;
+    std::string pool_namespace = "default";
+    std::string pool_group;
+    std::string kubeconfig;
+    std::string host = "0.0.0.0";
+    int listen_http = -1;
+    int listen_grpc = -1;
+    bool grpc_tls = false;
+    std::string grpc_cert;
+    std::string grpc_key;
+    int metrics_port = 9090;
+    std::string config = "zumik-default";
+    std::string profile_header = "byoc_epp";
+    std::string scrape_interval = "50ms";
+    std::string connect_timeout = "2s";
+    std::string upstream_timeout = "10m";
+    int max_queued = 0;
+    std::string queue_ttl = "5s";
+    std::vector<std::string> objectives;
+    bool subset_ip_only = false;
+    int threads = 2;
+    uint64_t seed = 1;
+    int64_t max_body_bytes = 64 << 20;
+  };
+  auto f = std::make_shared<Flags>();
+  auto* cmd = app.add_subcommand(
+      "epp", "Endpoint picker: standalone OpenAI gateway and/or Envoy ext_proc server");
+  cmd->add_option("--endpoints", f->endpoints, "Model servers, HOST:PORT[,HOST:PORT...]")
+      ->delimiter(',');
+  cmd->add_option("--endpoints-file", f->endpoints_file, "File of HOST:PORT entries");
+  cmd->add_option("--dns", f->dns, "NAME:PORT: endpoints from the A records of a headless Service");
+  cmd->add_option("--dns-interval", f->dns_interval, "DNS re-resolution interval")
+      ->capture_default_str();
+  cmd->add_option("--pool-name", f->pool_name, "Kubernetes InferencePool to serve");
+  cmd->add_option("--pool-namespace", f->pool_namespace, "Namespace of the InferencePool")
+      ->capture_default_str();
+  cmd->add_option("--pool-group", f->pool_group,
+                  "InferencePool API group (default: v1, falling back to v1alpha2)");
+  cmd->add_option("--kubeconfig", f->kubeconfig, "kubeconfig (default: in-cluster)");
+  cmd->add_option("--host", f->host, "Address every port listens on")->capture_default_str();
+  cmd->add_option("--listen-http", f->listen_http, "Gateway port (OpenAI-compatible proxy)")
+      ->check(CLI::Range(0, 65535));
+  cmd->add_option("--listen-grpc", f->listen_grpc, "Envoy ext_proc gRPC port (upstream: 9002)")
+      ->check(CLI::Range(0, 65535));
+  cmd->add_flag("--grpc-tls", f->grpc_tls, "TLS on the gRPC port (self-signed unless certs given)");
+  cmd->add_option("--grpc-cert", f->grpc_cert, "PEM certificate for --grpc-tls");
+  cmd->add_option("--grpc-key", f->grpc_key, "PEM key for --grpc-tls");
+  cmd->add_option("--metrics-port", f->metrics_port, "Prometheus /metrics port, -1 = off")
+      ->capture_default_str()->check(CLI::Range(-1, 65535));
+  cmd->add_option("--config", f->config,
+                  "Scheduling policy: built-in name or EndpointPickerConfig file")
+      ->capture_default_str();
+  cmd->add_option("--profile-header", f->profile_header,
+                  "Value of the Agent-Execution-Profile response header")
+      ->capture_default_str();
+  cmd->add_option("--scrape-interval", f->scrape_interval, "Model-server /metrics interval")
+      ->capture_default_str();
+  cmd->add_option("--connect-timeout", f->connect_timeout, "Upstream connect timeout")
+      ->capture_default_str();
+  cmd->add_option("--upstream-timeout", f->upstream_timeout, "Whole upstream exchange timeout")
+      ->capture_default_str();
+  cmd->add_option("--max-queued", f->max_queued,
+                  "Queue up to N sheddable requests while saturated instead of 429 (0 = off)")
+      ->capture_default_str()->check(CLI::Range(0, 1000000));
+  cmd->add_option("--queue-ttl", f->queue_ttl, "How long a queued request may wait")
+      ->capture_default_str();
+  cmd->add_option("--objective", f->objectives,
+                  "InferenceObjective priority, NAME=PRIORITY (negative = sheddable); repeatable");
+  cmd->add_flag("--subset-ip-only", f->subset_ip_only,
+                "Match envoy.lb.subset_hint entries by IP only (GIE v1.0.0)");
+  cmd->add_option("--max-body-bytes", f->max_body_bytes, "Largest request body accepted (413 above)")
+      ->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{1} << 32));
+  cmd->add_option("--threads", f->threads, "I/O threads")->capture_default_str()
+      ->check(CLI::Range(1, 64));
+  cmd->add_option("--seed", f->seed, "Seed of the scheduler's random choices")
+      ->capture_default_str();
+
+  cmd->callback([f] {
+    auto fail = [](std::string_view message) {
+      std::fprintf(stderr, "zumik epp: %.*s\n", static_cast<int>(message.size()),
+                   message.data());
+      ExitCode() = 2;
+    };
+    if (f->listen_http < 0 && f->listen_grpc < 0) {
+      return fail("nothing to serve: give --listen-http PORT and/or --listen-grpc PORT");
+    }
+    epp::EppServiceOptions o;
+    o.endpoints = f->endpoints;
+    o.endpoints_file = f->endpoints_file;
+    o.dns = f->dns;
+    o.pool_name = f->pool_name;
+    o.pool_namespace = f->pool_namespace;
+    o.pool_group = f->pool_group;
+    o.kubeconfig = f->kubeconfig;
+    o.host = f->host;
+    o.listen_http = f->listen_http;
+    o.listen_grpc = f->listen_grpc;
+    o.grpc_tls = f->grpc_tls;
+    o.grpc_cert_file = f->grpc_cert;
+    o.grpc_key_file = f->grpc_key;
+    o.metrics_port = f->metrics_port;
+    o.threads = f->threads;
+    o.pipeline.policy = f->config;
+    o.pipeline.profile_header = f->profile_header;
+    o.pipeline.max_queued = f->max_queued;
+    o.pipeline.subset_match_ip_only = f->subset_ip_only;
+    o.pipeline.seed = f->seed;
+    o.pipeline.max_body_bytes = static_cast<size_t>(f->max_body_bytes);
+    o.gateway.max_body_bytes = static_cast<size_t>(f->max_body_bytes);
+    struct DurationFlag {
+      const char* name;
+      const std::string* text;
+      Duration* out;
+    };
+    DurationFlag durations[] = {
+        {"--dns-interval", &f->dns_interval, &o.dns_interval},
+        {"--scrape-interval", &f->scrape_interval, &o.scraper.interval},
+        {"--connect-timeout", &f->connect_timeout, &o.gateway.connect_timeout},
+        {"--upstream-timeout", &f->upstream_timeout, &o.gateway.upstream_timeout},
+        {"--queue-ttl", &f->queue_ttl, &o.pipeline.queue_ttl},
+    };
+    for (const auto& d : durations) {
+      auto parsed = ParseDuration(*d.text);
+      if (!parsed.ok() || *parsed <= Duration::zero()) {
+        return fail(fmt::format("{} '{}': not a positive duration (e.g. 50ms, 2s)", d.name,
+                                *d.text));
+      }
+      *d.out = *parsed;
+    }
+    for (const auto& objective : f->objectives) {
+      size_t eq = objective.find('=');
+      int priority = 0;
+      if (eq == std::string::npos || eq == 0) {
+        return fail(fmt::format("--objective '{}' is not NAME=PRIORITY", objective));
+      }
+      try {
+        priority = std::stoi(objective.substr(eq + 1));
+      } catch (...) {
+        return fail(fmt::format("--objective '{}': priority is not an integer", objective));
+      }
+      o.pipeline.objectives[objective.substr(0, eq)] = priority;
+    }
+
+    BlockTerminationSignals();
+    auto service = epp::EppService::Start(std::move(o));
+    if (!service.ok()) {
+      std::fprintf(stderr, "zumik epp: %s\n", std::string(MessageOf(service.status())).c_str());
+      ExitCode() = service.status().code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
+      return;
+    }
+    auto& s = **service;
+    std::printf("zumik epp: policy %s, %zu endpoint(s) at start\n", f->config.c_str(),
+                s.datastore().size());
+    if (s.http_port() >= 0) std::printf("  gateway  http://%s:%d\n", f->host.c_str(), s.http_port());
+    if (s.grpc_port() >= 0) std::printf("  ext_proc grpc://%s:%d\n", f->host.c_str(), s.grpc_port());
+    if (s.metrics_port() >= 0) {
+      std::printf("  metrics  http://%s:%d/metrics\n", f->host.c_str(), s.metrics_port());
+    }
+    std::fflush(stdout);
+    const int signal = WaitForTerminationSignal();
+    std::printf("zumik epp: signal %d, shutting down\n", signal);
+    std::fflush(stdout);
+    s.Stop(std::chrono::seconds(5));
+  });
+}
+
+}  // namespace zumik::cli

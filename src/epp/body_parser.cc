@@ -1,0 +1,155 @@
+// OpenAI request body parsing for the EPP (see body_parser.h).
+#include "epp/body_parser.h"
+
+#include <fmt/format.h>
+
+#include <boost/json.hpp>
+
+#include "sched/request.h"
+
+namespace zumik::epp {
+namespace json = boost::json;
+
+namespace {
+
+bool EndsWith(std::string_view s, std::string_view suffix) {
+  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
+}
+
+BodyParseResult Fail(std::string message, std::string param = {}) {
+  BodyParseResult result;
+  result.error.http_status = 400;
+  result.error.message = std::move(message);
+  result.error.param = std::move(param);
+  return result;
+}
+
+std::string_view View(const json::string& s) { return {s.data(), s.size()}; }
+
+// Text of a chat message content: a string, or the "text" of each text part.
+bool AppendContent(const json::value& content, std::string& out) {
+  if (content.is_string()) {
+    out.append(View(content.get_string()));
+    return true;
+  }
+  if (content.is_null()) return true;
+  if (!content.is_array()) return false;
+  for (const auto& part : content.get_array()) {
+    if (!part.is_object()) return false;
+    const auto* text = part.get_object().if_contains("text");
+    if (text != nullptr && text->is_string()) out.append(View(text->get_string()));
+  }
+  return true;
+}
+
+}  // namespace
+
+ApiKind ApiKindOfPath(std::string_view path) {
+  if (auto q = path.find('?'); q != std::string_view::npos) path = path.substr(0, q);
+  while (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
+  if (EndsWith(path, "/chat/completions")) return ApiKind::kChatCompletions;
+  if (EndsWith(path, "/completions")) return ApiKind::kCompletions;
+  if (EndsWith(path, "/embeddings")) return ApiKind::kEmbeddings;
+  if (EndsWith(path, "/responses")) return ApiKind::kResponses;
+  if (path == "/v1/models") return ApiKind::kModels;
+  if (path == "/health" || path == "/ready") return ApiKind::kHealth;
+  return ApiKind::kUnknown;
+}
+
+BodyParseResult ParseBody(ApiKind kind, std::string_view body) {
+  if (body.empty()) return Fail("request body is empty: expected a JSON object");
+  json::parser parser;
+  boost::system::error_code ec;
+  size_t used = parser.write(body.data(), body.size(), ec);
+  if (ec) {
+    return Fail(fmt::format("invalid JSON body at byte {}: {}", used, ec.message()));
+  }
+  json::value root = parser.release();
+  if (!root.is_object()) return Fail("request body must be a JSON object");
+  const json::object& object = root.get_object();
+
+  BodyParseResult result;
+  ParsedBody& out = result.body;
+  const json::value* model = object.if_contains("model");
+  if (model == nullptr) return Fail("model not found in request body", "model");
+  if (!model->is_string() || model->get_string().empty()) {
+    return Fail("'model' must be a non-empty string", "model");
+  }
+  out.model = std::string(View(model->get_string()));
+  if (const auto* stream = object.if_contains("stream"); stream != nullptr && !stream->is_null()) {
+    if (!stream->is_bool()) return Fail("'stream' must be a boolean", "stream");
+    out.stream = stream->get_bool();
+  }
+  if (const auto* options = object.if_contains("stream_options");
+      options != nullptr && options->is_object()) {
+    const auto* include = options->get_object().if_contains("include_usage");
+    out.include_usage = include == nullptr || (include->is_bool() && include->get_bool());
+  }
+  if (const auto* salt = object.if_contains("cache_salt"); salt != nullptr && salt->is_string()) {
+    out.cache_salt = std::string(View(salt->get_string()));
+  }
+
+  switch (kind) {
+    case ApiKind::kCompletions: {
+      const auto* prompt = object.if_contains("prompt");
+      if (prompt == nullptr) return Fail("'prompt' is required", "prompt");
+      if (prompt->is_string()) {
+        out.prompt = std::string(View(prompt->get_string()));
+      } else if (prompt->is_array()) {
+        // A batch of strings or a token-id list: hash its JSON form so equal batches share.
+        out.prompt = json::serialize(*prompt);
+      } else {
+        return Fail("'prompt' must be a string or an array", "prompt");
+      }
+      break;
+    }
+    case ApiKind::kChatCompletions: {
+      const auto* messages = object.if_contains("messages");
+      if (messages == nullptr) return Fail("'messages' is required", "messages");
+      if (!messages->is_array()) return Fail("'messages' must be an array", "messages");
+      size_t index = 0;
+      std::string content;
+      for (const auto& message : messages->get_array()) {
+        std::string param = fmt::format("messages[{}]", index++);
+        if (!message.is_object()) return Fail("each message must be an object", param);
+        const auto& fields = message.get_object();
+        const auto* role = fields.if_contains("role");
+        if (role == nullptr || !role->is_string()) {
+          return Fail("message 'role' must be a string", param + ".role");
+        }
+        content.clear();
+        if (const auto* c = fields.if_contains("content"); c != nullptr) {
+          if (!AppendContent(*c, content)) {
+            return Fail("message 'content' must be a string or an array of parts",
+                        param + ".content");
+          }
+        }
+        sched::AppendChatMessage(out.prompt, View(role->get_string()), content);
+      }
+      break;
+    }
+    case ApiKind::kEmbeddings:
+    case ApiKind::kResponses: {
+      const auto* input = object.if_contains("input");
+      if (input == nullptr) return Fail("'input' is required", "input");
+      if (input->is_string()) {
+        out.prompt = std::string(View(input->get_string()));
+      } else {
+        out.prompt = json::serialize(*input);
+      }
+      if (kind == ApiKind::kResponses) {
+        if (const auto* instructions = object.if_contains("instructions");
+            instructions != nullptr && instructions->is_string()) {
+          out.prompt.insert(0, View(instructions->get_string()));
+        }
+      }
+      break;
+    }
+    default:
+      break;
+  }
+  result.ok = true;
+  return result;
+}
+
+}  // namespace zumik::epp

@@ -1,0 +1,49 @@
+// Parsing of OpenAI-style request bodies for the EPP, once per request: model, stream flag,
+// and the bytes hashed for prefix affinity (completions `prompt`, chat `messages` rendered in
+// the GIE v1.0 template, embeddings/responses `input`). Pure; never throws.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace zumik::epp {
+
+enum class ApiKind {
+  kCompletions,
+  kChatCompletions,
+  kEmbeddings,
+  kResponses,
+  kModels,  // GET /v1/models: no body, proxied to any endpoint
+  kHealth,  // GET /health, /ready: no body
+  kUnknown,
+};
+
+// Longest-suffix match of the request path (query string ignored), as the RTR parsers do.
+ApiKind ApiKindOfPath(std::string_view path);
+
+struct ParsedBody {
+  std::string model;
+  std::string prompt;  // hashed for prefix affinity
+  std::string cache_salt;
+  bool stream = false;
+  bool include_usage = false;
+};
+
+struct BodyError {
+  int http_status = 400;
+  std::string message;
+  std::string param;  // the offending field, "" when none
+};
+
+// Errors: empty body, invalid UTF-8 or JSON (message names the byte offset), not an object,
+// missing/non-string model, missing or mistyped prompt/messages, non-boolean stream.
+// `ok` false means `error` is set.
+struct BodyParseResult {
+  bool ok = false;
+  ParsedBody body;
+  BodyError error;
+};
+BodyParseResult ParseBody(ApiKind kind, std::string_view body);
+
+}  // namespace zumik::epp

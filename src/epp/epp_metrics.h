@@ -1,0 +1,88 @@
+// The EPP's own Prometheus metrics, named after the upstream EPP's canonical `llm_d_epp_*`
+// set (gie-llmd.md §6.2). Label cardinality is bounded: at most kMaxModelNames distinct model
+// names per label, the rest are reported as "other".
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <string_view>
+#include <functional>
+
+#include "absl/status/statusor.h"
+#include "core/metrics/registry.h"
+
+namespace zumik::epp {
+
+class Datastore;
+
+class EppMetrics {
+ public:
+  static constexpr size_t kMaxModelNames = 100;
+  static constexpr size_t kMaxEndpointSeries = 1024;
+
+  // `pool_name` is the value of the pool gauges' `name` label.
+  static absl::StatusOr<std::unique_ptr<EppMetrics>> Create(std::string pool_name);
+
+  metrics::Registry& registry() { return registry_; }
+
+  // Pool gauges (average KV, queue, running, ready endpoints, per-endpoint queue) are read
+  // from the datastore's snapshot at scrape time; the prefix indexer gauges from `stats`.
+  struct SchedulerGauges {
+    int64_t prefix_index_entries = 0;
+    int64_t prefix_index_bytes = 0;
+    double prefix_hit_ratio = 0;
+    int64_t in_flight = 0;
+  };
+  void WatchPool(const Datastore& datastore, std::function<SchedulerGauges()> scheduler_stats);
+
+  // The model label value: the name if it is one of the first kMaxModelNames seen, else "other".
+  std::string BoundModel(std::string_view model);
+
+  void RequestStarted(const std::string& model, const std::string& target);
+  void RequestError(const std::string& model, const std::string& target, int code);
+  void RequestFinished(const std::string& model, const std::string& target, double seconds,
+                       int64_t request_bytes, int64_t response_bytes);
+  void RequestRunning(const std::string& model, const std::string& target, int delta);
+  void Ttft(const std::string& model, const std::string& target, bool streaming, double seconds);
+  void Tokens(const std::string& model, const std::string& target, int64_t input, int64_t output,
+              int64_t cached);
+  void SchedulerDuration(double seconds, bool success);
+  void ScrapeError() { scrape_errors_->With({})->Inc(); }
+
+ private:
+  EppMetrics() = default;
+  absl::Status Init(std::string pool_name);
+
+  metrics::Registry registry_;
+  std::string pool_name_;
+  std::mutex mu_;
+  std::set<std::string, std::less<>> models_;
+
+  metrics::CounterFamily* request_total_ = nullptr;
+  metrics::CounterFamily* request_error_total_ = nullptr;
+  metrics::HistogramFamily* request_duration_ = nullptr;
+  metrics::HistogramFamily* request_size_ = nullptr;
+  metrics::HistogramFamily* response_size_ = nullptr;
+  metrics::HistogramFamily* input_tokens_ = nullptr;
+  metrics::HistogramFamily* output_tokens_ = nullptr;
+  metrics::HistogramFamily* cached_tokens_ = nullptr;
+  metrics::GaugeFamily* request_running_ = nullptr;
+  metrics::HistogramFamily* ttft_ = nullptr;
+  metrics::HistogramFamily* scheduler_e2e_ = nullptr;
+  metrics::CounterFamily* scheduler_attempts_ = nullptr;
+  metrics::CounterFamily* scrape_errors_ = nullptr;
+  metrics::CallbackFamily* pool_kv_ = nullptr;
+  metrics::CallbackFamily* pool_queue_ = nullptr;
+  metrics::CallbackFamily* pool_running_ = nullptr;
+  metrics::CallbackFamily* ready_endpoints_ = nullptr;
+  metrics::CallbackFamily* per_endpoint_queue_ = nullptr;
+  metrics::CallbackFamily* prefix_size_ = nullptr;
+  metrics::CallbackFamily* prefix_hit_ratio_ = nullptr;
+  metrics::CallbackFamily* in_flight_ = nullptr;
+  std::vector<metrics::CallbackHandle> handles_;
+};
+
+}  // namespace zumik::epp

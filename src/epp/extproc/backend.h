@@ -1,0 +1,52 @@
+// The request pipeline as the ext_proc server sees it: one call per request event. Maps 1:1
+// onto epp::Pipeline (pipeline_backend.h adapts it); tests and the fuzzer use fakes.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+namespace zumik::epp::extproc {
+
+using HeaderList = std::vector<std::pair<std::string, std::string>>;
+
+struct BackendAdmission {
+  std::vector<std::string> endpoints;  // "ip:port": primary first, then fallbacks
+  // The backend's per-request state, handed back to the On* calls (type-erased so the server
+  // does not depend on the pipeline's types).
+  std::shared_ptr<void> ctx;
+  HeaderList upstream_headers;  // added to the request Envoy forwards upstream
+  HeaderList response_headers;  // added to the response Envoy returns to the client
+};
+
+struct BackendRejection {
+  int http_status = 500;
+  std::string json_body;
+  std::string dropped_reason;  // x-llm-d-request-dropped-reason ("" = none)
+};
+
+using AdmitResult = std::variant<BackendAdmission, BackendRejection>;
+
+// Thread-safe: streams call it concurrently; one request's events arrive in order.
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  // `headers` have lower-case names; `subset` = envoy.lb.subset_hint addresses, empty = all.
+  virtual AdmitResult Admit(std::string_view path, const HeaderList& headers, std::string_view body,
+                            std::span<const std::string> subset) = 0;
+  virtual void OnResponseHeaders(void* ctx, int status, std::string_view content_type) = 0;
+  virtual void OnResponseBody(void* ctx, std::string_view chunk, bool end_of_stream) = 0;
+  // Idempotent; called on completion, cancel and error.
+  virtual void OnDone(void* ctx) = 0;
+  // Value of Agent-Execution-Profile on every client response.
+  virtual const std::string& profile_header() const = 0;
+  // A request body larger than this is answered 413 without calling Admit.
+  virtual size_t max_body_bytes() const = 0;
+};
+
+}  // namespace zumik::epp::extproc

@@ -1,0 +1,116 @@
+// Test double of the pipeline Backend: scripted admissions/rejections, and a record of every
+// call so tests can assert what the ext_proc server told the pipeline. Thread-safe.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "epp/extproc/backend.h"
+
+namespace zumik::epp::extproc {
+
+class FakeBackend final : public Backend {
+ public:
+  struct AdmitCall {
+    std::string path;
+    HeaderList headers;
+    std::string body;
+    std::vector<std::string> subset;
+  };
+  struct Context {
+    int id = 0;
+    int response_status = -1;
+    std::string content_type;
+    std::string response_body;
+    bool response_ended = false;
+    int done_calls = 0;
+  };
+
+  // Every Admit answers with `endpoints` (and these headers), unless a rejection is set.
+  void Admit(std::vector<std::string> endpoints, HeaderList upstream_headers = {},
+             HeaderList response_headers = {}) {
+    std::lock_guard<std::mutex> lock(mu_);
+    endpoints_ = std::move(endpoints);
+    upstream_headers_ = std::move(upstream_headers);
+    response_headers_ = std::move(response_headers);
+    rejection_.reset();
+  }
+  void Reject(BackendRejection rejection) {
+    std::lock_guard<std::mutex> lock(mu_);
+    rejection_ = std::move(rejection);
+  }
+  void set_max_body_bytes(size_t n) { max_body_bytes_ = n; }
+  void set_profile_header(std::string value) { profile_ = std::move(value); }
+
+  AdmitResult Admit(std::string_view path, const HeaderList& headers, std::string_view body,
+                    std::span<const std::string> subset) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    admits_.push_back(AdmitCall{std::string(path), headers, std::string(body),
+                                std::vector<std::string>(subset.begin(), subset.end())});
+    if (rejection_.has_value()) return *rejection_;
+    auto ctx = std::make_shared<Context>();
+    ctx->id = static_cast<int>(contexts_.size());
+    contexts_.push_back(ctx);
+    return BackendAdmission{endpoints_, ctx, upstream_headers_, response_headers_};
+  }
+  void OnResponseHeaders(void* ctx, int status, std::string_view content_type) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto* c = static_cast<Context*>(ctx);
+    c->response_status = status;
+    c->content_type = std::string(content_type);
+  }
+  void OnResponseBody(void* ctx, std::string_view chunk, bool end_of_stream) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto* c = static_cast<Context*>(ctx);
+    c->response_body.append(chunk);
+    if (end_of_stream) c->response_ended = true;
+  }
+  void OnDone(void* ctx) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    static_cast<Context*>(ctx)->done_calls++;
+    done_cv_.notify_all();
+  }
+  const std::string& profile_header() const override { return profile_; }
+  size_t max_body_bytes() const override { return max_body_bytes_; }
+
+  std::vector<AdmitCall> admits() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return admits_;
+  }
+  // A copy of request i's context as the backend saw it.
+  Context context(size_t i) const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return *contexts_.at(i);
+  }
+  size_t contexts() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return contexts_.size();
+  }
+  // Blocks until request i was completed (OnDone) — the server calls it on its own thread
+  // when a stream ends, after the client has already seen the end. false after 10 s.
+  bool WaitDone(size_t i) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return done_cv_.wait_for(lock, std::chrono::seconds(10),
+                             [&] { return i < contexts_.size() && contexts_[i]->done_calls > 0; });
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::condition_variable done_cv_;
+  std::vector<std::string> endpoints_ = {"10.0.0.1:8000"};
+  HeaderList upstream_headers_;
+  HeaderList response_headers_;
+  std::optional<BackendRejection> rejection_;
+  size_t max_body_bytes_ = 1 << 20;
+  std::string profile_ = "byoc_epp";
+  std::vector<AdmitCall> admits_;
+  std::vector<std::shared_ptr<Context>> contexts_;
+};
+
+}  // namespace zumik::epp::extproc

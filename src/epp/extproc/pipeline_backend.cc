@@ -1,0 +1,59 @@
+// PipelineBackend and the Pipeline overload of StartExtProcServer.
+#include "epp/extproc/pipeline_backend.h"
+
+#include <utility>
+#include <variant>
+
+#include "epp/extproc/server.h"
+#include "epp/pipeline.h"
+
+namespace zumik::epp::extproc {
+
+PipelineBackend::PipelineBackend(std::shared_ptr<Pipeline> pipeline)
+    : pipeline_(std::move(pipeline)) {}
+
+AdmitResult PipelineBackend::Admit(std::string_view path, const HeaderList& headers,
+                                   std::string_view body, std::span<const std::string> subset) {
+  auto result = pipeline_->Admit(path, headers, body, subset);
+  if (auto* rejection = std::get_if<Rejection>(&result)) {
+    return BackendRejection{rejection->http_status, std::move(rejection->json_body),
+                            std::move(rejection->dropped_reason)};
+  }
+  auto& admission = std::get<epp::Admission>(result);
+  BackendAdmission out;
+  out.endpoints = std::move(admission.endpoints);
+  out.ctx = std::move(admission.ctx);
+  out.upstream_headers = std::move(admission.upstream_headers);
+  out.response_headers = std::move(admission.response_headers);
+  return out;
+}
+
+void PipelineBackend::OnResponseHeaders(void* ctx, int status, std::string_view content_type) {
+  if (ctx != nullptr) {
+    pipeline_->OnResponseHeaders(*static_cast<RequestContext*>(ctx), status, content_type);
+  }
+}
+
+void PipelineBackend::OnResponseBody(void* ctx, std::string_view chunk, bool end_of_stream) {
+  if (ctx != nullptr) {
+    pipeline_->OnResponseBody(*static_cast<RequestContext*>(ctx), chunk, end_of_stream);
+  }
+}
+
+void PipelineBackend::OnDone(void* ctx) {
+  if (ctx != nullptr) pipeline_->OnDone(*static_cast<RequestContext*>(ctx));
+}
+
+const std::string& PipelineBackend::profile_header() const { return pipeline_->profile_header(); }
+
+size_t PipelineBackend::max_body_bytes() const { return pipeline_->options().max_body_bytes; }
+
+absl::StatusOr<std::unique_ptr<ExtProcServer>> StartExtProcServer(
+    const ExtProcOptions& options, std::shared_ptr<Pipeline> pipeline) {
+  if (pipeline == nullptr) {
+    return absl::InvalidArgumentError("ext_proc server needs a pipeline");
+  }
+  return StartExtProcServer(options, std::make_shared<PipelineBackend>(std::move(pipeline)));
+}
+
+}  // namespace zumik::epp::extproc

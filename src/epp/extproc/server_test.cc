@@ -1,0 +1,352 @@
+// The ext_proc gRPC server end to end over loopback, driven by the Envoy-like harness against
+// a fake pipeline: full exchanges, health, TLS, cancel, bad input, concurrency, shutdown.
+#include "epp/extproc/server.h"
+
+#include <fmt/format.h>
+#include <gmock/gmock.h>
+#include <grpcpp/generic/generic_stub.h>
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+#include <thread>
+
+#include "epp/extproc/envoy_harness.h"
+#include "epp/extproc/fake_backend.h"
+#include "epp/extproc/self_signed.h"
+#include "epp/extproc/stream_processor.h"
+
+namespace zumik::epp::extproc {
+namespace {
+
+using harness::DriveRequest;
+using harness::DriveResponse;
+using harness::EnvoyClient;
+using harness::MutationHeader;
+using harness::RequestSpec;
+using ::testing::IsEmpty;
+using HealthStatus = ::grpc::health::v1::HealthCheckResponse;
+
+// The serving status, or -1 when the Check RPC failed.
+int Health(EnvoyClient& client, const std::string& service) {
+  auto status = client.Check(service);
+  return status.ok() ? static_cast<int>(*status) : -1;
+}
+
+ExtProcOptions LoopbackOptions() {
+  ExtProcOptions options;
+  options.host = "127.0.0.1";
+  options.port = 0;
+  options.drain_timeout = std::chrono::milliseconds(200);
+  return options;
+}
+
+class ServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    backend_ = std::make_shared<FakeBackend>();
+    auto server = StartExtProcServer(LoopbackOptions(), backend_);
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = std::move(*server);
+    client_ = std::make_unique<EnvoyClient>(fmt::format("127.0.0.1:{}", server_->port()), false);
+  }
+
+  std::shared_ptr<FakeBackend> backend_;
+  std::unique_ptr<ExtProcServer> server_;
+  std::unique_ptr<EnvoyClient> client_;
+};
+
+TEST_F(ServerTest, ServesAFullStreamingExchangeAsEnvoyDrivesIt) {
+  backend_->Admit({"10.1.0.5:8000", "10.1.0.6:8000"}, {}, {});
+  auto stream = client_->Open();
+  RequestSpec spec;
+  spec.path = "/v1/chat/completions";
+  spec.headers = {{"content-type", "application/json"}, {"x-request-id", "abc"}};
+  spec.body = R"({"model":"llama","messages":[{"role":"user","content":")" +
+              std::string(40000, 'q') + R"("}],"stream":true})";
+  spec.chunk_bytes = 16384;
+  auto request = DriveRequest(*stream, spec);
+  ASSERT_FALSE(request.immediate.has_value());
+  ASSERT_TRUE(request.headers_reply.has_value());
+  const auto& common = request.headers_reply->request_headers().response();
+  EXPECT_TRUE(common.clear_route_cache());
+  EXPECT_EQ(MutationHeader(common.header_mutation(), "x-gateway-destination-endpoint"),
+            "10.1.0.5:8000,10.1.0.6:8000");
+  EXPECT_EQ(MutationHeader(common.header_mutation(), "content-length"),
+            std::to_string(spec.body.size()));
+  EXPECT_EQ(request.headers_reply->dynamic_metadata()
+                .fields()
+                .at("envoy.lb")
+                .struct_value()
+                .fields()
+                .at("x-gateway-destination-endpoint")
+                .string_value(),
+            "10.1.0.5:8000,10.1.0.6:8000");
+  ASSERT_EQ(request.body_replies.size(), 1u);
+  EXPECT_EQ(request.body, spec.body);
+
+  auto admits = backend_->admits();
+  ASSERT_EQ(admits.size(), 1u);
+  EXPECT_EQ(admits[0].path, "/v1/chat/completions");
+  EXPECT_EQ(admits[0].body, spec.body);
+
+  std::vector<std::string> sse = {"data: {\"choices\":[{\"delta\":{\"content\":\"hi\"}}]}\n\n",
+                                  "data: [DONE]\n\n"};
+  auto response = DriveResponse(*stream, 200, "text/event-stream", sse);
+  ASSERT_TRUE(response.headers_reply.has_value());
+  EXPECT_EQ(MutationHeader(response.headers_reply->response_headers().response().header_mutation(),
+                           "agent-execution-profile"),
+            "byoc_epp");
+  ASSERT_EQ(response.body_replies.size(), 2u);
+  EXPECT_FALSE(response.body_replies[0]
+                   .response_body()
+                   .response()
+                   .body_mutation()
+                   .streamed_response()
+                   .end_of_stream());
+  EXPECT_TRUE(response.body_replies[1]
+                  .response_body()
+                  .response()
+                  .body_mutation()
+                  .streamed_response()
+                  .end_of_stream());
+  EXPECT_EQ(response.body, sse[0] + sse[1]);
+  stream->CloseSend();
+  EXPECT_FALSE(stream->Receive().has_value());
+  EXPECT_TRUE(stream->Finish().ok());
+
+  ASSERT_TRUE(backend_->WaitDone(0));
+  auto ctx = backend_->context(0);
+  EXPECT_EQ(ctx.response_status, 200);
+  EXPECT_EQ(ctx.content_type, "text/event-stream");
+  EXPECT_EQ(ctx.response_body, sse[0] + sse[1]);
+  EXPECT_EQ(ctx.done_calls, 1);
+}
+
+TEST_F(ServerTest, FourHundredKilobyteBodyComesBackInSevenChunks) {
+  auto stream = client_->Open();
+  RequestSpec spec;
+  spec.body = std::string(400 * 1024, 'z');
+  spec.chunk_bytes = 65536;
+  auto request = DriveRequest(*stream, spec);
+  ASSERT_TRUE(request.headers_reply.has_value());
+  ASSERT_EQ(request.body_replies.size(), 7u);
+  for (const auto& reply : request.body_replies) {
+    EXPECT_LE(reply.request_body().response().body_mutation().streamed_response().body().size(),
+              kMaxBodyChunkBytes);
+  }
+  EXPECT_EQ(request.body, spec.body);
+}
+
+TEST_F(ServerTest, SubsetHintIsHonoured) {
+  auto stream = client_->Open();
+  RequestSpec spec;
+  spec.body = "{}";
+  spec.subset = std::vector<std::string>{"10.9.9.9:8000"};
+  auto request = DriveRequest(*stream, spec);
+  ASSERT_TRUE(request.headers_reply.has_value());
+  ASSERT_EQ(backend_->admits().size(), 1u);
+  EXPECT_EQ(backend_->admits()[0].subset, *spec.subset);
+}
+
+TEST_F(ServerTest, RejectionIsAnImmediateResponseAndTheServerEndsTheStreamOk) {
+  backend_->Reject(
+      BackendRejection{429, R"({"error":{"message":"saturated"}})", "rejected-saturated"});
+  auto stream = client_->Open();
+  RequestSpec spec;
+  spec.body = "{}";
+  auto request = DriveRequest(*stream, spec);
+  ASSERT_TRUE(request.immediate.has_value());
+  EXPECT_EQ(request.immediate->immediate_response().status().code(), 429);
+  EXPECT_EQ(request.immediate->immediate_response().body(), R"({"error":{"message":"saturated"}})");
+  EXPECT_FALSE(stream->Receive().has_value());
+  EXPECT_TRUE(stream->Finish().ok());
+}
+
+TEST_F(ServerTest, ProtocolViolationEndsTheStreamWithInvalidArgument) {
+  auto stream = client_->Open();
+  ASSERT_TRUE(stream->Send(harness::RequestBody("{}", true)));
+  EXPECT_FALSE(stream->Receive().has_value());
+  grpc::Status status = stream->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(), ::testing::HasSubstr("request_body"));
+}
+
+TEST_F(ServerTest, MalformedProtobufBytesFailTheStreamAndTheServerKeepsServing) {
+  grpc::GenericStub generic(client_->channel());
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  grpc::CompletionQueue cq;
+  // A field 2 (request_headers) length-delimited header that claims more bytes than follow.
+  const char garbage[] = "\x12\xff\xff\xff\x0f\x01\x02";
+  grpc::Slice slice(garbage, sizeof(garbage) - 1);
+  grpc::ByteBuffer buffer(&slice, 1);
+  auto call =
+      generic.PrepareCall(&context, "/envoy.service.ext_proc.v3.ExternalProcessor/Process", &cq);
+  void* tag = nullptr;
+  bool ok = false;
+  call->StartCall(reinterpret_cast<void*>(1));
+  ASSERT_TRUE(cq.Next(&tag, &ok));
+  call->Write(buffer, reinterpret_cast<void*>(2));
+  ASSERT_TRUE(cq.Next(&tag, &ok));
+  grpc::ByteBuffer reply;
+  call->Read(&reply, reinterpret_cast<void*>(3));
+  ASSERT_TRUE(cq.Next(&tag, &ok));
+  EXPECT_FALSE(ok);  // no reply: the server failed the stream
+  grpc::Status status;
+  call->Finish(&status, reinterpret_cast<void*>(4));
+  ASSERT_TRUE(cq.Next(&tag, &ok));
+  EXPECT_FALSE(status.ok());
+  cq.Shutdown();
+  while (cq.Next(&tag, &ok)) {
+  }
+  EXPECT_THAT(backend_->admits(), IsEmpty());
+
+  auto stream = client_->Open();
+  RequestSpec spec;
+  spec.body = "{}";
+  EXPECT_TRUE(DriveRequest(*stream, spec).headers_reply.has_value());
+}
+
+TEST_F(ServerTest, ClientCancelMidResponseCompletesTheRequest) {
+  auto stream = client_->Open();
+  RequestSpec spec;
+  spec.body = "{}";
+  ASSERT_TRUE(DriveRequest(*stream, spec).headers_reply.has_value());
+  ASSERT_TRUE(stream->Send(harness::ResponseHeaders(200, "text/event-stream", false)));
+  ASSERT_TRUE(stream->Receive().has_value());
+  ASSERT_TRUE(stream->Send(harness::ResponseBody("data: {}\n\n", false)));
+  ASSERT_TRUE(stream->Receive().has_value());
+  stream->Cancel();
+  EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  ASSERT_TRUE(backend_->WaitDone(0));
+  EXPECT_EQ(backend_->context(0).done_calls, 1);
+  EXPECT_FALSE(backend_->context(0).response_ended);
+}
+
+TEST_F(ServerTest, ClientCancelBeforeTheBodyEndsNeverPicks) {
+  auto stream = client_->Open();
+  ASSERT_TRUE(stream->Send(harness::RequestHeaders("POST", "/v1/completions", {}, false)));
+  ASSERT_TRUE(stream->Send(harness::RequestBody("{\"model\":", false)));
+  stream->Cancel();
+  EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  // A later stream on the same connection still works, and the cancelled one never admitted.
+  auto next = client_->Open();
+  RequestSpec spec;
+  spec.body = "{}";
+  ASSERT_TRUE(DriveRequest(*next, spec).headers_reply.has_value());
+  auto admits = backend_->admits();
+  ASSERT_EQ(admits.size(), 1u);
+  EXPECT_EQ(admits[0].body, "{}");
+}
+
+TEST_F(ServerTest, ConcurrentStreamsAreEachAnsweredWithTheirOwnBody) {
+  constexpr int kThreads = 8;
+  constexpr int kPerThread = 25;
+  std::vector<std::thread> threads;
+  std::atomic<int> good{0};
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        auto stream = client_->Open();
+        RequestSpec spec;
+        spec.body = fmt::format(R"({{"model":"m","prompt":"{}-{}"}})", t, i);
+        auto request = DriveRequest(*stream, spec);
+        auto response = DriveResponse(*stream, 200, "application/json", {"{\"usage\":{}}"});
+        if (request.headers_reply.has_value() && request.body == spec.body &&
+            response.body == "{\"usage\":{}}") {
+          good++;
+        }
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(good.load(), kThreads * kPerThread);
+  EXPECT_EQ(backend_->admits().size(), static_cast<size_t>(kThreads * kPerThread));
+}
+
+TEST_F(ServerTest, HealthReportsLivenessReadinessAndTheExtProcService) {
+  EXPECT_EQ(Health(*client_, ""), HealthStatus::SERVING);
+  EXPECT_EQ(Health(*client_, "liveness"), HealthStatus::SERVING);
+  EXPECT_EQ(Health(*client_, "readiness"), HealthStatus::SERVING);
+  EXPECT_EQ(Health(*client_, kExtProcServiceName), HealthStatus::SERVING);
+  EXPECT_EQ(client_->Check("some.other.Service").status().code(), absl::StatusCode::kNotFound);
+
+  server_->SetReady(false);
+  EXPECT_EQ(Health(*client_, "liveness"), HealthStatus::SERVING);
+  EXPECT_EQ(Health(*client_, "readiness"), HealthStatus::NOT_SERVING);
+  EXPECT_EQ(Health(*client_, kExtProcServiceName), HealthStatus::NOT_SERVING);
+  server_->SetReady(true);
+  EXPECT_EQ(Health(*client_, "readiness"), HealthStatus::SERVING);
+}
+
+TEST_F(ServerTest, ShutdownEndsOpenStreamsAndCompletesTheirRequests) {
+  auto stream = client_->Open();
+  RequestSpec spec;
+  spec.body = "{}";
+  ASSERT_TRUE(DriveRequest(*stream, spec).headers_reply.has_value());
+  server_->Shutdown();
+  EXPECT_FALSE(stream->Receive().has_value());
+  EXPECT_FALSE(stream->Finish().ok());
+  EXPECT_EQ(backend_->context(0).done_calls, 1);
+  server_->Shutdown();  // idempotent
+}
+
+TEST(ServerTlsTest, SelfSignedCertificateServesTls) {
+  auto backend = std::make_shared<FakeBackend>();
+  ExtProcOptions options = LoopbackOptions();
+  options.tls.enabled = true;
+  auto server = StartExtProcServer(options, backend);
+  ASSERT_TRUE(server.ok()) << server.status();
+  EnvoyClient client(fmt::format("127.0.0.1:{}", (*server)->port()), /*tls=*/true);
+  auto stream = client.Open();
+  RequestSpec spec;
+  spec.body = "{}";
+  auto request = DriveRequest(*stream, spec);
+  ASSERT_TRUE(request.headers_reply.has_value());
+  EXPECT_EQ(Health(client, kExtProcServiceName), HealthStatus::SERVING);
+
+  EnvoyClient plaintext(fmt::format("127.0.0.1:{}", (*server)->port()), /*tls=*/false);
+  EXPECT_FALSE(plaintext.Check("").ok());
+}
+
+TEST(ServerTlsTest, MountedCertificateAndKeyAreServedAndVerifiable) {
+  auto pair = GenerateSelfSignedCertificate("epp.test");
+  ASSERT_TRUE(pair.ok()) << pair.status();
+  std::string dir = ::testing::TempDir();
+  std::string cert_file = dir + "/extproc_tls.crt";
+  std::string key_file = dir + "/extproc_tls.key";
+  std::ofstream(cert_file) << pair->certificate_pem;
+  std::ofstream(key_file) << pair->private_key_pem;
+  ExtProcOptions options = LoopbackOptions();
+  options.tls = {true, cert_file, key_file};
+  auto server = StartExtProcServer(options, std::make_shared<FakeBackend>());
+  ASSERT_TRUE(server.ok()) << server.status();
+  EnvoyClient client(fmt::format("127.0.0.1:{}", (*server)->port()), true, pair->certificate_pem);
+  EXPECT_EQ(Health(client, "liveness"), HealthStatus::SERVING);
+  std::remove(cert_file.c_str());
+  std::remove(key_file.c_str());
+}
+
+TEST(ServerStartTest, ReportsUnreadableCertificateAndHalfConfiguredTls) {
+  ExtProcOptions options = LoopbackOptions();
+  options.tls = {true, "/nonexistent/tls.crt", "/nonexistent/tls.key"};
+  auto server = StartExtProcServer(options, std::make_shared<FakeBackend>());
+  EXPECT_EQ(server.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(server.status().message()), ::testing::HasSubstr("/nonexistent/tls.crt"));
+  options.tls = {true, "/some/tls.crt", ""};
+  EXPECT_EQ(StartExtProcServer(options, std::make_shared<FakeBackend>()).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(ServerStartTest, PortInUseIsUnavailable) {
+  auto first = StartExtProcServer(LoopbackOptions(), std::make_shared<FakeBackend>());
+  ASSERT_TRUE(first.ok());
+  ExtProcOptions options = LoopbackOptions();
+  options.port = (*first)->port();
+  auto second = StartExtProcServer(options, std::make_shared<FakeBackend>());
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable);
+}
+
+}  // namespace
+}  // namespace zumik::epp::extproc

@@ -1,0 +1,312 @@
+// The standalone gateway: reverse proxy through the Pipeline (see gateway.h).
+#include "epp/gateway.h"
+
+#include <fmt/format.h>
+
+#include <atomic>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <charconv>
+#include <optional>
+
+#include "core/http/errors.h"
+#include "core/http/response_writer.h"
+#include "core/status.h"
+
+namespace zumik::epp {
+namespace asio = boost::asio;
+
+struct Gateway::Shared {
+  Pipeline& pipeline;
+  GatewayOptions options;
+  http::Client client;
+  std::atomic<uint64_t> retries{0};
+  std::atomic<uint64_t> upstream_errors{0};
+  std::atomic<uint64_t> cancelled{0};
+
+  Shared(asio::io_context& io, Pipeline& p, GatewayOptions o)
+      : pipeline(p), options(std::move(o)), client(io.get_executor(), MakeClientOptions(options)) {}
+
+  static http::ClientOptions MakeClientOptions(const GatewayOptions& options) {
+    http::ClientOptions out;
+    out.connect_timeout = options.connect_timeout;
+    out.request_timeout = options.upstream_timeout;
+    out.max_idle_per_host = options.max_idle_upstream_per_host;
+    out.max_response_body_bytes = 1ull << 40;  // streamed; the gateway never buffers it all
+    out.default_headers.clear();
+    return out;
+  }
+};
+
+namespace {
+
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    char x = a[i], y = b[i];
+    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
+    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
+    if (x != y) return false;
+  }
+  return true;
+}
+
+// Hop-by-hop and framing headers are the proxy's own business on each leg.
+bool IsHopHeader(std::string_view name) {
+  for (std::string_view hop : {"connection", "keep-alive", "proxy-connection", "transfer-encoding",
+                               "te", "trailer", "upgrade", "content-length", "host", "expect",
+                               "proxy-authorization", "proxy-authenticate"}) {
+    if (EqualsIgnoreCase(name, hop)) return true;
+  }
+  return false;
+}
+
+std::vector<std::pair<std::string, std::string>> RequestHeaders(const http::Request& request) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& field : request.headers()) {
+    out.emplace_back(std::string(field.name_string()), std::string(field.value()));
+  }
+  return out;
+}
+
+// The connect phase failed (nothing was sent): safe to try the next endpoint.
+bool IsConnectFailure(const absl::Status& status) {
+  std::string_view message = MessageOf(status);
+  return (status.code() == absl::StatusCode::kUnavailable ||
+          status.code() == absl::StatusCode::kDeadlineExceeded) &&
+         (message.substr(0, 11) == "connect to " || message.substr(0, 8) == "resolve ");
+}
+
+http::ClientRequest UpstreamRequest(const http::Request& request, const std::string& endpoint,
+                                    const std::vector<std::pair<std::string, std::string>>& headers,
+                                    const Admission& admission) {
+  http::ClientRequest out =
+      http::ClientRequest::Make(request.method(), fmt::format("http://{}{}", endpoint,
+                                                              request.target()),
+                                request.body());
+  for (const auto& [name, value] : headers) {
+    if (!IsHopHeader(name)) out.headers.emplace_back(name, value);
+  }
+  for (const auto& header : admission.upstream_headers) out.headers.push_back(header);
+  return out;
+}
+
+http::Headers ResponseHeaders(const http::ClientStream& stream, const Admission& admission) {
+  http::Headers out;
+  for (const auto& field : stream.headers()) {
+    std::string_view name = field.name_string();
+    if (IsHopHeader(name) || EqualsIgnoreCase(name, "content-type") ||
+        EqualsIgnoreCase(name, "agent-execution-profile") || http::IsFramingHeader(name)) {
+      continue;
+    }
+    out.emplace_back(std::string(name), std::string(field.value()));
+  }
+  for (const auto& header : admission.response_headers) out.push_back(header);
+  return out;
+}
+
+http::Headers RejectionHeaders(const Rejection& rejection) {
+  http::Headers out;
+  if (!rejection.dropped_reason.empty()) {
+    out.emplace_back("x-llm-d-request-dropped-reason", rejection.dropped_reason);
+  }
+  return out;
+}
+
+std::string ErrorEvent(std::string_view message) {
+  return fmt::format("data: {}\n\n", http::ErrorBody(502, message, "server_error"));
+}
+
+std::optional<size_t> ContentLength(const http::ClientStream& stream) {
+  std::string_view text = stream.Header("content-length");
+  if (text.empty()) return std::nullopt;
+  size_t value = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || ptr != text.data() + text.size()) return std::nullopt;
+  return value;
+}
+
+// Completes the pick however the handler ends (normally, on error, or cancelled).
+struct DoneGuard {
+  Pipeline* pipeline;
+  std::shared_ptr<RequestContext> ctx;
+  ~DoneGuard() {
+    if (ctx) pipeline->OnDone(*ctx);
+  }
+};
+
+asio::awaitable<void> Proxy(std::shared_ptr<Gateway::Shared> shared, http::Request& request,
+                            http::ResponseWriter& writer) {
+  Pipeline& pipeline = shared->pipeline;
+  const auto headers = RequestHeaders(request);
+  std::string_view target = request.target();
+  std::span<const std::string> no_subset;
+  auto admitted = pipeline.Admit(target, headers, request.body(), no_subset, false);
+
+  // Sheddable request while saturated: wait on a timer for capacity, bounded.
+  if (auto* rejection = std::get_if<Rejection>(&admitted);
+      rejection != nullptr && rejection->queueable && pipeline.TryEnterQueue()) {
+    asio::steady_timer timer(co_await asio::this_coro::executor);
+    auto deadline = std::chrono::steady_clock::now() + pipeline.options().queue_ttl;
+    bool waiting = true;
+    while (waiting && std::chrono::steady_clock::now() < deadline && !writer.client_gone()) {
+      timer.expires_after(std::chrono::milliseconds(5));
+      boost::system::error_code ec;
+      co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      admitted = pipeline.Admit(target, headers, request.body(), no_subset, false);
+      auto* again = std::get_if<Rejection>(&admitted);
+      waiting = again != nullptr && again->queueable;
+    }
+    pipeline.LeaveQueue();
+    if (waiting) {
+      std::string model;
+      admitted = pipeline.QueueTimeout(model);
+    }
+  }
+
+  if (auto* rejection = std::get_if<Rejection>(&admitted)) {
+    http::Headers extra = RejectionHeaders(*rejection);
+    co_await writer.Respond(rejection->http_status, rejection->json_body, http::kJsonContentType,
+                            extra);
+    co_return;
+  }
+  Admission& admission = std::get<Admission>(admitted);
+  DoneGuard guard{&pipeline, admission.ctx};
+  RequestContext& ctx = *admission.ctx;
+
+  std::optional<http::ClientStream> stream;
+  writer.OnClientGone([&stream] {
+    if (stream) stream->Cancel();
+  });
+  absl::Status last_error;
+  for (size_t i = 0; i < admission.endpoints.size(); ++i) {
+    http::ClientRequest upstream =
+        UpstreamRequest(request, admission.endpoints[i], headers, admission);
+    auto opened = co_await shared->client.Stream(std::move(upstream));
+    if (opened.ok()) {
+      stream.emplace(std::move(*opened));
+      break;
+    }
+    last_error = opened.status();
+    if (!IsConnectFailure(last_error) || writer.client_gone()) break;
+    if (i + 1 < admission.endpoints.size()) shared->retries.fetch_add(1);
+  }
+  if (writer.client_gone()) {
+    shared->cancelled.fetch_add(1);
+    co_return;
+  }
+  if (!stream) {
+    shared->upstream_errors.fetch_add(1);
+    int status = last_error.code() == absl::StatusCode::kDeadlineExceeded ? 504 : 502;
+    std::string message = fmt::format("upstream failed: {}", MessageOf(last_error));
+    co_await writer.RespondError(status, message, "server_error");
+    co_return;
+  }
+
+  std::string content_type(stream->Header("content-type"));
+  pipeline.OnResponseHeaders(ctx, stream->status(), content_type);
+  http::Headers response_headers = ResponseHeaders(*stream, admission);
+  std::optional<size_t> length = ContentLength(*stream);
+
+  if (!ctx.streaming && length && *length <= shared->options.max_buffered_response_bytes) {
+    auto body = co_await stream->ReadAll(*length + 1);
+    if (!body.ok()) {
+      if (writer.client_gone()) {
+        shared->cancelled.fetch_add(1);
+        co_return;
+      }
+      shared->upstream_errors.fetch_add(1);
+      ctx.status = 502;
+      std::string message = fmt::format("upstream failed mid-response: {}", MessageOf(body.status()));
+      co_await writer.RespondError(502, message, "server_error");
+      co_return;
+    }
+    pipeline.OnResponseBody(ctx, *body, true);
+    co_await writer.Respond(stream->status(), *body, content_type, response_headers);
+    co_return;
+  }
+
+  absl::Status began = co_await writer.BeginStream(stream->status(), content_type, response_headers);
+  if (!began.ok()) {
+    shared->cancelled.fetch_add(1);
+    co_return;
+  }
+  while (true) {
+    auto chunk = co_await stream->Read();
+    if (!chunk.ok()) {
+      if (writer.client_gone()) {
+        shared->cancelled.fetch_add(1);
+        co_return;
+      }
+      // Bytes already reached the client: no retry. Tell an SSE client in-band; either way
+      // the response ends without the upstream's terminator.
+      shared->upstream_errors.fetch_add(1);
+      ctx.status = 502;
+      if (ctx.streaming) {
+        std::string event = ErrorEvent(fmt::format("upstream failed mid-stream: {}",
+                                                   MessageOf(chunk.status())));
+        co_await writer.WriteChunk(event);
+      }
+      writer.CloseConnection();
+      co_return;
+    }
+    if (chunk->empty()) break;
+    pipeline.OnResponseBody(ctx, *chunk, false);
+    absl::Status written = co_await writer.WriteChunk(*chunk);
+    if (!written.ok()) {
+      stream->Cancel();
+      shared->cancelled.fetch_add(1);
+      co_return;
+    }
+  }
+  std::string_view none;
+  pipeline.OnResponseBody(ctx, none, true);
+  co_await writer.Finish();
+}
+
+http::Headers ProfileHeaders(const std::string& profile) {
+  http::Headers out;
+  out.emplace_back("Agent-Execution-Profile", profile);
+  return out;
+}
+
+asio::awaitable<void> Healthz(http::Request&, http::ResponseWriter& writer) {
+  std::string_view body = "{\"status\":\"ok\"}";
+  co_await writer.Respond(200, body);
+}
+
+}  // namespace
+
+Gateway::Gateway(asio::io_context& io, Pipeline& pipeline, GatewayOptions options)
+    : shared_(std::make_shared<Shared>(io, pipeline, std::move(options))) {
+  http::ServerOptions server_options;
+  server_options.host = shared_->options.host;
+  server_options.port = shared_->options.port;
+  server_options.name = "epp-gateway";
+  server_options.max_body_bytes = shared_->options.max_body_bytes;
+  server_options.default_headers = ProfileHeaders(pipeline.profile_header());
+  http::Router router;
+  router.Get("/healthz", Healthz);
+  std::shared_ptr<Shared> shared = shared_;
+  router.SetFallback([shared](http::Request& request, http::ResponseWriter& writer) {
+    return Proxy(shared, request, writer);
+  });
+  server_ = std::make_unique<http::Server>(io, std::move(server_options), std::move(router));
+}
+
+Gateway::~Gateway() = default;
+
+absl::Status Gateway::Start() { return server_->Start(); }
+
+uint16_t Gateway::port() const { return server_->port(); }
+
+void Gateway::Stop(std::chrono::nanoseconds grace) { server_->Stop(grace); }
+
+Gateway::Stats Gateway::stats() const {
+  return Stats{shared_->retries.load(), shared_->upstream_errors.load(),
+               shared_->cancelled.load()};
+}
+
+}  // namespace zumik::epp

@@ -1,0 +1,449 @@
+// The EPP request pipeline (see pipeline.h).
+#include "epp/pipeline.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <boost/json.hpp>
+#include <charconv>
+#include <thread>
+
+#include "core/http/errors.h"
+#include "core/status.h"
+
+namespace zumik::epp {
+namespace json = boost::json;
+
+namespace {
+
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    char x = a[i], y = b[i];
+    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
+    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
+    if (x != y) return false;
+  }
+  return true;
+}
+
+const std::string* FindHeader(const std::vector<std::pair<std::string, std::string>>& headers,
+                              std::string_view name) {
+  for (const auto& [key, value] : headers) {
+    if (EqualsIgnoreCase(key, name)) return &value;
+  }
+  return nullptr;
+}
+
+const std::string* FindHeader(const std::vector<std::pair<std::string, std::string>>& headers,
+                              std::string_view name, std::string_view alias) {
+  const std::string* v = FindHeader(headers, name);
+  return v != nullptr ? v : FindHeader(headers, alias);
+}
+
+std::string_view HostOf(std::string_view address) {
+  size_t colon = address.rfind(':');
+  if (colon == std::string_view::npos) return address;
+  std::string_view host = address.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  return host;
+}
+
+std::string ErrorJson(int status, std::string_view message, std::string_view type,
+                      std::string_view param, std::string_view code) {
+  json::object error;
+  error["message"] = json::string_view(message.data(), message.size());
+  std::string_view t = type.empty() ? http::ErrorTypeForStatus(status) : type;
+  error["type"] = json::string_view(t.data(), t.size());
+  if (param.empty()) {
+    error["param"] = nullptr;
+  } else {
+    error["param"] = json::string_view(param.data(), param.size());
+  }
+  if (code.empty()) {
+    error["code"] = status;
+  } else {
+    error["code"] = json::string_view(code.data(), code.size());
+  }
+  json::object root;
+  root["error"] = std::move(error);
+  return json::serialize(root);
+}
+
+// A random v4-style id (not cryptographic; it only has to be unique enough for tracing).
+std::string NewRequestId(Rng& rng) {
+  uint64_t a = rng.Next();
+  uint64_t b = rng.Next();
+  a = (a & 0xffffffffffff0fffULL) | 0x4000ULL;
+  b = (b & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;
+  return fmt::format("{:08x}-{:04x}-{:04x}-{:04x}-{:012x}", a >> 32, (a >> 16) & 0xffff, a & 0xffff,
+                     b >> 48, b & 0xffffffffffffULL);
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Create(PipelineOptions options,
+                                                          Datastore& datastore,
+                                                          EppMetrics* metrics, Clock& clock) {
+  std::unique_ptr<Pipeline> pipeline(new Pipeline(std::move(options), datastore, metrics, clock));
+  ASSIGN_OR_RETURN(pipeline->scheduler_,
+                   sched::Scheduler::FromPolicy(pipeline->options_.policy, pipeline->rng_));
+  pipeline->session_header_ = pipeline->scheduler_->SessionHeaderName();
+  if (metrics != nullptr) {
+    Pipeline* self = pipeline.get();
+    metrics->WatchPool(datastore, [self] {
+      sched::SchedulerStats stats = self->SchedulerStats();
+      EppMetrics::SchedulerGauges gauges;
+      gauges.prefix_index_entries = stats.prefix_index_entries;
+      gauges.prefix_index_bytes = stats.prefix_index_bytes;
+      gauges.prefix_hit_ratio =
+          stats.prefix_looked_up_blocks > 0
+              ? static_cast<double>(stats.prefix_hit_blocks) /
+                    static_cast<double>(stats.prefix_looked_up_blocks)
+              : 0.0;
+      gauges.in_flight = stats.in_flight;
+      return gauges;
+    });
+  }
+  return pipeline;
+}
+
+Pipeline::Pipeline(PipelineOptions options, Datastore& datastore, EppMetrics* metrics,
+                   Clock& clock)
+    : options_(std::move(options)),
+      datastore_(datastore),
+      metrics_(metrics),
+      clock_(clock),
+      rng_(options_.seed) {}
+
+Pipeline::~Pipeline() = default;
+
+sched::SchedulerStats Pipeline::SchedulerStats() const {
+  std::lock_guard lock(sched_mu_);
+  return scheduler_->Stats();
+}
+
+int64_t Pipeline::InFlight(std::string_view address) const {
+  auto snapshot = datastore_.Current();
+  int index = snapshot->Find(address);
+  if (index < 0) return 0;
+  std::lock_guard lock(sched_mu_);
+  return scheduler_->LoadOf(snapshot->endpoints[static_cast<size_t>(index)].id).requests;
+}
+
+Rejection Pipeline::Reject(int status, std::string_view message, std::string_view type,
+                           std::string_view code, std::string_view label_model) {
+  Rejection r;
+  r.http_status = status;
+  r.json_body = ErrorJson(status, message, type, {}, code);
+  if (metrics_ != nullptr) {
+    std::string model = metrics_->BoundModel(label_model);
+    metrics_->RequestStarted(model, model);
+    metrics_->RequestError(model, model, status);
+  }
+  return r;
+}
+
+bool Pipeline::TryEnterQueue() {
+  int current = queued_.load();
+  while (current < options_.max_queued) {
+    if (queued_.compare_exchange_weak(current, current + 1)) return true;
+  }
+  return false;
+}
+
+void Pipeline::LeaveQueue() { queued_.fetch_sub(1); }
+
+Rejection Pipeline::QueueTimeout(std::string_view model) {
+  Rejection r = Reject(429, "system saturated: request expired in the admission queue",
+                       "rate_limit_error", "rejected-ttl-expired", model);
+  r.dropped_reason = "rejected-ttl-expired";
+  return r;
+}
+
+std::variant<Admission, Rejection> Pipeline::Admit(
+    std::string_view path, const std::vector<std::pair<std::string, std::string>>& headers,
+    std::string_view body, std::span<const std::string> subset, bool may_wait) {
+  auto result = AdmitOnce(path, headers, body, subset);
+  auto* rejection = std::get_if<Rejection>(&result);
+  if (rejection == nullptr || !rejection->queueable || !may_wait || options_.max_queued <= 0) {
+    return result;
+  }
+  if (!TryEnterQueue()) return result;
+  Time deadline = clock_.Now() + options_.queue_ttl;
+  while (clock_.Now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    result = AdmitOnce(path, headers, body, subset);
+    rejection = std::get_if<Rejection>(&result);
+    if (rejection == nullptr || !rejection->queueable) break;
+  }
+  LeaveQueue();
+  rejection = std::get_if<Rejection>(&result);
+  if (rejection != nullptr && rejection->queueable) {
+    Rejection timeout = QueueTimeout({});
+    timeout.queueable = false;
+    return timeout;
+  }
+  return result;
+}
+
+std::variant<Admission, Rejection> Pipeline::AdmitOnce(
+    std::string_view path, const std::vector<std::pair<std::string, std::string>>& headers,
+    std::string_view body, std::span<const std::string> subset) {
+  Time now = clock_.Now();
+  ApiKind kind = ApiKindOfPath(path);
+  if (kind == ApiKind::kUnknown) {
+    return Reject(404, fmt::format("unknown path '{}'", path.substr(0, 200)), "not_found_error",
+                  {}, {});
+  }
+  if (body.size() > options_.max_body_bytes) {
+    return Reject(413,
+                  fmt::format("request body of {} bytes is over the limit of {}", body.size(),
+                              options_.max_body_bytes),
+                  "invalid_request_error", {}, {});
+  }
+
+  auto ctx = std::make_shared<RequestContext>();
+  ctx->started = now;
+  ctx->request_bytes = static_cast<int64_t>(body.size());
+  Admission admission;
+  if (const std::string* id = FindHeader(headers, "x-request-id"); id != nullptr && !id->empty()) {
+    ctx->request_id = *id;
+  } else {
+    std::lock_guard lock(sched_mu_);
+    ctx->request_id = NewRequestId(rng_);
+    admission.upstream_headers.emplace_back("x-request-id", ctx->request_id);
+  }
+
+  // The candidate endpoints: the whole pool, or the proxy's subset hint.
+  std::shared_ptr<const Snapshot> snapshot = datastore_.Current();
+  std::span<const sched::Endpoint> candidates = snapshot->endpoints;
+  std::vector<sched::Endpoint> subset_endpoints;
+  if (!subset.empty()) {
+    for (const auto& e : snapshot->endpoints) {
+      for (const auto& hint : subset) {
+        bool match = options_.subset_match_ip_only ? HostOf(hint) == HostOf(e.address)
+                                                   : hint == e.address;
+        if (match) {
+          subset_endpoints.push_back(e);
+          break;
+        }
+      }
+    }
+    candidates = subset_endpoints;
+  }
+  bool any_ready = std::any_of(candidates.begin(), candidates.end(),
+                               [](const sched::Endpoint& e) { return e.ready; });
+
+  bool bodiless = kind == ApiKind::kModels || kind == ApiKind::kHealth;
+  if (bodiless) {
+    if (!any_ready) {
+      Rejection r = Reject(503, "no ready endpoints", "server_error", "rejected-no-endpoints", {});
+      r.dropped_reason = "rejected-no-endpoints";
+      return r;
+    }
+    std::vector<const sched::Endpoint*> ready;
+    for (const auto& e : candidates) {
+      if (e.ready) ready.push_back(&e);
+    }
+    size_t first;
+    {
+      std::lock_guard lock(sched_mu_);
+      first = static_cast<size_t>(rng_.UniformInt(0, static_cast<int64_t>(ready.size()) - 1));
+    }
+    for (size_t i = 0; i < ready.size() && static_cast<int>(i) <= options_.max_fallbacks; ++i) {
+      admission.endpoints.push_back(ready[(first + i) % ready.size()]->address);
+    }
+    ctx->primary = admission.endpoints.front();
+    admission.ctx = std::move(ctx);
+    return admission;
+  }
+
+  BodyParseResult parsed = ParseBody(kind, body);
+  if (!parsed.ok) {
+    Rejection r;
+    r.http_status = parsed.error.http_status;
+    r.json_body = ErrorJson(r.http_status, parsed.error.message, "invalid_request_error",
+                            parsed.error.param, {});
+    if (metrics_ != nullptr) {
+      metrics_->RequestStarted("", "");
+      metrics_->RequestError("", "", r.http_status);
+    }
+    return r;
+  }
+
+  sched::InferenceRequest request;
+  request.request_id = ctx->request_id;
+  request.model = parsed.body.model;
+  if (const std::string* rewrite =
+          FindHeader(headers, "x-llm-d-model-name-rewrite", "x-gateway-model-name-rewrite");
+      rewrite != nullptr && !rewrite->empty()) {
+    request.target_model = *rewrite;
+  }
+  request.prompt = parsed.body.prompt;
+  request.cache_salt = parsed.body.cache_salt;
+  if (const std::string* objective =
+          FindHeader(headers, "x-llm-d-inference-objective", "x-gateway-inference-objective");
+      objective != nullptr) {
+    if (auto it = options_.objectives.find(*objective); it != options_.objectives.end()) {
+      request.priority = it->second;
+    } else {
+      int value = 0;
+      auto [ptr, ec] = std::from_chars(objective->data(), objective->data() + objective->size(),
+                                       value);
+      if (ec == std::errc() && ptr == objective->data() + objective->size()) {
+        request.priority = value;
+      }
+    }
+  }
+  if (!session_header_.empty()) {
+    if (const std::string* session = FindHeader(headers, session_header_); session != nullptr) {
+      request.session_key = *session;
+    }
+  }
+  if (const std::string* slo = FindHeader(headers, "x-llm-d-slo-ttft-ms", "x-slo-ttft-ms");
+      slo != nullptr) {
+    double value = 0;
+    auto [ptr, ec] = std::from_chars(slo->data(), slo->data() + slo->size(), value);
+    if (ec == std::errc() && value > 0 && value < 1e9) request.slo_ttft_ms = value;
+  }
+
+  ctx->model = request.model;
+  ctx->target_model = request.target_model;
+  ctx->priority = request.priority;
+  ctx->client_stream = parsed.body.stream;
+  std::string label_model = metrics_ != nullptr ? metrics_->BoundModel(request.model) : "";
+
+  if (!any_ready) {
+    Rejection r = Reject(503, "no ready endpoints in the pool", "server_error",
+                         "rejected-no-endpoints", label_model);
+    r.dropped_reason = "rejected-no-endpoints";
+    return r;
+  }
+  // Legacy admission: only sheddable requests are checked against saturation.
+  if (request.priority < 0 && sched::IsSaturated(candidates, now, options_.saturation)) {
+    Rejection r = Reject(429, "system saturated, sheddable request dropped", "rate_limit_error",
+                         "rejected-saturated", label_model);
+    r.dropped_reason = "rejected-saturated";
+    r.queueable = options_.max_queued > 0;
+    return r;
+  }
+
+  absl::StatusOr<sched::PickResult> pick;
+  std::vector<uint32_t> fallbacks;
+  auto sched_start = std::chrono::steady_clock::now();
+  {
+    std::lock_guard lock(sched_mu_);
+    pick = scheduler_->Pick(request, candidates, now);
+    if (pick.ok() && options_.fill_fallbacks &&
+        static_cast<int>(pick->target_indices.size()) <= options_.max_fallbacks) {
+      // The picker named fewer endpoints than the fallback list may hold: add the least
+      // loaded other ready candidates, so a connect failure can move on.
+      for (uint32_t i = 0; i < candidates.size(); ++i) {
+        if (!candidates[i].ready) continue;
+        if (std::find(pick->target_indices.begin(), pick->target_indices.end(), i) !=
+            pick->target_indices.end()) {
+          continue;
+        }
+        fallbacks.push_back(i);
+      }
+      std::stable_sort(fallbacks.begin(), fallbacks.end(), [&](uint32_t a, uint32_t b) {
+        return scheduler_->LoadOf(candidates[a].id).requests <
+               scheduler_->LoadOf(candidates[b].id).requests;
+      });
+    }
+  }
+  if (metrics_ != nullptr) {
+    std::chrono::duration<double> took = std::chrono::steady_clock::now() - sched_start;
+    metrics_->SchedulerDuration(took.count(), pick.ok());
+  }
+  if (!pick.ok()) {
+    int status = http::HttpStatusFromStatus(pick.status());
+    if (status != 429 && status != 503) status = 500;
+    Rejection r = Reject(status, fmt::format("scheduling failed: {}", MessageOf(pick.status())),
+                         {}, status == 429 ? "rejected-saturated" : "", label_model);
+    if (status == 429) r.dropped_reason = "rejected-saturated";
+    return r;
+  }
+
+  for (size_t i = 0; i < pick->target_indices.size(); ++i) {
+    if (static_cast<int>(i) > options_.max_fallbacks) break;
+    admission.endpoints.push_back(candidates[pick->target_indices[i]].address);
+  }
+  for (uint32_t index : fallbacks) {
+    if (static_cast<int>(admission.endpoints.size()) > options_.max_fallbacks) break;
+    admission.endpoints.push_back(candidates[index].address);
+  }
+  for (auto& header : pick->response_headers) admission.response_headers.push_back(header);
+  ctx->handle = pick->handle;
+  ctx->primary = admission.endpoints.front();
+  if (metrics_ != nullptr) {
+    std::string target = request.target_model.empty() ? label_model
+                                                       : metrics_->BoundModel(request.target_model);
+    metrics_->RequestStarted(label_model, target);
+    metrics_->RequestRunning(label_model, target, 1);
+    ctx->target_model = request.target_model;
+  }
+  admission.ctx = std::move(ctx);
+  return admission;
+}
+
+void Pipeline::OnResponseHeaders(RequestContext& ctx, int status, std::string_view content_type) {
+  ctx.status = status;
+  ctx.streaming = content_type.find("text/event-stream") != std::string_view::npos;
+  ctx.usage.set_streaming(ctx.streaming);
+}
+
+void Pipeline::OnResponseBody(RequestContext& ctx, std::string_view chunk, bool end_of_stream) {
+  if (!chunk.empty()) {
+    ctx.response_bytes += static_cast<int64_t>(chunk.size());
+    if (!ctx.first_token_seen) {
+      ctx.first_token_seen = true;
+      ctx.first_byte = clock_.Now();
+      if (ctx.handle != sched::kNoPickHandle) {
+        std::lock_guard lock(sched_mu_);
+        scheduler_->OnFirstToken(ctx.handle, ctx.first_byte);
+      }
+      if (metrics_ != nullptr && !ctx.model.empty()) {
+        std::string model = metrics_->BoundModel(ctx.model);
+        std::string target =
+            ctx.target_model.empty() ? model : metrics_->BoundModel(ctx.target_model);
+        metrics_->Ttft(model, target, ctx.streaming, ToSeconds(ctx.first_byte - ctx.started));
+      }
+    }
+    ctx.usage.Feed(chunk);
+  }
+  if (end_of_stream) ctx.usage.Finish();
+}
+
+void Pipeline::OnDone(RequestContext& ctx) {
+  if (ctx.done.exchange(true)) return;
+  Time now = clock_.Now();
+  ctx.usage.Finish();
+  const Usage& usage = ctx.usage.usage();
+  bool success = ctx.status >= 200 && ctx.status < 300;
+  if (ctx.handle != sched::kNoPickHandle) {
+    sched::Completion completion;
+    completion.success = success;
+    completion.prompt_tokens = usage.prompt_tokens;
+    completion.cached_tokens = usage.cached_tokens;
+    completion.output_tokens = usage.completion_tokens;
+    std::lock_guard lock(sched_mu_);
+    scheduler_->OnComplete(ctx.handle, now, completion);
+  }
+  if (metrics_ != nullptr && !ctx.model.empty()) {
+    std::string model = metrics_->BoundModel(ctx.model);
+    std::string target = ctx.target_model.empty() ? model : metrics_->BoundModel(ctx.target_model);
+    metrics_->RequestRunning(model, target, -1);
+    metrics_->RequestFinished(model, target, ToSeconds(now - ctx.started), ctx.request_bytes,
+                              ctx.response_bytes);
+    metrics_->Tokens(model, target, usage.prompt_tokens, usage.completion_tokens,
+                     usage.cached_tokens);
+    // No response at all (connect failures, cancel before headers) counts as 502.
+    if (!success) metrics_->RequestError(model, target, ctx.status == 0 ? 502 : ctx.status);
+  }
+}
+
+}  // namespace zumik::epp

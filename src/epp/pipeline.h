@@ -1,0 +1,166 @@
+// The EPP request pipeline shared by both transports (the ext_proc gRPC server and the
+// standalone HTTP gateway): parse the body once → admission → scheduler pick on the current
+// endpoint snapshot → observe the response (status, TTFT, usage) → complete the pick.
+//
+// Thread-safe: Admit/On* may be called from any thread at once. Parsing and admission run
+// without locks; only the Scheduler call (which is single-threaded by design) is serialised.
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "core/clock.h"
+#include "core/rng.h"
+#include "epp/body_parser.h"
+#include "epp/datastore.h"
+#include "epp/epp_metrics.h"
+#include "epp/usage_parser.h"
+#include "sched/request.h"
+#include "sched/saturation.h"
+#include "sched/scheduler.h"
+
+namespace zumik::epp {
+
+// Per-request state, created by Admit and handed back to the On* calls. A transport keeps
+// the shared_ptr for the life of the request; it is not shared between threads at once
+// (one request's events arrive in order).
+struct RequestContext {
+  sched::PickHandle handle = sched::kNoPickHandle;
+  std::string request_id;
+  std::string model;         // as sent by the client ("" for bodiless requests)
+  std::string target_model;  // after a rewrite header; "" = model
+  std::string primary;       // "ip:port" picked first
+  int priority = 0;
+  bool client_stream = false;  // the body asked for "stream": true
+  bool streaming = false;      // the response is text/event-stream (set by OnResponseHeaders)
+  int status = 0;              // upstream response status, 0 before OnResponseHeaders
+  int64_t request_bytes = 0;
+  int64_t response_bytes = 0;
+  Time started{};
+  Time first_byte{};  // zero until the first response body byte
+  bool first_token_seen = false;
+  UsageParser usage;
+  std::atomic<bool> done{false};
+};
+
+struct Admission {
+  std::vector<std::string> endpoints;  // "ip:port": primary first, then fallbacks
+  std::shared_ptr<RequestContext> ctx;
+  // Headers to add to the upstream request (x-request-id when generated) and to the client
+  // response (e.g. a session token from a session-affinity scorer).
+  std::vector<std::pair<std::string, std::string>> upstream_headers;
+  std::vector<std::pair<std::string, std::string>> response_headers;
+};
+
+struct Rejection {
+  int http_status = 500;  // 400 / 404 / 413 / 429 / 503
+  std::string json_body;  // {"error":{"message","type","param","code"}}
+  std::string dropped_reason;  // x-llm-d-request-dropped-reason value ("" when not shed)
+  // A sheddable request refused because the pool is saturated: a transport with its own
+  // (async) queue may retry it until PipelineOptions::queue_ttl (see Admit's may_wait).
+  bool queueable = false;
+};
+
+struct PipelineOptions {
+  // Built-in policy name (sched/builtin_policies.h) or EndpointPickerConfig file.
+  std::string policy = "zumik-default";
+  uint64_t seed = 1;
+  std::string profile_header = "byoc_epp";  // value of Agent-Execution-Profile
+  sched::SaturationThresholds saturation;
+  // Body larger than this is rejected with 413.
+  size_t max_body_bytes = 64 << 20;
+  // Fallback endpoints returned after the primary, at most.
+  int max_fallbacks = 2;
+  // When the picker names fewer targets, fill the fallback list with the least-loaded other
+  // ready candidates (the gateway retries on them when connecting fails; Envoy walks them).
+  bool fill_fallbacks = true;
+  // Optional bounded queue for sheddable requests instead of an immediate 429: requests
+  // wait (up to queue_ttl) for the pool to leave saturation. 0 = no queue.
+  int max_queued = 0;
+  Duration queue_ttl = std::chrono::seconds(5);
+  // Match subset-hint entries by IP only (GIE v1.0.0 behaviour) instead of ip:port.
+  bool subset_match_ip_only = false;
+  // InferenceObjective name (header x-llm-d-inference-objective / x-gateway-inference-objective)
+  // → priority. A header value that is an integer is taken as the priority itself; unknown
+  // names are priority 0.
+  std::map<std::string, int, std::less<>> objectives;
+};
+
+class Pipeline {
+ public:
+  // `datastore` and `metrics` (may be null) must outlive the Pipeline.
+  static absl::StatusOr<std::unique_ptr<Pipeline>> Create(PipelineOptions options,
+                                                          Datastore& datastore,
+                                                          EppMetrics* metrics = nullptr,
+                                                          Clock& clock = RealClock::Instance());
+  ~Pipeline();
+  Pipeline(const Pipeline&) = delete;
+  Pipeline& operator=(const Pipeline&) = delete;
+
+  // Parses the body once into an InferenceRequest (completions prompt / chat messages, model,
+  // stream, priority header, session, x-llm-d-slo-ttft-ms), runs admission and the scheduler
+  // on the current immutable endpoint snapshot, records the pick. `subset` =
+  // envoy.lb.subset_hint addresses ("ip:port"), empty = all endpoints. Header names are
+  // matched case-insensitively. A bodiless request (GET, empty body) picks a random ready
+  // endpoint and needs no model.
+  // With `may_wait` and the bounded queue on (max_queued > 0), a sheddable request refused for
+  // saturation waits here (blocking the calling thread, polling every 5 ms) up to queue_ttl;
+  // without it such a Rejection comes back with `queueable` set (the gateway queues it on a
+  // timer instead of blocking an io thread; see TryEnterQueue).
+  std::variant<Admission, Rejection> Admit(
+      std::string_view path, const std::vector<std::pair<std::string, std::string>>& headers,
+      std::string_view body, std::span<const std::string> subset, bool may_wait = true);
+
+  // A place in the bounded admission queue: false when it is full (or off).
+  bool TryEnterQueue();
+  void LeaveQueue();
+  // The 429 a request gets when its queue wait times out.
+  Rejection QueueTimeout(std::string_view model);
+
+  // Upstream response headers arrived: its status; `content_type` marks SSE streams.
+  void OnResponseHeaders(RequestContext& ctx, int status, std::string_view content_type = {});
+  // SSE or JSON usage; the first non-empty chunk = TTFT.
+  void OnResponseBody(RequestContext& ctx, std::string_view chunk, bool end_of_stream);
+  // Idempotent; in-flight −1; also on cancel/error.
+  void OnDone(RequestContext& ctx);
+
+  const std::string& profile_header() const { return options_.profile_header; }
+  const PipelineOptions& options() const { return options_; }
+  Datastore& datastore() { return datastore_; }
+  sched::SchedulerStats SchedulerStats() const;
+  // The scheduler's in-flight count for an endpoint address (tests, metrics); 0 if unknown.
+  int64_t InFlight(std::string_view address) const;
+  // Requests waiting in the admission queue now.
+  int queued() const { return queued_.load(); }
+
+ private:
+  Pipeline(PipelineOptions options, Datastore& datastore, EppMetrics* metrics, Clock& clock);
+  Rejection Reject(int status, std::string_view message, std::string_view type,
+                   std::string_view code, std::string_view label_model);
+  std::variant<Admission, Rejection> AdmitOnce(
+      std::string_view path, const std::vector<std::pair<std::string, std::string>>& headers,
+      std::string_view body, std::span<const std::string> subset);
+
+  PipelineOptions options_;
+  Datastore& datastore_;
+  EppMetrics* metrics_;
+  Clock& clock_;
+  Rng rng_;
+  mutable std::mutex sched_mu_;
+  std::unique_ptr<sched::Scheduler> scheduler_;  // guarded by sched_mu_
+  std::string session_header_;  // lower-case; fixed at creation
+  std::atomic<int> queued_{0};
+  std::atomic<uint64_t> request_seq_{0};
+};
+
+}  // namespace zumik::epp

@@ -1,0 +1,249 @@
+// Pipeline: parse → admission → pick on the snapshot → observe → complete.
+#include "epp/pipeline.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+
+namespace zumik::epp {
+namespace {
+
+using HeaderList = std::vector<std::pair<std::string, std::string>>;
+
+class PipelineTest : public ::testing::Test {
+ protected:
+  void SetUpPool(int n, int64_t waiting = 0, double kv = 0.1) {
+    std::vector<EndpointSpec> specs;
+    for (int i = 0; i < n; ++i) {
+      EndpointSpec s;
+      s.address = "10.0.0." + std::to_string(i + 1) + ":8000";
+      specs.push_back(s);
+    }
+    ds_.SetEndpoints(specs);
+    for (const auto& s : specs) {
+      sched::EndpointMetrics m;
+      m.valid = true;
+      m.scraped_at = clock_.Now();
+      m.waiting_requests = waiting;
+      m.kv_cache_usage = kv;
+      ds_.UpdateMetrics(s.address, m);
+    }
+  }
+
+  std::unique_ptr<Pipeline> Make(PipelineOptions options = {}) {
+    auto p = Pipeline::Create(std::move(options), ds_, nullptr, clock_);
+    EXPECT_TRUE(p.ok()) << p.status();
+    return std::move(*p);
+  }
+
+  static std::string Completion(std::string_view prompt) {
+    return std::string(R"({"model":"m","prompt":")") + std::string(prompt) + "\"}";
+  }
+
+  VirtualClock clock_{std::chrono::seconds(10)};
+  Datastore ds_;
+};
+
+TEST_F(PipelineTest, AdmitsWithPrimaryAndFallbacksAndCountsInFlightUntilDone) {
+  SetUpPool(4);
+  auto p = Make();
+  auto r = p->Admit("/v1/completions", {}, Completion("hello"), {});
+  ASSERT_TRUE(std::holds_alternative<Admission>(r)) << std::get<Rejection>(r).json_body;
+  auto& a = std::get<Admission>(r);
+  ASSERT_FALSE(a.endpoints.empty());
+  EXPECT_EQ(a.ctx->primary, a.endpoints.front());
+  EXPECT_EQ(a.ctx->model, "m");
+  EXPECT_FALSE(a.ctx->request_id.empty());
+  ASSERT_EQ(a.upstream_headers.size(), 1u);
+  EXPECT_EQ(a.upstream_headers[0].first, "x-request-id");
+  EXPECT_EQ(p->InFlight(a.endpoints.front()), 1);
+
+  p->OnResponseHeaders(*a.ctx, 200, "application/json");
+  p->OnResponseBody(*a.ctx, R"({"usage":{"prompt_tokens":2,"completion_tokens":1}})", true);
+  EXPECT_TRUE(a.ctx->first_token_seen);
+  EXPECT_EQ(a.ctx->usage.usage().prompt_tokens, 2);
+  p->OnDone(*a.ctx);
+  p->OnDone(*a.ctx);  // idempotent
+  EXPECT_EQ(p->InFlight(a.endpoints.front()), 0);
+  EXPECT_EQ(p->SchedulerStats().in_flight, 0);
+}
+
+TEST_F(PipelineTest, KeepsTheClientsRequestIdAndReadsHeadersCaseInsensitively) {
+  SetUpPool(2);
+  auto p = Make();
+  HeaderList headers = {{"X-Request-Id", "abc"}};
+  auto r = p->Admit("/v1/completions", headers, Completion("x"), {});
+  ASSERT_TRUE(std::holds_alternative<Admission>(r));
+  EXPECT_EQ(std::get<Admission>(r).ctx->request_id, "abc");
+  EXPECT_TRUE(std::get<Admission>(r).upstream_headers.empty());
+  p->OnDone(*std::get<Admission>(r).ctx);
+}
+
+TEST_F(PipelineTest, SamePromptPrefixGoesToTheSameEndpoint) {
+  SetUpPool(4);
+  auto p = Make();
+  std::string prompt(2000, 'q');
+  auto first = p->Admit("/v1/completions", {}, Completion(prompt), {});
+  ASSERT_TRUE(std::holds_alternative<Admission>(first));
+  auto& a = std::get<Admission>(first);
+  p->OnDone(*a.ctx);
+  for (int i = 0; i < 5; ++i) {
+    auto again = p->Admit("/v1/completions", {}, Completion(prompt + std::to_string(i)), {});
+    ASSERT_TRUE(std::holds_alternative<Admission>(again));
+    EXPECT_EQ(std::get<Admission>(again).endpoints.front(), a.endpoints.front());
+    p->OnDone(*std::get<Admission>(again).ctx);
+  }
+}
+
+TEST_F(PipelineTest, SubsetHintRestrictsTheCandidates) {
+  SetUpPool(4);
+  auto p = Make();
+  std::vector<std::string> subset = {"10.0.0.3:8000"};
+  for (int i = 0; i < 5; ++i) {
+    auto r = p->Admit("/v1/completions", {}, Completion("p" + std::to_string(i)), subset);
+    ASSERT_TRUE(std::holds_alternative<Admission>(r));
+    EXPECT_EQ(std::get<Admission>(r).endpoints, subset);
+    p->OnDone(*std::get<Admission>(r).ctx);
+  }
+  std::vector<std::string> none = {"10.9.9.9:8000"};
+  auto r = p->Admit("/v1/completions", {}, Completion("x"), none);
+  ASSERT_TRUE(std::holds_alternative<Rejection>(r));
+  EXPECT_EQ(std::get<Rejection>(r).http_status, 503);
+}
+
+TEST_F(PipelineTest, SubsetMayMatchByIpOnly) {
+  SetUpPool(2);
+  PipelineOptions options;
+  options.subset_match_ip_only = true;
+  auto p = Make(options);
+  std::vector<std::string> subset = {"10.0.0.2:9999"};
+  auto r = p->Admit("/v1/completions", {}, Completion("x"), subset);
+  ASSERT_TRUE(std::holds_alternative<Admission>(r));
+  EXPECT_EQ(std::get<Admission>(r).endpoints.front(), "10.0.0.2:8000");
+  p->OnDone(*std::get<Admission>(r).ctx);
+}
+
+TEST_F(PipelineTest, RejectsBadInputWithOpenAiErrors) {
+  SetUpPool(2);
+  PipelineOptions options;
+  options.max_body_bytes = 100;
+  auto p = Make(options);
+  auto unknown = p->Admit("/admin/secret", {}, "{}", {});
+  ASSERT_TRUE(std::holds_alternative<Rejection>(unknown));
+  EXPECT_EQ(std::get<Rejection>(unknown).http_status, 404);
+
+  auto bad = p->Admit("/v1/chat/completions", {}, R"({"model":"m","messages":3})", {});
+  ASSERT_TRUE(std::holds_alternative<Rejection>(bad));
+  EXPECT_EQ(std::get<Rejection>(bad).http_status, 400);
+  auto json = boost::json::parse(std::get<Rejection>(bad).json_body);
+  EXPECT_EQ(json.at("error").at("param").as_string(), "messages");
+  EXPECT_EQ(json.at("error").at("type").as_string(), "invalid_request_error");
+
+  auto big = p->Admit("/v1/completions", {}, Completion(std::string(200, 'x')), {});
+  ASSERT_TRUE(std::holds_alternative<Rejection>(big));
+  EXPECT_EQ(std::get<Rejection>(big).http_status, 413);
+}
+
+TEST_F(PipelineTest, NoEndpointsIs503) {
+  auto p = Make();
+  auto r = p->Admit("/v1/completions", {}, Completion("x"), {});
+  ASSERT_TRUE(std::holds_alternative<Rejection>(r));
+  EXPECT_EQ(std::get<Rejection>(r).http_status, 503);
+  EXPECT_EQ(std::get<Rejection>(r).dropped_reason, "rejected-no-endpoints");
+}
+
+TEST_F(PipelineTest, ShedsOnlySheddableRequestsWhenSaturated) {
+  SetUpPool(2, /*waiting=*/20, /*kv=*/0.95);
+  PipelineOptions options;
+  options.objectives["batch"] = -1;
+  auto p = Make(options);
+  HeaderList sheddable = {{"x-llm-d-inference-objective", "batch"}};
+  auto shed = p->Admit("/v1/completions", sheddable, Completion("x"), {});
+  ASSERT_TRUE(std::holds_alternative<Rejection>(shed));
+  EXPECT_EQ(std::get<Rejection>(shed).http_status, 429);
+  EXPECT_EQ(std::get<Rejection>(shed).dropped_reason, "rejected-saturated");
+  EXPECT_FALSE(std::get<Rejection>(shed).queueable);
+
+  HeaderList numeric = {{"x-gateway-inference-objective", "-5"}};
+  auto shed2 = p->Admit("/v1/completions", numeric, Completion("x"), {});
+  ASSERT_TRUE(std::holds_alternative<Rejection>(shed2));
+
+  auto critical = p->Admit("/v1/completions", {}, Completion("x"), {});
+  ASSERT_TRUE(std::holds_alternative<Admission>(critical));
+  p->OnDone(*std::get<Admission>(critical).ctx);
+}
+
+TEST_F(PipelineTest, StaleMetricsCountAsSaturated) {
+  SetUpPool(2);
+  clock_.Advance(std::chrono::seconds(1));  // past the 200 ms staleness threshold
+  auto p = Make();
+  HeaderList sheddable = {{"x-llm-d-inference-objective", "-1"}};
+  auto r = p->Admit("/v1/completions", sheddable, Completion("x"), {});
+  ASSERT_TRUE(std::holds_alternative<Rejection>(r));
+  EXPECT_EQ(std::get<Rejection>(r).http_status, 429);
+}
+
+TEST_F(PipelineTest, QueueableRejectionWhenTheQueueIsOn) {
+  SetUpPool(2, 20, 0.95);
+  PipelineOptions options;
+  options.max_queued = 1;
+  auto p = Make(options);
+  HeaderList sheddable = {{"x-llm-d-inference-objective", "-1"}};
+  auto r = p->Admit("/v1/completions", sheddable, Completion("x"), {}, /*may_wait=*/false);
+  ASSERT_TRUE(std::holds_alternative<Rejection>(r));
+  EXPECT_TRUE(std::get<Rejection>(r).queueable);
+  EXPECT_TRUE(p->TryEnterQueue());
+  EXPECT_FALSE(p->TryEnterQueue());  // bounded
+  p->LeaveQueue();
+  EXPECT_EQ(p->queued(), 0);
+}
+
+TEST(PipelineQueue, WaitsUpToTheTtlThenAnswers429) {
+  Datastore ds;
+  std::vector<EndpointSpec> specs(1);
+  specs[0].address = "10.0.0.1:8000";
+  ds.SetEndpoints(specs);  // never scraped: saturated
+  PipelineOptions options;
+  options.max_queued = 4;
+  options.queue_ttl = std::chrono::milliseconds(30);
+  auto p = Pipeline::Create(options, ds);
+  ASSERT_TRUE(p.ok());
+  HeaderList sheddable = {{"x-llm-d-inference-objective", "-1"}};
+  auto r = (*p)->Admit("/v1/completions", sheddable, R"({"model":"m","prompt":"x"})", {});
+  ASSERT_TRUE(std::holds_alternative<Rejection>(r));
+  EXPECT_EQ(std::get<Rejection>(r).http_status, 429);
+  EXPECT_EQ(std::get<Rejection>(r).dropped_reason, "rejected-ttl-expired");
+  EXPECT_EQ((*p)->queued(), 0);
+}
+
+TEST_F(PipelineTest, BodilessModelsRequestPicksAReadyEndpoint) {
+  SetUpPool(3);
+  auto p = Make();
+  auto r = p->Admit("/v1/models", {}, "", {});
+  ASSERT_TRUE(std::holds_alternative<Admission>(r));
+  EXPECT_GE(ds_.Current()->Find(std::get<Admission>(r).endpoints.front()), 0);
+  EXPECT_EQ(std::get<Admission>(r).ctx->handle, sched::kNoPickHandle);
+  p->OnDone(*std::get<Admission>(r).ctx);
+}
+
+TEST_F(PipelineTest, FirstBodyChunkIsTheFirstTokenAndStreamingUsageIsRead) {
+  SetUpPool(1);
+  auto p = Make();
+  auto r = p->Admit("/v1/completions", {}, R"({"model":"m","prompt":"x","stream":true})", {});
+  ASSERT_TRUE(std::holds_alternative<Admission>(r));
+  auto& ctx = *std::get<Admission>(r).ctx;
+  EXPECT_TRUE(ctx.client_stream);
+  p->OnResponseHeaders(ctx, 200, "text/event-stream; charset=utf-8");
+  EXPECT_TRUE(ctx.streaming);
+  clock_.Advance(std::chrono::milliseconds(30));
+  p->OnResponseBody(ctx, "data: {\"choices\":[]}\n\n", false);
+  EXPECT_EQ(ctx.first_byte - ctx.started, std::chrono::milliseconds(30));
+  p->OnResponseBody(ctx, "data: {\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":3}}\n\n",
+                    false);
+  p->OnResponseBody(ctx, "data: [DONE]\n\n", true);
+  EXPECT_EQ(ctx.usage.usage().completion_tokens, 3);
+  p->OnDone(ctx);
+}
+
+}  // namespace
+}  // namespace zumik::epp

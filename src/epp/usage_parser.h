@@ -1,0 +1,48 @@
+// Reads token usage from a model server's response as it streams through: SSE `data:` events
+// (usage in the final chunk when the client asked for stream_options.include_usage, or the
+// Responses API `response.completed` event) or a whole JSON body. Incremental, bounded memory.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace zumik::epp {
+
+struct Usage {
+  int64_t prompt_tokens = -1;  // -1 = unknown
+  int64_t completion_tokens = -1;
+  int64_t cached_tokens = -1;
+};
+
+class UsageParser {
+ public:
+  // A JSON body larger than this is not parsed for usage (the bytes still pass through).
+  static constexpr size_t kMaxBufferedBytes = 4 << 20;
+
+  void set_streaming(bool streaming) { streaming_ = streaming; }
+  bool streaming() const { return streaming_; }
+  void Feed(std::string_view chunk);
+  // End of the body: a buffered JSON body is parsed now.
+  void Finish();
+
+  const Usage& usage() const { return usage_; }
+  // SSE data events seen (streaming), excluding [DONE].
+  int64_t events() const { return events_; }
+  bool saw_done() const { return saw_done_; }
+
+ private:
+  void OnSseLine(std::string_view line);
+  void ParseJson(std::string_view json);
+
+  bool streaming_ = false;
+  bool overflow_ = false;
+  bool finished_ = false;
+  std::string buffer_;  // partial SSE line, or the JSON body so far
+  Usage usage_;
+  int64_t events_ = 0;
+  bool saw_done_ = false;
+};
+
+}  // namespace zumik::epp

@@ -1,0 +1,334 @@
+// The EPP gateway end to end: `zumik epp --listen-http` in front of a `zumik sim` fleet.
+// Streaming and not, bad input, retries on a dead endpoint, an upstream dying mid-stream, a
+// client cancelling, and Agent-Execution-Profile on every response.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/json.hpp>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/http/client.h"
+#include "support/process.h"
+
+namespace zumik {
+namespace {
+
+using testing::ChildProcess;
+using testing::PickFreePort;
+using testing::PickFreePortRange;
+using testing::WaitForPort;
+using testing::ZumikBinary;
+
+constexpr std::string_view kModel = "meta-llama/Llama-3.1-8B-Instruct";
+
+std::string CompletionBody(int max_tokens, bool stream, std::string_view prompt = "Hello there") {
+  boost::json::object body;
+  body["model"] = kModel;
+  body["prompt"] = prompt;
+  body["max_tokens"] = max_tokens;
+  body["stream"] = stream;
+  if (stream) body["stream_options"] = boost::json::object{{"include_usage", true}};
+  return boost::json::serialize(body);
+}
+
+template <typename F>
+bool Eventually(F condition, std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
+
+struct Fleet {
+  std::unique_ptr<ChildProcess> sim;
+  std::unique_ptr<ChildProcess> epp;
+  int sim_port = 0;
+  int replicas = 0;
+  int gateway_port = 0;
+  int metrics_port = 0;
+  std::string dir;
+
+  // `extra_endpoints` go first in the --endpoints list (e.g. a dead port).
+  void Start(int n, std::vector<std::string> extra_endpoints = {},
+             std::vector<std::string> epp_flags = {}) {
+    dir = testing::MakeTempDir("epp-e2e");
+    replicas = n;
+    sim_port = PickFreePortRange(n);
+    sim = std::make_unique<ChildProcess>(
+        std::vector<std::string>{ZumikBinary(), "sim", "--replicas", std::to_string(n), "--port",
+                                 std::to_string(sim_port), "--host", "127.0.0.1"},
+        dir + "/sim.log");
+    for (int i = 0; i < n; ++i) ASSERT_TRUE(WaitForPort(sim_port + i, std::chrono::seconds(10)));
+    std::string endpoints;
+    for (const auto& e : extra_endpoints) endpoints += e + ",";
+    for (int i = 0; i < n; ++i) {
+      endpoints += "127.0.0.1:" + std::to_string(sim_port + i) + (i + 1 < n ? "," : "");
+    }
+    gateway_port = PickFreePort();
+    metrics_port = PickFreePort();
+    std::vector<std::string> argv = {ZumikBinary(),      "epp",
+                                     "--endpoints",      endpoints,
+                                     "--listen-http",    std::to_string(gateway_port),
+                                     "--metrics-port",   std::to_string(metrics_port),
+                                     "--host",           "127.0.0.1",
+                                     "--scrape-interval", "20ms"};
+    for (auto& f : epp_flags) argv.push_back(f);
+    epp = std::make_unique<ChildProcess>(argv, dir + "/epp.log");
+    ASSERT_TRUE(WaitForPort(gateway_port, std::chrono::seconds(10))) << epp->ReadLog();
+  }
+
+  std::string Url(std::string_view path) const {
+    return "http://127.0.0.1:" + std::to_string(gateway_port) + std::string(path);
+  }
+
+  absl::StatusOr<http::ClientResponse> Post(std::string_view path, std::string body,
+                                            http::Headers headers = {}) const {
+    headers.emplace_back("Content-Type", "application/json");
+    return http::FetchBlocking(http::Method::post, Url(path), std::move(body), std::move(headers));
+  }
+};
+
+// A raw HTTP/1.1 exchange on a blocking socket, so the test controls when the client leaves.
+class RawClient {
+ public:
+  explicit RawClient(int port) : socket_(io_) {
+    boost::asio::ip::tcp::endpoint endpoint(boost::asio::ip::make_address("127.0.0.1"),
+                                            static_cast<uint16_t>(port));
+    socket_.connect(endpoint);
+  }
+  void Send(std::string_view path, std::string_view body) {
+    std::string request = "POST " + std::string(path) +
+                          " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                          "Content-Length: " +
+                          std::to_string(body.size()) + "\r\n\r\n" + std::string(body);
+    boost::asio::write(socket_, boost::asio::buffer(request));
+  }
+  // Reads until `needle` appears or the connection ends; returns all bytes so far.
+  std::string ReadUntil(std::string_view needle) {
+    char buf[4096];
+    while (received_.find(needle) == std::string::npos) {
+      boost::system::error_code ec;
+      size_t n = socket_.read_some(boost::asio::buffer(buf), ec);
+      if (ec) break;
+      received_.append(buf, n);
+    }
+    return received_;
+  }
+  std::string ReadToEnd() { return ReadUntil("\x01never\x02"); }
+  void Close() {
+    boost::system::error_code ec;
+    socket_.shutdown(boost::asio::ip::tcp::socket::shutdown_both, ec);
+    socket_.close(ec);
+  }
+
+ private:
+  boost::asio::io_context io_;
+  boost::asio::ip::tcp::socket socket_;
+  std::string received_;
+};
+
+double SimRunning(int port) {
+  auto r = http::FetchBlocking(http::Method::get,
+                               "http://127.0.0.1:" + std::to_string(port) + "/metrics");
+  if (!r.ok()) return -1;
+  std::string_view body = r->body;
+  std::string_view name = "vllm:num_requests_running";
+  double total = 0;
+  size_t pos = 0;
+  while ((pos = body.find(name, pos)) != std::string_view::npos) {
+    size_t line_end = body.find('\n', pos);
+    std::string_view line = body.substr(pos, line_end - pos);
+    bool line_start = pos == 0 || body[pos - 1] == '\n';  // not a # HELP / # TYPE line
+    pos = line_end;
+    if (line_start && line.size() > name.size() &&
+        (line[name.size()] == '{' || line[name.size()] == ' ')) {
+      total += std::stod(std::string(line.substr(line.rfind(' ') + 1)));
+    }
+  }
+  return total;
+}
+
+TEST(EppGateway, ProxiesCompletionsAndAddsTheProfileHeader) {
+  Fleet fleet;
+  fleet.Start(2);
+  auto r = fleet.Post("/v1/completions", CompletionBody(8, false));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(r->Header("Agent-Execution-Profile"), "byoc_epp");
+  auto json = boost::json::parse(r->body);
+  EXPECT_EQ(json.at("object").as_string(), "text_completion");
+  EXPECT_GT(json.at("usage").at("completion_tokens").as_int64(), 0);
+
+  auto chat = fleet.Post("/v1/chat/completions",
+                         R"({"model":"meta-llama/Llama-3.1-8B-Instruct","max_tokens":4,)"
+                         R"("messages":[{"role":"user","content":"hi"}]})");
+  ASSERT_TRUE(chat.ok());
+  EXPECT_EQ(chat->status, 200) << chat->body;
+  EXPECT_EQ(chat->Header("Agent-Execution-Profile"), "byoc_epp");
+
+  auto models = http::FetchBlocking(http::Method::get, fleet.Url("/v1/models"));
+  ASSERT_TRUE(models.ok());
+  EXPECT_EQ(models->status, 200);
+  EXPECT_NE(models->body.find(kModel), std::string::npos);
+  EXPECT_EQ(models->Header("Agent-Execution-Profile"), "byoc_epp");
+}
+
+TEST(EppGateway, StreamsSseThroughWithUsageAndDone) {
+  Fleet fleet;
+  fleet.Start(2);
+  auto r = fleet.Post("/v1/completions", CompletionBody(12, true));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status, 200);
+  EXPECT_NE(r->Header("Content-Type").find("text/event-stream"), std::string_view::npos);
+  EXPECT_EQ(r->Header("Agent-Execution-Profile"), "byoc_epp");
+  EXPECT_NE(r->body.find("\"usage\""), std::string::npos);
+  EXPECT_NE(r->body.find("data: [DONE]"), std::string::npos);
+
+  // The first event reaches the client before the upstream has finished (no buffering): a
+  // long stream's first event arrives while the sim is still running the request.
+  RawClient raw(fleet.gateway_port);
+  raw.Send("/v1/completions", CompletionBody(400, true));
+  std::string first = raw.ReadUntil("data: ");
+  EXPECT_NE(first.find("200 OK"), std::string::npos);
+  EXPECT_EQ(first.find("[DONE]"), std::string::npos);
+  EXPECT_GE(SimRunning(fleet.sim_port) + SimRunning(fleet.sim_port + 1), 1);
+  std::string all = raw.ReadUntil("data: [DONE]");
+  EXPECT_NE(all.find("data: [DONE]"), std::string::npos);
+}
+
+TEST(EppGateway, AnswersBadInputWithJsonErrorsCarryingTheHeader) {
+  Fleet fleet;
+  fleet.Start(1, {}, {"--max-body-bytes", "65536"});
+  struct Case {
+    std::string path;
+    std::string body;
+    int status;
+  };
+  std::vector<Case> cases = {
+      {"/v1/completions", "{not json", 400},
+      {"/v1/completions", R"({"prompt":"x"})", 400},
+      {"/v1/chat/completions", R"({"model":"m","messages":7})", 400},
+      {"/v1/completions", std::string("{\"model\":\"m\",\"prompt\":\"\xff\xfe\"}"), 400},
+      {"/not/a/path", "{}", 404},
+  };
+  for (const auto& c : cases) {
+    auto r = fleet.Post(c.path, c.body);
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->status, c.status) << c.path << " " << c.body;
+    EXPECT_EQ(r->Header("Agent-Execution-Profile"), "byoc_epp") << c.body;
+    auto json = boost::json::parse(r->body);
+    EXPECT_TRUE(json.at("error").at("message").is_string()) << r->body;
+  }
+  // Oversized bodies are refused by the server itself (413), still with the header.
+  auto big = fleet.Post("/v1/completions", std::string(100'000, 'x'));
+  ASSERT_TRUE(big.ok()) << big.status();
+  EXPECT_EQ(big->status, 413);
+  EXPECT_EQ(big->Header("Agent-Execution-Profile"), "byoc_epp");
+  // An upstream error status passes through unchanged, with the header.
+  auto upstream_error = fleet.Post("/v1/completions", R"({"model":"m","prompt":"x"})");
+  ASSERT_TRUE(upstream_error.ok());
+  EXPECT_EQ(upstream_error->status, 404) << upstream_error->body;  // the sim has no model "m"
+  EXPECT_EQ(upstream_error->Header("Agent-Execution-Profile"), "byoc_epp");
+}
+
+TEST(EppGateway, RetriesTheNextEndpointWhenConnectingFails) {
+  int dead = PickFreePort();  // nothing listens here
+  Fleet fleet;
+  fleet.Start(1, {"127.0.0.1:" + std::to_string(dead)}, {"--config", "round-robin"});
+  // Round-robin makes the dead endpoint the primary every other request.
+  for (int i = 0; i < 6; ++i) {
+    auto r = fleet.Post("/v1/completions", CompletionBody(2, i % 2 == 0));
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->status, 200) << r->body;
+    EXPECT_EQ(r->Header("Agent-Execution-Profile"), "byoc_epp");
+  }
+}
+
+TEST(EppGateway, AllEndpointsDeadIs502WithTheHeader) {
+  Fleet fleet;
+  fleet.Start(1);
+  fleet.sim->Stop();
+  auto r = fleet.Post("/v1/completions", CompletionBody(2, false));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status, 502) << r->body;
+  EXPECT_EQ(r->Header("Agent-Execution-Profile"), "byoc_epp");
+}
+
+TEST(EppGateway, UpstreamDeathMidStreamEndsTheStreamWithAnErrorEvent) {
+  Fleet fleet;
+  fleet.Start(1);
+  RawClient raw(fleet.gateway_port);
+  raw.Send("/v1/completions", CompletionBody(2000, true));
+  std::string first = raw.ReadUntil("data: ");
+  ASSERT_NE(first.find("200 OK"), std::string::npos) << first;
+  kill(fleet.sim->pid(), SIGKILL);
+  std::string all = raw.ReadToEnd();
+  EXPECT_EQ(all.find("data: [DONE]"), std::string::npos);
+  EXPECT_NE(all.find("upstream failed mid-stream"), std::string::npos) << all.substr(all.size() > 400 ? all.size() - 400 : 0);
+  // The gateway itself is fine.
+  auto health = http::FetchBlocking(http::Method::get, fleet.Url("/healthz"));
+  ASSERT_TRUE(health.ok());
+  EXPECT_EQ(health->status, 200);
+  EXPECT_EQ(health->Header("Agent-Execution-Profile"), "byoc_epp");
+}
+
+TEST(EppGateway, ClientCancelCancelsTheUpstreamRequest) {
+  Fleet fleet;
+  fleet.Start(1);
+  RawClient raw(fleet.gateway_port);
+  raw.Send("/v1/completions", CompletionBody(3000, true));
+  raw.ReadUntil("data: ");
+  EXPECT_EQ(SimRunning(fleet.sim_port), 1);
+  raw.Close();
+  EXPECT_TRUE(Eventually([&] { return SimRunning(fleet.sim_port) == 0; }))
+      << "the sim still runs the cancelled request";
+}
+
+TEST(EppGateway, ExposesLlmDEppMetrics) {
+  Fleet fleet;
+  fleet.Start(2);
+  ASSERT_TRUE(fleet.Post("/v1/completions", CompletionBody(4, true)).ok());
+  ASSERT_TRUE(fleet.Post("/v1/completions", "{bad").ok());
+  std::string url = "http://127.0.0.1:" + std::to_string(fleet.metrics_port) + "/metrics";
+  std::string body;
+  EXPECT_TRUE(Eventually([&] {
+    auto r = http::FetchBlocking(http::Method::get, url);
+    if (!r.ok()) return false;
+    body = r->body;
+    return body.find("llm_d_epp_ready_endpoints{name=\"zumik\"} 2") != std::string::npos;
+  })) << body;
+  for (std::string_view name :
+       {"llm_d_epp_request_total{", "llm_d_epp_request_error_total{", "llm_d_epp_request_ttft_seconds_bucket{",
+        "llm_d_epp_request_output_tokens_bucket{", "llm_d_epp_scheduler_e2e_duration_seconds_bucket",
+        "llm_d_epp_average_kv_cache_utilization{", "llm_d_epp_per_endpoint_queue_size{",
+        "llm_d_epp_prefix_indexer_size"}) {
+    EXPECT_NE(body.find(name), std::string::npos) << name;
+  }
+  EXPECT_NE(body.find("error_code=\"400\""), std::string::npos);
+}
+
+TEST(EppCommand, RejectsBadFlagsClearly) {
+  std::string dir = testing::MakeTempDir("epp-cli");
+  ChildProcess none({ZumikBinary(), "epp", "--endpoints", "127.0.0.1:1"}, dir + "/a.log");
+  EXPECT_EQ(none.Wait(std::chrono::seconds(10)), 2);
+  EXPECT_NE(none.ReadLog().find("nothing to serve"), std::string::npos);
+  ChildProcess bad({ZumikBinary(), "epp", "--endpoints", "nonsense", "--listen-http", "0",
+                    "--metrics-port", "-1"},
+                   dir + "/b.log");
+  EXPECT_EQ(bad.Wait(std::chrono::seconds(10)), 2);
+  EXPECT_NE(bad.ReadLog().find("HOST:PORT"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace zumik

@@ -1,0 +1,352 @@
+// The ext_proc server with the real EPP pipeline in front of a `zumik sim` fleet: the test
+// plays Envoy — drives the ext_proc stream, forwards the request to the endpoint the EPP
+// picked (over real HTTP), and feeds the model server's actual response back through the
+// response half — asserting every reply.
+#include <arpa/inet.h>
+#include <fmt/format.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/json.hpp>
+#include <set>
+#include <thread>
+
+#include "epp/datastore.h"
+#include "epp/extproc/envoy_harness.h"
+#include "epp/extproc/server.h"
+#include "epp/extproc/stream_processor.h"
+#include "epp/pipeline.h"
+#include "epp/scraper.h"
+#include "support/process.h"
+
+namespace zumik::epp::extproc {
+namespace {
+
+using harness::DriveRequest;
+using harness::DriveResponse;
+using harness::MutationHeader;
+using harness::RequestSpec;
+
+constexpr int kReplicas = 3;
+constexpr char kModel[] = "meta-llama/Llama-3.1-8B-Instruct";
+
+struct HttpResponse {
+  int status = 0;
+  std::string content_type;
+  std::string body;  // de-chunked
+};
+
+std::string Dechunk(std::string_view raw) {
+  std::string out;
+  while (!raw.empty()) {
+    size_t eol = raw.find("\r\n");
+    if (eol == std::string_view::npos) break;
+    size_t n = std::strtoul(std::string(raw.substr(0, eol)).c_str(), nullptr, 16);
+    if (n == 0) break;
+    out.append(raw.substr(eol + 2, n));
+    raw.remove_prefix(std::min(raw.size(), eol + 2 + n + 2));
+  }
+  return out;
+}
+
+// What Envoy does after the pick: one HTTP/1.1 request to the chosen endpoint.
+HttpResponse Forward(const std::string& endpoint, const std::string& path,
+                     const std::string& body) {
+  HttpResponse response;
+  size_t colon = endpoint.rfind(':');
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(std::stoi(endpoint.substr(colon + 1))));
+  inet_pton(AF_INET, endpoint.substr(0, colon).c_str(), &addr.sin_addr);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    close(fd);
+    return response;
+  }
+  timeval tv{10, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  std::string request = fmt::format(
+      "POST {} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n"
+      "Connection: close\r\n\r\n{}",
+      path, endpoint, body.size(), body);
+  if (write(fd, request.data(), request.size()) != static_cast<ssize_t>(request.size())) {
+    close(fd);
+    return response;
+  }
+  std::string raw;
+  char buf[65536];
+  ssize_t n;
+  while ((n = read(fd, buf, sizeof(buf))) > 0) raw.append(buf, static_cast<size_t>(n));
+  close(fd);
+  size_t header_end = raw.find("\r\n\r\n");
+  if (header_end == std::string::npos) return response;
+  std::string head = raw.substr(0, header_end);
+  response.status = std::atoi(head.c_str() + head.find(' ') + 1);
+  std::string lower = head;
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (size_t ct = lower.find("\r\ncontent-type:"); ct != std::string::npos) {
+    size_t start = head.find_first_not_of(' ', ct + 15);
+    response.content_type = head.substr(start, head.find("\r\n", start) - start);
+  }
+  std::string payload = raw.substr(header_end + 4);
+  response.body =
+      lower.find("transfer-encoding: chunked") != std::string::npos ? Dechunk(payload) : payload;
+  return response;
+}
+
+class ExtProcSimTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    base_port_ = zumik::testing::PickFreePortRange(kReplicas);
+    fleet_ = new zumik::testing::ChildProcess(
+        {zumik::testing::ZumikBinary(), "sim", "--replicas", std::to_string(kReplicas), "--port",
+         std::to_string(base_port_), "--host", "127.0.0.1"},
+        zumik::testing::MakeTempDir("extproc_sim") + "/sim.log");
+    for (int i = 0; i < kReplicas; ++i) {
+      ASSERT_TRUE(zumik::testing::WaitForPort(base_port_ + i, std::chrono::seconds(15)))
+          << fleet_->ReadLog();
+    }
+  }
+  static void TearDownTestSuite() {
+    delete fleet_;
+    fleet_ = nullptr;
+  }
+
+  void SetUp() override {
+    std::vector<EndpointSpec> specs;
+    for (int i = 0; i < kReplicas; ++i) {
+      EndpointSpec spec;
+      spec.address = Address(i);
+      specs.push_back(spec);
+    }
+    datastore_.SetEndpoints(specs);
+    scraper_ = std::make_unique<Scraper>(io_, datastore_, ScraperOptions{});
+    scraper_->Start();
+    io_thread_ = std::thread([this] { io_.run(); });
+    PipelineOptions options;
+    options.profile_header = "byoc_epp";
+    auto pipeline = Pipeline::Create(options, datastore_);
+    ASSERT_TRUE(pipeline.ok()) << pipeline.status();
+    pipeline_ = std::move(*pipeline);
+    ExtProcOptions server_options;
+    server_options.host = "127.0.0.1";
+    server_options.port = 0;
+    server_options.drain_timeout = std::chrono::milliseconds(200);
+    auto server = StartExtProcServer(server_options, pipeline_);
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = std::move(*server);
+    client_ =
+        std::make_unique<harness::EnvoyClient>(fmt::format("127.0.0.1:{}", server_->port()), false);
+  }
+  void TearDown() override {
+    if (server_) server_->Shutdown();
+    scraper_->Stop();
+    io_.stop();
+    if (io_thread_.joinable()) io_thread_.join();
+  }
+
+  static std::string Address(int i) { return fmt::format("127.0.0.1:{}", base_port_ + i); }
+  static std::string ChatBody(bool stream, std::string_view prompt) {
+    return fmt::format(
+        R"({{"model":"{}","messages":[{{"role":"user","content":"{}"}}],"max_tokens":8,"stream":{}{}}})",
+        kModel, prompt, stream ? "true" : "false",
+        stream ? R"(,"stream_options":{"include_usage":true})" : "");
+  }
+
+  static inline int base_port_ = 0;
+  static inline zumik::testing::ChildProcess* fleet_ = nullptr;
+  boost::asio::io_context io_;
+  Datastore datastore_;
+  std::unique_ptr<Scraper> scraper_;
+  std::thread io_thread_;
+  std::shared_ptr<Pipeline> pipeline_;
+  std::unique_ptr<ExtProcServer> server_;
+  std::unique_ptr<harness::EnvoyClient> client_;
+};
+
+std::vector<std::string> Split(const std::string& list) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= list.size()) {
+    size_t comma = list.find(',', start);
+    out.push_back(list.substr(start, comma - start));
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+// One request through the EPP as Envoy would run it. `exclusive`: no other stream is in
+// flight, so the pipeline's in-flight count for the pick is exactly this request.
+void ExpectExchange(harness::EnvoyClient& client, Pipeline& pipeline, bool stream_response,
+                    const std::set<std::string>& eligible,
+                    const std::optional<std::vector<std::string>>& subset = std::nullopt,
+                    bool exclusive = true) {
+  auto stream = client.Open();
+  RequestSpec spec;
+  spec.path = "/v1/chat/completions";
+  spec.headers = {{"content-type", "application/json"}};
+  spec.body = fmt::format(
+      R"({{"model":"{}","messages":[{{"role":"user","content":"{}"}}],"max_tokens":8,"stream":{}{}}})",
+      kModel, std::string(3000, 'p'), stream_response ? "true" : "false",
+      stream_response ? R"(,"stream_options":{"include_usage":true})" : "");
+  spec.chunk_bytes = 1024;
+  spec.subset = subset;
+  auto request = DriveRequest(*stream, spec);
+  ASSERT_FALSE(request.immediate.has_value()) << request.immediate->DebugString();
+  ASSERT_TRUE(request.headers_reply.has_value());
+  const auto& common = request.headers_reply->request_headers().response();
+  EXPECT_TRUE(common.clear_route_cache());
+  auto destination = MutationHeader(common.header_mutation(), "x-gateway-destination-endpoint");
+  ASSERT_TRUE(destination.has_value());
+  EXPECT_EQ(request.headers_reply->dynamic_metadata()
+                .fields()
+                .at("envoy.lb")
+                .struct_value()
+                .fields()
+                .at("x-gateway-destination-endpoint")
+                .string_value(),
+            *destination);
+  auto endpoints = Split(*destination);
+  for (const auto& endpoint : endpoints) EXPECT_TRUE(eligible.count(endpoint)) << endpoint;
+  EXPECT_EQ(std::set<std::string>(endpoints.begin(), endpoints.end()).size(), endpoints.size());
+  EXPECT_EQ(MutationHeader(common.header_mutation(), "content-length"),
+            std::to_string(spec.body.size()));
+  EXPECT_TRUE(MutationHeader(common.header_mutation(), "x-request-id").has_value());
+  EXPECT_EQ(request.body, spec.body);
+  if (exclusive) {
+    EXPECT_EQ(pipeline.InFlight(endpoints.front()), 1);
+  }
+
+  // Envoy forwards to the first endpoint and streams the model server's answer back.
+  HttpResponse upstream = Forward(endpoints.front(), spec.path, request.body);
+  ASSERT_EQ(upstream.status, 200) << upstream.body;
+  std::vector<std::string> chunks;
+  for (size_t offset = 0; offset < upstream.body.size(); offset += 100) {
+    chunks.push_back(upstream.body.substr(offset, 100));
+  }
+  auto response = DriveResponse(*stream, upstream.status, upstream.content_type, chunks);
+  ASSERT_TRUE(response.headers_reply.has_value());
+  EXPECT_EQ(MutationHeader(response.headers_reply->response_headers().response().header_mutation(),
+                           "agent-execution-profile"),
+            "byoc_epp");
+  EXPECT_EQ(response.body, upstream.body);
+  if (stream_response) {
+    EXPECT_THAT(upstream.content_type, ::testing::HasSubstr("text/event-stream"));
+    EXPECT_THAT(response.body, ::testing::HasSubstr("data: [DONE]"));
+  }
+  stream->CloseSend();
+  EXPECT_FALSE(stream->Receive().has_value());
+  EXPECT_TRUE(stream->Finish().ok());
+  // The server completes the request (OnDone) before it ends the stream.
+  if (exclusive) {
+    EXPECT_EQ(pipeline.InFlight(endpoints.front()), 0);
+  }
+}
+
+TEST_F(ExtProcSimTest, NonStreamingChatIsPickedForwardedAndObserved) {
+  std::set<std::string> all;
+  for (int i = 0; i < kReplicas; ++i) all.insert(Address(i));
+  ExpectExchange(*client_, *pipeline_, false, all);
+}
+
+TEST_F(ExtProcSimTest, StreamingChatPassesThroughSse) {
+  std::set<std::string> all;
+  for (int i = 0; i < kReplicas; ++i) all.insert(Address(i));
+  ExpectExchange(*client_, *pipeline_, true, all);
+}
+
+TEST_F(ExtProcSimTest, SubsetHintConfinesThePickToTheSubset) {
+  for (int i = 0; i < 5; ++i) {
+    ExpectExchange(*client_, *pipeline_, false, {Address(1)}, std::vector<std::string>{Address(1)});
+  }
+}
+
+TEST_F(ExtProcSimTest, SubsetOutsideThePoolIs503) {
+  auto stream = client_->Open();
+  RequestSpec spec;
+  spec.path = "/v1/chat/completions";
+  spec.body = ChatBody(false, "hi");
+  spec.subset = std::vector<std::string>{"10.255.255.1:8000"};
+  auto request = DriveRequest(*stream, spec);
+  ASSERT_TRUE(request.immediate.has_value());
+  EXPECT_EQ(request.immediate->immediate_response().status().code(), 503);
+  EXPECT_TRUE(boost::json::parse(request.immediate->immediate_response().body()).is_object());
+}
+
+TEST_F(ExtProcSimTest, MissingModelIs400WithAJsonError) {
+  auto stream = client_->Open();
+  RequestSpec spec;
+  spec.path = "/v1/chat/completions";
+  spec.body = R"({"messages":[{"role":"user","content":"hi"}]})";
+  auto request = DriveRequest(*stream, spec);
+  ASSERT_TRUE(request.immediate.has_value());
+  const auto& immediate = request.immediate->immediate_response();
+  EXPECT_EQ(immediate.status().code(), 400);
+  auto json = boost::json::parse(immediate.body());
+  ASSERT_TRUE(json.is_object());
+  EXPECT_TRUE(json.as_object().contains("error"));
+  EXPECT_EQ(MutationHeader(immediate.headers(), "content-type"), "application/json");
+  EXPECT_EQ(MutationHeader(immediate.headers(), "agent-execution-profile"), "byoc_epp");
+}
+
+TEST_F(ExtProcSimTest, MalformedAndNonUtf8BodiesAreRejectedCleanly) {
+  for (std::string body : {std::string("{\"model\":"), std::string("{\"model\":\"\xff\xfe\"}"),
+                           std::string("\0\0\0", 3)}) {
+    auto stream = client_->Open();
+    RequestSpec spec;
+    spec.path = "/v1/completions";
+    spec.body = body;
+    auto request = DriveRequest(*stream, spec);
+    ASSERT_TRUE(request.immediate.has_value());
+    EXPECT_EQ(request.immediate->immediate_response().status().code(), 400);
+  }
+  // The server is unaffected.
+  std::set<std::string> all;
+  for (int i = 0; i < kReplicas; ++i) all.insert(Address(i));
+  ExpectExchange(*client_, *pipeline_, false, all);
+}
+
+TEST_F(ExtProcSimTest, ClientCancelAfterThePickReleasesTheEndpoint) {
+  auto stream = client_->Open();
+  RequestSpec spec;
+  spec.path = "/v1/chat/completions";
+  spec.body = ChatBody(true, "cancel me");
+  auto request = DriveRequest(*stream, spec);
+  ASSERT_TRUE(request.headers_reply.has_value());
+  auto destination =
+      MutationHeader(request.headers_reply->request_headers().response().header_mutation(),
+                     "x-gateway-destination-endpoint");
+  std::string primary = Split(*destination).front();
+  EXPECT_EQ(pipeline_->InFlight(primary), 1);
+  stream->Cancel();
+  EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  // The server's handler notices the cancel on its own thread: wait (bounded) for the release.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (pipeline_->InFlight(primary) != 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();
+  }
+  EXPECT_EQ(pipeline_->InFlight(primary), 0);
+}
+
+TEST_F(ExtProcSimTest, ConcurrentStreamsSpreadOverTheFleet) {
+  std::set<std::string> all;
+  for (int i = 0; i < kReplicas; ++i) all.insert(Address(i));
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 5; ++i) {
+        ExpectExchange(*client_, *pipeline_, i % 2 == 0, all, std::nullopt, false);
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  for (int i = 0; i < kReplicas; ++i) EXPECT_EQ(pipeline_->InFlight(Address(i)), 0);
+}
+
+}  // namespace
+}  // namespace zumik::epp::extproc
