@@ -1,0 +1,123 @@
+// Preflight checks against the Kubernetes API double: every prerequisite present, then each
+// one missing with its fix, and the table.
+#include "operator/preflight.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/json/parse.hpp>
+
+#include "kube/testing/fake_api_server.h"
+#include "kube/testing/test_objects.h"
+
+namespace zumik::op {
+namespace {
+
+namespace json = boost::json;
+using kube::testing::FakeApiServer;
+using kube::testing::MakeGpuNode;
+
+const kube::Resource kPodAutoscalers{"autoscaling.aibrix.ai", "v1alpha1", "podautoscalers", true};
+const kube::Resource kRayClusterFleets{"orchestration.aibrix.ai", "v1alpha1", "rayclusterfleets", true};
+
+class PreflightTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(api_.Start().ok());
+    session_ = std::make_unique<KubeSession>(api_.ClientConfig());
+  }
+  void TearDown() override {
+    session_.reset();
+    api_.Stop();
+  }
+  void InstallEverything() {
+    api_.Upsert(kube::kNodes, MakeGpuNode("gpu-a", "NVIDIA-H100-80GB-HBM3", 8));
+    api_.AddResource(kube::kInferenceServices);
+    api_.AddResource(kube::kInferencePoolsV1);
+    api_.AddResource(kPodAutoscalers);
+    api_.AddResource(kRayClusterFleets);
+  }
+  const CheckResult* Find(const std::vector<CheckResult>& results, const std::string& prefix) {
+    for (const auto& r : results) {
+      if (r.name.rfind(prefix, 0) == 0) return &r;
+    }
+    return nullptr;
+  }
+  FakeApiServer api_;
+  std::unique_ptr<KubeSession> session_;
+};
+
+TEST_F(PreflightTest, PassesWhenEveryPrerequisiteIsInstalled) {
+  InstallEverything();
+  PreflightOptions options;
+  options.gpu_product = "NVIDIA-H100-80GB-HBM3";
+  auto results = RunPreflight(*session_, options);
+  EXPECT_TRUE(AllPassed(results)) << FormatPreflightTable(results);
+  EXPECT_EQ(results.size(), 7u);
+  EXPECT_NE(FormatPreflightTable(results).find("all checks passed"), std::string::npos);
+}
+
+TEST_F(PreflightTest, EachMissingPrerequisiteFailsWithItsFix) {
+  api_.Upsert(kube::kNodes, MakeGpuNode("cpu-a", "", 0));
+  PreflightOptions options;
+  options.gpu_product = "NVIDIA-H100-80GB-HBM3";
+  auto results = RunPreflight(*session_, options);
+  EXPECT_FALSE(AllPassed(results));
+  for (const char* name : {"GPU nodes", "KServe CRDs", "InferencePool CRD", "AIBrix CRDs", "GPU product"}) {
+    const CheckResult* r = Find(results, name);
+    ASSERT_NE(r, nullptr) << name;
+    EXPECT_FALSE(r->passed) << name;
+    EXPECT_FALSE(r->fix.empty()) << name;
+  }
+  EXPECT_NE(Find(results, "GPU nodes")->fix.find("GPU operator"), std::string::npos);
+  EXPECT_NE(Find(results, "KServe CRDs")->fix.find("kserve.enabled=false"), std::string::npos);
+  EXPECT_NE(Find(results, "AIBrix CRDs")->detail.find("orchestration.aibrix.ai"), std::string::npos);
+  const std::string table = FormatPreflightTable(results);
+  EXPECT_NE(table.find("FAIL"), std::string::npos);
+  EXPECT_NE(table.find("fix: install the NVIDIA GPU operator"), std::string::npos);
+  EXPECT_NE(table.find("5 of 7 checks failed"), std::string::npos) << table;
+}
+
+TEST_F(PreflightTest, DisabledComponentsAreNotChecked) {
+  api_.Upsert(kube::kNodes, MakeGpuNode("gpu-a", "NVIDIA-L4", 1));
+  PreflightOptions options;
+  options.kserve = false;
+  options.aibrix = false;
+  options.router = false;
+  auto results = RunPreflight(*session_, options);
+  EXPECT_TRUE(AllPassed(results)) << FormatPreflightTable(results);
+  EXPECT_EQ(Find(results, "KServe CRDs"), nullptr);
+  EXPECT_EQ(Find(results, "AIBrix CRDs"), nullptr);
+}
+
+TEST_F(PreflightTest, AnotherReplicaSelectionOwnerOnTheSameRouteFails) {
+  InstallEverything();
+  api_.Upsert(kube::kHttpRoutes, json::parse(R"({"metadata":{"name":"dynamo","namespace":"dynamo"},
+      "spec":{"rules":[{"matches":[{"path":{"type":"PathPrefix","value":"/"}}],
+      "backendRefs":[{"name":"dynamo-frontend","port":8000}]}]}})").as_object());
+  api_.Upsert(kube::kHttpRoutes, json::parse(R"({"metadata":{"name":"mine","namespace":"serving",
+      "labels":{"app.kubernetes.io/instance":"zumik"}},
+      "spec":{"rules":[{"matches":[{"path":{"type":"PathPrefix","value":"/"}}],
+      "backendRefs":[{"group":"inference.networking.k8s.io","kind":"InferencePool","name":"pool"}]}]}})").as_object());
+  PreflightOptions options;
+  auto results = RunPreflight(*session_, options);
+  const CheckResult* owner = Find(results, "Single route owner");
+  ASSERT_NE(owner, nullptr);
+  EXPECT_FALSE(owner->passed);
+  EXPECT_NE(owner->detail.find("dynamo/dynamo"), std::string::npos) << owner->detail;
+  EXPECT_EQ(owner->detail.find("mine"), std::string::npos);
+  options.route = "/v2";
+  EXPECT_TRUE(Find(RunPreflight(*session_, options), "Single route owner")->passed);
+}
+
+TEST_F(PreflightTest, AnUnreachableApiServerIsOneFailureWithAFix) {
+  kube::Config config = api_.ClientConfig();
+  api_.Stop();
+  KubeSession dead(config);
+  auto results = RunPreflight(dead, PreflightOptions{});
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_FALSE(results[0].passed);
+  EXPECT_NE(results[0].fix.find("kubeconfig"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace zumik::op
