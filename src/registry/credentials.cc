@@ -1,0 +1,85 @@
+// API keys, cluster tokens and their hashing.
+#include "registry/credentials.h"
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <vector>
+
+namespace zumik::registry {
+namespace {
+
+std::string ToHex(const unsigned char* data, size_t size) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out(size * 2, '0');
+  for (size_t i = 0; i < size; ++i) {
+    out[2 * i] = kDigits[data[i] >> 4];
+    out[2 * i + 1] = kDigits[data[i] & 0xf];
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string RandomHex(size_t bytes) {
+  std::vector<unsigned char> buffer(bytes);
+  if (RAND_bytes(buffer.data(), static_cast<int>(buffer.size())) != 1) {
+    std::fputs("zumik registry: RAND_bytes failed\n", stderr);
+    std::abort();
+  }
+  return ToHex(buffer.data(), buffer.size());
+}
+
+NewApiKey GenerateApiKey() {
+  std::string key = std::string(kApiKeyPrefix) + RandomHex(24);
+  NewApiKey out;
+  out.lookup_prefix = key.substr(0, kApiKeyLookupLength);
+  out.sha256_hex = Sha256Hex(key);
+  out.key = Secret(std::move(key));
+  return out;
+}
+
+Secret GenerateClusterToken() { return Secret(std::string(kClusterTokenPrefix) + RandomHex(32)); }
+
+std::string GenerateClusterId() { return "byc_" + RandomHex(10); }
+
+std::string Sha256Hex(std::string_view data) {
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest);
+  return ToHex(digest, sizeof(digest));
+}
+
+bool ConstantTimeEquals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+std::string ApiKeyLookupPrefix(std::string_view key) {
+  if (key.size() < kApiKeyLookupLength || key.size() > 128 ||
+      key.substr(0, kApiKeyPrefix.size()) != kApiKeyPrefix) {
+    return "";
+  }
+  return std::string(key.substr(0, kApiKeyLookupLength));
+}
+
+std::string_view BearerCredential(std::string_view authorization) {
+  constexpr std::string_view kBearer = "Bearer ";
+  if (authorization.size() <= kBearer.size()) return {};
+  for (size_t i = 0; i < kBearer.size(); ++i) {
+    const char c = authorization[i];
+    const char lower = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+    const char expected = (kBearer[i] >= 'A' && kBearer[i] <= 'Z')
+                              ? static_cast<char>(kBearer[i] - 'A' + 'a')
+                              : kBearer[i];
+    if (lower != expected) return {};
+  }
+  std::string_view credential = authorization.substr(kBearer.size());
+  while (!credential.empty() && credential.front() == ' ') credential.remove_prefix(1);
+  while (!credential.empty() && credential.back() == ' ') credential.remove_suffix(1);
+  return credential;
+}
+
+}  // namespace zumik::registry
