@@ -16,7 +16,7 @@ build: bootstrap
 	@cmake --build --preset release -j $(JOBS)
 
 up: build
-	@scripts/up
+	@scripts/up $(UP_ARGS)
 
 test: build
 	@scripts/test

@@ -66,12 +66,26 @@ function(zumik_benchmark name)
 endfunction()
 
 add_custom_target(fuzzers)
-# zumik_fuzzer(NAME SOURCES ... DEPS ...): a libFuzzer target, built only with clang and ZUMIK_FUZZ.
+# zumik_fuzzer(NAME SOURCES ... DEPS ...): a libFuzzer target, built only with clang and ZUMIK_FUZZ
+# (`make fuzz`). In the sanitizer build (what `make test` runs) the same target is built with a
+# replay main instead, and its seed corpus fuzz/corpus/NAME/ runs as a unit test under ASan+UBSan.
 function(zumik_fuzzer name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS" ${ARGN})
   if(NOT ZUMIK_FUZZ)
+    if(ZUMIK_SANITIZE)
+      add_executable(${name}_replay ${ARG_SOURCES} ${PROJECT_SOURCE_DIR}/fuzz/replay_main.cc)
+      set_target_properties(${name}_replay PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
+      target_link_libraries(${name}_replay PRIVATE ${ARG_DEPS})
+      set(corpus ${PROJECT_SOURCE_DIR}/fuzz/corpus/${name})
+      if(NOT EXISTS ${corpus})
+        set(corpus)
+      endif()
+      add_test(NAME ${name}_corpus COMMAND ${name}_replay ${corpus})
+      set_tests_properties(${name}_corpus PROPERTIES LABELS unit TIMEOUT 120)
+      add_dependencies(unit_tests ${name}_replay)
+    endif()
     return()
   endif()
-  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS" ${ARGN})
   add_executable(${name} ${ARG_SOURCES})
   set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/fuzz)
   target_compile_options(${name} PRIVATE -fsanitize=fuzzer,address,undefined)
