@@ -14,6 +14,7 @@
 #include "core/http/errors.h"
 #include "core/http/response_writer.h"
 #include "core/status.h"
+#include "epp/ascii.h"
 
 namespace zumik::epp {
 namespace asio = boost::asio;
@@ -41,17 +42,6 @@ struct Gateway::Shared {
 };
 
 namespace {
-
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
-    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
-    if (x != y) return false;
-  }
-  return true;
-}
 
 // Hop-by-hop and framing headers are the proxy's own business on each leg.
 bool IsHopHeader(std::string_view name) {

@@ -10,22 +10,12 @@
 
 #include "core/http/errors.h"
 #include "core/status.h"
+#include "epp/ascii.h"
 
 namespace zumik::epp {
 namespace json = boost::json;
 
 namespace {
-
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
-    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
-    if (x != y) return false;
-  }
-  return true;
-}
 
 const std::string* FindHeader(const std::vector<std::pair<std::string, std::string>>& headers,
                               std::string_view name) {

@@ -4,6 +4,7 @@
 #include "operator/operator.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <deque>
 #include <filesystem>
@@ -85,11 +86,14 @@ Inventory SampleInventory() {
 class OperatorTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    key_file_ = std::filesystem::temp_directory_path() / "operator_test_api_key";
+    // One file per test process: ctest runs the cases in parallel.
+    key_file_ = std::filesystem::temp_directory_path() /
+                ("operator_test_api_key." + std::to_string(getpid()));
     std::ofstream(key_file_) << "zk_live_testkey\n";
     options_.api_key_file = key_file_;
     options_.name = "us-east";
   }
+  void TearDown() override { std::filesystem::remove(key_file_); }
   Operator Make() {
     return Operator(options_, inventory_, store_, control_plane_, clock_,
                     [this](const std::string& id) { printed_.push_back(id); });
