@@ -27,8 +27,11 @@ containers:
       - --api-key-file=/var/run/secrets/zumik/api-key
       - --namespace={{ .ctx.Release.Namespace }}
       - --release={{ .ctx.Release.Name }}
-      {{- with .ctx.Values.operator.clusterId }}
-      - --cluster-id={{ . }}
+      {{- if .ctx.Values.operator.clusterId }}
+      - --cluster-id={{ .ctx.Values.operator.clusterId }}
+      {{- else }}
+      # The registration hook Job: register, store the id, send one heartbeat, exit.
+      - --once
       {{- end }}
     env:
       - name: ZUMIK_HEARTBEAT_INTERVAL
