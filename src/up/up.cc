@@ -28,7 +28,7 @@ using std::chrono::seconds;
 using SteadyClock = std::chrono::steady_clock;
 
 constexpr int kSteps = 7;
-constexpr double kRatePerReplica = 4.0;  // offered load of the comparison, per replica
+constexpr double kRatePerReplica = 10.0;  // offered load of the comparison, per replica
 constexpr int kHeartbeatIntervalS = 5;   // the local registry's interval, so beats show soon
 
 // SIGINT/SIGTERM are blocked in every thread (the CLI does it before anything starts), so a
