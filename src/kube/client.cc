@@ -12,7 +12,7 @@
 #include "core/config.h"
 #include "core/http/errors.h"
 #include "core/status.h"
-#include "kube/base64.h"
+#include "core/base64.h"
 
 namespace zumik::kube {
 namespace asio = boost::asio;

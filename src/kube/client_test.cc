@@ -10,7 +10,7 @@
 
 #include "core/http/test_util.h"
 #include "core/status.h"
-#include "kube/base64.h"
+#include "core/base64.h"
 #include "kube/testing/fake_api_server.h"
 #include "kube/testing/test_objects.h"
 

@@ -5,7 +5,7 @@
 
 #include <boost/json/parse.hpp>
 
-#include "kube/base64.h"
+#include "core/base64.h"
 #include "kube/testing/fake_api_server.h"
 #include "kube/testing/test_objects.h"
 #include "operator/state_store.h"
@@ -99,7 +99,7 @@ TEST_F(KubeInventoryTest, StateStoreKeepsTheIdInAConfigMapAndTheTokenInASecret) 
   EXPECT_FALSE(cm->at("data").as_object().contains("cluster_token"));
   auto secret = api_.Find(kube::kSecrets, "serving", "us-east-zumik-cluster");
   ASSERT_TRUE(secret.has_value());
-  EXPECT_EQ(kube::Base64Decode(std::string(secret->at("data").at("cluster_token").as_string())), "ct_secret");
+  EXPECT_EQ(Base64Decode(std::string(secret->at("data").at("cluster_token").as_string())), "ct_secret");
   // Saving again replaces both.
   ASSERT_TRUE(store.Save(ClusterState{"byc_1", Secret("ct_rotated")}).ok());
   auto loaded = store.Load();

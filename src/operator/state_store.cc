@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 
 #include "core/status.h"
-#include "kube/base64.h"
+#include "core/base64.h"
 
 namespace zumik::op {
 namespace json = boost::json;
@@ -30,7 +30,7 @@ absl::StatusOr<std::optional<ClusterState>> KubeStateStore::Load() {
   if (secret.ok()) {
     const json::value* token = kube::FindPath(*secret, "data.cluster_token");
     if (token != nullptr && token->is_string()) {
-      auto decoded = kube::Base64Decode(std::string_view(token->get_string().data(), token->get_string().size()));
+      auto decoded = Base64Decode(std::string_view(token->get_string().data(), token->get_string().size()));
       if (decoded) state.cluster_token = Secret(*decoded);
     }
   } else if (secret.status().code() != absl::StatusCode::kNotFound) {
@@ -54,7 +54,7 @@ absl::Status KubeStateStore::Save(const ClusterState& state) {
   secret["metadata"] = metadata;
   secret["type"] = "Opaque";
   json::object secret_data;
-  secret_data["cluster_token"] = kube::Base64Encode(state.cluster_token.Reveal());
+  secret_data["cluster_token"] = Base64Encode(state.cluster_token.Reveal());
   secret["data"] = std::move(secret_data);
   absl::StatusOr<json::object> saved_secret = kube_.Run(client.Apply(kube::kSecrets, ns_, secret));
   if (!saved_secret.ok()) return saved_secret.status();

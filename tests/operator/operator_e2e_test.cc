@@ -11,7 +11,6 @@
 #include <sstream>
 
 #include "core/http/client.h"
-#include "kube/base64.h"
 #include "kube/testing/fake_api_server.h"
 #include "kube/testing/test_objects.h"
 #include "support/process.h"

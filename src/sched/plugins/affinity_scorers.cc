@@ -2,69 +2,12 @@
 #include "sched/plugins/affinity_scorers.h"
 
 #include <algorithm>
+#include <optional>
 
+#include "core/base64.h"
 #include "core/status.h"
 
 namespace zumik::sched {
-namespace {
-
-constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-int Sextet(char c) {
-  if (c >= 'A' && c <= 'Z') return c - 'A';
-  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-  if (c >= '0' && c <= '9') return c - '0' + 52;
-  if (c == '+') return 62;
-  if (c == '/') return 63;
-  return -1;
-}
-
-}  // namespace
-
-std::string EncodeBase64(std::string_view bytes) {
-  std::string out;
-  out.reserve((bytes.size() + 2) / 3 * 4);
-  size_t i = 0;
-  for (; i + 2 < bytes.size(); i += 3) {
-    const uint32_t v = (uint32_t{static_cast<unsigned char>(bytes[i])} << 16) |
-                       (uint32_t{static_cast<unsigned char>(bytes[i + 1])} << 8) |
-                       uint32_t{static_cast<unsigned char>(bytes[i + 2])};
-    for (int s = 18; s >= 0; s -= 6) out.push_back(kAlphabet[(v >> s) & 63]);
-  }
-  if (i < bytes.size()) {
-    uint32_t v = uint32_t{static_cast<unsigned char>(bytes[i])} << 16;
-    if (i + 1 < bytes.size()) v |= uint32_t{static_cast<unsigned char>(bytes[i + 1])} << 8;
-    out.push_back(kAlphabet[(v >> 18) & 63]);
-    out.push_back(kAlphabet[(v >> 12) & 63]);
-    out.push_back(i + 1 < bytes.size() ? kAlphabet[(v >> 6) & 63] : '=');
-    out.push_back('=');
-  }
-  return out;
-}
-
-bool DecodeBase64(std::string_view text, std::string* out) {
-  out->clear();
-  if (text.size() % 4 != 0) return false;
-  for (size_t i = 0; i < text.size(); i += 4) {
-    uint32_t v = 0;
-    int pad = 0;
-    for (size_t k = 0; k < 4; ++k) {
-      const char c = text[i + k];
-      if (c == '=' && i + 4 == text.size() && k >= 2) {
-        ++pad;
-        v <<= 6;
-        continue;
-      }
-      const int s = Sextet(c);
-      if (s < 0 || pad > 0) return false;
-      v = (v << 6) | static_cast<uint32_t>(s);
-    }
-    out->push_back(static_cast<char>((v >> 16) & 0xff));
-    if (pad < 2) out->push_back(static_cast<char>((v >> 8) & 0xff));
-    if (pad < 1) out->push_back(static_cast<char>(v & 0xff));
-  }
-  return true;
-}
 
 SessionAffinityScorer::SessionAffinityScorer(std::string name, Options options)
     : Scorer(std::string(kType), std::move(name)), options_(std::move(options)) {}
@@ -109,10 +52,10 @@ void SessionAffinityScorer::Score(const CycleState& cycle, std::span<const Candi
   const std::string& key = cycle.request->session_key;
   if (key.empty()) return;
   if (options_.strategy == Strategy::kEncodedEndpointHeader) {
-    std::string name;
-    if (!DecodeBase64(key, &name) || name.empty()) return;
+    const std::optional<std::string> name = Base64Decode(key);
+    if (!name || name->empty()) return;
     for (size_t i = 0; i < candidates.size(); ++i) {
-      if (candidates[i].endpoint->name == name) out[i] = 1.0;
+      if (candidates[i].endpoint->name == *name) out[i] = 1.0;
     }
     return;
   }
@@ -127,7 +70,7 @@ void SessionAffinityScorer::Score(const CycleState& cycle, std::span<const Candi
 void SessionAffinityScorer::PreRequest(const CycleState& cycle, const Candidate& primary,
                                        Headers& headers) {
   if (options_.strategy == Strategy::kEncodedEndpointHeader) {
-    headers.emplace_back(options_.header_name, EncodeBase64(primary.endpoint->name));
+    headers.emplace_back(options_.header_name, Base64Encode(primary.endpoint->name));
     return;
   }
   const std::string& key = cycle.request->session_key;

@@ -53,10 +53,6 @@ class SessionAffinityScorer final : public Scorer {
   Time next_sweep_{};
 };
 
-// Standard base64 (RFC 4648, padded); DecodeBase64 returns false on malformed input.
-std::string EncodeBase64(std::string_view bytes);
-bool DecodeBase64(std::string_view text, std::string* out);
-
 class NoHitLruScorer final : public Scorer {
  public:
   static constexpr std::string_view kType = "no-hit-lru-scorer";

@@ -1,9 +1,9 @@
-// Base64 for Secret data and kubeconfig certificate fields.
-#include "kube/base64.h"
+// Base64 (RFC 4648): Secret data, kubeconfig certificate fields, session-affinity headers.
+#include "core/base64.h"
 
 #include <cstdint>
 
-namespace zumik::kube {
+namespace zumik {
 namespace {
 constexpr std::string_view kAlphabet =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -75,4 +75,4 @@ std::optional<std::string> Base64Decode(std::string_view text) {
   return out;
 }
 
-}  // namespace zumik::kube
+}  // namespace zumik

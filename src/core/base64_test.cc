@@ -1,9 +1,9 @@
 // Base64 round trips and rejection of malformed input.
-#include "kube/base64.h"
+#include "core/base64.h"
 
 #include <gtest/gtest.h>
 
-namespace zumik::kube {
+namespace zumik {
 namespace {
 
 TEST(Base64, EncodesWithPadding) {
@@ -28,4 +28,4 @@ TEST(Base64, RejectsCharactersOutsideTheAlphabet) {
 }
 
 }  // namespace
-}  // namespace zumik::kube
+}  // namespace zumik
