@@ -16,6 +16,7 @@
 #include "core/http/response_writer.h"
 #include "core/log.h"
 #include "core/metrics/exposition.h"
+#include "core/html.h"
 #include "core/status.h"
 #include "registry/credentials.h"
 
@@ -121,33 +122,6 @@ void AppendJsonString(std::string_view text, std::string& out) {
     }
   }
   out += '"';
-}
-
-std::string HtmlEscape(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (char c : text) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&#39;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
 }
 
 bool StackMatches(const Stack& stack, std::string_view filter) {

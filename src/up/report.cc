@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <boost/json.hpp>
 
+#include "core/html.h"
 #include "core/status.h"
 
 namespace zumik::up {
@@ -33,20 +34,6 @@ Percentiles ReadPercentiles(const json::object& stage, std::string_view key) {
 std::string Ratio(double ours, double theirs, bool lower_is_better) {
   if (ours <= 0 || theirs <= 0) return "-";
   return fmt::format("{:.2f}x", lower_is_better ? theirs / ours : ours / theirs);
-}
-
-std::string Escape(std::string_view text) {
-  std::string out;
-  for (char c : text) {
-    switch (c) {
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '&': out += "&amp;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
-    }
-  }
-  return out;
 }
 
 struct Row {
@@ -147,8 +134,8 @@ std::string BarChartSvg(const GatewayRun& epp, const GatewayRun& baseline, std::
       "font-family=\"sans-serif\" font-size=\"12\">\n"
       "<text x=\"{}\" y=\"20\" font-size=\"14\" font-weight=\"bold\">{} ({})</text>\n"
       "<line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"#333\"/>\n",
-      kWidth, kHeight, kLeft, Escape(title), Escape(unit), kLeft, kHeight - kBottom, kWidth - 10,
-      kHeight - kBottom);
+      kWidth, kHeight, kLeft, HtmlEscape(title), HtmlEscape(unit), kLeft, kHeight - kBottom,
+      kWidth - 10, kHeight - kBottom);
   const char* colors[2] = {"#2b7bba", "#c44e52"};
   for (size_t i = 0; i < n; ++i) {
     const double values[2] = {metric(epp.stages[i]), metric(baseline.stages[i])};
@@ -162,16 +149,16 @@ std::string BarChartSvg(const GatewayRun& epp, const GatewayRun& baseline, std::
           x, kHeight - kBottom - h, w, h, colors[k], x + w / 2, kHeight - kBottom - h - 4,
           values[k]);
     }
-    svg += fmt::format("<text x=\"{:.1f}\" y=\"{}\" text-anchor=\"middle\">{:g} req/s</text>\n",
-                       kLeft + i * group_w + group_w / 2, kHeight - kBottom + 16,
-                       epp.stages[i].rate);
+    svg +=
+        fmt::format("<text x=\"{:.1f}\" y=\"{}\" text-anchor=\"middle\">{:g} req/s</text>\n",
+                    kLeft + i * group_w + group_w / 2, kHeight - kBottom + 16, epp.stages[i].rate);
   }
   svg += fmt::format(
       "<rect x=\"{}\" y=\"{}\" width=\"10\" height=\"10\" fill=\"{}\"/><text x=\"{}\" y=\"{}\">"
       "{}</text>\n<rect x=\"{}\" y=\"{}\" width=\"10\" height=\"10\" fill=\"{}\"/><text x=\"{}\" "
       "y=\"{}\">{}</text>\n</svg>\n",
-      kLeft, kHeight - 14, colors[0], kLeft + 14, kHeight - 5, Escape(epp.label), kLeft + 240,
-      kHeight - 14, colors[1], kLeft + 254, kHeight - 5, Escape(baseline.label));
+      kLeft, kHeight - 14, colors[0], kLeft + 14, kHeight - 5, HtmlEscape(epp.label), kLeft + 240,
+      kHeight - 14, colors[1], kLeft + 254, kHeight - 5, HtmlEscape(baseline.label));
   return svg;
 }
 
@@ -183,10 +170,10 @@ std::string HtmlReport(const GatewayRun& epp, const GatewayRun& baseline,
     table += fmt::format(
         "<h3>Stage {}: {:g} req/s offered</h3>\n<table>\n<tr><th></th><th>{}</th><th>{}</th>"
         "<th>EPP wins</th></tr>\n",
-        i + 1, epp.stages[i].rate, Escape(epp.label), Escape(baseline.label));
+        i + 1, epp.stages[i].rate, HtmlEscape(epp.label), HtmlEscape(baseline.label));
     for (const Row& row : Rows(epp.stages[i], baseline.stages[i])) {
       table += fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
-                           Escape(row.name), fmt::format(fmt::runtime(row.format), row.ours),
+                           HtmlEscape(row.name), fmt::format(fmt::runtime(row.format), row.ours),
                            fmt::format(fmt::runtime(row.format), row.theirs),
                            Ratio(row.ours, row.theirs, row.lower_is_better));
     }
@@ -194,8 +181,8 @@ std::string HtmlReport(const GatewayRun& epp, const GatewayRun& baseline,
   }
   std::string links;
   for (const auto& [label, url] : context.links) {
-    links += fmt::format("<li>{}: <a href=\"{}\">{}</a></li>\n", Escape(label), Escape(url),
-                         Escape(url));
+    links += fmt::format("<li>{}: <a href=\"{}\">{}</a></li>\n", HtmlEscape(label), HtmlEscape(url),
+                         HtmlEscape(url));
   }
   return fmt::format(
       "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
@@ -211,10 +198,10 @@ std::string HtmlReport(const GatewayRun& epp, const GatewayRun& baseline,
       "identical fleet. Measured, not modelled: both numbers come from this run.</p>\n"
       "{}\n<div>{}</div>\n<div>{}</div>\n<h2>Links</h2>\n<ul>\n{}</ul>\n"
       "<h2>Workload</h2>\n<pre>{}</pre>\n</body></html>\n",
-      Escape(context.fleet), Escape(context.cluster_id), table,
+      HtmlEscape(context.fleet), HtmlEscape(context.cluster_id), table,
       BarChartSvg(epp, baseline, "TTFT p90", "ms", TtftP90),
       BarChartSvg(epp, baseline, "Output throughput", "tokens/s", OutputThroughput), links,
-      Escape(context.workload_yaml));
+      HtmlEscape(context.workload_yaml));
 }
 
 }  // namespace zumik::up

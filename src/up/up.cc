@@ -29,7 +29,7 @@ using SteadyClock = std::chrono::steady_clock;
 
 constexpr int kSteps = 7;
 constexpr double kRatePerReplica = 10.0;  // offered load of the comparison, per replica
-constexpr int kHeartbeatIntervalS = 5;   // the local registry's interval, so beats show soon
+constexpr int kHeartbeatIntervalS = 5;    // the local registry's interval, so beats show soon
 
 // SIGINT/SIGTERM are blocked in every thread (the CLI does it before anything starts), so a
 // Ctrl-C waits here until we look.
@@ -104,8 +104,6 @@ absl::StatusOr<std::string> AwaitRegisteredCluster(int registry_port, const std:
         if (auto* v = doc.get_object().if_contains("clusters"); v && v->is_array()) {
           clusters = &v->get_array();
         }
-      } else if (!ec && doc.is_array()) {
-        clusters = &doc.get_array();
       }
       if (clusters != nullptr && !clusters->empty() && (*clusters)[0].is_object()) {
         if (auto* id = (*clusters)[0].get_object().if_contains("id"); id && id->is_string()) {
@@ -171,8 +169,9 @@ struct BenchRun {
 absl::Status RunBenchmarks(const UpOptions& options, const std::string& workload_path,
                            std::vector<BenchRun>& runs, Supervisor& supervisor) {
   for (BenchRun& run : runs) {
-    std::vector<std::string> argv = {options.zumik_binary, "bench", "--target", run.url,
-                                     "--workload", workload_path, "--json", run.json_path};
+    std::vector<std::string> argv = {
+        options.zumik_binary, "bench",       "--target", run.url,
+        "--workload",         workload_path, "--json",   run.json_path};
     ASSIGN_OR_RETURN(run.pid, Spawn(argv, run.log_path));
   }
   const bool tty = isatty(STDOUT_FILENO);
@@ -242,7 +241,9 @@ class Up {
   }
 
  private:
-  std::string Path(std::string_view name) const { return options_.run_dir + "/" + std::string(name); }
+  std::string Path(std::string_view name) const {
+    return options_.run_dir + "/" + std::string(name);
+  }
 
   absl::Status RunSteps() {
     ASSIGN_OR_RETURN(sim::Profile profile, sim::ResolveProfile(options_.profile, {}));
@@ -254,7 +255,8 @@ class Up {
     }
     RETURN_IF_ERROR(CheckPorts());
     const std::string fleet = fmt::format("{} x {}", options_.replicas, profile.name);
-    std::printf("zumik up: the Portable profile on this machine, in %s\n", options_.run_dir.c_str());
+    std::printf("zumik up: the Portable profile on this machine, in %s\n",
+                options_.run_dir.c_str());
 
     // 1. The registry, with an org API key the operator registers with.
     Step(1, "registry (SQLite)");
@@ -286,8 +288,9 @@ class Up {
     // 2. Two identical simulated fleets: one behind the EPP, one behind round-robin.
     Step(2, fmt::format("simulated fleets (2 x {} x {})", options_.replicas, profile.name));
     const std::string replicas = std::to_string(options_.replicas);
-    RETURN_IF_ERROR(Launch("fleet", {"sim", "--replicas", replicas, "--port",
-                                     std::to_string(ports_.fleet_first), "--profile", options_.profile},
+    RETURN_IF_ERROR(Launch("fleet",
+                           {"sim", "--replicas", replicas, "--port",
+                            std::to_string(ports_.fleet_first), "--profile", options_.profile},
                            HealthUrls(ports_.fleet_first, options_.replicas)));
     RETURN_IF_ERROR(Launch("baseline fleet",
                            {"sim", "--replicas", replicas, "--port",
@@ -306,13 +309,13 @@ class Up {
                             "zumik-default", "--metrics-port", std::to_string(ports_.epp_metrics)},
                            {fmt::format("tcp://127.0.0.1:{}", ports_.epp_gateway),
                             Url(ports_.epp_metrics, "/metrics")}));
-    RETURN_IF_ERROR(Launch(
-        "round-robin gateway",
-        {"epp", "--endpoints", Endpoints(ports_.baseline_first, options_.replicas), "--listen-http",
-         std::to_string(ports_.baseline_gateway), "--config", "round-robin", "--metrics-port",
-         std::to_string(ports_.baseline_metrics)},
-        {fmt::format("tcp://127.0.0.1:{}", ports_.baseline_gateway),
-         Url(ports_.baseline_metrics, "/metrics")}));
+    RETURN_IF_ERROR(
+        Launch("round-robin gateway",
+               {"epp", "--endpoints", Endpoints(ports_.baseline_first, options_.replicas),
+                "--listen-http", std::to_string(ports_.baseline_gateway), "--config", "round-robin",
+                "--metrics-port", std::to_string(ports_.baseline_metrics)},
+               {fmt::format("tcp://127.0.0.1:{}", ports_.baseline_gateway),
+                Url(ports_.baseline_metrics, "/metrics")}));
     Done(fmt::format("{} and {}", Url(ports_.epp_gateway), Url(ports_.baseline_gateway)));
     if (StopRequested()) return Errorf(absl::StatusCode::kCancelled, "interrupted");
 
@@ -356,8 +359,8 @@ class Up {
       Step(6, fmt::format("benchmark: shared-prefix traffic through both gateways, {} s",
                           options_.bench_seconds));
       std::printf("\n");
-      const std::string workload = UpWorkloadYaml(options_.bench_seconds, options_.replicas,
-                                                  kRatePerReplica);
+      const std::string workload =
+          UpWorkloadYaml(options_.bench_seconds, options_.replicas, kRatePerReplica);
       RETURN_IF_ERROR(WriteFile(Path("workload.yaml"), workload));
       std::vector<BenchRun> runs(2);
       runs[0].label = "EPP gateway";
@@ -372,15 +375,15 @@ class Up {
       Step(7, "report");
       ASSIGN_OR_RETURN(std::string epp_json, ReadFile(runs[0].json_path));
       ASSIGN_OR_RETURN(std::string rr_json, ReadFile(runs[1].json_path));
-      ASSIGN_OR_RETURN(GatewayRun epp, ParseBenchReport(epp_json, "EPP (zumik-default)",
-                                                        runs[0].url));
+      ASSIGN_OR_RETURN(GatewayRun epp,
+                       ParseBenchReport(epp_json, "EPP (zumik-default)", runs[0].url));
       ASSIGN_OR_RETURN(GatewayRun rr, ParseBenchReport(rr_json, "round-robin", runs[1].url));
-      RETURN_IF_ERROR(WriteFile(Path("ttft-p90.svg"),
-                                BarChartSvg(epp, rr, "TTFT p90", "ms", TtftP90)));
-      RETURN_IF_ERROR(WriteFile(Path("throughput.svg"),
-                                BarChartSvg(epp, rr, "Output throughput", "tokens/s",
-                                            OutputThroughput)));
-      ReportContext context{workload, fleet + " per gateway", cluster_id_, Links(prometheus.has_value())};
+      RETURN_IF_ERROR(
+          WriteFile(Path("ttft-p90.svg"), BarChartSvg(epp, rr, "TTFT p90", "ms", TtftP90)));
+      RETURN_IF_ERROR(WriteFile(Path("throughput.svg"), BarChartSvg(epp, rr, "Output throughput",
+                                                                    "tokens/s", OutputThroughput)));
+      ReportContext context{workload, fleet + " per gateway", cluster_id_,
+                            Links(prometheus.has_value())};
       report_path = Path("report.html");
       RETURN_IF_ERROR(WriteFile(*report_path, HtmlReport(epp, rr, context)));
       Done(*report_path);
@@ -397,10 +400,10 @@ class Up {
     if (report_path) std::printf("  %-22s file://%s\n", "report", report_path->c_str());
     std::printf("  %-22s %s\n", "API key (org local)", Path("api-key").c_str());
     std::printf("  %-22s %s/*.log\n", "logs", options_.run_dir.c_str());
-    std::printf("try: curl -s %s -H 'Content-Type: application/json' -d '{\"model\":\"%s\","
-                "\"prompt\":\"Hello\",\"max_tokens\":16}' -i\n",
-                Url(ports_.epp_gateway, "/v1/completions").c_str(),
-                profile.served_model_name.c_str());
+    std::printf(
+        "try: curl -s %s -H 'Content-Type: application/json' -d '{\"model\":\"%s\","
+        "\"prompt\":\"Hello\",\"max_tokens\":16}' -i\n",
+        Url(ports_.epp_gateway, "/v1/completions").c_str(), profile.served_model_name.c_str());
     if (options_.exit_after) return absl::OkStatus();
 
     std::printf("Serving until Ctrl-C.\n");
@@ -431,15 +434,18 @@ class Up {
   std::string LocalFingerprint() const {
     std::string machine = "local";
     if (auto id = ReadFile("/etc/machine-id"); id.ok()) machine = std::string(*id);
-    while (!machine.empty() && (machine.back() == '\n' || machine.back() == ' ')) machine.pop_back();
+    while (!machine.empty() && (machine.back() == '\n' || machine.back() == ' '))
+      machine.pop_back();
     const std::string dir = fs::weakly_canonical(options_.run_dir).string();
     return fmt::format("local-{}-{:016x}", machine.substr(0, 12), std::hash<std::string>{}(dir));
   }
 
   absl::Status CheckPorts() const {
     std::vector<std::pair<int, std::string>> wanted = {
-        {ports_.epp_gateway, "EPP gateway"},   {ports_.baseline_gateway, "round-robin gateway"},
-        {ports_.registry, "registry"},         {ports_.epp_metrics, "EPP metrics"},
+        {ports_.epp_gateway, "EPP gateway"},
+        {ports_.baseline_gateway, "round-robin gateway"},
+        {ports_.registry, "registry"},
+        {ports_.epp_metrics, "EPP metrics"},
         {ports_.baseline_metrics, "round-robin gateway metrics"},
         {ports_.prometheus, "Prometheus"}};
     for (int i = 0; i < options_.replicas; ++i) {
