@@ -4,13 +4,29 @@
 // client-observed inter-token latency next to the model's.
 //
 //   build/bench/sim_stream_bench [--streams 2000] [--tokens 200] [--prompt-tokens 1000]
+//                                [--client raw|http]
+//
+// The load client shares the machine with the server, so its own CPU cost delays the server.
+// `raw` (default) is a minimal client: one socket per stream in one epoll loop, the request
+// written once, SSE events counted by scanning the bytes for "data: " — as close as one
+// process can get to a load generator on another machine. `http` uses the project's http::Client + SseParser
+// (a full HTTP/1.1 parser per chunk), which costs as much CPU as the whole fleet.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/json.hpp>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <thread>
@@ -79,6 +95,147 @@ asio::awaitable<void> OneStream(std::shared_ptr<http::Client> client, std::strin
   totals->itl_ms.insert(totals->itl_ms.end(), gaps.begin(), gaps.end());
 }
 
+// The minimal client: a level-triggered epoll loop over plain sockets, one recv per wake-up,
+// counting "data: " events per read; a marker split across two reads is kept for the next.
+class RawStream {
+ public:
+  RawStream(int tokens, Totals* totals) : tokens_(tokens), totals_(totals) { gaps_.reserve(tokens); }
+  ~RawStream() { Finish(); }
+
+  // Connects and sends the request (blocking); then the socket is non-blocking for the loop.
+  bool Open(int port, const std::string& request) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(static_cast<uint16_t>(port));
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd_ < 0 || ::connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
+      return false;
+    }
+    for (size_t sent = 0; sent < request.size();) {
+      const ssize_t n = ::send(fd_, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
+      if (n <= 0) return false;
+      sent += static_cast<size_t>(n);
+    }
+    return ::fcntl(fd_, F_SETFL, O_NONBLOCK) == 0;
+  }
+  int fd() const { return fd_; }
+
+  // Reads what is there; false once the stream is over (done, closed or failed).
+  bool OnReadable() {
+    const ssize_t n = ::recv(fd_, buffer_.data() + carry_, buffer_.size() - carry_, 0);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return true;
+    if (n <= 0) return false;
+    Scan(static_cast<size_t>(n));
+    return !done_ && !failed_;
+  }
+
+  void Finish() {
+    if (fd_ < 0) return;
+    ::close(fd_);
+    fd_ = -1;
+    if (done_ && !failed_ && seen_ == tokens_) {
+      totals_->complete.fetch_add(1);
+    } else {
+      totals_->failed.fetch_add(1);
+    }
+    std::lock_guard lock(totals_->mu);
+    totals_->itl_ms.insert(totals_->itl_ms.end(), gaps_.begin(), gaps_.end());
+  }
+
+ private:
+  static constexpr std::string_view kData = "data: ";
+  static constexpr std::string_view kDone = "data: [DONE]";
+
+  // buffer_ holds carry_ bytes not yet decided on from the previous read, then n new bytes.
+  void Scan(size_t n) {
+    const Time now = RealClock::Instance().Now();
+    const std::string_view text(buffer_.data(), carry_ + n);
+    if (!status_checked_) {
+      status_checked_ = true;
+      if (!text.starts_with("HTTP/1.1 200")) {
+        failed_ = true;
+        return;
+      }
+    }
+    // Bytes kept for the next read: a marker whose event kind cannot be told yet, or else the
+    // tail that may hold the start of a marker split by this read's end.
+    size_t keep_from = text.size() - std::min(text.size(), kData.size() - 1);
+    for (size_t at = text.find(kData); at != std::string_view::npos;
+         at = text.find(kData, at + kData.size())) {
+      if (at + kDone.size() > text.size()) {
+        keep_from = at;
+        break;
+      }
+      if (text.substr(at, kDone.size()) == kDone) {
+        done_ = true;
+        return;
+      }
+      if (last_.count() >= 0) gaps_.push_back(ToMillis(now - last_));
+      last_ = now;
+      ++seen_;
+      keep_from = std::max(keep_from, at + kData.size());
+    }
+    carry_ = text.size() - keep_from;
+    std::memmove(buffer_.data(), buffer_.data() + keep_from, carry_);
+  }
+
+  int fd_ = -1;
+  int tokens_;
+  Totals* totals_;
+  std::array<char, 16384> buffer_{};
+  size_t carry_ = 0;
+  std::vector<double> gaps_;
+  Time last_{-1};
+  int seen_ = 0;
+  bool done_ = false;
+  bool failed_ = false;
+  bool status_checked_ = false;
+};
+
+// Runs every stream to its end on this thread.
+void RunRawStreams(std::vector<std::unique_ptr<RawStream>>& streams) {
+  const int epoll = ::epoll_create1(0);
+  size_t open = 0;
+  for (size_t i = 0; i < streams.size(); ++i) {
+    epoll_event event{};
+    event.events = EPOLLIN;
+    event.data.u64 = i;
+    if (::epoll_ctl(epoll, EPOLL_CTL_ADD, streams[i]->fd(), &event) == 0) {
+      ++open;
+    } else {
+      streams[i]->Finish();
+    }
+  }
+  std::array<epoll_event, 256> events;
+  while (open > 0) {
+    const int n = ::epoll_wait(epoll, events.data(), static_cast<int>(events.size()), 1000);
+    if (n < 0 && errno != EINTR) break;
+    for (int i = 0; i < n; ++i) {
+      RawStream& stream = *streams[events[i].data.u64];
+      if (!stream.OnReadable()) {
+        stream.Finish();  // closing the socket also removes it from the epoll set
+        --open;
+      }
+    }
+  }
+  ::close(epoll);
+}
+
+std::string RawRequest(int port, const std::string& body) {
+  return fmt::format(
+      "POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Type: application/json\r\n"
+      "Content-Length: {}\r\n\r\n{}",
+      port, body.size(), body);
+}
+
+std::string StringFlag(int argc, char** argv, const char* name, const char* fallback) {
+  for (int i = 1; i + 1 < argc; ++i) {
+    if (std::strcmp(argv[i], name) == 0) return argv[i + 1];
+  }
+  return fallback;
+}
+
 double Percentile(std::vector<double>& v, double q) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
@@ -99,6 +256,12 @@ int main(int argc, char** argv) {
   const int tokens = IntFlag(argc, argv, "--tokens", 200);
   const int prompt_tokens = IntFlag(argc, argv, "--prompt-tokens", 1000);
   const int replicas = IntFlag(argc, argv, "--replicas", 4);
+  const std::string client_kind = StringFlag(argc, argv, "--client", "raw");
+  if (client_kind != "raw" && client_kind != "http") {
+    std::fprintf(stderr, "--client must be raw or http, not '%s'\n", client_kind.c_str());
+    return 2;
+  }
+  const bool raw_client = client_kind == "raw";
 
   auto profile = sim::ResolveProfile("h100-llama-3.1-8b");
   if (!profile.ok()) return 1;
@@ -116,6 +279,7 @@ int main(int argc, char** argv) {
   client_options.request_timeout = std::chrono::minutes(10);
   auto client = std::make_shared<http::Client>(io.get_executor(), client_options);
   Totals totals;
+  std::vector<std::unique_ptr<RawStream>> raw_streams;
   const Time start = RealClock::Instance().Now();
   for (int i = 0; i < streams; ++i) {
     const auto port = server.replicas()[i % replicas]->port();
@@ -124,12 +288,22 @@ int main(int argc, char** argv) {
                              {"max_tokens", tokens},
                              {"ignore_eos", true},
                              {"stream", true}};
+    std::string json = boost::json::serialize(body);
+    if (raw_client) {
+      raw_streams.push_back(std::make_unique<RawStream>(tokens, &totals));
+      if (!raw_streams.back()->Open(port, RawRequest(port, json))) raw_streams.back()->Finish();
+      continue;
+    }
     asio::co_spawn(io,
                    OneStream(client, fmt::format("http://127.0.0.1:{}/v1/completions", port),
-                             boost::json::serialize(body), tokens, &totals),
+                             std::move(json), tokens, &totals),
                    asio::detached);
   }
-  io.run();
+  if (raw_client) {
+    RunRawStreams(raw_streams);
+  } else {
+    io.run();
+  }
   const double wall_s = ToSeconds(RealClock::Instance().Now() - start);
 
   // The server's own view: model ITL and delivery lag, summed over replicas.
@@ -142,9 +316,11 @@ int main(int argc, char** argv) {
     auto v = metrics::HistogramQuantile(quantile, all, name);
     return v.ok() ? *v * 1000 : -1.0;
   };
-  std::printf("streams=%d complete=%d failed=%d tokens/stream=%d prompt=%d replicas=%d wall=%.1fs\n",
-              streams, totals.complete.load(), totals.failed.load(), tokens, prompt_tokens,
-              replicas, wall_s);
+  std::printf(
+      "streams=%d complete=%d failed=%d tokens/stream=%d prompt=%d replicas=%d client=%s "
+      "wall=%.1fs\n",
+      streams, totals.complete.load(), totals.failed.load(), tokens, prompt_tokens, replicas,
+      client_kind.c_str(), wall_s);
   std::printf("client ITL ms: p50=%.2f p90=%.2f p99=%.2f\n", Percentile(totals.itl_ms, 0.5),
               Percentile(totals.itl_ms, 0.9), Percentile(totals.itl_ms, 0.99));
   std::printf("model  ITL ms (vllm:inter_token_latency_seconds): p50=%.2f p90=%.2f p99=%.2f\n",
