@@ -1,5 +1,7 @@
 // `zumik epp`: the endpoint picker as a standalone OpenAI-compatible gateway (--listen-http)
 // and/or an Envoy ext_proc server (--listen-grpc), until SIGINT/SIGTERM.
+#include <malloc.h>
+
 #include <cstdio>
 
 #include "cli/commands.h"
@@ -88,7 +90,10 @@ void AddEppCommand(CLI::App& app) {
                 "Match envoy.lb.subset_hint entries by IP only (GIE v1.0.0)");
   cmd->add_option("--max-body-bytes", f->max_body_bytes, "Largest request body accepted (413 above)")
       ->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{1} << 32));
-  cmd->add_option("--threads", f->threads, "I/O threads")->capture_default_str()
+  cmd->add_option("--threads", f->threads,
+                  "Gateway worker threads, each with its own event loop, listener (SO_REUSEPORT) "
+                  "and upstream pool")
+      ->capture_default_str()
       ->check(CLI::Range(1, 64));
   cmd->add_option("--seed", f->seed, "Seed of the scheduler's random choices")
       ->capture_default_str();
@@ -159,6 +164,11 @@ void AddEppCommand(CLI::App& app) {
       o.pipeline.objectives[objective.substr(0, eq)] = priority;
     }
 
+    // A proxy frees and reallocates the same buffer sizes at a high rate: by default glibc
+    // hands freed arena tops back to the kernel (madvise) and serves large bodies with fresh
+    // mmaps, so each request pays page faults and TLB-shootdown IPIs. Keep that memory.
+    mallopt(M_TRIM_THRESHOLD, 64 << 20);
+    mallopt(M_MMAP_THRESHOLD, 16 << 20);
     BlockTerminationSignals();
     auto service = epp::EppService::Start(std::move(o));
     if (!service.ok()) {

@@ -43,19 +43,30 @@ bool HaveKubeDiscovery() {
 #endif
 }
 
+// One gateway worker: a single-threaded io_context with its own Gateway (listener and
+// upstream pool).
+struct GatewayWorker {
+  std::unique_ptr<asio::io_context> io = std::make_unique<asio::io_context>(1);
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
+  std::unique_ptr<Gateway> gateway;
+  std::thread thread;
+};
+
 struct EppService::Impl {
   EppServiceOptions options;
-  // Destroyed explicitly in StopAll, before the pipeline and datastore: destroying it destroys
-  // the suspended handler coroutines, whose cleanup still completes picks in the pipeline.
-  std::unique_ptr<asio::io_context> io = std::make_unique<asio::io_context>();
+  // The io_contexts are destroyed explicitly in StopAll, before the pipeline and datastore:
+  // destroying one destroys its suspended handler coroutines, whose cleanup still completes
+  // picks in the pipeline.
+  // Discovery, scraping and the metrics port.
+  std::unique_ptr<asio::io_context> io = std::make_unique<asio::io_context>(1);
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;  // before io
-  std::vector<std::thread> threads;
+  std::thread thread;
+  std::vector<GatewayWorker> workers;
   Datastore datastore;
   std::unique_ptr<EppMetrics> metrics;
   std::shared_ptr<Pipeline> pipeline;
   std::unique_ptr<Scraper> scraper;
   std::unique_ptr<DnsDiscovery> dns;
-  std::unique_ptr<Gateway> gateway;
   std::unique_ptr<http::Server> metrics_server;
 #ifdef ZUMIK_EPP_HAVE_EXTPROC
   std::unique_ptr<extproc::ExtProcServer> extproc;
@@ -77,16 +88,29 @@ struct EppService::Impl {
 #ifdef ZUMIK_EPP_HAVE_KUBE
     if (pool) pool->Stop();
 #endif
-    if (gateway) gateway->Stop(grace);
+    {
+      // The workers drain in parallel: one grace period in all, not one per worker.
+      std::vector<std::thread> stoppers;
+      for (auto& w : workers) {
+        if (w.gateway) stoppers.emplace_back([&w, grace] { w.gateway->Stop(grace); });
+      }
+      for (auto& t : stoppers) t.join();
+    }
     if (metrics_server) metrics_server->Stop(std::chrono::milliseconds(100));
     if (scraper) scraper->Stop();
     if (dns) dns->Stop();
     work.reset();
     io->stop();
-    for (auto& t : threads) {
-      if (t.joinable()) t.join();
+    if (thread.joinable()) thread.join();
+    for (auto& w : workers) {
+      w.work.reset();
+      w.io->stop();
+      if (w.thread.joinable()) w.thread.join();
     }
-    gateway.reset();
+    for (auto& w : workers) {
+      w.gateway.reset();
+      w.io.reset();
+    }
     metrics_server.reset();
 #ifdef ZUMIK_EPP_HAVE_KUBE
     pool.reset();
@@ -180,6 +204,25 @@ absl::Status AddDiscovery(EppService::Impl& impl) {
 #endif
 }
 
+// The first worker binds the port (maybe an ephemeral one), the others join it.
+absl::Status StartGatewayWorkers(EppService::Impl& impl) {
+  const size_t count = static_cast<size_t>(std::max(1, impl.options.threads));
+  GatewayOptions gateway = impl.options.gateway;
+  gateway.host = impl.options.host;
+  gateway.port = static_cast<uint16_t>(impl.options.listen_http);
+  gateway.reuse_port = count > 1;
+  gateway.single_threaded = true;
+  impl.workers.resize(count);
+  for (GatewayWorker& w : impl.workers) {
+    w.work.emplace(w.io->get_executor());
+    w.gateway = std::make_unique<Gateway>(*w.io, *impl.pipeline, gateway);
+    RETURN_IF_ERROR(w.gateway->Start());
+    gateway.port = w.gateway->port();
+    w.thread = std::thread([io = w.io.get()] { io->run(); });
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<EppService>> EppService::Start(EppServiceOptions options) {
@@ -191,9 +234,7 @@ absl::StatusOr<std::unique_ptr<EppService>> EppService::Start(EppServiceOptions 
   ASSIGN_OR_RETURN(auto pipeline, Pipeline::Create(s.options.pipeline, s.datastore, s.metrics.get()));
   s.pipeline = std::move(pipeline);
   RETURN_IF_ERROR(AddDiscovery(s));
-  for (int i = 0; i < std::max(1, s.options.threads); ++i) {
-    s.threads.emplace_back([io = s.io.get()] { io->run(); });
-  }
+  s.thread = std::thread([io = s.io.get()] { io->run(); });
   s.scraper = std::make_unique<Scraper>(*s.io, s.datastore, s.options.scraper, s.metrics.get());
   s.scraper->Start();
 
@@ -214,13 +255,7 @@ absl::StatusOr<std::unique_ptr<EppService>> EppService::Start(EppServiceOptions 
         std::make_unique<http::Server>(*s.io, std::move(server_options), std::move(router));
     RETURN_IF_ERROR(s.metrics_server->Start());
   }
-  if (s.options.listen_http >= 0) {
-    GatewayOptions gateway = s.options.gateway;
-    gateway.host = s.options.host;
-    gateway.port = static_cast<uint16_t>(s.options.listen_http);
-    s.gateway = std::make_unique<Gateway>(*s.io, *s.pipeline, gateway);
-    RETURN_IF_ERROR(s.gateway->Start());
-  }
+  if (s.options.listen_http >= 0) RETURN_IF_ERROR(StartGatewayWorkers(s));
   if (s.options.listen_grpc >= 0) {
 #ifdef ZUMIK_EPP_HAVE_EXTPROC
     extproc::ExtProcOptions grpc;
@@ -242,7 +277,9 @@ EppService::EppService(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 EppService::~EppService() = default;
 
-int EppService::http_port() const { return impl_->gateway ? impl_->gateway->port() : -1; }
+int EppService::http_port() const {
+  return impl_->workers.empty() ? -1 : impl_->workers.front().gateway->port();
+}
 
 int EppService::grpc_port() const {
 #ifdef ZUMIK_EPP_HAVE_EXTPROC

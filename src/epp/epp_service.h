@@ -34,6 +34,10 @@ struct EppServiceOptions {
   std::string grpc_key_file;
   int metrics_port = 9090;  // -1 = off, 0 = any free port
   std::string pool_label = "zumik";
+  // Gateway workers, nginx style: each is one thread running its own io_context with its
+  // own listener on the shared port (SO_REUSEPORT) and its own upstream keep-alive pool, so
+  // a request stays on one thread from accept to response. All share the one Pipeline.
+  // Discovery, scraping and /metrics run on one more thread of their own.
   int threads = 2;
 
   PipelineOptions pipeline;

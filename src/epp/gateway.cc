@@ -37,6 +37,7 @@ struct Gateway::Shared {
     out.max_idle_per_host = options.max_idle_upstream_per_host;
     out.max_response_body_bytes = 1ull << 40;  // streamed; the gateway never buffers it all
     out.default_headers.clear();
+    out.single_threaded = options.single_threaded;
     return out;
   }
 };
@@ -135,9 +136,12 @@ asio::awaitable<void> Proxy(std::shared_ptr<Gateway::Shared> shared, http::Reque
   std::span<const std::string> no_subset;
   auto admitted = pipeline.Admit(target, headers, request.body(), no_subset, false);
 
-  // Sheddable request while saturated: wait on a timer for capacity, bounded.
+  // Sheddable request while saturated: wait on a timer for capacity, bounded. The metrics
+  // count it once, by its final outcome, under its model.
+  std::string metrics_model;
+  if (const auto* first = std::get_if<Rejection>(&admitted)) metrics_model = first->metrics_model;
   if (auto* rejection = std::get_if<Rejection>(&admitted);
-      rejection != nullptr && rejection->queueable && pipeline.TryEnterQueue()) {
+      rejection != nullptr && rejection->queueable && pipeline.TryEnterQueue(metrics_model)) {
     asio::steady_timer timer(co_await asio::this_coro::executor);
     auto deadline = std::chrono::steady_clock::now() + pipeline.options().queue_ttl;
     bool waiting = true;
@@ -150,10 +154,7 @@ asio::awaitable<void> Proxy(std::shared_ptr<Gateway::Shared> shared, http::Reque
       waiting = again != nullptr && again->queueable;
     }
     pipeline.LeaveQueue();
-    if (waiting) {
-      std::string model;
-      admitted = pipeline.QueueTimeout(model);
-    }
+    if (waiting) admitted = pipeline.QueueTimeout(metrics_model);
   }
 
   if (auto* rejection = std::get_if<Rejection>(&admitted)) {
@@ -277,6 +278,8 @@ Gateway::Gateway(asio::io_context& io, Pipeline& pipeline, GatewayOptions option
   server_options.name = "epp-gateway";
   server_options.max_body_bytes = shared_->options.max_body_bytes;
   server_options.default_headers = ProfileHeaders(pipeline.profile_header());
+  server_options.reuse_port = shared_->options.reuse_port;
+  server_options.single_threaded = shared_->options.single_threaded;
   http::Router router;
   router.Get("/healthz", Healthz);
   std::shared_ptr<Shared> shared = shared_;

@@ -31,11 +31,17 @@ struct GatewayOptions {
   // and SSE streams are forwarded chunked as they arrive.
   size_t max_buffered_response_bytes = 1 << 20;
   size_t max_idle_upstream_per_host = 512;
+  // Per-core workers (see EppService): several Gateways on one port (SO_REUSEPORT), each on
+  // its own io_context run by one thread, so a request never leaves its worker's thread.
+  bool reuse_port = false;
+  bool single_threaded = false;
 };
 
+// One Gateway serves one port from one io_context, with its own upstream keep-alive pool.
 class Gateway {
  public:
-  // `pipeline` must outlive the Gateway and the io_context's handlers.
+  // `pipeline` must outlive the Gateway and the io_context's handlers. With
+  // `options.single_threaded`, `io` must be run by exactly one thread.
   Gateway(boost::asio::io_context& io, Pipeline& pipeline, GatewayOptions options);
   ~Gateway();
   Gateway(const Gateway&) = delete;

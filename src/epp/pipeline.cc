@@ -128,19 +128,24 @@ Rejection Pipeline::Reject(int status, std::string_view message, std::string_vie
   Rejection r;
   r.http_status = status;
   r.json_body = ErrorJson(status, message, type, {}, code);
-  if (metrics_ != nullptr) {
-    std::string model = metrics_->BoundModel(label_model);
-    metrics_->RequestStarted(model, model);
-    metrics_->RequestError(model, model, status);
-  }
+  r.metrics_model = std::string(label_model);
   return r;
 }
 
-bool Pipeline::TryEnterQueue() {
+void Pipeline::CountRejection(std::string_view label_model, int status) {
+  if (metrics_ == nullptr) return;
+  std::string model = label_model.empty() ? std::string() : metrics_->BoundModel(label_model);
+  metrics_->RequestStarted(model, model);
+  metrics_->RequestError(model, model, status);
+}
+
+bool Pipeline::TryEnterQueue(std::string_view model) {
   int current = queued_.load();
   while (current < options_.max_queued) {
     if (queued_.compare_exchange_weak(current, current + 1)) return true;
   }
+  // The caller answers its queueable rejection now: this is where that 429 is counted.
+  CountRejection(model, 429);
   return false;
 }
 
@@ -150,32 +155,42 @@ Rejection Pipeline::QueueTimeout(std::string_view model) {
   Rejection r = Reject(429, "system saturated: request expired in the admission queue",
                        "rate_limit_error", "rejected-ttl-expired", model);
   r.dropped_reason = "rejected-ttl-expired";
+  CountRejection(r.metrics_model, r.http_status);
   return r;
 }
 
 std::variant<Admission, Rejection> Pipeline::Admit(
     std::string_view path, const std::vector<std::pair<std::string, std::string>>& headers,
     std::string_view body, std::span<const std::string> subset, bool may_wait) {
+  // Every request is counted once, by its final outcome: a queueable rejection is not final
+  // (the request may still be admitted after waiting), so it is counted only when the queue
+  // gives up on it (TryEnterQueue full, QueueTimeout) — never on each retry while waiting.
   auto result = AdmitOnce(path, headers, body, subset);
   auto* rejection = std::get_if<Rejection>(&result);
-  if (rejection == nullptr || !rejection->queueable || !may_wait || options_.max_queued <= 0) {
+  if (rejection == nullptr) return result;
+  if (!rejection->queueable) {
+    CountRejection(rejection->metrics_model, rejection->http_status);
     return result;
   }
-  if (!TryEnterQueue()) return result;
+  if (!may_wait) return result;  // the transport queues it (see TryEnterQueue/QueueTimeout)
+  if (!TryEnterQueue(rejection->metrics_model)) {
+    rejection->queueable = false;
+    return result;
+  }
+  std::string model = rejection->metrics_model;
   Time deadline = clock_.Now() + options_.queue_ttl;
-  while (clock_.Now() < deadline) {
+  bool waiting = true;
+  while (waiting && clock_.Now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
     result = AdmitOnce(path, headers, body, subset);
     rejection = std::get_if<Rejection>(&result);
-    if (rejection == nullptr || !rejection->queueable) break;
+    waiting = rejection != nullptr && rejection->queueable;
+    if (rejection != nullptr && !rejection->queueable) {
+      CountRejection(rejection->metrics_model, rejection->http_status);
+    }
   }
   LeaveQueue();
-  rejection = std::get_if<Rejection>(&result);
-  if (rejection != nullptr && rejection->queueable) {
-    Rejection timeout = QueueTimeout({});
-    timeout.queueable = false;
-    return timeout;
-  }
+  if (waiting) return QueueTimeout(model);
   return result;
 }
 
@@ -257,10 +272,6 @@ std::variant<Admission, Rejection> Pipeline::AdmitOnce(
     r.http_status = parsed.error.http_status;
     r.json_body = ErrorJson(r.http_status, parsed.error.message, "invalid_request_error",
                             parsed.error.param, {});
-    if (metrics_ != nullptr) {
-      metrics_->RequestStarted("", "");
-      metrics_->RequestError("", "", r.http_status);
-    }
     return r;
   }
 

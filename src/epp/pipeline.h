@@ -68,7 +68,9 @@ struct Rejection {
   std::string dropped_reason;  // x-llm-d-request-dropped-reason value ("" when not shed)
   // A sheddable request refused because the pool is saturated: a transport with its own
   // (async) queue may retry it until PipelineOptions::queue_ttl (see Admit's may_wait).
+  // Such a rejection is not yet counted in the metrics (see TryEnterQueue, QueueTimeout).
   bool queueable = false;
+  std::string metrics_model;  // model_name label of the request ("" before the body parsed)
 };
 
 struct PipelineOptions {
@@ -117,14 +119,20 @@ class Pipeline {
   // saturation waits here (blocking the calling thread, polling every 5 ms) up to queue_ttl;
   // without it such a Rejection comes back with `queueable` set (the gateway queues it on a
   // timer instead of blocking an io thread; see TryEnterQueue).
+  // Metrics count each request once, by its final outcome: an admission (possibly after
+  // waiting) or one rejection. A queueable Rejection returned with !may_wait is not counted
+  // here: the transport either gets a queue place (and retries Admit; the retries' queueable
+  // rejections are not counted either) or is refused by TryEnterQueue, which counts it.
   std::variant<Admission, Rejection> Admit(
       std::string_view path, const std::vector<std::pair<std::string, std::string>>& headers,
       std::string_view body, std::span<const std::string> subset, bool may_wait = true);
 
-  // A place in the bounded admission queue: false when it is full (or off).
-  bool TryEnterQueue();
+  // A place in the bounded admission queue: false when it is full (or off). Call it for a
+  // queueable Rejection: false means the caller answers that rejection now, and it is
+  // counted here as a 429 (label `model`, e.g. Rejection::metrics_model).
+  bool TryEnterQueue(std::string_view model = {});
   void LeaveQueue();
-  // The 429 a request gets when its queue wait times out.
+  // The 429 a request gets when its queue wait times out (counted in the metrics).
   Rejection QueueTimeout(std::string_view model);
 
   // Upstream response headers arrived: its status; `content_type` marks SSE streams.
@@ -145,8 +153,10 @@ class Pipeline {
 
  private:
   Pipeline(PipelineOptions options, Datastore& datastore, EppMetrics* metrics, Clock& clock);
+  // Builds a rejection; counting it is up to Admit (only final outcomes count).
   Rejection Reject(int status, std::string_view message, std::string_view type,
                    std::string_view code, std::string_view label_model);
+  void CountRejection(std::string_view label_model, int status);
   std::variant<Admission, Rejection> AdmitOnce(
       std::string_view path, const std::vector<std::pair<std::string, std::string>>& headers,
       std::string_view body, std::span<const std::string> subset);

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
+#include <chrono>
+#include <thread>
 
 namespace zumik::epp {
 namespace {
@@ -214,6 +216,135 @@ TEST(PipelineQueue, WaitsUpToTheTtlThenAnswers429) {
   EXPECT_EQ(std::get<Rejection>(r).http_status, 429);
   EXPECT_EQ(std::get<Rejection>(r).dropped_reason, "rejected-ttl-expired");
   EXPECT_EQ((*p)->queued(), 0);
+}
+
+// The value of one series in Prometheus text, e.g. `llm_d_epp_request_total{model_name="m",`
+// (the series up to any prefix of its labels); 0 when absent.
+double SeriesValue(const std::string& exposition, std::string_view series) {
+  size_t pos = 0;
+  double total = 0;
+  while ((pos = exposition.find(series, pos)) != std::string::npos) {
+    bool line_start = pos == 0 || exposition[pos - 1] == '\n';
+    size_t end = exposition.find('\n', pos);
+    std::string line = exposition.substr(pos, end - pos);
+    pos = end;
+    if (line_start) total += std::stod(line.substr(line.rfind(' ') + 1));
+  }
+  return total;
+}
+
+class PipelineQueueMetricsTest : public PipelineTest {
+ protected:
+  std::unique_ptr<Pipeline> MakeWithMetrics(int max_queued) {
+    auto metrics = EppMetrics::Create("pool");
+    EXPECT_TRUE(metrics.ok());
+    metrics_ = std::move(*metrics);
+    PipelineOptions options;
+    options.max_queued = max_queued;
+    auto p = Pipeline::Create(std::move(options), ds_, metrics_.get(), clock_);
+    EXPECT_TRUE(p.ok()) << p.status();
+    return std::move(*p);
+  }
+  // Fresh metrics on every endpoint: saturated (deep queues, full KV) or idle.
+  void SetLoad(bool saturated) {
+    auto snapshot = ds_.Current();  // keeps the endpoints alive while new snapshots publish
+    for (const auto& e : snapshot->endpoints) {
+      sched::EndpointMetrics m;
+      m.valid = true;
+      m.scraped_at = clock_.Now();
+      m.waiting_requests = saturated ? 20 : 0;
+      m.kv_cache_usage = saturated ? 0.95 : 0.1;
+      ds_.UpdateMetrics(e.address, m);
+    }
+  }
+  double Requests() {
+    return SeriesValue(metrics_->registry().Expose(), "llm_d_epp_request_total{");
+  }
+  double Errors() {
+    return SeriesValue(metrics_->registry().Expose(), "llm_d_epp_request_error_total{");
+  }
+
+  std::unique_ptr<EppMetrics> metrics_;
+  const HeaderList sheddable_ = {{"x-llm-d-inference-objective", "-1"}};
+};
+
+TEST_F(PipelineQueueMetricsTest, RequestAdmittedAfterWaitingInTheQueueIsNoRejection) {
+  SetUpPool(2);
+  auto p = MakeWithMetrics(/*max_queued=*/4);
+  SetLoad(/*saturated=*/true);
+  std::variant<Admission, Rejection> result;
+  // The virtual clock stands still, so the wait cannot time out: it ends when admitted.
+  std::thread waiter([&] { result = p->Admit("/v1/completions", sheddable_, Completion("x"), {}); });
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (p->queued() == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();
+  }
+  EXPECT_EQ(p->queued(), 1);
+  SetLoad(/*saturated=*/false);
+  waiter.join();
+  ASSERT_TRUE(std::holds_alternative<Admission>(result)) << std::get<Rejection>(result).json_body;
+  EXPECT_EQ(p->queued(), 0);
+  EXPECT_EQ(Requests(), 1);
+  EXPECT_EQ(Errors(), 0);
+  p->OnResponseHeaders(*std::get<Admission>(result).ctx, 200, "application/json");
+  p->OnDone(*std::get<Admission>(result).ctx);
+  EXPECT_EQ(Errors(), 0);
+}
+
+TEST_F(PipelineQueueMetricsTest, TransportQueueCountsOnlyEachRequestsFinalOutcome) {
+  SetUpPool(2);
+  auto p = MakeWithMetrics(/*max_queued=*/1);
+  SetLoad(/*saturated=*/true);
+  // As the gateway queues: Admit without waiting, take a place, retry until admitted.
+  auto first = p->Admit("/v1/completions", sheddable_, Completion("x"), {}, /*may_wait=*/false);
+  ASSERT_TRUE(std::holds_alternative<Rejection>(first));
+  ASSERT_TRUE(std::get<Rejection>(first).queueable);
+  ASSERT_TRUE(p->TryEnterQueue(std::get<Rejection>(first).metrics_model));
+  auto retry = p->Admit("/v1/completions", sheddable_, Completion("x"), {}, false);
+  ASSERT_TRUE(std::holds_alternative<Rejection>(retry));
+  EXPECT_EQ(Requests(), 0);  // still waiting: no outcome yet
+
+  // A second sheddable request finds the queue full: refused, and counted, once.
+  auto second = p->Admit("/v1/completions", sheddable_, Completion("y"), {}, false);
+  ASSERT_TRUE(std::holds_alternative<Rejection>(second));
+  EXPECT_FALSE(p->TryEnterQueue(std::get<Rejection>(second).metrics_model));
+  EXPECT_EQ(Requests(), 1);
+  EXPECT_EQ(SeriesValue(metrics_->registry().Expose(),
+                        "llm_d_epp_request_error_total{model_name=\"m\",target_model_name=\"m\","
+                        "error_code=\"429\"}"),
+            1);
+
+  SetLoad(/*saturated=*/false);
+  auto admitted = p->Admit("/v1/completions", sheddable_, Completion("x"), {}, false);
+  p->LeaveQueue();
+  ASSERT_TRUE(std::holds_alternative<Admission>(admitted));
+  EXPECT_EQ(Requests(), 2);
+  EXPECT_EQ(Errors(), 1);
+  p->OnResponseHeaders(*std::get<Admission>(admitted).ctx, 200, "application/json");
+  p->OnDone(*std::get<Admission>(admitted).ctx);
+
+  // A wait that expires is one 429 as well.
+  SetLoad(/*saturated=*/true);
+  auto third = p->Admit("/v1/completions", sheddable_, Completion("z"), {}, false);
+  ASSERT_TRUE(p->TryEnterQueue(std::get<Rejection>(third).metrics_model));
+  p->LeaveQueue();
+  Rejection expired = p->QueueTimeout(std::get<Rejection>(third).metrics_model);
+  EXPECT_EQ(expired.http_status, 429);
+  EXPECT_EQ(Requests(), 3);
+  EXPECT_EQ(Errors(), 2);
+}
+
+TEST_F(PipelineQueueMetricsTest, RejectionsOutsideTheQueueAreCountedOnce) {
+  SetUpPool(2);
+  auto p = MakeWithMetrics(/*max_queued=*/0);
+  SetLoad(/*saturated=*/true);
+  auto shed = p->Admit("/v1/completions", sheddable_, Completion("x"), {});
+  ASSERT_TRUE(std::holds_alternative<Rejection>(shed));
+  EXPECT_FALSE(std::get<Rejection>(shed).queueable);
+  auto bad = p->Admit("/v1/completions", {}, R"({"prompt":"no model"})", {});
+  ASSERT_TRUE(std::holds_alternative<Rejection>(bad));
+  EXPECT_EQ(Requests(), 2);
+  EXPECT_EQ(Errors(), 2);
 }
 
 TEST_F(PipelineTest, BodilessModelsRequestPicksAReadyEndpoint) {

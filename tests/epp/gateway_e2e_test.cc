@@ -17,11 +17,13 @@
 #include <vector>
 
 #include "core/http/client.h"
+#include "epp_support/epp_test_helpers.h"
 #include "support/process.h"
 
 namespace zumik {
 namespace {
 
+using epp_testing::Eventually;
 using testing::ChildProcess;
 using testing::PickFreePort;
 using testing::PickFreePortRange;
@@ -38,16 +40,6 @@ std::string CompletionBody(int max_tokens, bool stream, std::string_view prompt 
   body["stream"] = stream;
   if (stream) body["stream_options"] = boost::json::object{{"include_usage", true}};
   return boost::json::serialize(body);
-}
-
-template <typename F>
-bool Eventually(F condition, std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return false;
 }
 
 struct Fleet {
@@ -142,21 +134,7 @@ double SimRunning(int port) {
   auto r = http::FetchBlocking(http::Method::get,
                                "http://127.0.0.1:" + std::to_string(port) + "/metrics");
   if (!r.ok()) return -1;
-  std::string_view body = r->body;
-  std::string_view name = "vllm:num_requests_running";
-  double total = 0;
-  size_t pos = 0;
-  while ((pos = body.find(name, pos)) != std::string_view::npos) {
-    size_t line_end = body.find('\n', pos);
-    std::string_view line = body.substr(pos, line_end - pos);
-    bool line_start = pos == 0 || body[pos - 1] == '\n';  // not a # HELP / # TYPE line
-    pos = line_end;
-    if (line_start && line.size() > name.size() &&
-        (line[name.size()] == '{' || line[name.size()] == ' ')) {
-      total += std::stod(std::string(line.substr(line.rfind(' ') + 1)));
-    }
-  }
-  return total;
+  return epp_testing::MetricSum(r->body, "vllm:num_requests_running{");
 }
 
 TEST(EppGateway, ProxiesCompletionsAndAddsTheProfileHeader) {

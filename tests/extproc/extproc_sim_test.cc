@@ -2,13 +2,9 @@
 // plays Envoy — drives the ext_proc stream, forwards the request to the endpoint the EPP
 // picked (over real HTTP), and feeds the model server's actual response back through the
 // response half — asserting every reply.
-#include <arpa/inet.h>
 #include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/json.hpp>
@@ -33,70 +29,6 @@ using harness::RequestSpec;
 
 constexpr int kReplicas = 3;
 constexpr char kModel[] = "meta-llama/Llama-3.1-8B-Instruct";
-
-struct HttpResponse {
-  int status = 0;
-  std::string content_type;
-  std::string body;  // de-chunked
-};
-
-std::string Dechunk(std::string_view raw) {
-  std::string out;
-  while (!raw.empty()) {
-    size_t eol = raw.find("\r\n");
-    if (eol == std::string_view::npos) break;
-    size_t n = std::strtoul(std::string(raw.substr(0, eol)).c_str(), nullptr, 16);
-    if (n == 0) break;
-    out.append(raw.substr(eol + 2, n));
-    raw.remove_prefix(std::min(raw.size(), eol + 2 + n + 2));
-  }
-  return out;
-}
-
-// What Envoy does after the pick: one HTTP/1.1 request to the chosen endpoint.
-HttpResponse Forward(const std::string& endpoint, const std::string& path,
-                     const std::string& body) {
-  HttpResponse response;
-  size_t colon = endpoint.rfind(':');
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(std::stoi(endpoint.substr(colon + 1))));
-  inet_pton(AF_INET, endpoint.substr(0, colon).c_str(), &addr.sin_addr);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    close(fd);
-    return response;
-  }
-  timeval tv{10, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  std::string request = fmt::format(
-      "POST {} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n"
-      "Connection: close\r\n\r\n{}",
-      path, endpoint, body.size(), body);
-  if (write(fd, request.data(), request.size()) != static_cast<ssize_t>(request.size())) {
-    close(fd);
-    return response;
-  }
-  std::string raw;
-  char buf[65536];
-  ssize_t n;
-  while ((n = read(fd, buf, sizeof(buf))) > 0) raw.append(buf, static_cast<size_t>(n));
-  close(fd);
-  size_t header_end = raw.find("\r\n\r\n");
-  if (header_end == std::string::npos) return response;
-  std::string head = raw.substr(0, header_end);
-  response.status = std::atoi(head.c_str() + head.find(' ') + 1);
-  std::string lower = head;
-  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  if (size_t ct = lower.find("\r\ncontent-type:"); ct != std::string::npos) {
-    size_t start = head.find_first_not_of(' ', ct + 15);
-    response.content_type = head.substr(start, head.find("\r\n", start) - start);
-  }
-  std::string payload = raw.substr(header_end + 4);
-  response.body =
-      lower.find("transfer-encoding: chunked") != std::string::npos ? Dechunk(payload) : payload;
-  return response;
-}
 
 class ExtProcSimTest : public ::testing::Test {
  protected:
@@ -168,18 +100,6 @@ class ExtProcSimTest : public ::testing::Test {
   std::unique_ptr<harness::EnvoyClient> client_;
 };
 
-std::vector<std::string> Split(const std::string& list) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start <= list.size()) {
-    size_t comma = list.find(',', start);
-    out.push_back(list.substr(start, comma - start));
-    if (comma == std::string::npos) break;
-    start = comma + 1;
-  }
-  return out;
-}
-
 // One request through the EPP as Envoy would run it. `exclusive`: no other stream is in
 // flight, so the pipeline's in-flight count for the pick is exactly this request.
 void ExpectExchange(harness::EnvoyClient& client, Pipeline& pipeline, bool stream_response,
@@ -199,23 +119,15 @@ void ExpectExchange(harness::EnvoyClient& client, Pipeline& pipeline, bool strea
   auto request = DriveRequest(*stream, spec);
   ASSERT_FALSE(request.immediate.has_value()) << request.immediate->DebugString();
   ASSERT_TRUE(request.headers_reply.has_value());
-  const auto& common = request.headers_reply->request_headers().response();
-  EXPECT_TRUE(common.clear_route_cache());
-  auto destination = MutationHeader(common.header_mutation(), "x-gateway-destination-endpoint");
-  ASSERT_TRUE(destination.has_value());
-  EXPECT_EQ(request.headers_reply->dynamic_metadata()
-                .fields()
-                .at("envoy.lb")
-                .struct_value()
-                .fields()
-                .at("x-gateway-destination-endpoint")
-                .string_value(),
-            *destination);
-  auto endpoints = Split(*destination);
+  auto pick = harness::ReadPick(*request.headers_reply);
+  EXPECT_TRUE(pick.clear_route_cache);
+  ASSERT_TRUE(pick.destination.has_value());
+  EXPECT_EQ(pick.metadata_destination, pick.destination);
+  const auto& endpoints = pick.endpoints;
   for (const auto& endpoint : endpoints) EXPECT_TRUE(eligible.count(endpoint)) << endpoint;
   EXPECT_EQ(std::set<std::string>(endpoints.begin(), endpoints.end()).size(), endpoints.size());
-  EXPECT_EQ(MutationHeader(common.header_mutation(), "content-length"),
-            std::to_string(spec.body.size()));
+  EXPECT_EQ(pick.content_length, std::to_string(spec.body.size()));
+  const auto& common = request.headers_reply->request_headers().response();
   EXPECT_TRUE(MutationHeader(common.header_mutation(), "x-request-id").has_value());
   EXPECT_EQ(request.body, spec.body);
   if (exclusive) {
@@ -223,13 +135,11 @@ void ExpectExchange(harness::EnvoyClient& client, Pipeline& pipeline, bool strea
   }
 
   // Envoy forwards to the first endpoint and streams the model server's answer back.
-  HttpResponse upstream = Forward(endpoints.front(), spec.path, request.body);
+  harness::UpstreamResponse upstream =
+      harness::ForwardToEndpoint(endpoints.front(), spec.path, request.body);
   ASSERT_EQ(upstream.status, 200) << upstream.body;
-  std::vector<std::string> chunks;
-  for (size_t offset = 0; offset < upstream.body.size(); offset += 100) {
-    chunks.push_back(upstream.body.substr(offset, 100));
-  }
-  auto response = DriveResponse(*stream, upstream.status, upstream.content_type, chunks);
+  auto response = DriveResponse(*stream, upstream.status, upstream.content_type,
+                                harness::SplitIntoChunks(upstream.body, 100));
   ASSERT_TRUE(response.headers_reply.has_value());
   EXPECT_EQ(MutationHeader(response.headers_reply->response_headers().response().header_mutation(),
                            "agent-execution-profile"),
@@ -318,10 +228,9 @@ TEST_F(ExtProcSimTest, ClientCancelAfterThePickReleasesTheEndpoint) {
   spec.body = ChatBody(true, "cancel me");
   auto request = DriveRequest(*stream, spec);
   ASSERT_TRUE(request.headers_reply.has_value());
-  auto destination =
-      MutationHeader(request.headers_reply->request_headers().response().header_mutation(),
-                     "x-gateway-destination-endpoint");
-  std::string primary = Split(*destination).front();
+  auto pick = harness::ReadPick(*request.headers_reply);
+  ASSERT_FALSE(pick.endpoints.empty());
+  std::string primary = pick.endpoints.front();
   EXPECT_EQ(pipeline_->InFlight(primary), 1);
   stream->Cancel();
   EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::CANCELLED);

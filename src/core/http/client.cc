@@ -132,7 +132,9 @@ std::string_view ClientStream::Header(std::string_view name) const {
 
 asio::awaitable<absl::StatusOr<std::string_view>> ClientStream::Read() {
   if (!state_) co_return absl::FailedPreconditionError("read from a moved-from ClientStream");
-  co_return co_await asio::co_spawn(state_->connection->executor(), detail::ReadStream(state_),
+  asio::awaitable<absl::StatusOr<std::string_view>> read = detail::ReadStream(state_);
+  if (state_->shared->options.single_threaded) co_return co_await std::move(read);
+  co_return co_await asio::co_spawn(state_->connection->executor(), std::move(read),
                                     asio::use_awaitable);
 }
 
@@ -172,9 +174,15 @@ asio::awaitable<absl::StatusOr<ClientResponse>> Client::Fetch(ClientRequest requ
       DeadlineAfter(request.timeout.value_or(shared->options.request_timeout));
   for (int attempt = 0;; ++attempt) {
     auto connection = detail::AcquireConnection(*shared, *url);
-    detail::Attempt<ClientResponse> outcome = co_await asio::co_spawn(
-        connection->executor(), detail::RoundTrip(shared, connection, *url, request, deadline),
-        asio::use_awaitable);
+    asio::awaitable<detail::Attempt<ClientResponse>> round_trip =
+        detail::RoundTrip(shared, connection, *url, request, deadline);
+    detail::Attempt<ClientResponse> outcome;
+    if (shared->options.single_threaded) {
+      outcome = co_await std::move(round_trip);
+    } else {
+      outcome = co_await asio::co_spawn(connection->executor(), std::move(round_trip),
+                                        asio::use_awaitable);
+    }
     // A pooled connection the server had just closed: one more try on a fresh one.
     if (outcome.retry && attempt == 0) continue;
     co_return std::move(outcome.result);
@@ -193,15 +201,22 @@ asio::awaitable<absl::StatusOr<ClientStream>> Client::Stream(ClientRequest reque
     state->shared = shared;
     state->url = *url;
     state->connection = detail::AcquireConnection(*shared, *url);
-    detail::Attempt<bool> outcome =
-        co_await asio::co_spawn(state->connection->executor(),
-                                detail::OpenStream(state, request, deadline), asio::use_awaitable);
+    asio::awaitable<detail::Attempt<bool>> open = detail::OpenStream(state, request, deadline);
+    detail::Attempt<bool> outcome;
+    if (shared->options.single_threaded) {
+      outcome = co_await std::move(open);
+    } else {
+      outcome = co_await asio::co_spawn(state->connection->executor(), std::move(open),
+                                        asio::use_awaitable);
+    }
     if (outcome.retry && attempt == 0) continue;
     if (!outcome.result.ok()) {
       state->done = true;
       co_return outcome.result.status();
     }
-    if (state->parser->is_done()) {
+    if (state->parser->is_done() && shared->options.single_threaded) {
+      detail::FinishStream(*state);
+    } else if (state->parser->is_done()) {
       // No body (HEAD, 204, 304): the connection is free again right away.
       co_await asio::co_spawn(
           state->connection->executor(),

@@ -9,6 +9,9 @@
 //
 // A Client may be used from any thread and any number of coroutines at once. Each request
 // runs on its connection's strand; the caller's coroutine resumes on its own executor.
+// With ClientOptions::single_threaded (one Client per single-threaded io_context, e.g. per
+// worker thread) connections live on the Client's executor itself and requests run inline in
+// the caller's coroutine: no strand, no hop.
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
@@ -51,6 +54,10 @@ struct ClientOptions {
   // Sent with every request unless the request sets the same header.
   Headers default_headers = {{"User-Agent", "zumik-http"}};
   TlsOptions tls;
+  // The Client's executor belongs to an io_context run by exactly one thread, and every
+  // request (and ClientStream::Read) is made from a coroutine on that thread. Wrong
+  // otherwise: connections then have no strand to keep them on one thread.
+  bool single_threaded = false;
 };
 
 // Build with the factories and With* setters (GCC 12 warns on partial designated

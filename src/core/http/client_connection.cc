@@ -200,6 +200,14 @@ void ApplyLimits(Parser& parser, const ClientOptions& options, Method method, ui
 
 bool IsInterim(int status) { return status >= 100 && status < 200 && status != 101; }
 
+// A reused connection failed before the server can have acted: a fresh one may try again,
+// unless the failure was a deadline, Cancel() or the caller's own cancellation (asio
+// operation_aborted, e.g. a server handler whose client left).
+bool MayRetry(const ClientConnection& connection, const error_code& ec) {
+  return connection.reused && !connection.timed_out() && !connection.cancelled() &&
+         ec != asio::error::operation_aborted;
+}
+
 }  // namespace
 
 ClientConnection::ClientConnection(const asio::any_io_executor& strand, std::string pool_key)
@@ -225,6 +233,14 @@ void ClientConnection::SetDeadline(SteadyTime deadline) {
 void ClientConnection::CancelDeadline() {
   ++deadline_generation_;
   timer_.cancel();
+}
+
+std::span<char> ClientConnection::ChunkBuffer(size_t size) {
+  if (chunk_size_ < size) {
+    chunk_.reset(new char[size]);
+    chunk_size_ = size;
+  }
+  return {chunk_.get(), chunk_size_};
 }
 
 void ClientConnection::Close() {
@@ -330,6 +346,9 @@ std::shared_ptr<ClientConnection> AcquireConnection(ClientShared& shared, const 
     return pooled;
   }
   ++shared.opened;
+  if (shared.options.single_threaded) {
+    return std::make_shared<ClientConnection>(shared.executor, std::move(key));
+  }
   return std::make_shared<ClientConnection>(asio::make_strand(shared.executor), std::move(key));
 }
 
@@ -350,7 +369,7 @@ asio::awaitable<Attempt<ClientResponse>> RoundTrip(std::shared_ptr<ClientShared>
   bool close_requested = false;
   const error_code write_ec = co_await SendRequest(options, c, url, request, &close_requested);
   if (write_ec) {
-    const bool retry = c.reused && !c.timed_out() && !c.cancelled();
+    const bool retry = MayRetry(c, write_ec);
     c.Close();
     co_return Attempt<ClientResponse>{TransportError(c, url, "send request to", write_ec), retry};
   }
@@ -360,8 +379,8 @@ asio::awaitable<Attempt<ClientResponse>> RoundTrip(std::shared_ptr<ClientShared>
     ApplyLimits(*parser, options, request.method, options.max_response_body_bytes);
     auto [read_ec, n] = co_await bhttp::async_read(c.transport(), c.buffer(), *parser, kTuple);
     if (read_ec) {
-      const bool retry = c.reused && !parser->got_some() && IsIdempotent(request.method) &&
-                         !c.timed_out() && !c.cancelled();
+      const bool retry =
+          MayRetry(c, read_ec) && !parser->got_some() && IsIdempotent(request.method);
       c.Close();
       co_return Attempt<ClientResponse>{ReadError(c, url, options, read_ec), retry};
     }
@@ -397,7 +416,7 @@ asio::awaitable<Attempt<bool>> OpenStream(std::shared_ptr<StreamState> state,
   const error_code write_ec =
       co_await SendRequest(options, c, state->url, request, &state->close_requested);
   if (write_ec) {
-    const bool retry = c.reused && !c.timed_out() && !c.cancelled();
+    const bool retry = MayRetry(c, write_ec);
     c.Close();
     co_return Attempt<bool>{TransportError(c, state->url, "send request to", write_ec), retry};
   }
@@ -407,8 +426,8 @@ asio::awaitable<Attempt<bool>> OpenStream(std::shared_ptr<StreamState> state,
     auto [read_ec, n] =
         co_await bhttp::async_read_header(c.transport(), c.buffer(), *state->parser, kTuple);
     if (read_ec) {
-      const bool retry = c.reused && !state->parser->got_some() && IsIdempotent(request.method) &&
-                         !c.timed_out() && !c.cancelled();
+      const bool retry =
+          MayRetry(c, read_ec) && !state->parser->got_some() && IsIdempotent(request.method);
       c.Close();
       co_return Attempt<bool>{ReadError(c, state->url, options, read_ec), retry};
     }
@@ -421,7 +440,7 @@ asio::awaitable<Attempt<bool>> OpenStream(std::shared_ptr<StreamState> state,
     }
   } while (IsInterim(state->parser->get().result_int()));
   state->status = state->parser->get().result_int();
-  state->chunk.resize(std::max<size_t>(options.stream_chunk_bytes, 1));
+  state->chunk = c.ChunkBuffer(std::max<size_t>(options.stream_chunk_bytes, 1));
   co_return Attempt<bool>{true, false};
 }
 

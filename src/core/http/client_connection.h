@@ -16,6 +16,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -98,6 +99,10 @@ class ClientConnection : public std::enable_shared_from_this<ClientConnection> {
   // the peer has neither closed it nor sent anything unasked.
   bool IdleAndHealthy();
 
+  // A buffer of at least `size` bytes for streamed body reads, allocated (uninitialised)
+  // once per connection rather than once per request.
+  std::span<char> ChunkBuffer(size_t size);
+
  private:
   asio::any_io_executor executor_;
   ClientTransport transport_;
@@ -105,6 +110,8 @@ class ClientConnection : public std::enable_shared_from_this<ClientConnection> {
   asio::steady_timer timer_;
   boost::beast::flat_buffer buffer_;
   std::string pool_key_;
+  std::unique_ptr<char[]> chunk_;
+  size_t chunk_size_ = 0;
   uint64_t deadline_generation_ = 0;
   bool timed_out_ = false;
   bool cancelled_ = false;
@@ -157,7 +164,7 @@ struct StreamState {
   std::shared_ptr<ClientConnection> connection;
   Url url;
   std::optional<boost::beast::http::response_parser<boost::beast::http::buffer_body>> parser;
-  std::vector<char> chunk;
+  std::span<char> chunk;  // the connection's ChunkBuffer
   int status = 0;
   bool close_requested = false;
   // Set (on the strand) once the body ended, failed or was cancelled; `failure` says which.

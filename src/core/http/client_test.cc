@@ -1,4 +1,6 @@
-// The client against an in-process server: pooling, deadlines, errors, limits, streams.
+// The client against an in-process server: pooling, deadlines, errors, limits, streams. Every
+// test runs twice: connections on strands of a 2-thread io_context, and single_threaded (the
+// per-worker mode: one thread, requests inline in the caller's coroutine).
 #include "core/http/client.h"
 
 #include <boost/asio/as_tuple.hpp>
@@ -24,8 +26,17 @@ using testing::IoThreads;
 using testing::RunOn;
 using namespace std::chrono_literals;
 
-class ClientTest : public ::testing::Test {
+class ClientTest : public ::testing::TestWithParam<bool> {
  protected:
+  // GetParam(): single-threaded mode.
+  ClientTest() : io_(GetParam() ? 1 : 2) {}
+
+  ClientOptions Options() const {
+    ClientOptions options;
+    options.single_threaded = GetParam();
+    return options;
+  }
+
   void SetUp() override {
     router_.Get("/hello", [](Request& request, ResponseWriter& writer) -> asio::awaitable<void> {
       co_await writer.Respond(200, "hello " + std::string(request.Header("x-name")), "text/plain");
@@ -57,7 +68,9 @@ class ClientTest : public ::testing::Test {
     router_.Get("/error", [](Request&, ResponseWriter& writer) -> asio::awaitable<void> {
       co_await writer.RespondError(429, "slow down", "rate_limit_error");
     });
-    server_ = std::make_unique<Server>(io_.io(), ServerOptions(), std::move(router_));
+    ServerOptions server_options;
+    server_options.single_threaded = GetParam();
+    server_ = std::make_unique<Server>(io_.io(), server_options, std::move(router_));
     ASSERT_TRUE(server_->Start().ok());
   }
 
@@ -78,8 +91,8 @@ class ClientTest : public ::testing::Test {
   std::promise<bool> wait_stream_cancelled_;
 };
 
-TEST_F(ClientTest, SendsHeadersAndBody) {
-  Client client(io_.io().get_executor());
+TEST_P(ClientTest, SendsHeadersAndBody) {
+  Client client(io_.io().get_executor(), Options());
   absl::StatusOr<ClientResponse> response =
       Fetch(client, ClientRequest::Get(Url("/hello")).WithHeader("X-Name", "zumik"));
   ASSERT_TRUE(response.ok()) << response.status();
@@ -90,8 +103,8 @@ TEST_F(ClientTest, SendsHeadersAndBody) {
   EXPECT_EQ(response->body, "ping");
 }
 
-TEST_F(ClientTest, PoolReusesOneConnectionForSequentialRequests) {
-  Client client(io_.io().get_executor());
+TEST_P(ClientTest, PoolReusesOneConnectionForSequentialRequests) {
+  Client client(io_.io().get_executor(), Options());
   for (int i = 0; i < 5; ++i) {
     absl::StatusOr<ClientResponse> response = Fetch(client, ClientRequest::Get(Url("/hello")));
     ASSERT_TRUE(response.ok()) << response.status();
@@ -101,8 +114,8 @@ TEST_F(ClientTest, PoolReusesOneConnectionForSequentialRequests) {
   EXPECT_EQ(server_->stats().connections_accepted, 1u);
 }
 
-TEST_F(ClientTest, ResolvesPathsAgainstTheBaseUrl) {
-  ClientOptions options;
+TEST_P(ClientTest, ResolvesPathsAgainstTheBaseUrl) {
+  ClientOptions options = Options();
   options.base_url = Url("");
   Client client(io_.io().get_executor(), options);
   absl::StatusOr<ClientResponse> response = Fetch(client, ClientRequest::Get("/hello"));
@@ -110,8 +123,8 @@ TEST_F(ClientTest, ResolvesPathsAgainstTheBaseUrl) {
   EXPECT_EQ(response->body, "hello ");
 }
 
-TEST_F(ClientTest, ReplacesAPooledConnectionTheServerClosed) {
-  Client client(io_.io().get_executor());
+TEST_P(ClientTest, ReplacesAPooledConnectionTheServerClosed) {
+  Client client(io_.io().get_executor(), Options());
   ASSERT_TRUE(Fetch(client, ClientRequest::Get(Url("/hello"))).ok());
   const uint16_t port = server_->port();
   // Stop closes the idle connection the client holds in its pool.
@@ -122,6 +135,7 @@ TEST_F(ClientTest, ReplacesAPooledConnectionTheServerClosed) {
   });
   ServerOptions options;
   options.port = port;
+  options.single_threaded = GetParam();
   server_ = std::make_unique<Server>(io_.io(), options, std::move(router));
   ASSERT_TRUE(server_->Start().ok());
   absl::StatusOr<ClientResponse> response = Fetch(client, ClientRequest::Get(Url("/hello")));
@@ -130,8 +144,8 @@ TEST_F(ClientTest, ReplacesAPooledConnectionTheServerClosed) {
   EXPECT_EQ(client.stats().connections_opened, 2u);
 }
 
-TEST_F(ClientTest, DeadlineExceededCancelsTheServerHandler) {
-  Client client(io_.io().get_executor());
+TEST_P(ClientTest, DeadlineExceededCancelsTheServerHandler) {
+  Client client(io_.io().get_executor(), Options());
   absl::StatusOr<ClientResponse> response =
       Fetch(client, ClientRequest::Get(Url("/slow")).WithTimeout(100ms));
   EXPECT_EQ(response.status().code(), absl::StatusCode::kDeadlineExceeded);
@@ -140,7 +154,7 @@ TEST_F(ClientTest, DeadlineExceededCancelsTheServerHandler) {
   EXPECT_TRUE(slow_handler_cancelled_.get_future().get());
 }
 
-TEST_F(ClientTest, ConnectionRefusedIsUnavailableNamingHostAndPort) {
+TEST_P(ClientTest, ConnectionRefusedIsUnavailableNamingHostAndPort) {
   const uint16_t port = testing::UnusedPort();
   absl::StatusOr<ClientResponse> response =
       FetchBlocking(Method::get, fmt::format("http://127.0.0.1:{}/", port));
@@ -149,30 +163,30 @@ TEST_F(ClientTest, ConnectionRefusedIsUnavailableNamingHostAndPort) {
               HasSubstr(fmt::format("connect to 127.0.0.1:{} failed", port)));
 }
 
-TEST_F(ClientTest, BadUrlIsInvalidArgument) {
-  Client client(io_.io().get_executor());
+TEST_P(ClientTest, BadUrlIsInvalidArgument) {
+  Client client(io_.io().get_executor(), Options());
   for (const char* url : {"ftp://127.0.0.1/", "http://", "/no-base-url", "::"}) {
     absl::StatusOr<ClientResponse> response = Fetch(client, ClientRequest::Get(url));
     EXPECT_EQ(response.status().code(), absl::StatusCode::kInvalidArgument) << url;
   }
 }
 
-TEST_F(ClientTest, ResponseOverTheBodyLimitIsResourceExhausted) {
-  ClientOptions options;
+TEST_P(ClientTest, ResponseOverTheBodyLimitIsResourceExhausted) {
+  ClientOptions options = Options();
   options.max_response_body_bytes = 1024;
   Client client(io_.io().get_executor(), options);
   absl::StatusOr<ClientResponse> response = Fetch(client, ClientRequest::Get(Url("/big")));
   EXPECT_EQ(response.status().code(), absl::StatusCode::kResourceExhausted);
 }
 
-TEST_F(ClientTest, FetchBlockingRunsItsOwnIoContext) {
+TEST_P(ClientTest, FetchBlockingRunsItsOwnIoContext) {
   absl::StatusOr<ClientResponse> response =
       FetchBlocking(Method::post, Url("/echo"), "blocking", {{"X-Test", "1"}}, 5s);
   ASSERT_TRUE(response.ok()) << response.status();
   EXPECT_EQ(response->body, "blocking");
 }
 
-TEST_F(ClientTest, StatusFromResponseUsesTheJsonErrorMessage) {
+TEST_P(ClientTest, StatusFromResponseUsesTheJsonErrorMessage) {
   absl::StatusOr<ClientResponse> response = FetchBlocking(Method::get, Url("/error"));
   ASSERT_TRUE(response.ok()) << response.status();
   const absl::Status status = StatusFromResponse(*response);
@@ -180,8 +194,8 @@ TEST_F(ClientTest, StatusFromResponseUsesTheJsonErrorMessage) {
   EXPECT_EQ(MessageOf(status), "HTTP 429: slow down");
 }
 
-TEST_F(ClientTest, StreamDeliversChunksAndEndsWithAnEmptyRead) {
-  Client client(io_.io().get_executor());
+TEST_P(ClientTest, StreamDeliversChunksAndEndsWithAnEmptyRead) {
+  Client client(io_.io().get_executor(), Options());
   auto collect = [&]() -> asio::awaitable<absl::StatusOr<std::string>> {
     absl::StatusOr<ClientStream> stream =
         co_await client.Stream(ClientRequest::Get(Url("/chunks")));
@@ -197,8 +211,8 @@ TEST_F(ClientTest, StreamDeliversChunksAndEndsWithAnEmptyRead) {
   EXPECT_EQ(client.stats().connections_opened, 1u);
 }
 
-TEST_F(ClientTest, StreamOfAnErrorStatusStillReadsTheBody) {
-  Client client(io_.io().get_executor());
+TEST_P(ClientTest, StreamOfAnErrorStatusStillReadsTheBody) {
+  Client client(io_.io().get_executor(), Options());
   auto collect = [&]() -> asio::awaitable<absl::StatusOr<std::pair<int, std::string>>> {
     absl::StatusOr<ClientStream> stream = co_await client.Stream(ClientRequest::Get(Url("/error")));
     if (!stream.ok()) co_return stream.status();
@@ -212,8 +226,8 @@ TEST_F(ClientTest, StreamOfAnErrorStatusStillReadsTheBody) {
   EXPECT_THAT(result->second, HasSubstr("slow down"));
 }
 
-TEST_F(ClientTest, CancelFailsAPendingReadAndTheServerSeesTheClientLeave) {
-  Client client(io_.io().get_executor());
+TEST_P(ClientTest, CancelFailsAPendingReadAndTheServerSeesTheClientLeave) {
+  Client client(io_.io().get_executor(), Options());
   absl::StatusOr<ClientStream> stream =
       RunOn(io_.io(), client.Stream(ClientRequest::Get(Url("/wait-stream")).WithTimeout(10s)));
   ASSERT_TRUE(stream.ok()) << stream.status();
@@ -232,6 +246,11 @@ TEST_F(ClientTest, CancelFailsAPendingReadAndTheServerSeesTheClientLeave) {
   EXPECT_TRUE(wait_stream_cancelled_.get_future().get());
   EXPECT_EQ(client.stats().idle_connections, 0u);
 }
+
+INSTANTIATE_TEST_SUITE_P(Threading, ClientTest, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& param_info) {
+                           return param_info.param ? "SingleThreaded" : "Strands";
+                         });
 
 }  // namespace
 }  // namespace zumik::http

@@ -2,6 +2,8 @@
 // server_connection.cc.
 #include "core/http/server.h"
 
+#include <sys/socket.h>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -70,6 +72,11 @@ absl::Status Server::Start() {
   if (ec) return fail("open");
   shared_->acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
   if (ec) return fail("reuse_address");
+  if (options.reuse_port) {
+    using ReusePort = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
+    shared_->acceptor.set_option(ReusePort(true), ec);
+    if (ec) return fail("reuse_port");
+  }
   shared_->acceptor.bind(endpoint, ec);
   if (ec) return fail("bind");
   shared_->acceptor.listen(asio::socket_base::max_listen_connections, ec);

@@ -21,6 +21,10 @@
 //   client_gone() between steps or cancel that work from OnClientGone.
 // - A handler that throws never takes the server down: the exception is logged and the
 //   client gets a JSON 500 (or the connection is closed if the response had started).
+// - Per-core servers, nginx style: give N Servers the same host:port with
+//   ServerOptions::reuse_port, each on its own io_context run by one thread, and set
+//   single_threaded: the kernel spreads new connections across them, and connections skip
+//   their strands (no locks, no extra posts) since only one thread ever runs them.
 //
 // Lifetime rules
 // - Router handlers and everything they reference must stay valid until Stop()/Shutdown()
@@ -70,6 +74,13 @@ struct ServerOptions {
   size_t max_connections = 10000;
   // Added to every response (e.g. {"x-zumik-replica", "replica-0"}).
   Headers default_headers;
+  // SO_REUSEPORT: several Servers (each on its own io_context and thread) listen on the same
+  // host:port and the kernel spreads new connections across them. Every one of them must
+  // set it; the first may ask for port 0 and the others bind the port it got.
+  bool reuse_port = false;
+  // The io_context is run by exactly one thread (the handlers included): connections run
+  // on its executor directly instead of on a strand each. Wrong with several threads.
+  bool single_threaded = false;
 };
 
 struct ServerStats {

@@ -104,8 +104,11 @@ std::vector<std::shared_ptr<ServerConnection>> ServerShared::Snapshot() {
 asio::awaitable<void> AcceptLoop(std::shared_ptr<ServerShared> shared) {
   asio::steady_timer backoff(shared->strand);
   while (true) {
-    auto [ec, accepted] =
-        co_await shared->acceptor.async_accept(asio::make_strand(shared->io), kTuple);
+    // One thread: the connection needs no strand of its own.
+    const asio::any_io_executor executor =
+        shared->options.single_threaded ? asio::any_io_executor(shared->io.get_executor())
+                                        : asio::any_io_executor(asio::make_strand(shared->io));
+    auto [ec, accepted] = co_await shared->acceptor.async_accept(executor, kTuple);
     if (ec) {
       if (!shared->acceptor.is_open() || ec == asio::error::operation_aborted) co_return;
       shared->log->warn("{}: accept failed: {}", shared->options.name, ec.message());

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <future>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -544,6 +545,66 @@ TEST(Server, StartFailsClearlyWhenThePortIsTaken) {
   EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable);
   EXPECT_THAT(std::string(MessageOf(status)), HasSubstr(std::to_string(first.port())));
   first.Stop(1s);
+}
+
+// Per-core workers, nginx style: each Server on its own single-threaded io_context, all on
+// one port.
+struct PortWorker {
+  explicit PortWorker(int worker_id) : id(worker_id), io(1) {}
+  absl::Status Start(uint16_t port) {
+    Router router;
+    router.Get("/who", [this](Request&, ResponseWriter& writer) -> asio::awaitable<void> {
+      co_await writer.Respond(200, fmt::format("worker-{}", id), "text/plain");
+    });
+    ServerOptions options;
+    options.name = fmt::format("worker-{}", id);
+    options.port = port;
+    options.reuse_port = true;
+    options.single_threaded = true;
+    server = std::make_unique<Server>(io.io(), options, std::move(router));
+    return server->Start();
+  }
+
+  const int id;
+  IoThreads io;
+  std::unique_ptr<Server> server;
+};
+
+TEST(Server, ReusePortLetsPerThreadServersShareOnePortAndBothAccept) {
+  PortWorker first(0);
+  PortWorker second(1);
+  ASSERT_TRUE(first.Start(0).ok());
+  ASSERT_TRUE(second.Start(first.server->port()).ok());
+  EXPECT_EQ(second.server->port(), first.server->port());
+  const std::string url = fmt::format("http://127.0.0.1:{}/who", first.server->port());
+  // The kernel spreads connections by a hash of the client's address and port: each new
+  // connection lands on either worker, so a few dozen reach both (all miss one: 2^-63).
+  std::set<std::string> answered;
+  for (int i = 0; i < 64 && answered.size() < 2; ++i) {
+    absl::StatusOr<ClientResponse> response = FetchBlocking(Method::get, url);
+    ASSERT_TRUE(response.ok()) << response.status();
+    answered.insert(response->body);
+  }
+  EXPECT_THAT(answered, ::testing::ElementsAre("worker-0", "worker-1"));
+  EXPECT_GE(first.server->stats().connections_accepted, 1u);
+  EXPECT_GE(second.server->stats().connections_accepted, 1u);
+  // One worker stopping leaves the port served by the other.
+  first.server->Stop(1s);
+  absl::StatusOr<ClientResponse> response = FetchBlocking(Method::get, url);
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_EQ(response->body, "worker-1");
+  second.server->Stop(1s);
+}
+
+TEST(Server, ReusePortIsOptInForEveryServerOnThePort) {
+  PortWorker first(0);
+  ASSERT_TRUE(first.Start(0).ok());
+  IoThreads io(1);
+  ServerOptions options;
+  options.port = first.server->port();
+  Server plain(io.io(), options, Router());
+  EXPECT_EQ(plain.Start().code(), absl::StatusCode::kUnavailable);
+  first.server->Stop(1s);
 }
 
 }  // namespace

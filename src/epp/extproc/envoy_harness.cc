@@ -5,7 +5,13 @@
 #include <grpcpp/security/tls_certificate_verifier.h>
 #include <grpcpp/security/tls_credentials_options.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdlib>
 
 #include "epp/extproc/stream_processor.h"
 
@@ -22,7 +28,104 @@ void AddEnvoyHeader(envoy::config::core::v3::HeaderMap* map, std::string_view ke
   header->set_raw_value(std::string(value));
 }
 
+std::string Dechunk(std::string_view raw) {
+  std::string out;
+  while (!raw.empty()) {
+    size_t eol = raw.find("\r\n");
+    if (eol == std::string_view::npos) break;
+    size_t n = std::strtoul(std::string(raw.substr(0, eol)).c_str(), nullptr, 16);
+    if (n == 0) break;
+    out.append(raw.substr(eol + 2, n));
+    raw.remove_prefix(std::min(raw.size(), eol + 2 + n + 2));
+  }
+  return out;
+}
+
 }  // namespace
+
+Pick ReadPick(const ext_proc_pb::ProcessingResponse& headers_reply) {
+  // The names as the GIE protocol spells them (not the server's constants): what Envoy reads.
+  const std::string destination_key = "x-gateway-destination-endpoint";
+  Pick pick;
+  const auto& common = headers_reply.request_headers().response();
+  pick.clear_route_cache = common.clear_route_cache();
+  pick.destination = MutationHeader(common.header_mutation(), destination_key);
+  pick.content_length = MutationHeader(common.header_mutation(), "content-length");
+  if (pick.destination.has_value()) {
+    size_t start = 0;
+    while (true) {
+      size_t comma = pick.destination->find(',', start);
+      pick.endpoints.push_back(pick.destination->substr(start, comma - start));
+      if (comma == std::string::npos) break;
+      start = comma + 1;
+    }
+  }
+  const auto& namespaces = headers_reply.dynamic_metadata().fields();
+  if (auto lb = namespaces.find("envoy.lb"); lb != namespaces.end()) {
+    const auto& fields = lb->second.struct_value().fields();
+    if (auto it = fields.find(destination_key); it != fields.end()) {
+      pick.metadata_destination = it->second.string_value();
+    }
+  }
+  return pick;
+}
+
+std::vector<std::string> SplitIntoChunks(std::string_view body, size_t size) {
+  std::vector<std::string> chunks;
+  for (size_t offset = 0; offset < body.size(); offset += std::max<size_t>(1, size)) {
+    chunks.emplace_back(body.substr(offset, size));
+  }
+  return chunks;
+}
+
+UpstreamResponse ForwardToEndpoint(const std::string& endpoint, std::string_view path,
+                                   std::string_view body) {
+  UpstreamResponse response;
+  size_t colon = endpoint.rfind(':');
+  if (colon == std::string::npos) return response;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(std::atoi(endpoint.c_str() + colon + 1)));
+  if (inet_pton(AF_INET, endpoint.substr(0, colon).c_str(), &addr.sin_addr) != 1) return response;
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return response;
+  timeval tv{10, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  std::string request = fmt::format(
+      "POST {} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n"
+      "Connection: close\r\n\r\n{}",
+      path, endpoint, body.size(), body);
+  std::string raw;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
+    size_t sent = 0;
+    while (sent < request.size()) {
+      ssize_t n = write(fd, request.data() + sent, request.size() - sent);
+      if (n <= 0) break;
+      sent += static_cast<size_t>(n);
+    }
+    char buf[65536];
+    ssize_t n;
+    while (sent == request.size() && (n = read(fd, buf, sizeof(buf))) > 0) {
+      raw.append(buf, static_cast<size_t>(n));
+    }
+  }
+  close(fd);
+  size_t header_end = raw.find("\r\n\r\n");
+  size_t space = raw.find(' ');
+  if (header_end == std::string::npos || space > header_end) return response;
+  std::string head = raw.substr(0, header_end);
+  response.status = std::atoi(head.c_str() + space + 1);
+  std::string lower = head;
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (size_t ct = lower.find("\r\ncontent-type:"); ct != std::string::npos) {
+    size_t start = head.find_first_not_of(' ', ct + 15);
+    response.content_type = head.substr(start, head.find("\r\n", start) - start);
+  }
+  std::string payload = raw.substr(header_end + 4);
+  response.body =
+      lower.find("transfer-encoding: chunked") != std::string::npos ? Dechunk(payload) : payload;
+  return response;
+}
 
 void SetSubsetHint(ext_proc_pb::ProcessingRequest& request,
                    const std::vector<std::string>& addresses) {

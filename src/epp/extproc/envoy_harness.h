@@ -104,6 +104,31 @@ struct ResponseOutcome {
 ResponseOutcome DriveResponse(EnvoyStream& stream, int status, std::string_view content_type,
                               const std::vector<std::string>& chunks, bool trailers = false);
 
+// The pick as Envoy reads it from the request headers reply.
+struct Pick {
+  std::optional<std::string> destination;           // x-gateway-destination-endpoint
+  std::vector<std::string> endpoints;               // `destination` split at commas
+  std::optional<std::string> metadata_destination;  // envoy.lb dynamic metadata, same key
+  std::optional<std::string> content_length;        // the Content-Length header mutation
+  bool clear_route_cache = false;
+};
+Pick ReadPick(const ext_proc_pb::ProcessingResponse& headers_reply);
+
+// `body` cut into pieces of `size` bytes, as an upstream's response arrives.
+std::vector<std::string> SplitIntoChunks(std::string_view body, size_t size);
+
+// --- The upstream leg ----------------------------------------------------------------------
+struct UpstreamResponse {
+  int status = 0;  // 0: could not connect or no HTTP response
+  std::string content_type;
+  std::string body;  // de-chunked
+};
+
+// What Envoy does after the pick: one HTTP/1.1 POST of `body` to `endpoint` ("ip:port",
+// IPv4), read to the end (Connection: close, 10 s receive timeout).
+UpstreamResponse ForwardToEndpoint(const std::string& endpoint, std::string_view path,
+                                   std::string_view body);
+
 // --- A connection --------------------------------------------------------------------------
 class EnvoyClient {
  public:
