@@ -7,7 +7,10 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <vector>
+
+#include "core/base64.h"
 
 namespace zumik::registry {
 namespace {
@@ -65,21 +68,43 @@ std::string ApiKeyLookupPrefix(std::string_view key) {
   return std::string(key.substr(0, kApiKeyLookupLength));
 }
 
-std::string_view BearerCredential(std::string_view authorization) {
-  constexpr std::string_view kBearer = "Bearer ";
-  if (authorization.size() <= kBearer.size()) return {};
-  for (size_t i = 0; i < kBearer.size(); ++i) {
-    const char c = authorization[i];
-    const char lower = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-    const char expected = (kBearer[i] >= 'A' && kBearer[i] <= 'Z')
-                              ? static_cast<char>(kBearer[i] - 'A' + 'a')
-                              : kBearer[i];
-    if (lower != expected) return {};
+namespace {
+
+// The text after "<scheme> " (scheme matched case-insensitively, spaces trimmed), or "".
+std::string_view SchemeCredential(std::string_view authorization, std::string_view scheme) {
+  if (authorization.size() <= scheme.size() + 1 || authorization[scheme.size()] != ' ') return {};
+  for (size_t i = 0; i < scheme.size(); ++i) {
+    const auto lower = [](char c) {
+      return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+    };
+    if (lower(authorization[i]) != lower(scheme[i])) return {};
   }
-  std::string_view credential = authorization.substr(kBearer.size());
+  std::string_view credential = authorization.substr(scheme.size() + 1);
   while (!credential.empty() && credential.front() == ' ') credential.remove_prefix(1);
   while (!credential.empty() && credential.back() == ' ') credential.remove_suffix(1);
   return credential;
+}
+
+}  // namespace
+
+std::string_view BearerCredential(std::string_view authorization) {
+  return SchemeCredential(authorization, "Bearer");
+}
+
+std::string ApiKeyFromAuthorization(std::string_view authorization) {
+  if (std::string_view bearer = BearerCredential(authorization); !bearer.empty()) {
+    return std::string(bearer);
+  }
+  const std::string_view basic = SchemeCredential(authorization, "Basic");
+  // base64 of "user:" + a key of at most 128 characters fits well within this.
+  if (basic.empty() || basic.size() > 1024) return "";
+  std::optional<std::string> decoded = Base64Decode(basic);
+  if (!decoded) return "";
+  const size_t colon = decoded->find(':');
+  if (colon == std::string::npos) return "";
+  std::string password = decoded->substr(colon + 1);
+  if (password.empty()) return decoded->substr(0, colon);  // `curl -u KEY:`
+  return password;
 }
 
 }  // namespace zumik::registry

@@ -41,4 +41,9 @@ std::string ApiKeyLookupPrefix(std::string_view key);
 // The credential in an "Authorization: Bearer <credential>" header, or "" when absent/malformed.
 std::string_view BearerCredential(std::string_view authorization);
 
+// The API key in an Authorization header for the web page: "Bearer <key>", or HTTP Basic with
+// the key as the password and any username (what a browser's sign-in dialog sends), or as the
+// username with an empty password (`curl -u KEY:`). "" when absent or malformed.
+std::string ApiKeyFromAuthorization(std::string_view authorization);
+
 }  // namespace zumik::registry

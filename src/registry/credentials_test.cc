@@ -5,6 +5,8 @@
 
 #include <set>
 
+#include "core/base64.h"
+
 namespace zumik::registry {
 namespace {
 
@@ -60,6 +62,25 @@ TEST(BearerCredential, ExtractsTheCredentialCaseInsensitively) {
   EXPECT_EQ(BearerCredential("Basic dXNlcg=="), "");
   EXPECT_EQ(BearerCredential("Bearer "), "");
   EXPECT_EQ(BearerCredential(""), "");
+}
+
+TEST(ApiKeyFromAuthorization, AcceptsBearerAndBasicWithTheKeyAsPasswordOrUser) {
+  EXPECT_EQ(ApiKeyFromAuthorization("Bearer zk_live_abc"), "zk_live_abc");
+  // Basic base64("anyone:zk_live_abc"): a browser's sign-in dialog.
+  EXPECT_EQ(ApiKeyFromAuthorization("Basic " + Base64Encode("anyone:zk_live_abc")), "zk_live_abc");
+  EXPECT_EQ(ApiKeyFromAuthorization("basic " + Base64Encode(":zk_live_a:b")), "zk_live_a:b");
+  // `curl -u KEY:` puts the key in the username.
+  EXPECT_EQ(ApiKeyFromAuthorization("Basic " + Base64Encode("zk_live_abc:")), "zk_live_abc");
+}
+
+TEST(ApiKeyFromAuthorization, IsEmptyForMalformedHeaders) {
+  EXPECT_EQ(ApiKeyFromAuthorization(""), "");
+  EXPECT_EQ(ApiKeyFromAuthorization("Basic"), "");
+  EXPECT_EQ(ApiKeyFromAuthorization("Basic !!!not-base64"), "");
+  EXPECT_EQ(ApiKeyFromAuthorization("Basic " + Base64Encode("no-colon")), "");
+  EXPECT_EQ(ApiKeyFromAuthorization("Basic " + std::string(2000, 'A')), "");
+  EXPECT_EQ(ApiKeyFromAuthorization("Digest username=\"x\""), "");
+  EXPECT_EQ(ApiKeyFromAuthorization("BasicXdXNlcjpwYXNz"), "");
 }
 
 }  // namespace

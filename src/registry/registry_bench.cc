@@ -98,7 +98,7 @@ BENCHMARK(BM_ListTenThousandClustersJson)->Unit(benchmark::kMillisecond);
 
 void BM_RenderPageTenThousand(benchmark::State& state) {
   Fleet& fleet = TenThousand();
-  for (auto _ : state) benchmark::DoNotOptimize(fleet.service->RenderPage());
+  for (auto _ : state) benchmark::DoNotOptimize(fleet.service->RenderPage("bench"));
 }
 BENCHMARK(BM_RenderPageTenThousand)->Unit(benchmark::kMillisecond);
 

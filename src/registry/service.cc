@@ -94,6 +94,39 @@ Reply JsonReply(int status, std::string body) {
   return reply;
 }
 
+constexpr std::string_view kHtmlContentType = "text/html; charset=utf-8";
+
+// A minimal HTML page: a heading and one paragraph (`paragraph_html` is trusted markup).
+std::string HtmlMessage(std::string_view title, std::string_view paragraph_html) {
+  return fmt::format(
+      "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{0}</title>"
+      "<style>body{{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:46em}}"
+      "</style></head><body>\n<h1>{0}</h1>\n<p>{1}</p>\n</body></html>\n",
+      HtmlEscape(title), paragraph_html);
+}
+
+// Pages show one org's clusters: never kept by a cache or a proxy.
+Reply HtmlReply(int status, std::string body) {
+  Reply reply;
+  reply.status = status;
+  reply.body = std::move(body);
+  reply.content_type = std::string(kHtmlContentType);
+  reply.headers.emplace_back("Cache-Control", "no-store");
+  return reply;
+}
+
+// The 401 that makes a browser show its sign-in dialog (RFC 7617).
+Reply SignInReply() {
+  Reply reply = HtmlReply(
+      401, HtmlMessage("Sign in to the Zumik registry",
+                       "This page lists your org's clusters. Sign in with any user name and your "
+                       "org's API key (<code>zk_live_&hellip;</code>) as the password, or send "
+                       "<code>Authorization: Bearer zk_live_&hellip;</code>. An admin creates a "
+                       "key with <code>zumik registry keys create --org NAME</code>."));
+  reply.headers.emplace_back("WWW-Authenticate", "Basic realm=\"Zumik registry\", charset=\"UTF-8\"");
+  return reply;
+}
+
 std::string IsoTime(double unix_seconds) {
   const std::time_t seconds = static_cast<std::time_t>(unix_seconds);
   std::tm tm{};
@@ -688,9 +721,10 @@ std::string RegistryService::ListJson(std::string_view org, const ListFilter& fi
   return out;
 }
 
-std::string RegistryService::RenderPage() const {
+std::string RegistryService::RenderPage(std::string_view org) const {
   RegistryHealth health;
-  const std::vector<ClusterView> views = Snapshot("", &health);
+  // "\x01" matches no org (Snapshot("") would mean every org).
+  const std::vector<ClusterView> views = Snapshot(org.empty() ? "\x01" : org, &health);
   const double now = clock_.UnixSeconds();
   std::string html = fmt::format(
       "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
@@ -707,20 +741,20 @@ std::string RegistryService::RenderPage() const {
       "</style></head><body>\n<h1>Zumik registry</h1>\n",
       options_.page_refresh_s);
   html += fmt::format(
-      "<p id=\"summary\">{} cluster(s). Heartbeat interval {} s; unknown after {} s without one, "
-      "offline after {} s. Refreshes every {} s.</p>\n",
-      views.size(), ToSeconds(options_.liveness.interval),
+      "<p id=\"summary\">Org <b id=\"org\">{}</b>: {} cluster(s). Heartbeat interval {} s; "
+      "unknown after {} s without one, offline after {} s. Refreshes every {} s.</p>\n",
+      HtmlEscape(org), views.size(), ToSeconds(options_.liveness.interval),
       ToSeconds(options_.liveness.UnknownAfter()), ToSeconds(options_.liveness.offline_after),
       options_.page_refresh_s);
   if (health.suspect) {
-    html += fmt::format(
-        "<div class=\"banner\" id=\"suspect\">Registry suspect: {} of {} recently alive "
-        "clusters stopped heartbeating at once. The registry's own network or clock is the "
-        "likely fault, so their status is held at its last value.</div>\n",
-        health.stale, health.recently_alive);
+    // No fleet-wide counts here: they would tell one org about the others.
+    html +=
+        "<div class=\"banner\" id=\"suspect\">Registry suspect: most recently alive clusters "
+        "stopped heartbeating at once. The registry's own network or clock is the likely fault, "
+        "so their status is held at its last value.</div>\n";
   }
   html +=
-      "<table id=\"clusters\"><thead><tr><th>Org</th><th>Name</th><th>ID</th><th>Profile</th>"
+      "<table id=\"clusters\"><thead><tr><th>Name</th><th>ID</th><th>Profile</th>"
       "<th>Stack</th><th>Status</th><th>Last heartbeat</th><th>GPUs</th><th>Model</th>"
       "<th>Routes</th></tr></thead><tbody>\n";
   for (const ClusterView& view : views) {
@@ -745,9 +779,9 @@ std::string RegistryService::RenderPage() const {
     }
     const std::string_view liveness = LivenessName(view.liveness);
     html += fmt::format(
-        "<tr data-id=\"{}\"><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td>"
+        "<tr data-id=\"{}\"><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td>"
         "<td class=\"{}\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
-        HtmlEscape(r.id), HtmlEscape(r.org), HtmlEscape(r.name), HtmlEscape(r.id),
+        HtmlEscape(r.id), HtmlEscape(r.name), HtmlEscape(r.id),
         ProfileName(r.profile), HtmlEscape(StackSummary(r.stack)), liveness, liveness,
         HtmlEscape(heartbeat), HtmlEscape(GpuSummary(r.status)),
         HtmlEscape(r.status ? r.status->model : ""), routes);
@@ -833,10 +867,9 @@ asio::awaitable<void> RegistryService::HandleApi(http::Request& request,
   std::function<Reply()> work = [this, authorization, method, path, body, query] {
     return ApiCall(authorization, method, path, body, query);
   };
-  // Blocking database calls run on the pool; co_spawn resumes this handler on its strand.
-  asio::awaitable<Reply> task = CallOnPool(std::move(work));
-  Reply reply =
-      co_await asio::co_spawn(db_pool_->get_executor(), std::move(task), asio::use_awaitable);
+  // Named first: GCC 12 may destroy a temporary inside a co_await expression twice.
+  asio::awaitable<Reply> call = RunBlocking(std::move(work));
+  Reply reply = co_await std::move(call);
   if (reply.status == 204) {
     co_await writer.Respond(204, "", "text/plain", reply.headers);
   } else {
@@ -883,10 +916,43 @@ asio::awaitable<void> RegistryService::HandleHeartbeatOrApi(http::Request& reque
   }
 }
 
-asio::awaitable<void> RegistryService::HandlePage(http::Request&, http::ResponseWriter& writer) {
+asio::awaitable<Reply> RegistryService::RunBlocking(std::function<Reply()> work) {
+  // co_spawn runs the work on the pool and resumes this coroutine on its own executor.
+  asio::awaitable<Reply> task = CallOnPool(std::move(work));
+  Reply reply =
+      co_await asio::co_spawn(db_pool_->get_executor(), std::move(task), asio::use_awaitable);
+  co_return reply;
+}
+
+RegistryService::Reply RegistryService::PageCall(std::string_view authorization) {
+  // No credential at all is a browser's first request before it asks the user to sign in:
+  // challenged, but not counted as an auth failure. A wrong one is counted as on the API.
+  absl::StatusOr<Caller> caller = absl::UnauthenticatedError("no credential");
+  if (!authorization.empty()) caller = AuthenticateApiKey(ApiKeyFromAuthorization(authorization));
+  absl::Status status = caller.status();
+  if (status.ok()) status = ChargeApiKey(*caller);
+  if (status.ok()) return HtmlReply(200, RenderPage(caller->org));
+  if (status.code() == absl::StatusCode::kUnauthenticated) return SignInReply();
+  const Reply error = ErrorReply(status);  // logs the cause of a 500
+  const bool limited = error.status == 429;
+  Reply reply = HtmlReply(error.status,
+                          HtmlMessage("Zumik registry",
+                                      limited ? "Too many requests with this API key; the page "
+                                                "retries by itself in a moment."
+                                              : "The registry failed to answer; see its log."));
+  if (limited) reply.headers.emplace_back("Retry-After", "1");
+  return reply;
+}
+
+asio::awaitable<void> RegistryService::HandlePage(http::Request& request,
+                                                  http::ResponseWriter& writer) {
   const auto start = std::chrono::steady_clock::now();
-  const std::string html = RenderPage();
-  co_await writer.Respond(200, html, "text/html; charset=utf-8");
+  std::string authorization(request.Header("Authorization"));
+  std::function<Reply()> work = [this, authorization] { return PageCall(authorization); };
+  // Named first: GCC 12 may destroy a temporary inside a co_await expression twice.
+  asio::awaitable<Reply> call = RunBlocking(std::move(work));
+  Reply reply = co_await std::move(call);
+  co_await writer.Respond(reply.status, reply.body, reply.content_type, reply.headers);
   if (metrics_) {
     metrics_->Observe("page",
                       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());

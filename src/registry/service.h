@@ -1,5 +1,7 @@
 // The registry service: org API keys and cluster tokens, registration, heartbeats, listing,
 // liveness, route-ownership conflicts, the web page, /metrics and /healthz.
+// Everything that shows clusters — the API and the page at `/` — needs an org API key and
+// shows that org's only; /healthz and /metrics give fleet-wide totals, never a cluster.
 //
 // State: the Store is the source of truth for keys and registrations (written before a
 // request is answered, so an acknowledged registration survives a crash). Clusters are also
@@ -13,6 +15,7 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/thread_pool.hpp>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -122,8 +125,9 @@ class RegistryService {
   size_t PendingHeartbeats() const;
 
   RegistryHealth Health() const;
-  // Every org's clusters as an HTML page (the operator's admin view).
-  std::string RenderPage() const;
+  // One org's clusters as an HTML page (the page at `/`, for a caller with that org's key).
+  // An empty org shows no clusters.
+  std::string RenderPage(std::string_view org) const;
   // {"clusters":[...], "registry":{...}} for GET /v1/clusters.
   std::string ListJson(std::string_view org, const ListFilter& filter) const;
   std::string ClusterJson(const ClusterView& view) const;
@@ -162,6 +166,11 @@ class RegistryService {
                 std::string_view body, const http::QueryParams& query);
   Reply DoRegister(const Caller& caller, std::string_view body);
   Reply DoList(const Caller& caller, const http::QueryParams& query);
+  // The page for the key in `authorization` (Bearer or Basic), or a 401 that asks a browser to
+  // sign in.
+  Reply PageCall(std::string_view authorization);
+  // Runs `work` (blocking database calls) on db_pool_ and resumes the caller on its executor.
+  boost::asio::awaitable<Reply> RunBlocking(std::function<Reply()> work);
 
   boost::asio::awaitable<void> HandleApi(http::Request& request, http::ResponseWriter& writer);
   boost::asio::awaitable<void> HandleHeartbeatOrApi(http::Request& request,

@@ -1,6 +1,6 @@
 // The registry service on a SQLite store: registration, tokens, tenant isolation, liveness
-// under a virtual clock, route conflicts, write-behind heartbeats; then the HTTP API of a
-// running RegistryServer.
+// under a virtual clock, route conflicts, write-behind heartbeats, the page per org; then the
+// HTTP API and the signed-in page of a running RegistryServer (429, 413, 400, 401).
 #include "registry/service.h"
 
 #include <gmock/gmock.h>
@@ -10,6 +10,7 @@
 #include <atomic>
 #include <boost/json/parse.hpp>
 
+#include "core/base64.h"
 #include "core/http/client.h"
 #include "registry/credentials.h"
 #include "registry/registry_server.h"
@@ -194,7 +195,10 @@ TEST_F(RegistryServiceTest, FlagsItselfRatherThanTheClustersWhenMostGoStaleAtOnc
   for (const ClusterView& view : service_->ListClusters("acme", {})) {
     EXPECT_EQ(view.liveness, Liveness::kHealthy) << view.record.name;
   }
-  EXPECT_THAT(service_->RenderPage(), HasSubstr("Registry suspect"));
+  const std::string page = service_->RenderPage("acme");
+  EXPECT_THAT(page, HasSubstr("Registry suspect"));
+  // The banner gives no fleet-wide counts: they would tell one org about the others.
+  EXPECT_THAT(page, ::testing::Not(HasSubstr("4 of 5")));
   EXPECT_THAT(metrics_.Expose(), HasSubstr("zumik_registry_suspect 1"));
 }
 
@@ -307,14 +311,34 @@ TEST_F(RegistryServiceTest, RateLimitsHeartbeatsPerCluster) {
 TEST_F(RegistryServiceTest, RendersThePageWithEveryColumnEscaped) {
   auto east = *service_->RegisterCluster(acme_, Request("east", "uid-1"));
   ASSERT_TRUE(service_->Heartbeat(east.id, east.cluster_token.Reveal(),
-                                  WithRoutes({{"/v1/completions", "epp"}})).ok());
-  const std::string page = service_->RenderPage();
+                                  WithRoutes({{"/v1/<script>", "epp"}})).ok());
+  const std::string page = service_->RenderPage("acme");
   EXPECT_THAT(page, HasSubstr("<meta http-equiv=\"refresh\""));
+  EXPECT_THAT(page, HasSubstr("<b id=\"org\">acme</b>: 1 cluster(s)"));
   EXPECT_THAT(page, HasSubstr(east.id));
   EXPECT_THAT(page, HasSubstr("byoc_epp"));
   EXPECT_THAT(page, HasSubstr("8\u00d7 NVIDIA-H100-80GB-HBM3"));
   EXPECT_THAT(page, HasSubstr("class=\"healthy\""));
   EXPECT_THAT(page, HasSubstr("epp \u00b7 vllm \u00b7 kserve"));
+  EXPECT_THAT(page, HasSubstr("/v1/&lt;script&gt; (epp)"));
+  EXPECT_THAT(page, ::testing::Not(HasSubstr("<script>")));
+}
+
+TEST_F(RegistryServiceTest, ThePageShowsOnlyTheCallersOrg) {
+  auto east = *service_->RegisterCluster(acme_, Request("east", "uid-1"));
+  auto theirs = *service_->RegisterCluster(globex_, Request("globex-only", "uid-9"));
+  const std::string acme_page = service_->RenderPage("acme");
+  EXPECT_THAT(acme_page, HasSubstr(east.id));
+  EXPECT_THAT(acme_page, ::testing::Not(HasSubstr(theirs.id)));
+  EXPECT_THAT(acme_page, ::testing::Not(HasSubstr("globex")));
+  const std::string globex_page = service_->RenderPage("globex");
+  EXPECT_THAT(globex_page, HasSubstr(theirs.id));
+  EXPECT_THAT(globex_page, ::testing::Not(HasSubstr(east.id)));
+  EXPECT_THAT(globex_page, ::testing::Not(HasSubstr("acme")));
+  // No org, no clusters (never "every org").
+  const std::string nobody = service_->RenderPage("");
+  EXPECT_THAT(nobody, ::testing::Not(HasSubstr(east.id)));
+  EXPECT_THAT(nobody, ::testing::Not(HasSubstr(theirs.id)));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -404,24 +428,132 @@ TEST_F(RegistryHttpTest, AnswersErrorsWithTheJsonErrorShape) {
 
   auto big = Call(http::Method::post, "/v1/clusters", std::string(8192, ' '), key_);
   EXPECT_EQ(big.status, 413);
-  EXPECT_EQ(Call(http::Method::get, "/v1/clusters?status=sleepy", "", key_).status, 400);
+  auto bad_query = Call(http::Method::get, "/v1/clusters?status=sleepy", "", key_);
+  EXPECT_EQ(bad_query.status, 400);
+  EXPECT_THAT(bad_query.body, HasSubstr("'status'"));
+  auto registered = boost::json::parse(
+      Call(http::Method::post, "/v1/clusters", std::string(kRegisterBody), key_).body).as_object();
+  const std::string id(registered["id"].as_string());
+  const std::string token(registered["cluster_token"].as_string());
+  auto bad_beat = Call(http::Method::post, "/v1/clusters/" + id + "/heartbeat",
+                       R"({"status":{"gpus":[{"product":"NVIDIA-L4","count":-1}]}})", token);
+  EXPECT_EQ(bad_beat.status, 400);
+  EXPECT_THAT(bad_beat.body, HasSubstr("'status.gpus[0].count'"));
   EXPECT_EQ(Call(http::Method::post, "/v1/clusters/byc_00/reboot", "{}", key_).status, 404);
 }
 
-TEST_F(RegistryHttpTest, ServesThePageHealthAndMetrics) {
-  ASSERT_EQ(Call(http::Method::post, "/v1/clusters", std::string(kRegisterBody), key_).status, 201);
-  auto page = Call(http::Method::get, "/", "", "");
-  EXPECT_EQ(page.status, 200);
-  EXPECT_THAT(std::string(page.Header("Content-Type")), HasSubstr("text/html"));
-  EXPECT_THAT(page.body, HasSubstr(">east<"));
+http::ClientResponse GetPage(int port, const std::string& authorization) {
+  http::Headers headers;
+  if (!authorization.empty()) headers.emplace_back("Authorization", authorization);
+  auto response =
+      http::FetchBlocking(http::Method::get, fmt::format("http://127.0.0.1:{}/", port), "", headers);
+  EXPECT_TRUE(response.ok()) << response.status();
+  return response.ok() ? *response : http::ClientResponse{};
+}
+
+std::string BasicAuth(const std::string& user, const std::string& password) {
+  return "Basic " + Base64Encode(user + ":" + password);
+}
+
+TEST_F(RegistryHttpTest, ThePageAsksForTheApiKeyAndShowsOnlyThatOrgsClusters) {
+  auto created = Call(http::Method::post, "/v1/clusters", std::string(kRegisterBody), key_);
+  ASSERT_EQ(created.status, 201);
+  const std::string id(boost::json::parse(created.body).as_object()["id"].as_string());
+
+  // No credential: a browser's first request. Challenged, not counted as an auth failure.
+  auto anonymous = GetPage(server_->port(), "");
+  EXPECT_EQ(anonymous.status, 401);
+  EXPECT_EQ(anonymous.Header("WWW-Authenticate"), R"(Basic realm="Zumik registry", charset="UTF-8")");
+  EXPECT_THAT(std::string(anonymous.Header("Content-Type")), HasSubstr("text/html"));
+  EXPECT_THAT(anonymous.body, HasSubstr("API key"));
+  EXPECT_THAT(anonymous.body, ::testing::Not(HasSubstr(id)));
+  EXPECT_THAT(anonymous.body, ::testing::Not(HasSubstr(">east<")));
+  EXPECT_THAT(Call(http::Method::get, "/metrics", "", "").body,
+              ::testing::Not(HasSubstr("zumik_registry_auth_failures_total{credential=\"api_key\"}")));
+
+  // A browser's sign-in (any user, the key as password) and a Bearer header both work.
+  auto basic = GetPage(server_->port(), BasicAuth("alice", key_));
+  EXPECT_EQ(basic.status, 200) << basic.body;
+  EXPECT_THAT(std::string(basic.Header("Content-Type")), HasSubstr("text/html"));
+  EXPECT_EQ(basic.Header("Cache-Control"), "no-store");
+  EXPECT_THAT(basic.body, HasSubstr(">east<"));
+  EXPECT_THAT(basic.body, HasSubstr(id));
+  auto bearer = GetPage(server_->port(), "Bearer " + key_);
+  EXPECT_EQ(bearer.status, 200);
+  EXPECT_THAT(bearer.body, HasSubstr(id));
+
+  // Another org's key sees its own (empty) list, not acme's.
+  auto other = GetPage(server_->port(), BasicAuth("bob", other_key_));
+  EXPECT_EQ(other.status, 200);
+  EXPECT_THAT(other.body, HasSubstr("<b id=\"org\">globex</b>: 0 cluster(s)"));
+  EXPECT_THAT(other.body, ::testing::Not(HasSubstr(id)));
+  EXPECT_THAT(other.body, ::testing::Not(HasSubstr(">east<")));
+
+  // Wrong, malformed and revoked keys are challenged again and counted.
+  EXPECT_EQ(GetPage(server_->port(), BasicAuth("alice", key_ + "0")).status, 401);
+  EXPECT_EQ(GetPage(server_->port(), "Basic %%%").status, 401);
+  ASSERT_TRUE(server_->store().RevokeApiKey("globex", ApiKeyLookupPrefix(other_key_), 2).ok());
+  auto revoked = GetPage(server_->port(), BasicAuth("bob", other_key_));
+  EXPECT_EQ(revoked.status, 401);
+  EXPECT_FALSE(revoked.Header("WWW-Authenticate").empty());
+  EXPECT_THAT(Call(http::Method::get, "/metrics", "", "").body,
+              HasSubstr("zumik_registry_auth_failures_total{credential=\"api_key\"} 3"));
+}
+
+TEST_F(RegistryHttpTest, HealthAndMetricsStayOpenAndNameNoCluster) {
+  auto created = Call(http::Method::post, "/v1/clusters", std::string(kRegisterBody), key_);
+  ASSERT_EQ(created.status, 201);
+  const std::string id(boost::json::parse(created.body).as_object()["id"].as_string());
   auto health = Call(http::Method::get, "/healthz", "", "");
   EXPECT_EQ(health.status, 200);
   EXPECT_THAT(health.body, HasSubstr("\"status\":\"ok\""));
+  EXPECT_THAT(health.body, ::testing::Not(HasSubstr(id)));
+  EXPECT_THAT(health.body, ::testing::Not(HasSubstr("east")));
+  EXPECT_THAT(health.body, ::testing::Not(HasSubstr("acme")));
   (void)Call(http::Method::get, "/v1/clusters", "", "zk_live_0000000000000000bad");
   auto metrics = Call(http::Method::get, "/metrics", "", "");
+  EXPECT_EQ(metrics.status, 200);
   EXPECT_THAT(metrics.body, HasSubstr("zumik_registry_clusters{profile=\"byoc_epp\",status=\"pending\"} 1"));
   EXPECT_THAT(metrics.body, HasSubstr("zumik_registry_auth_failures_total{credential=\"api_key\"} 1"));
   EXPECT_THAT(metrics.body, HasSubstr("zumik_registry_request_duration_seconds_bucket"));
+  EXPECT_THAT(metrics.body, ::testing::Not(HasSubstr(id)));
+  EXPECT_THAT(metrics.body, ::testing::Not(HasSubstr("east")));
+  EXPECT_THAT(metrics.body, ::testing::Not(HasSubstr("acme")));
+}
+
+class RegistryRateLimitTest : public RegistryHttpTest {
+ protected:
+  void SetUp() override {
+    RegistryServerOptions options;
+    options.db = TempDb();
+    // A bucket that does not refill within the test: exactly `burst` requests pass.
+    options.service.api_rate_per_s = 0.001;
+    options.service.api_burst = 3;
+    server_ = std::make_unique<RegistryServer>(options);
+    ASSERT_TRUE(server_->Start().ok());
+    key_ = CreateKey(server_->store(), "acme");
+    other_key_ = CreateKey(server_->store(), "globex");
+  }
+};
+
+TEST_F(RegistryRateLimitTest, AnswersTooManyRequestsPerKeyOnTheApiAndThePage) {
+  EXPECT_EQ(Call(http::Method::get, "/v1/clusters", "", key_).status, 200);
+  EXPECT_EQ(GetPage(server_->port(), BasicAuth("alice", key_)).status, 200);
+  EXPECT_EQ(Call(http::Method::get, "/v1/clusters", "", key_).status, 200);
+  // The page and the API share the key's bucket.
+  auto limited = Call(http::Method::get, "/v1/clusters", "", key_);
+  EXPECT_EQ(limited.status, 429);
+  EXPECT_EQ(limited.Header("Retry-After"), "1");
+  EXPECT_THAT(limited.body, HasSubstr("rate_limited"));
+  auto page = GetPage(server_->port(), BasicAuth("alice", key_));
+  EXPECT_EQ(page.status, 429);
+  EXPECT_EQ(page.Header("Retry-After"), "1");
+  EXPECT_THAT(std::string(page.Header("Content-Type")), HasSubstr("text/html"));
+  // Per key: another org's key is untouched.
+  EXPECT_EQ(Call(http::Method::get, "/v1/clusters", "", other_key_).status, 200);
+  EXPECT_EQ(GetPage(server_->port(), "Bearer " + other_key_).status, 200);
+  EXPECT_THAT(Call(http::Method::get, "/metrics", "", "").body,
+              HasSubstr("zumik_registry_rate_limited_total{credential=\"api_key\"} 2"));
 }
 
 }  // namespace

@@ -421,7 +421,8 @@ class Up {
     std::vector<std::pair<std::string, std::string>> links = {
         {"EPP gateway (OpenAI)", Url(ports_.epp_gateway, "/v1")},
         {"round-robin gateway", Url(ports_.baseline_gateway, "/v1")},
-        {"registry page", Url(ports_.registry, "/")},
+        // The page signs in with the org's API key (any user name, the key as password).
+        {"registry page (sign in: any user, the API key)", Url(ports_.registry, "/")},
         {"EPP metrics", Url(ports_.epp_metrics, "/metrics")},
         {"replica 0 metrics", Url(ports_.fleet_first, "/metrics")},
     };

@@ -1,6 +1,6 @@
-// `zumik registry` as users run it: admin key commands, the API over HTTP on SQLite and on
-// PostgreSQL, the web page through headless Chromium, and SIGKILL during heartbeat load
-// followed by a restart (no acknowledged registration may be lost).
+// `zumik registry` as users run it: admin key commands, the API and the signed-in page over
+// HTTP on SQLite and on PostgreSQL, the web page through headless Chromium (signed in), and
+// SIGKILL during heartbeat load followed by a restart (no acknowledged registration may be lost).
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -14,6 +14,7 @@
 #include <mutex>
 #include <thread>
 
+#include "core/base64.h"
 #include "core/http/client.h"
 #include "postgres_instance.h"
 #include "support/process.h"
@@ -66,6 +67,15 @@ class Registry {
     headers.emplace_back("Content-Type", "application/json");
     auto response = http::FetchBlocking(method, fmt::format("http://127.0.0.1:{}{}", port_, path),
                                         body, headers, std::chrono::seconds(5));
+    if (!response.ok()) return http::ClientResponse{};
+    return *response;
+  }
+  // GET / with this Authorization header (none when empty).
+  http::ClientResponse GetPage(const std::string& authorization) const {
+    http::Headers headers;
+    if (!authorization.empty()) headers.emplace_back("Authorization", authorization);
+    auto response = http::FetchBlocking(http::Method::get, fmt::format("http://127.0.0.1:{}/", port_),
+                                        "", headers, std::chrono::seconds(5));
     if (!response.ok()) return http::ClientResponse{};
     return *response;
   }
@@ -136,6 +146,18 @@ void ExerciseApi(const std::string& db, const std::string& dir) {
   EXPECT_THAT(registry.Call(http::Method::get, "/v1/clusters", "", globex).body,
               ::testing::Not(HasSubstr(east.id)));
   EXPECT_EQ(registry.Call(http::Method::get, "/v1/clusters/" + east.id, "", globex).status, 404);
+  // The web page: signed in with a key, that org's clusters only; without one, a challenge.
+  auto page = registry.GetPage("Basic " + Base64Encode("admin:" + acme));
+  EXPECT_EQ(page.status, 200);
+  EXPECT_THAT(page.body, HasSubstr(east.id));
+  EXPECT_THAT(page.body, HasSubstr("8× NVIDIA-H100-80GB-HBM3"));
+  auto other_page = registry.GetPage("Bearer " + globex);
+  EXPECT_EQ(other_page.status, 200);
+  EXPECT_THAT(other_page.body, ::testing::Not(HasSubstr(east.id)));
+  auto anonymous = registry.GetPage("");
+  EXPECT_EQ(anonymous.status, 401);
+  EXPECT_THAT(std::string(anonymous.Header("WWW-Authenticate")), HasSubstr("Basic realm="));
+  EXPECT_THAT(anonymous.body, ::testing::Not(HasSubstr(east.id)));
 
   // A revoked key stops working at once, even with the server running.
   int rc = 0;
@@ -144,11 +166,13 @@ void ExerciseApi(const std::string& db, const std::string& dir) {
              &rc);
   EXPECT_EQ(rc, 0);
   EXPECT_EQ(registry.Call(http::Method::get, "/v1/clusters", "", globex).status, 401);
+  EXPECT_EQ(registry.GetPage("Basic " + Base64Encode("admin:" + globex)).status, 401);
   const std::string keys = RunCommand(ZumikBinary() + " registry keys list --org globex --db '" + db + "'");
   EXPECT_THAT(keys, HasSubstr(globex.substr(0, 16)));
   EXPECT_THAT(keys, ::testing::Not(HasSubstr(globex)));  // never the whole key
   // The key never reaches the server's log.
   EXPECT_THAT(registry.process().ReadLog(), ::testing::Not(HasSubstr(acme)));
+  EXPECT_THAT(registry.process().ReadLog(), ::testing::Not(HasSubstr(globex)));
   EXPECT_THAT(registry.process().ReadLog(), ::testing::Not(HasSubstr(east2.token)));
 }
 
@@ -178,13 +202,17 @@ TEST(RegistryBinary, ShowsClustersOnTheWebPageInHeadlessChromium) {
   const std::string dir = MakeTempDir("registry-web");
   const std::string db = "sqlite:" + dir + "/registry.db";
   const std::string key = CreateKey(db, "acme");
+  const std::string other_key = CreateKey(db, "globex");
   Registry registry(db, dir + "/registry.log");
   ASSERT_TRUE(registry.ready()) << registry.process().ReadLog();
   const Registered east = Parse(registry.Call(http::Method::post, "/v1/clusters",
                                               RegisterBody("gpu-east", "uid-1"), key));
   const Registered dyn = Parse(registry.Call(http::Method::post, "/v1/clusters",
                                              RegisterBody("dynamo-west", "uid-2", "byoc_dynamo"), key));
+  const Registered theirs = Parse(registry.Call(http::Method::post, "/v1/clusters",
+                                                RegisterBody("globex-north", "uid-3"), other_key));
   ASSERT_FALSE(east.id.empty());
+  ASSERT_FALSE(theirs.id.empty());
   ASSERT_EQ(registry.Call(http::Method::post, "/v1/clusters/" + east.id + "/heartbeat",
                           R"({"status":{"gpus":[{"product":"NVIDIA-H100-80GB-HBM3","count":8}],)"
                           R"("routes":[{"path":"/v1/completions","owner":"epp"}]}})",
@@ -194,12 +222,19 @@ TEST(RegistryBinary, ShowsClustersOnTheWebPageInHeadlessChromium) {
                           R"({"status":{"routes":[{"path":"/v1/completions","owner":"dynamo-router"}]}})",
                           dyn.token).status,
             200);
+  // The page needs the org's key. Chromium signs in with the credentials in the URL's
+  // user-info (any user, the key as password), answering the page's Basic challenge with them.
+  // (Headless Chromium dumps nothing for a 401, so the sign-in page is checked over HTTP in
+  // ExerciseApi.)
   const std::string dom = RunCommand(fmt::format(
       "timeout 15 /usr/bin/chromium --headless --no-sandbox --disable-gpu --no-first-run "
       "--disable-background-networking --disable-component-update --disable-sync "
-      "--user-data-dir={}/chromium --dump-dom http://127.0.0.1:{}/ 2>/dev/null",
-      dir, registry.port()));
+      "--user-data-dir={}/chromium --dump-dom 'http://admin:{}@127.0.0.1:{}/' 2>/dev/null",
+      dir, key, registry.port()));
   EXPECT_THAT(dom, HasSubstr("<title>Zumik registry</title>"));
+  EXPECT_THAT(dom, HasSubstr("<b id=\"org\">acme</b>: 2 cluster(s)"));
+  EXPECT_THAT(dom, ::testing::Not(HasSubstr("globex-north")));
+  EXPECT_THAT(dom, ::testing::Not(HasSubstr(theirs.id)));
   EXPECT_THAT(dom, HasSubstr(">gpu-east<"));
   EXPECT_THAT(dom, HasSubstr(east.id));
   EXPECT_THAT(dom, HasSubstr(">byoc_epp<"));
