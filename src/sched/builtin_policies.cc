@@ -95,16 +95,18 @@ schedulingProfiles:
   - pluginRef: max-score-picker
 )policy";
 
-constexpr std::string_view kZumikDefault = R"policy(# zumik-default: ours, what the chart deploys. Sticky until saturated, with cold prefixes spread:
-# the prefix-cache-affinity-filter keeps only endpoints that hold at least 80% of the prompt
-# (unless their queued prefill is more than 18 s worse than the best other endpoint's); among
-# those, and for prompts cached nowhere, the no-hit-lru-scorer sends a new prefix to the
-# endpoint that least recently received one (so prefix groups are spread evenly over the fleet
-# instead of piling onto whichever endpoint had the least load when each group first arrived),
-# and token-load-scorer (this router's fresh in-flight tokens) balances the rest. The prefix
-# index matches whole prompts (16-token blocks, up to 128k tokens). Tuned on the virtual fleet
-# (bench/RESULTS.md): predicted-ttft-scorer, our earlier default, cost 25-30% of peak throughput
-# on b2b there, so it is not used until its estimate is fixed.
+constexpr std::string_view kZumikDefault = R"policy(# zumik-default: ours, what the chart deploys. Sticky until saturated, new prefixes spread,
+# load balanced on fresh counts: the prefix-cache-affinity-filter keeps only endpoints that hold
+# at least 80% of the prompt (unless their queued prefill is more than 18 s worse than the best
+# other endpoint's). Among those, and for prompts cached nowhere, no-hit-lru-scorer sends a new
+# prefix to the endpoint that least recently received one, and active-request-scorer (this
+# router's in-flight requests, fresh at every pick) overrides that order when an endpoint is
+# clearly busier, so prefix groups are packed evenly by count and load as the oracle packs them.
+# queue-scorer (scraped waiting requests) only discriminates once some endpoint queues, and then
+# steers away from the queue; token-load-scorer (in-flight prefill tokens) breaks the remaining
+# ties. The prefix index matches whole prompts (16-token blocks, up to 128k tokens). Tuned on
+# the virtual fleet (bench/RESULTS.md, "Tuning zumik-default"); predicted-ttft-scorer is not used:
+# its per-endpoint learned prefill rate collapses on busy endpoints and drives traffic off them.
 apiVersion: inference.networking.x-k8s.io/v1alpha1
 kind: EndpointPickerConfig
 plugins:
@@ -121,6 +123,8 @@ plugins:
     peakPrefillThroughput: 15928
 - type: token-load-scorer
 - type: no-hit-lru-scorer
+- type: active-request-scorer
+- type: queue-scorer
 - type: max-score-picker
 schedulingProfiles:
 - name: default
@@ -130,6 +134,10 @@ schedulingProfiles:
     weight: 1
   - pluginRef: no-hit-lru-scorer
     weight: 1
+  - pluginRef: active-request-scorer
+    weight: 1
+  - pluginRef: queue-scorer
+    weight: 0.5
   - pluginRef: max-score-picker
 )policy";
 

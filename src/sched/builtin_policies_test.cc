@@ -73,6 +73,40 @@ TEST(BuiltinPolicies, ShippedFilesLoadByPath) {
   EXPECT_EQ((*scheduler)->config().source, (kPolicyDir / "zumik-default.yaml").string());
   EXPECT_NE((*scheduler)->FindPlugin("prefix-cache-affinity-filter"), nullptr);
   EXPECT_NE((*scheduler)->FindPlugin("no-hit-lru-scorer"), nullptr);
+  EXPECT_NE((*scheduler)->FindPlugin("active-request-scorer"), nullptr);
+  EXPECT_NE((*scheduler)->FindPlugin("queue-scorer"), nullptr);
+}
+
+// The behaviour zumik-default was tuned for (bench/RESULTS.md): a prompt cached nowhere goes to
+// the endpoint that least recently received a new prefix, unless that endpoint has clearly more
+// requests in flight than another; a prompt cached on an endpoint stays there.
+TEST(BuiltinPolicies, ZumikDefaultSpreadsNewPrefixesByRecencyAndLoad) {
+  Rng rng(1);
+  auto scheduler = Scheduler::FromPolicy("zumik-default", rng);
+  ASSERT_TRUE(scheduler.ok()) << scheduler.status();
+  std::vector<Endpoint> endpoints;
+  for (EndpointId id = 0; id < 4; ++id) endpoints.push_back(testing::MakeEndpoint(id));
+  std::vector<std::string> prompts;
+  for (char c = 'a'; c <= 'h'; ++c) prompts.push_back(std::string(4096, c));
+  auto pick = [&](const std::string& prompt) {
+    InferenceRequest request;
+    request.model = "m";
+    request.prompt = prompt;
+    auto result = (*scheduler)->Pick(request, endpoints, Time{0});
+    EXPECT_TRUE(result.ok()) << result.status();
+    return result.ok() ? result->targets.front() : EndpointId{99};
+  };
+  // Four new prefixes on an idle fleet: one per endpoint.
+  std::set<EndpointId> first;
+  for (int i = 0; i < 4; ++i) first.insert(pick(prompts[static_cast<size_t>(i)]));
+  EXPECT_EQ(first.size(), 4u);
+  // A cached prompt sticks to its endpoint although every endpoint is equally loaded.
+  const EndpointId home = pick(prompts[0]);
+  EXPECT_EQ(pick(prompts[0]), home);
+  // `home` now has three requests in flight and the others one: the next new prefix goes to
+  // one of the others, though `home` received a new prefix first (least recently).
+  const EndpointId fresh = pick(prompts[4]);
+  EXPECT_NE(fresh, home);
 }
 
 }  // namespace
