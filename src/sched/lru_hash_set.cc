@@ -47,7 +47,11 @@ int32_t LruHashSet::LongestPrefix(std::span<const uint64_t> hashes) const {
   Prefetch(hashes[static_cast<size_t>(n - 1)]);
   if (!Contains(hashes[0])) return 0;
   if (Contains(hashes[static_cast<size_t>(n - 1)])) return n;
-  int32_t lo = 0, hi = n - 1;  // block lo is cached, block hi is not
+  return SearchBetween(hashes, 0, n - 1);
+}
+
+int32_t LruHashSet::SearchBetween(std::span<const uint64_t> hashes, int32_t lo,
+                                  int32_t hi) const {
   // An 8-ary search: each round's probes are prefetched together, so a round costs about one
   // cache miss and a 512-block prompt takes 3 rounds instead of 9.
   std::array<int32_t, kSearchWays - 1> probes;
@@ -56,7 +60,7 @@ int32_t LruHashSet::LongestPrefix(std::span<const uint64_t> hashes) const {
     for (int j = 0; j < count; ++j) Prefetch(hashes[static_cast<size_t>(probes[j])]);
     NarrowSearch(hashes, probes, count, lo, hi);
   }
-  return lo + 1;
+  return hi;
 }
 
 // The node of `hash` if its home slot holds it (the common case at our load factor).

@@ -48,6 +48,8 @@ class LruHashSet {
     }
     return count;
   }
+  // Completes a search with block lo cached and block hi not: the first absent block.
+  int32_t SearchBetween(std::span<const uint64_t> hashes, int32_t lo, int32_t hi) const;
   void NarrowSearch(std::span<const uint64_t> hashes,
                     const std::array<int32_t, kSearchWays - 1>& probes, int count, int32_t& lo,
                     int32_t& hi) const {

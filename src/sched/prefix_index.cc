@@ -8,6 +8,20 @@
 #include "sched/lru_hash_set.h"
 
 namespace zumik::sched {
+namespace {
+
+// The probes testing whether `guess` is the first absent block (block guess − 1 cached, block
+// guess not), limited to those strictly between lo and hi; increasing.
+int GuessProbes(int32_t lo, int32_t hi, int32_t guess,
+                std::array<int32_t, LruHashSet::kSearchWays - 1>& probes) {
+  int count = 0;
+  for (int32_t p : {guess - 1, guess}) {
+    if (p > lo && p < hi) probes[static_cast<size_t>(count++)] = p;
+  }
+  return count;
+}
+
+}  // namespace
 
 PrefixIndex::PrefixIndex(int64_t max_entries, int64_t default_capacity, double lru_slack)
     : max_entries_(std::max<int64_t>(0, max_entries)),
@@ -96,9 +110,33 @@ void PrefixIndex::LongestPrefixes(std::span<const EndpointId> endpoints,
       }
     }
     live = kept;
+    std::array<int32_t, LruHashSet::kSearchWays - 1> probes;
+    // Endpoints holding part of a prompt mostly hold the same part (a system prompt or a
+    // conversation recorded whole), so one endpoint's answer is a good guess for the rest:
+    // search it alone (a few rounds of one probe batch each), then test the guess on all the
+    // others in one round of two probes each. That settles most of them; the k-ary rounds
+    // below finish the rest from the narrowed bounds. Any guess gives the same answers.
+    if (live > 1) {
+      const Search& first = active[0];
+      const int32_t guess = first.table->SearchBetween(hashes, first.lo, first.hi);
+      out[first.out] = guess;
+      for (size_t a = 1; a < live; ++a) {
+        Search& s = active[a];
+        s.count = GuessProbes(s.lo, s.hi, guess, probes);
+        for (int j = 0; j < s.count; ++j) {
+          s.table->Prefetch(hashes[static_cast<size_t>(probes[static_cast<size_t>(j)])]);
+        }
+      }
+      for (size_t a = 1; a < live; ++a) {
+        Search& s = active[a];
+        GuessProbes(s.lo, s.hi, guess, probes);
+        s.table->NarrowSearch(hashes, probes, s.count, s.lo, s.hi);
+        active[a - 1] = s;
+      }
+      --live;
+    }
     // k-ary rounds: every probe of a round, over all endpoints, is prefetched before any is
     // read, so a round costs about one cache miss.
-    std::array<int32_t, LruHashSet::kSearchWays - 1> probes;
     while (live > 0) {
       kept = 0;
       for (size_t a = 0; a < live; ++a) {

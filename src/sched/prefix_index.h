@@ -23,7 +23,9 @@
 // removes the deepest blocks first. Presence along a chain is therefore prefix-closed, and the
 // longest cached prefix on an endpoint is found by an 8-ary search: O(log blocks) probes per
 // endpoint in 3 rounds for 512 blocks (each round's probes overlap their cache misses),
-// independent of how many endpoints share a prefix.
+// independent of how many endpoints share a prefix. Across endpoints (LongestPrefixes), one
+// endpoint's answer is first tried on all the others (two probes each), since endpoints holding
+// part of a prompt mostly hold the same part: ~2 probes per endpoint instead of ~21.
 #pragma once
 
 #include <cstdint>
