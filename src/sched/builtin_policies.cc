@@ -104,7 +104,10 @@ constexpr std::string_view kZumikDefault = R"policy(# zumik-default: ours, what 
 # clearly busier, so prefix groups are packed evenly by count and load as the oracle packs them.
 # queue-scorer (scraped waiting requests) only discriminates once some endpoint queues, and then
 # steers away from the queue; token-load-scorer (in-flight prefill tokens) breaks the remaining
-# ties. The prefix index matches whole prompts (16-token blocks, up to 128k tokens). Tuned on
+# ties. prefix-cache-scorer at weight 0.5 (the share of the prompt each endpoint holds) leans
+# towards partial matches below the 80% threshold: a conversation's next turn, whose history the
+# router only saw as the previous prompt, or a group's shared system prompt ahead of a private
+# question. The prefix index matches whole prompts (16-token blocks, up to 128k tokens). Tuned on
 # the virtual fleet (bench/RESULTS.md, "Tuning zumik-default"); predicted-ttft-scorer is not used:
 # its per-endpoint learned prefill rate collapses on busy endpoints and drives traffic off them.
 apiVersion: inference.networking.x-k8s.io/v1alpha1
@@ -125,6 +128,7 @@ plugins:
 - type: no-hit-lru-scorer
 - type: active-request-scorer
 - type: queue-scorer
+- type: prefix-cache-scorer
 - type: max-score-picker
 schedulingProfiles:
 - name: default
@@ -137,6 +141,8 @@ schedulingProfiles:
   - pluginRef: active-request-scorer
     weight: 1
   - pluginRef: queue-scorer
+    weight: 0.5
+  - pluginRef: prefix-cache-scorer
     weight: 0.5
   - pluginRef: max-score-picker
 )policy";

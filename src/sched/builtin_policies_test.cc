@@ -75,6 +75,7 @@ TEST(BuiltinPolicies, ShippedFilesLoadByPath) {
   EXPECT_NE((*scheduler)->FindPlugin("no-hit-lru-scorer"), nullptr);
   EXPECT_NE((*scheduler)->FindPlugin("active-request-scorer"), nullptr);
   EXPECT_NE((*scheduler)->FindPlugin("queue-scorer"), nullptr);
+  EXPECT_NE((*scheduler)->FindPlugin("prefix-cache-scorer"), nullptr);
 }
 
 // The behaviour zumik-default was tuned for (bench/RESULTS.md): a prompt cached nowhere goes to
