@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iterator>
+#include <string>
 
 #include <boost/json.hpp>
 #include <fmt/format.h>
@@ -23,6 +25,52 @@ boost::json::object PercentilesJson(const Percentiles& p) {
   o["p90"] = R(p.p90);
   o["p99"] = R(p.p99);
   return o;
+}
+
+// Boost.JSON writes doubles in shortest round-trip form with an exponent ("1.48312E4"), which
+// is valid JSON but hard to read and diff; reports carry rounded values, so plain decimals
+// ("14831.2") say the same. A value that happens to be whole keeps a ".0" so readers still see
+// a floating-point number where they expect one.
+void WriteJson(const boost::json::value& v, std::string& out) {
+  switch (v.kind()) {
+    case boost::json::kind::double_: {
+      const double d = v.get_double();
+      if (!std::isfinite(d)) {
+        out += "null";
+      } else if (d == std::trunc(d) && std::fabs(d) < 1e15) {
+        fmt::format_to(std::back_inserter(out), "{:.1f}", d);
+      } else {
+        fmt::format_to(std::back_inserter(out), "{}", d);
+      }
+      return;
+    }
+    case boost::json::kind::object: {
+      out += '{';
+      bool first = true;
+      for (const auto& [key, value] : v.get_object()) {
+        if (!first) out += ',';
+        first = false;
+        out += boost::json::serialize(boost::json::string_view(key));
+        out += ':';
+        WriteJson(value, out);
+      }
+      out += '}';
+      return;
+    }
+    case boost::json::kind::array: {
+      out += '[';
+      bool first = true;
+      for (const auto& value : v.get_array()) {
+        if (!first) out += ',';
+        first = false;
+        WriteJson(value, out);
+      }
+      out += ']';
+      return;
+    }
+    default:
+      out += boost::json::serialize(v);
+  }
 }
 
 constexpr double kHistMinMs = 0.01;
@@ -196,7 +244,10 @@ std::string ToJson(const Report& report) {
     policies.push_back(std::move(po));
   }
   root["policies"] = std::move(policies);
-  return boost::json::serialize(root) + "\n";
+  std::string out;
+  WriteJson(root, out);
+  out += '\n';
+  return out;
 }
 
 std::string ToCsv(const Report& report) {

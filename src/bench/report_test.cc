@@ -1,6 +1,9 @@
 // Report statistics: percentiles, knee and goodput rules, and the JSON contract's keys.
 #include "bench/report.h"
 
+#include <regex>
+#include <string>
+
 #include <boost/json.hpp>
 
 #include "gmock/gmock.h"
@@ -118,6 +121,28 @@ TEST(Json, HasTheContractKeys) {
   for (const char* key : {"p50", "p90", "p99"}) {
     EXPECT_TRUE(so.at("ttft_ms").as_object().contains(key)) << key;
   }
+}
+
+// Numbers are plain decimals ("14831.2", "2000.0"), never Boost.JSON's exponent form
+// ("1.48312E4"), and still parse back to the same doubles.
+TEST(Json, WritesPlainDecimals) {
+  Report r;
+  r.workload = "b2b";
+  PolicyReport p;
+  p.policy = "zumik-default";
+  p.stages = {At(60, 14831.2, 900, 3)};
+  Summarize(p, 2000);
+  r.policies = {p};
+  const std::string json = ToJson(r);
+  EXPECT_FALSE(std::regex_search(json, std::regex("[0-9][eE][-+0-9]"))) << json;
+  EXPECT_NE(json.find("\"output_tokens_per_s\":14831.2"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"rate\":60.0"), std::string::npos) << json;
+  boost::system::error_code ec;
+  const boost::json::value v = boost::json::parse(json, ec);
+  ASSERT_FALSE(ec) << json;
+  const auto& stage = v.at("policies").at(0).at("stages").at(0);
+  EXPECT_EQ(stage.at("output_tokens_per_s").as_double(), 14831.2);
+  EXPECT_EQ(stage.at("rate").as_double(), 60.0);
 }
 
 TEST(Formats, CsvHasARowPerStageAndSvgALinePerPolicy) {
