@@ -175,16 +175,32 @@ void Generator::StartConversation(int slot) {
   c.history_tokens = sim::TokenCount(c.history);
 }
 
+void Generator::FitFirstTurn(Conversation& c, int* question, int output) const {
+  const int limit = options_.max_context_tokens;
+  if (c.history_tokens + *question + output <= limit) return;
+  // A system prompt longer than the model's context (codegen's 3k-100k tokens on a 40,960-token
+  // model) would be rejected, and a closed-loop client would resend at the same virtual instant
+  // forever. Keep its longest prefix that fits the first turn (a prefix, so the group still
+  // shares it), and end the conversation there: a second turn could not fit.
+  *question = std::min(*question, std::max(1, limit - 2));
+  const int keep = std::max(0, limit - *question - std::min(output, limit - *question - 1));
+  c.history.resize(std::min(c.history.size(), static_cast<size_t>(keep) * sim::kBytesPerToken));
+  c.system_len = static_cast<int>(c.history.size());
+  c.history_tokens = sim::TokenCount(c.history);
+  c.turns = 1;
+}
+
 GenRequest Generator::Turn(int slot, bool* last) {
   const MultiTurnSpec& s = workload_.multi_turn;
   Conversation& c = slots_[static_cast<size_t>(slot)];
   if (c.id < 0 || (c.turns > 0 && c.turn >= c.turns)) StartConversation(slot);
   Rng lengths(Seed(kConversation, static_cast<uint64_t>(c.id), static_cast<uint64_t>(c.turn + 1)));
-  const int question = s.question_len.Sample(lengths);
+  int question = s.question_len.Sample(lengths);
   int output = s.output_len.Sample(lengths);
   if (c.history_tokens + question + output > options_.max_context_tokens && c.turn > 0) {
     StartConversation(slot);  // the context is full: the user starts over
   }
+  if (c.turn == 0) FitFirstTurn(c, &question, output);
   const int room = options_.max_context_tokens - c.history_tokens - question;
   output = std::max(1, std::min(output, room));
   std::string text = c.history;

@@ -74,6 +74,8 @@ class Generator {
   // The next turn of slot `slot`'s conversation; *last = it was the conversation's last turn.
   GenRequest Turn(int slot, bool* last);
   void StartConversation(int slot);
+  // Turn 0 of `c` with *question and `output` tokens: cuts what does not fit the context.
+  void FitFirstTurn(Conversation& c, int* question, int output) const;
 
   Workload workload_;
   GeneratorOptions options_;

@@ -119,19 +119,37 @@ TEST(Generator, ConversationTurnsExtendTheirHistory) {
   EXPECT_EQ(next.prompt->prompt_tokens, 40);
 }
 
-TEST(Generator, ConversationsEndBeforeTheContextLimit) {
+// Multi-turn with fixed lengths, generated for a model with a 1,000-token context.
+Generator WithContext1000(int system, int question, int output, int turns = 0) {
   Workload w;
   w.kind = WorkloadKind::kMultiTurn;
-  w.multi_turn.system_prompt_len = LengthDist::Fixed(100);
-  w.multi_turn.question_len = LengthDist::Fixed(100);
-  w.multi_turn.output_len = LengthDist::Fixed(100);
+  w.multi_turn.system_prompt_len = LengthDist::Fixed(system);
+  w.multi_turn.question_len = LengthDist::Fixed(question);
+  w.multi_turn.output_len = LengthDist::Fixed(output);
+  if (turns > 0) w.multi_turn.turns = LengthDist::Fixed(turns);
   GeneratorOptions options;
   options.max_context_tokens = 1000;
-  Generator g(w, options);
+  return Generator(w, options);
+}
+
+TEST(Generator, ConversationsEndBeforeTheContextLimit) {
+  Generator g = WithContext1000(100, 100, 100);
   for (int i = 0; i < 20; ++i) {
     const GenRequest r = g.Next();
     EXPECT_LE(r.prompt->prompt_tokens + r.output_len, 1000);
   }
+}
+
+TEST(Generator, ASystemPromptLongerThanTheContextIsCutToAOneTurnConversation) {
+  Generator g = WithContext1000(5000, 100, 50, 4);
+  const GenRequest first = g.NextForClient(0);
+  EXPECT_EQ(first.prompt->prompt_tokens + first.output_len, 1000);  // the longest that fits
+  EXPECT_EQ(first.output_len, 50);
+  const GenRequest next = g.NextForClient(0);  // the client moves on to another conversation
+  EXPECT_NE(next.session, first.session);
+  EXPECT_LE(next.prompt->prompt_tokens + next.output_len, 1000);
+  const size_t system = static_cast<size_t>(first.prompt->system_len);
+  EXPECT_EQ(system, (1000u - 100u - 50u) * 4u);
 }
 
 TEST(Generator, TraceBlocksWithEqualIdsHaveEqualText) {

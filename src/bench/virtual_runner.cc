@@ -90,6 +90,7 @@ class VirtualRun {
   int Route(const sim::FleetRequest& request, std::span<const sim::ReplicaView> views, Time now);
   void OnComplete(const sim::RequestRecord& record, sim::Fleet& fleet);
   void Submit(GenRequest request, Time at, size_t stage, int client);
+  bool StuckOnRejections(const sim::RequestRecord& record, Time now);
   void Progress(double done) const {
     if (options_.progress) options_.progress(policy_, done, num_stages_);
   }
@@ -115,6 +116,9 @@ class VirtualRun {
   int num_stages_ = 0;
   int64_t completed_ = 0;
   int64_t stage_total_ = 0;
+  Time last_reject_at_{-1};
+  int64_t rejects_at_instant_ = 0;
+  absl::Status stuck_;
   // The ideal hit rate: one unbounded cache of every block ever prefilled.
   absl::flat_hash_set<uint64_t> ideal_blocks_;
   std::vector<int64_t> ideal_cached_, ideal_prompt_;
@@ -185,6 +189,25 @@ void VirtualRun::Submit(GenRequest request, Time at, size_t stage, int client) {
   fleet_->Submit(std::move(fr));
 }
 
+// A closed-loop client resends as soon as its request ends, so if its requests are always
+// rejected (too long for every replica) virtual time stops: end the loop and report it rather
+// than spin forever.
+bool VirtualRun::StuckOnRejections(const sim::RequestRecord& record, Time now) {
+  constexpr int64_t kMaxRejectsAtOneInstant = 10000;
+  if (!record.rejected || now != last_reject_at_) {
+    rejects_at_instant_ = record.rejected ? 1 : 0;
+    last_reject_at_ = now;
+    return false;
+  }
+  if (++rejects_at_instant_ < kMaxRejectsAtOneInstant) return false;
+  stuck_ = Errorf(absl::StatusCode::kFailedPrecondition,
+                  "policy '{}': closed loop stuck at t={:.3f}s: {} requests in a row rejected "
+                  "(the last one {} prompt tokens; is it over the replicas' max_model_len?)",
+                  policy_, ToSeconds(now), rejects_at_instant_, record.prompt_tokens);
+  clients_ = 0;
+  return true;
+}
+
 void VirtualRun::OnComplete(const sim::RequestRecord& record, sim::Fleet& fleet) {
   auto it = pending_.find(record.id);
   if (it == pending_.end()) return;
@@ -220,7 +243,8 @@ void VirtualRun::OnComplete(const sim::RequestRecord& record, sim::Fleet& fleet)
              std::min(1.0, static_cast<double>(acc.requests()) / static_cast<double>(stage_total_)));
   }
   // Closed loop: the client sends its next request as soon as this one ends.
-  if (p.client >= 0 && p.client < clients_ && fleet.now() < stage_end_ && p.stage == stage_) {
+  if (p.client >= 0 && p.client < clients_ && fleet.now() < stage_end_ && p.stage == stage_ &&
+      !StuckOnRejections(record, fleet.now())) {
     Submit(generator_.NextForClient(p.client), fleet.now(), stage_, p.client);
   }
 }
@@ -329,6 +353,7 @@ absl::StatusOr<PolicyReport> VirtualRun::Run() {
       }
     }
     fleet_->Run();
+    if (!stuck_.ok()) return stuck_;
     fleet_->TakeRecords();  // already folded into the accumulators
     cursor = fleet_->now() + stage.interval;
     StageStats st = FinishStage(acc_[si], stage.rate, stage.warmup, ToSeconds(start),

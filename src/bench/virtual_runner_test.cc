@@ -163,6 +163,24 @@ load:
   EXPECT_EQ(r->policies[0].stages[1].errors, 0);
 }
 
+TEST(VirtualRun, AClosedLoopWhoseRequestsAreAllRejectedFailsInsteadOfSpinning) {
+  auto w = ParseWorkload(R"(name: too-long
+kind: random
+random: {input_len: 1000, output_len: 10}
+load:
+  arrival: concurrency
+  stages: [{rate: 4, duration: 10s}]
+)",
+                         "too-long.yaml");
+  ASSERT_TRUE(w.ok()) << w.status();
+  VirtualOptions options = Options(1);
+  options.fleet[0].max_model_len = 512;  // every request is rejected at once, in zero time
+  auto r = RunVirtual(*w, {"round-robin"}, options);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(MessageOf(r.status())), ::testing::HasSubstr("closed loop stuck"));
+}
+
 TEST(VirtualRun, UnknownPolicyIsAnError) {
   auto r = RunVirtual(Small(), {"no-such-policy"}, Options());
   ASSERT_FALSE(r.ok());
