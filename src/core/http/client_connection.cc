@@ -368,7 +368,11 @@ asio::awaitable<Attempt<ClientResponse>> RoundTrip(std::shared_ptr<ClientShared>
   }
   bool close_requested = false;
   const error_code write_ec = co_await SendRequest(options, c, url, request, &close_requested);
-  if (write_ec) {
+  // A server may answer before it has read the whole request (413 to an oversized upload) and
+  // close, so the rest of the upload fails; its answer is still waiting to be read.
+  const bool maybe_answered =
+      write_ec == asio::error::broken_pipe || write_ec == asio::error::connection_reset;
+  if (write_ec && !maybe_answered) {
     const bool retry = MayRetry(c, write_ec);
     c.Close();
     co_return Attempt<ClientResponse>{TransportError(c, url, "send request to", write_ec), retry};
@@ -378,6 +382,11 @@ asio::awaitable<Attempt<ClientResponse>> RoundTrip(std::shared_ptr<ClientShared>
     parser.emplace();
     ApplyLimits(*parser, options, request.method, options.max_response_body_bytes);
     auto [read_ec, n] = co_await bhttp::async_read(c.transport(), c.buffer(), *parser, kTuple);
+    if (read_ec && write_ec) {  // no answer after all: the failed upload is the error
+      const bool retry = MayRetry(c, write_ec);
+      c.Close();
+      co_return Attempt<ClientResponse>{TransportError(c, url, "send request to", write_ec), retry};
+    }
     if (read_ec) {
       const bool retry =
           MayRetry(c, read_ec) && !parser->got_some() && IsIdempotent(request.method);
@@ -387,8 +396,8 @@ asio::awaitable<Attempt<ClientResponse>> RoundTrip(std::shared_ptr<ClientShared>
   } while (IsInterim(parser->get().result_int()));
   c.CancelDeadline();
   auto message = parser->release();
-  const bool reusable = !close_requested && message.keep_alive() && c.buffer().size() == 0 &&
-                        message.result_int() != 101;
+  const bool reusable = !write_ec && !close_requested && message.keep_alive() &&
+                        c.buffer().size() == 0 && message.result_int() != 101;
   ClientResponse response;
   response.status = message.result_int();
   response.body = std::move(message.body());

@@ -184,6 +184,18 @@ TEST_F(ServerTest, AnswersExpectContinueBeforeTheBody) {
   EXPECT_EQ(connection.ReadResponse().body(), "body");
 }
 
+// A body far over the limit: the server answers 413 before the client has finished sending
+// and closes, so the client's write fails; the client still reads and returns the 413.
+TEST_F(ServerTest, ClientGets413EvenWhenTheServerClosesMidUpload) {
+  ServerOptions options;
+  options.max_body_bytes = 16;
+  StartServer(options);
+  absl::StatusOr<ClientResponse> response =
+      FetchBlocking(Method::post, Url("/echo"), std::string(64 * 1024 * 1024, 'x'));
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_EQ(response->status, 413);
+}
+
 TEST_F(ServerTest, HeadRequestsGetHeadersOnly) {
   StartServer();
   RawConnection connection(server_->port());
