@@ -2,7 +2,8 @@
 //  - BM_HandlerExchange4KB: the message handler alone (one full request/response exchange).
 //  - BM_GrpcExchange4KB: whole Envoy-like streams over loopback gRPC against a server in a
 //    forked child process, so the server's own CPU per request is measured (cpu_us_per_req;
-//    req/s per core = 1e6 / cpu_us_per_req).
+//    req/s per core = 1e6 / cpu_us_per_req). --server_threads=N sets the server's
+//    ExtProcOptions::worker_threads (default 1, as in production).
 //  - BM_GrpcLatencyAt2000Rps: added latency (p50/p99 µs) of the request phase — headers + body
 //    in, headers + body replies out — at a paced 2,000 req/s (latency from the intended start,
 //    so queueing is not hidden).
@@ -65,6 +66,7 @@ std::string ChatBody(size_t bytes) {
 }
 
 int g_server_port = 0;
+int g_server_threads = 1;  // --server_threads=N (ExtProcOptions::worker_threads)
 pid_t g_server_pid = -1;
 
 double ServerCpuSeconds() {
@@ -236,6 +238,7 @@ BENCHMARK(BM_Pipeline400KB)->Unit(benchmark::kMicrosecond);
   ExtProcOptions options;
   options.host = "127.0.0.1";
   options.port = 0;
+  options.worker_threads = g_server_threads;
   auto server = StartExtProcServer(options, std::make_shared<NullBackend>());
   int port = server.ok() ? (*server)->port() : -1;
   if (write(port_fd, &port, sizeof(port)) != sizeof(port)) _exit(1);
@@ -248,6 +251,17 @@ BENCHMARK(BM_Pipeline400KB)->Unit(benchmark::kMicrosecond);
 
 int main(int argc, char** argv) {
   using namespace zumik::epp::extproc;
+  // Our own flag, removed before Google Benchmark sees the arguments.
+  int kept = 1;
+  for (int i = 1; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    if (arg.starts_with("--server_threads=")) {
+      g_server_threads = std::atoi(argv[i] + std::string_view("--server_threads=").size());
+    } else {
+      argv[kept++] = argv[i];
+    }
+  }
+  argc = kept;
   int fds[2];
   if (pipe(fds) != 0) return 1;
   // Fork before anything touches gRPC in this process.

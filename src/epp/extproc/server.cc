@@ -3,11 +3,13 @@
 
 #include <fmt/format.h>
 #include <grpcpp/grpcpp.h>
-#include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/ext/health_check_service_server_builder_option.h>
 
+#include <algorithm>
 #include <fstream>
 #include <mutex>
 #include <sstream>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -15,33 +17,85 @@
 #include "core/log.h"
 #include "core/status.h"
 #include "envoy/service/ext_proc/v3/external_processor.grpc.pb.h"
+#include "epp/extproc/completion_tag.h"
+#include "epp/extproc/health_service.h"
 #include "epp/extproc/self_signed.h"
 #include "epp/extproc/stream_processor.h"
 
 namespace zumik::epp::extproc {
 namespace {
 
-// One Process stream, on gRPC's callback API: each reaction runs on the thread that completed
-// the read or write, so a message costs no thread handoff. At most one read or one write is
-// outstanding at a time (read → handle → write the replies in order → read), so reactions
-// never run concurrently and the StreamProcessor needs no lock.
-class ProcessReactor final : public grpc::ServerBidiReactor<ext_proc_pb::ProcessingRequest,
-                                                            ext_proc_pb::ProcessingResponse> {
+using AsyncService = ext_proc_pb::ExternalProcessor::AsyncService;
+
+// One Process stream on gRPC's async API, driven by the worker thread that owns its completion
+// queue: that thread polls the connection, so a message is read, handled and answered on one
+// thread with no handoff (the callback API ran each reaction on another thread, a futex wake
+// per message). At most one operation (accept, read, write or finish) is outstanding at a
+// time (read → handle → write the replies in order → read), so the object is its own tag and
+// the StreamProcessor needs no lock.
+class ProcessStream final : public CompletionTag {
  public:
-  ProcessReactor(grpc::CallbackServerContext* context, Backend& backend)
-      : context_(context), processor_(backend) {
-    StartRead(&request_);
+  ProcessStream(AsyncService& service, grpc::ServerCompletionQueue& cq, Backend& backend,
+                CallTracker& tracker)
+      : service_(service),
+        cq_(cq),
+        backend_(backend),
+        tracker_(tracker),
+        stream_(&context_),
+        processor_(backend) {}
+
+  // Asks gRPC for the next stream arriving on this queue.
+  void Accept() {
+    state_ = State::kAccepting;
+    service_.RequestProcess(&context_, &stream_, &cq_, &cq_, this);
   }
 
-  void OnReadDone(bool ok) override {
+  // The outstanding operation completed.
+  void Proceed(bool ok) override {
+    switch (state_) {
+      case State::kAccepting:
+        if (!ok) {  // the server is shutting down
+          delete this;
+          return;
+        }
+        // Keep one accept pending per queue. (gRPC fails accepts posted after Shutdown began,
+        // and the queue is shut down only after the server finished, so this is safe.)
+        (new ProcessStream(service_, cq_, backend_, tracker_))->Accept();
+        tracked_.Begin(tracker_);
+        StartRead();
+        return;
+      case State::kReading:
+        OnReadDone(ok);
+        return;
+      case State::kWriting:
+        OnWriteDone(ok);
+        return;
+      case State::kFinishing:
+        delete this;
+        return;
+    }
+  }
+
+ private:
+  enum class State { kAccepting, kReading, kWriting, kFinishing };
+
+  void StartRead() {
+    state_ = State::kReading;
+    stream_.Read(&request_, this);
+  }
+
+  void Finish(const grpc::Status& status) {
+    state_ = State::kFinishing;
+    stream_.Finish(status, this);
+  }
+
+  void OnReadDone(bool ok) {
     if (!ok) {
       // The peer half-closed or cancelled, or sent bytes that do not parse (reported as a
-      // failed read): whatever was in flight is over.
+      // failed read): whatever was in flight is over. (A cancelled peer never sees the status.)
       bool complete = processor_.complete();
       processor_.Abort();
-      if (context_->IsCancelled()) {
-        Finish(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled"));
-      } else if (!complete) {
+      if (!complete) {
         Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                             "ext_proc stream ended before the exchange completed (early "
                             "half-close or an unparsable ProcessingRequest)"));
@@ -57,7 +111,7 @@ class ProcessReactor final : public grpc::ServerBidiReactor<ext_proc_pb::Process
     WriteNextOrContinue();
   }
 
-  void OnWriteDone(bool ok) override {
+  void OnWriteDone(bool ok) {
     if (!ok) {
       processor_.Abort();
       Finish(grpc::Status(grpc::StatusCode::CANCELLED, "ext_proc stream closed by the peer"));
@@ -66,22 +120,28 @@ class ProcessReactor final : public grpc::ServerBidiReactor<ext_proc_pb::Process
     WriteNextOrContinue();
   }
 
-  void OnDone() override { delete this; }  // the framework's ownership model for reactors
-
- private:
   void WriteNextOrContinue() {
     if (next_reply_ < replies_.size()) {
-      StartWrite(&replies_[next_reply_++]);
+      state_ = State::kWriting;
+      stream_.Write(replies_[next_reply_++], this);
     } else if (!status_.ok()) {
       Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, std::string(MessageOf(status_))));
     } else if (processor_.finished()) {
       Finish(grpc::Status::OK);
     } else {
-      StartRead(&request_);
+      StartRead();
     }
   }
 
-  grpc::CallbackServerContext* context_;
+  TrackedCall tracked_;
+  AsyncService& service_;
+  grpc::ServerCompletionQueue& cq_;
+  Backend& backend_;
+  CallTracker& tracker_;
+  State state_ = State::kAccepting;
+  grpc::ServerContext context_;
+  grpc::ServerAsyncReaderWriter<ext_proc_pb::ProcessingResponse, ext_proc_pb::ProcessingRequest>
+      stream_;
   StreamProcessor processor_;
   ext_proc_pb::ProcessingRequest request_;
   std::vector<ext_proc_pb::ProcessingResponse> replies_;
@@ -89,18 +149,58 @@ class ProcessReactor final : public grpc::ServerBidiReactor<ext_proc_pb::Process
   absl::Status status_;
 };
 
-class ExternalProcessorService final : public ext_proc_pb::ExternalProcessor::CallbackService {
+// The Process service: one completion queue and one thread per worker.
+class ExternalProcessorService {
  public:
   explicit ExternalProcessorService(std::shared_ptr<Backend> backend)
       : backend_(std::move(backend)) {}
+  ~ExternalProcessorService() { StopWorkers(); }
 
-  grpc::ServerBidiReactor<ext_proc_pb::ProcessingRequest, ext_proc_pb::ProcessingResponse>* Process(
-      grpc::CallbackServerContext* context) override {
-    return new ProcessReactor(context, *backend_);
+  AsyncService* service() { return &service_; }
+  HealthService& health() { return health_; }
+
+  // Before BuildAndStart.
+  void AddQueues(grpc::ServerBuilder& builder, int count) {
+    for (int i = 0; i < count; ++i) queues_.push_back(builder.AddCompletionQueue());
+  }
+
+  // After BuildAndStart.
+  void StartWorkers() {
+    health_.Start(*queues_.front(), tracker_);
+    for (auto& queue : queues_) {
+      grpc::ServerCompletionQueue* cq = queue.get();
+      (new ProcessStream(service_, *cq, *backend_, tracker_))->Accept();
+      threads_.emplace_back([cq] {
+        void* tag = nullptr;
+        bool ok = false;
+        while (cq->Next(&tag, &ok)) static_cast<CompletionTag*>(tag)->Proceed(ok);
+      });
+    }
+  }
+
+  // After the server's Shutdown returned (having cancelled what was open at the deadline):
+  // waits for every call to end, then the workers drain the failed accepts and exit (a queue
+  // must be empty to be destroyed).
+  void StopWorkers() {
+    tracker_.WaitIdle();
+    for (auto& queue : queues_) queue->Shutdown();
+    for (auto& thread : threads_) thread.join();
+    threads_.clear();
+    for (auto& queue : queues_) {
+      void* tag = nullptr;
+      bool ok = false;
+      while (queue->Next(&tag, &ok)) static_cast<CompletionTag*>(tag)->Proceed(ok);
+    }
+    queues_.clear();
   }
 
  private:
   std::shared_ptr<Backend> backend_;
+  AsyncService service_;
+  HealthService health_;
+  CallTracker tracker_;
+  std::vector<std::unique_ptr<grpc::ServerCompletionQueue>> queues_;
+  std::vector<std::thread> threads_;
 };
 
 absl::StatusOr<std::string> ReadFile(const std::string& path) {
@@ -147,9 +247,8 @@ class ExtProcServerImpl final : public ExtProcServer {
   void SetReady(bool ready) override {
     std::lock_guard<std::mutex> lock(mu_);
     if (shut_down_) return;
-    auto* health = server_->GetHealthCheckService();
-    health->SetServingStatus("readiness", ready);
-    health->SetServingStatus(kExtProcServiceName, ready);
+    service_->health().SetServingStatus("readiness", ready);
+    service_->health().SetServingStatus(kExtProcServiceName, ready);
   }
 
   void Shutdown() override {
@@ -157,9 +256,10 @@ class ExtProcServerImpl final : public ExtProcServer {
     if (shut_down_) return;
     shut_down_ = true;
     // Health first, so Envoy's health checks steer away while streams drain.
-    server_->GetHealthCheckService()->Shutdown();
+    service_->health().Shutdown();
     server_->Shutdown(std::chrono::system_clock::now() + drain_timeout_);
     server_->Wait();
+    service_->StopWorkers();
   }
 
  private:
@@ -182,15 +282,20 @@ absl::StatusOr<std::unique_ptr<ExtProcServer>> StartExtProcServer(
   // Debian's Abseil is built with mutex deadlock detection on, which gRPC's every lock then
   // pays for (cycle-graph bookkeeping); a server process does not want it.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
-  // The stock health service implements Check and Watch; it is process-wide opt-in.
-  grpc::EnableDefaultHealthCheckService(true);
   auto service = std::make_unique<ExternalProcessorService>(std::move(backend));
   grpc::ServerBuilder builder;
   std::string host = options.host;
   if (host.find(':') != std::string::npos && host.front() != '[') host = "[" + host + "]";
   int bound_port = 0;
   builder.AddListeningPort(fmt::format("{}:{}", host, options.port), credentials, &bound_port);
-  builder.RegisterService(service.get());
+  builder.RegisterService(service->service());
+  // Our own health service instead of gRPC's callback-based one (see health_service.h).
+  builder.SetOption(std::make_unique<grpc::HealthCheckServiceServerBuilderOption>(nullptr));
+  builder.RegisterService(service->health().service());
+  int workers = options.worker_threads > 0
+                    ? options.worker_threads
+                    : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  service->AddQueues(builder, workers);
   builder.SetMaxReceiveMessageSize(options.max_receive_message_bytes);
   // gRPC sets SO_REUSEPORT by default: a second EPP on the same port would silently share it.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
@@ -201,11 +306,12 @@ absl::StatusOr<std::unique_ptr<ExtProcServer>> StartExtProcServer(
     return Errorf(absl::StatusCode::kUnavailable, "ext_proc: cannot listen on {}:{}", host,
                   options.port);
   }
-  auto* health = server->GetHealthCheckService();
-  health->SetServingStatus("", true);
-  health->SetServingStatus("liveness", true);
-  health->SetServingStatus("readiness", options.ready);
-  health->SetServingStatus(kExtProcServiceName, options.ready);
+  service->StartWorkers();
+  HealthService& health = service->health();
+  health.SetServingStatus("", true);
+  health.SetServingStatus("liveness", true);
+  health.SetServingStatus("readiness", options.ready);
+  health.SetServingStatus(kExtProcServiceName, options.ready);
   Logger("epp.extproc")
       ->info("ext_proc gRPC server on {}:{} ({})", host, bound_port,
              options.tls.enabled ? "TLS" : "plaintext");

@@ -33,6 +33,12 @@ int Health(EnvoyClient& client, const std::string& service) {
   return status.ok() ? static_cast<int>(*status) : -1;
 }
 
+// The next status a Watch stream sends, or -1 when the stream ended.
+int NextStatus(grpc::ClientReader<HealthStatus>& watch) {
+  HealthStatus update;
+  return watch.Read(&update) ? static_cast<int>(update.status()) : -1;
+}
+
 ExtProcOptions LoopbackOptions() {
   ExtProcOptions options;
   options.host = "127.0.0.1";
@@ -51,9 +57,20 @@ class ServerTest : public ::testing::Test {
     client_ = std::make_unique<EnvoyClient>(fmt::format("127.0.0.1:{}", server_->port()), false);
   }
 
+  // grpc.health.v1.Health/Watch on the test's connection.
+  std::unique_ptr<grpc::ClientReader<HealthStatus>> Watch(grpc::ClientContext& context,
+                                                          const std::string& service) {
+    if (health_ == nullptr) health_ = ::grpc::health::v1::Health::NewStub(client_->channel());
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    ::grpc::health::v1::HealthCheckRequest request;
+    request.set_service(service);
+    return health_->Watch(&context, request);
+  }
+
   std::shared_ptr<FakeBackend> backend_;
   std::unique_ptr<ExtProcServer> server_;
   std::unique_ptr<EnvoyClient> client_;
+  std::unique_ptr<::grpc::health::v1::Health::Stub> health_;
 };
 
 TEST_F(ServerTest, ServesAFullStreamingExchangeAsEnvoyDrivesIt) {
@@ -278,6 +295,29 @@ TEST_F(ServerTest, HealthReportsLivenessReadinessAndTheExtProcService) {
   EXPECT_EQ(Health(*client_, kExtProcServiceName), HealthStatus::NOT_SERVING);
   server_->SetReady(true);
   EXPECT_EQ(Health(*client_, "readiness"), HealthStatus::SERVING);
+}
+
+TEST_F(ServerTest, HealthWatchStreamsEachChangeAndEndsAtShutdown) {
+  grpc::ClientContext context;
+  auto watch = Watch(context, "readiness");
+  EXPECT_EQ(NextStatus(*watch), HealthStatus::SERVING);
+  server_->SetReady(false);
+  EXPECT_EQ(NextStatus(*watch), HealthStatus::NOT_SERVING);
+  server_->SetReady(true);
+  EXPECT_EQ(NextStatus(*watch), HealthStatus::SERVING);
+  server_->Shutdown();
+  EXPECT_EQ(NextStatus(*watch), HealthStatus::NOT_SERVING);
+  EXPECT_EQ(NextStatus(*watch), -1);
+  EXPECT_FALSE(watch->Finish().ok());
+}
+
+TEST_F(ServerTest, HealthWatchOfAnUnknownServiceSaysSo) {
+  grpc::ClientContext context;
+  auto watch = Watch(context, "some.other.Service");
+  EXPECT_EQ(NextStatus(*watch), HealthStatus::SERVICE_UNKNOWN);
+  context.TryCancel();
+  EXPECT_EQ(NextStatus(*watch), -1);
+  EXPECT_EQ(watch->Finish().error_code(), grpc::StatusCode::CANCELLED);
 }
 
 TEST_F(ServerTest, ShutdownEndsOpenStreamsAndCompletesTheirRequests) {
