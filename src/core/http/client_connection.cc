@@ -200,6 +200,12 @@ void ApplyLimits(Parser& parser, const ClientOptions& options, Method method, ui
 
 bool IsInterim(int status) { return status >= 100 && status < 200 && status != 101; }
 
+// A server may answer before it has read the whole request (413 to an oversized upload) and
+// close, so the rest of the upload fails; its answer may still be waiting to be read.
+bool AnsweredEarly(const error_code& write_ec) {
+  return write_ec == asio::error::broken_pipe || write_ec == asio::error::connection_reset;
+}
+
 // A reused connection failed before the server can have acted: a fresh one may try again,
 // unless the failure was a deadline, Cancel() or the caller's own cancellation (asio
 // operation_aborted, e.g. a server handler whose client left).
@@ -368,11 +374,7 @@ asio::awaitable<Attempt<ClientResponse>> RoundTrip(std::shared_ptr<ClientShared>
   }
   bool close_requested = false;
   const error_code write_ec = co_await SendRequest(options, c, url, request, &close_requested);
-  // A server may answer before it has read the whole request (413 to an oversized upload) and
-  // close, so the rest of the upload fails; its answer is still waiting to be read.
-  const bool maybe_answered =
-      write_ec == asio::error::broken_pipe || write_ec == asio::error::connection_reset;
-  if (write_ec && !maybe_answered) {
+  if (write_ec && !AnsweredEarly(write_ec)) {
     const bool retry = MayRetry(c, write_ec);
     c.Close();
     co_return Attempt<ClientResponse>{TransportError(c, url, "send request to", write_ec), retry};
@@ -424,16 +426,23 @@ asio::awaitable<Attempt<bool>> OpenStream(std::shared_ptr<StreamState> state,
   }
   const error_code write_ec =
       co_await SendRequest(options, c, state->url, request, &state->close_requested);
-  if (write_ec) {
+  // As in RoundTrip: an upload cut short by the server's early answer still has that answer.
+  if (write_ec && !AnsweredEarly(write_ec)) {
     const bool retry = MayRetry(c, write_ec);
     c.Close();
     co_return Attempt<bool>{TransportError(c, state->url, "send request to", write_ec), retry};
   }
+  if (write_ec) state->close_requested = true;  // never pooled: the upload did not finish
   do {
     state->parser.emplace();
     ApplyLimits(*state->parser, options, request.method, std::numeric_limits<uint64_t>::max());
     auto [read_ec, n] =
         co_await bhttp::async_read_header(c.transport(), c.buffer(), *state->parser, kTuple);
+    if (read_ec && write_ec) {
+      const bool retry = MayRetry(c, write_ec);
+      c.Close();
+      co_return Attempt<bool>{TransportError(c, state->url, "send request to", write_ec), retry};
+    }
     if (read_ec) {
       const bool retry =
           MayRetry(c, read_ec) && !state->parser->got_some() && IsIdempotent(request.method);

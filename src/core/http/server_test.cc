@@ -196,6 +196,31 @@ TEST_F(ServerTest, ClientGets413EvenWhenTheServerClosesMidUpload) {
   EXPECT_EQ(response->status, 413);
 }
 
+// The same through the streaming client (the gateway's upstream path): the stream opens with
+// the 413, and the connection, whose upload never finished, is not pooled.
+TEST_F(ServerTest, StreamingClientGets413EvenWhenTheServerClosesMidUpload) {
+  ServerOptions options;
+  options.max_body_bytes = 16;
+  StartServer(options);
+  Client client(io_.io().get_executor());
+  ClientRequest request = ClientRequest::Post(Url("/echo"), std::string(64 * 1024 * 1024, 'x'));
+  auto open = [&]() -> asio::awaitable<absl::StatusOr<int>> {
+    absl::StatusOr<ClientStream> stream = co_await client.Stream(std::move(request));
+    if (!stream.ok()) co_return stream.status();
+    const int status = stream->status();
+    while (true) {  // the error body, to its end
+      absl::StatusOr<std::string_view> piece = co_await stream->Read();
+      if (!piece.ok()) co_return piece.status();
+      if (piece->empty()) break;
+    }
+    co_return status;
+  };
+  absl::StatusOr<int> status = RunOn(io_.io(), open());
+  ASSERT_TRUE(status.ok()) << status.status();
+  EXPECT_EQ(*status, 413);
+  EXPECT_EQ(client.stats().idle_connections, 0u);
+}
+
 TEST_F(ServerTest, HeadRequestsGetHeadersOnly) {
   StartServer();
   RawConnection connection(server_->port());
