@@ -91,8 +91,8 @@ void AddEppCommand(CLI::App& app) {
   cmd->add_option("--max-body-bytes", f->max_body_bytes, "Largest request body accepted (413 above)")
       ->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{1} << 32));
   cmd->add_option("--threads", f->threads,
-                  "Gateway worker threads, each with its own event loop, listener (SO_REUSEPORT) "
-                  "and upstream pool")
+                  "Gateway worker threads, each with its own event loop and upstream pool; "
+                  "new connections go to the worker with the fewest")
       ->capture_default_str()
       ->check(CLI::Range(1, 64));
   cmd->add_option("--seed", f->seed, "Seed of the scheduler's random choices")

@@ -204,20 +204,25 @@ absl::Status AddDiscovery(EppService::Impl& impl) {
 #endif
 }
 
-// The first worker binds the port (maybe an ephemeral one), the others join it.
+// The first worker listens and hands each connection it accepts to the worker with the fewest
+// (SO_REUSEPORT's hash would put 3 of 4 clients on one core as often as not).
 absl::Status StartGatewayWorkers(EppService::Impl& impl) {
   const size_t count = static_cast<size_t>(std::max(1, impl.options.threads));
   GatewayOptions gateway = impl.options.gateway;
   gateway.host = impl.options.host;
   gateway.port = static_cast<uint16_t>(impl.options.listen_http);
-  gateway.reuse_port = count > 1;
   gateway.single_threaded = true;
   impl.workers.resize(count);
+  std::vector<Gateway*> gateways;
   for (GatewayWorker& w : impl.workers) {
     w.work.emplace(w.io->get_executor());
     w.gateway = std::make_unique<Gateway>(*w.io, *impl.pipeline, gateway);
-    RETURN_IF_ERROR(w.gateway->Start());
-    gateway.port = w.gateway->port();
+    gateways.push_back(w.gateway.get());
+  }
+  if (count > 1) gateways.front()->SpreadConnectionsOver(gateways);
+  for (GatewayWorker& w : impl.workers) {
+    RETURN_IF_ERROR(&w == &impl.workers.front() ? w.gateway->Start()
+                                                 : w.gateway->StartWithoutListener());
     w.thread = std::thread([io = w.io.get()] { io->run(); });
   }
   return absl::OkStatus();

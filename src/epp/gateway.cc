@@ -293,6 +293,14 @@ Gateway::~Gateway() = default;
 
 absl::Status Gateway::Start() { return server_->Start(); }
 
+void Gateway::SpreadConnectionsOver(const std::vector<Gateway*>& workers) {
+  std::vector<http::Server*> servers;
+  for (Gateway* worker : workers) servers.push_back(worker->server_.get());
+  server_->SpreadConnectionsOver(servers);
+}
+
+absl::Status Gateway::StartWithoutListener() { return server_->StartWithoutListener(); }
+
 uint16_t Gateway::port() const { return server_->port(); }
 
 void Gateway::Stop(std::chrono::nanoseconds grace) { server_->Stop(grace); }

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "core/http/client.h"
@@ -48,6 +49,10 @@ class Gateway {
   Gateway& operator=(const Gateway&) = delete;
 
   absl::Status Start();
+  // Per-core workers (see http::Server::SpreadConnectionsOver): this one accepts and hands
+  // each connection to the worker with the fewest; the others only serve what they get.
+  void SpreadConnectionsOver(const std::vector<Gateway*>& workers);
+  absl::Status StartWithoutListener();
   uint16_t port() const;
   // Blocking graceful stop (see http::Server::Stop).
   void Stop(std::chrono::nanoseconds grace);

@@ -88,6 +88,17 @@ absl::Status Server::Start() {
   return absl::OkStatus();
 }
 
+absl::Status Server::StartWithoutListener() {
+  if (shared_->started) return absl::FailedPreconditionError("server already started");
+  shared_->started = true;
+  return absl::OkStatus();
+}
+
+void Server::SpreadConnectionsOver(const std::vector<Server*>& servers) {
+  shared_->spread.clear();
+  for (Server* server : servers) shared_->spread.push_back(server->shared_);
+}
+
 uint16_t Server::port() const { return shared_->port; }
 
 std::string Server::address() const { return FormatAddress(shared_->options.host, port()); }

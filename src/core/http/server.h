@@ -25,6 +25,10 @@
 //   ServerOptions::reuse_port, each on its own io_context run by one thread, and set
 //   single_threaded: the kernel spreads new connections across them, and connections skip
 //   their strands (no locks, no extra posts) since only one thread ever runs them.
+//   reuse_port's hash spreads a handful of connections unevenly (4 clients can land 3 on one
+//   core); for an even spread, Start() one of them, StartWithoutListener() the others, and
+//   before that call SpreadConnectionsOver(all of them) on the listening one: it hands each
+//   connection it accepts to the server with the fewest connections, on that server's thread.
 //
 // Lifetime rules
 // - Router handlers and everything they reference must stay valid until Stop()/Shutdown()
@@ -38,6 +42,7 @@
 #include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <cstdint>
+#include <vector>
 #include <memory>
 #include <string>
 
@@ -102,6 +107,12 @@ class Server {
 
   // Binds, listens and starts accepting. kUnavailable when the address cannot be bound.
   absl::Status Start();
+  // Serves only the connections another Server hands over (see SpreadConnectionsOver).
+  absl::Status StartWithoutListener();
+  // Before Start(): every accepted connection goes to whichever of `servers` (this one may be
+  // among them) has the fewest connections. They must outlive this server's accepting and use
+  // the same protocol; each serves its connections on its own io_context.
+  void SpreadConnectionsOver(const std::vector<Server*>& servers);
 
   // The bound port (after Start).
   uint16_t port() const;

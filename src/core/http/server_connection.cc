@@ -16,6 +16,9 @@
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
 #include <exception>
+#include <limits>
+
+#include <unistd.h>
 
 #include "core/http/errors.h"
 #include "core/http/response_writer.h"
@@ -101,6 +104,63 @@ std::vector<std::shared_ptr<ServerConnection>> ServerShared::Snapshot() {
   return live;
 }
 
+namespace {
+
+std::shared_ptr<ServerShared> LeastLoaded(const std::shared_ptr<ServerShared>& shared) {
+  std::shared_ptr<ServerShared> best = shared;
+  uint64_t fewest = std::numeric_limits<uint64_t>::max();
+  for (const auto& weak : shared->spread) {
+    std::shared_ptr<ServerShared> candidate = weak.lock();
+    if (!candidate) continue;
+    const uint64_t active = candidate->active.load();
+    if (active < fewest && !candidate->draining.load()) {
+      best = candidate;
+      fewest = active;
+    }
+  }
+  return best;
+}
+
+void Serve(const std::shared_ptr<ServerShared>& shared, tcp::socket socket) {
+  error_code ignored;
+  socket.set_option(tcp::no_delay(true), ignored);
+  // Synchronous writes return would_block instead of blocking (see Write).
+  socket.non_blocking(true, ignored);
+  auto connection = std::make_shared<ServerConnection>(shared, std::move(socket));
+  shared->Register(connection);
+  asio::co_spawn(connection->executor(), ServerConnection::Run(connection), asio::detached);
+}
+
+// The socket moves to the target's io_context: a descriptor is not tied to an io_context, a
+// socket object is.
+void HandOver(std::shared_ptr<ServerShared> target, tcp::socket socket) {
+  error_code ec;
+  const tcp::endpoint local = socket.local_endpoint(ec);
+  const int fd = ec ? -1 : socket.release(ec);
+  if (ec || fd < 0) {
+    error_code ignored;
+    socket.close(ignored);
+    --target->active;
+    return;
+  }
+  asio::post(target->io, [target, fd, protocol = local.protocol()] {
+    const asio::any_io_executor executor =
+        target->options.single_threaded ? asio::any_io_executor(target->io.get_executor())
+                                        : asio::any_io_executor(asio::make_strand(target->io));
+    tcp::socket adopted(executor);
+    error_code assign_ec;
+    adopted.assign(protocol, fd, assign_ec);
+    if (assign_ec) {
+      ::close(fd);
+      --target->active;
+      return;
+    }
+    Serve(target, std::move(adopted));
+  });
+}
+
+}  // namespace
+
 asio::awaitable<void> AcceptLoop(std::shared_ptr<ServerShared> shared) {
   asio::steady_timer backoff(shared->strand);
   while (true) {
@@ -123,21 +183,23 @@ asio::awaitable<void> AcceptLoop(std::shared_ptr<ServerShared> shared) {
       socket.close(ignored);
       continue;
     }
-    if (shared->active.load() >= shared->options.max_connections) {
-      ++shared->rejected;
+    const std::shared_ptr<ServerShared> target = LeastLoaded(shared);
+    if (target->active.load() >= target->options.max_connections) {
+      ++target->rejected;
       socket.close(ignored);
       continue;
     }
-    socket.set_option(tcp::no_delay(true), ignored);
-    // Synchronous writes return would_block instead of blocking (see Write).
-    socket.non_blocking(true, ignored);
-    ++shared->active;
-    ++shared->accepted;
-    auto connection = std::make_shared<ServerConnection>(shared, std::move(socket));
-    shared->Register(connection);
-    asio::co_spawn(connection->executor(), ServerConnection::Run(connection), asio::detached);
+    // Counted now, so the next accept already sees this one wherever it goes.
+    ++target->active;
+    ++target->accepted;
+    if (target == shared) {
+      Serve(shared, std::move(socket));
+    } else {
+      HandOver(target, std::move(socket));
+    }
   }
 }
+
 
 asio::awaitable<void> ShutdownOnStrand(std::shared_ptr<ServerShared> shared,
                                        std::chrono::nanoseconds grace) {

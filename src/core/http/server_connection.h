@@ -62,6 +62,8 @@ struct ServerShared {
 
   std::mutex mu;
   std::unordered_map<ServerConnection*, std::weak_ptr<ServerConnection>> connections;
+  // Set before Start: the servers accepted connections are spread over (see Server).
+  std::vector<std::weak_ptr<ServerShared>> spread;  // weak: it may list this one
 };
 
 asio::awaitable<void> AcceptLoop(std::shared_ptr<ServerShared> shared);

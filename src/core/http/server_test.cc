@@ -589,6 +589,10 @@ TEST(Server, StartFailsClearlyWhenThePortIsTaken) {
 struct PortWorker {
   explicit PortWorker(int worker_id) : id(worker_id), io(1) {}
   absl::Status Start(uint16_t port) {
+    MakeServer(port, /*reuse_port=*/true);
+    return server->Start();
+  }
+  void MakeServer(uint16_t port, bool reuse_port) {
     Router router;
     router.Get("/who", [this](Request&, ResponseWriter& writer) -> asio::awaitable<void> {
       co_await writer.Respond(200, fmt::format("worker-{}", id), "text/plain");
@@ -596,10 +600,9 @@ struct PortWorker {
     ServerOptions options;
     options.name = fmt::format("worker-{}", id);
     options.port = port;
-    options.reuse_port = true;
+    options.reuse_port = reuse_port;
     options.single_threaded = true;
     server = std::make_unique<Server>(io.io(), options, std::move(router));
-    return server->Start();
   }
 
   const int id;
@@ -631,6 +634,38 @@ TEST(Server, ReusePortLetsPerThreadServersShareOnePortAndBothAccept) {
   ASSERT_TRUE(response.ok()) << response.status();
   EXPECT_EQ(response->body, "worker-1");
   second.server->Stop(1s);
+}
+
+// The even alternative to reuse_port: one worker accepts and hands each connection to the
+// worker with the fewest, which then serves it on its own thread.
+TEST(Server, SpreadConnectionsOverHandsEachConnectionToTheLeastLoadedWorker) {
+  PortWorker first(0);
+  PortWorker second(1);
+  first.MakeServer(0, /*reuse_port=*/false);
+  second.MakeServer(0, /*reuse_port=*/false);
+  first.server->SpreadConnectionsOver({first.server.get(), second.server.get()});
+  ASSERT_TRUE(first.server->Start().ok());
+  ASSERT_TRUE(second.server->StartWithoutListener().ok());
+  // Four connections held open: two each, whatever order they are accepted in.
+  std::vector<std::unique_ptr<RawConnection>> clients;
+  std::multiset<std::string> answered;
+  for (int i = 0; i < 4; ++i) {
+    clients.push_back(std::make_unique<RawConnection>(first.server->port()));
+    clients.back()->Send("GET /who HTTP/1.1\r\nHost: x\r\n\r\n");
+    answered.insert(clients.back()->ReadResponse().body());
+  }
+  EXPECT_EQ(answered.count("worker-0"), 2u);
+  EXPECT_EQ(answered.count("worker-1"), 2u);
+  EXPECT_EQ(first.server->stats().connections_accepted, 2u);
+  EXPECT_EQ(second.server->stats().connections_accepted, 2u);
+  // Keep-alive: a connection stays with the worker it was handed to.
+  clients[0]->Send("GET /who HTTP/1.1\r\nHost: x\r\n\r\n");
+  const std::string again = clients[0]->ReadResponse().body();
+  clients[0]->Send("GET /who HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(clients[0]->ReadResponse().body(), again);
+  clients.clear();
+  second.server->Stop(1s);
+  first.server->Stop(1s);
 }
 
 TEST(Server, ReusePortIsOptInForEveryServerOnThePort) {
