@@ -4,6 +4,11 @@
 
 #include <algorithm>
 #include <cstring>
+#include <span>
+#include <string_view>
+
+#include "sim/sequence.h"
+#include "sim/tokenizer.h"
 
 namespace zumik::bench {
 namespace {
@@ -29,6 +34,7 @@ enum : uint64_t {
   kShuffle,
   kLengths,
   kConversation,
+  kEngineSeed,
 };
 
 }  // namespace
@@ -117,6 +123,36 @@ std::shared_ptr<const PromptData> Generator::Finish(std::string text, int system
   return data;
 }
 
+std::shared_ptr<const PromptData> Generator::Finish(std::string text, int system_len,
+                                                    std::vector<sim::TokenId> engine_tokens) {
+  auto data = std::make_shared<PromptData>();
+  data->text = std::move(text);
+  data->system_len = system_len;
+  data->prompt_tokens = static_cast<int>(engine_tokens.size());
+  data->tokens = sim::MakePrompt(std::move(engine_tokens));
+  return data;
+}
+
+void Generator::AppendEngineAnswer(Conversation& c, GenRequest& r) {
+  const sim::Prompt& prompt = *r.prompt->tokens;
+  r.engine_seed = Seed(kEngineSeed, static_cast<uint64_t>(c.id), static_cast<uint64_t>(c.turn));
+  sim::RequestSpec spec;
+  spec.prompt = r.prompt->tokens;
+  spec.seed = *r.engine_seed;
+  const uint64_t stream = sim::OutputStream(spec);
+  c.history_ids = prompt.tokens;
+  for (int i = 0; i < r.output_len; ++i) c.history_ids.push_back(sim::OutputTokenId(stream, i));
+  // The blocks the answer completes, chained on from the prompt's last full block.
+  const int bs = prompt.block_size;
+  uint64_t parent = prompt.block_hashes.empty() ? sim::kRootBlockHash : prompt.block_hashes.back();
+  const std::span<const sim::TokenId> ids(c.history_ids);
+  for (size_t at = prompt.block_hashes.size() * static_cast<size_t>(bs); at + bs <= ids.size();
+       at += static_cast<size_t>(bs)) {
+    parent = sim::HashBlock(parent, ids.subspan(at, static_cast<size_t>(bs)));
+    r.answer_block_hashes.push_back(parent);
+  }
+}
+
 const std::string& Generator::SystemPrompt(int group, const LengthDist& len) {
   auto it = system_prompts_.find(group);
   if (it != system_prompts_.end()) return it->second;
@@ -139,9 +175,8 @@ GenRequest Generator::SharedPrefix() {
 
 GenRequest Generator::LongDoc() {
   const LongDocQaSpec& s = workload_.long_doc_qa;
-  const size_t d = s.random_order
-                       ? static_cast<size_t>(rng_.UniformInt(0, s.num_documents - 1))
-                       : index_ % documents_.size();
+  const size_t d = s.random_order ? static_cast<size_t>(rng_.UniformInt(0, s.num_documents - 1))
+                                  : index_ % documents_.size();
   std::string text = documents_[d];
   AppendText(text, s.question_len.Sample(rng_), Seed(kQuestion, d, index_));
   GenRequest r;
@@ -166,13 +201,13 @@ void Generator::StartConversation(int slot) {
   Conversation& c = slots_[static_cast<size_t>(slot)];
   c.id = next_conversation_++;
   Rng lengths(Seed(kConversation, static_cast<uint64_t>(c.id)));
-  c.turns = s.turns.mean > 0 || s.turns.kind == LengthDist::Kind::kUniform
-                ? s.turns.Sample(lengths)
-                : 0;
+  c.turns =
+      s.turns.mean > 0 || s.turns.kind == LengthDist::Kind::kUniform ? s.turns.Sample(lengths) : 0;
   c.turn = 0;
   c.history = SystemPrompt(c.group, s.system_prompt_len);
   c.system_len = static_cast<int>(c.history.size());
   c.history_tokens = sim::TokenCount(c.history);
+  if (options_.make_tokens) sim::TokenizeInto(c.history, &c.history_ids);
 }
 
 void Generator::FitFirstTurn(Conversation& c, int* question, int output) const {
@@ -187,6 +222,7 @@ void Generator::FitFirstTurn(Conversation& c, int* question, int output) const {
   c.history.resize(std::min(c.history.size(), static_cast<size_t>(keep) * sim::kBytesPerToken));
   c.system_len = static_cast<int>(c.history.size());
   c.history_tokens = sim::TokenCount(c.history);
+  if (options_.make_tokens) sim::TokenizeInto(c.history, &c.history_ids);
   c.turns = 1;
 }
 
@@ -204,19 +240,32 @@ GenRequest Generator::Turn(int slot, bool* last) {
   const int room = options_.max_context_tokens - c.history_tokens - question;
   output = std::max(1, std::min(output, room));
   std::string text = c.history;
-  AppendText(text, question, Seed(kQuestion, static_cast<uint64_t>(c.id),
-                                  static_cast<uint64_t>(c.turn)));
+  AppendText(text, question,
+             Seed(kQuestion, static_cast<uint64_t>(c.id), static_cast<uint64_t>(c.turn)));
   GenRequest r;
   r.group = c.id;
   r.session = c.id;
   r.output_len = output;
-  // The next turn's history: this prompt plus the answer (regenerated text of the answer's
-  // length; see docs/bench.md on what that means for hit rates).
+  std::vector<sim::TokenId> engine_tokens;
+  if (options_.make_tokens) {
+    // Every piece is whole 4-byte tokens, so the question's tokens follow the history's.
+    engine_tokens = c.history_ids;
+    const std::vector<sim::TokenId> asked =
+        sim::Tokenize(std::string_view(text).substr(c.history.size()));
+    engine_tokens.insert(engine_tokens.end(), asked.begin(), asked.end());
+  }
+  // The next turn's history: this prompt plus the answer. Its text is stand-in bytes of the
+  // answer's length; the engine's tokens are the ones it generated (AppendEngineAnswer).
   c.history = text;
-  AppendText(c.history, output, Seed(kAnswer, static_cast<uint64_t>(c.id),
-                                     static_cast<uint64_t>(c.turn)));
+  AppendText(c.history, output,
+             Seed(kAnswer, static_cast<uint64_t>(c.id), static_cast<uint64_t>(c.turn)));
   c.history_tokens += question + output;
-  r.prompt = Finish(std::move(text), c.system_len);
+  if (options_.make_tokens) {
+    r.prompt = Finish(std::move(text), c.system_len, std::move(engine_tokens));
+    AppendEngineAnswer(c, r);
+  } else {
+    r.prompt = Finish(std::move(text), c.system_len);
+  }
   ++c.turn;
   *last = c.turns > 0 && c.turn >= c.turns;
   return r;
@@ -269,9 +318,8 @@ std::optional<std::pair<double, GenRequest>> Generator::TraceRequest(size_t i) {
   if (!rec.prompt.empty()) {
     text = rec.prompt;
   } else {
-    int remaining = rec.input_len > 0
-                        ? rec.input_len
-                        : static_cast<int>(rec.hash_ids.size()) * t.hash_block_tokens;
+    int remaining = rec.input_len > 0 ? rec.input_len
+                                      : static_cast<int>(rec.hash_ids.size()) * t.hash_block_tokens;
     for (int64_t id : rec.hash_ids) {
       if (remaining <= 0) break;
       const int n = std::min(remaining, t.hash_block_tokens);

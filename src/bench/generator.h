@@ -21,7 +21,7 @@ namespace zumik::bench {
 void AppendText(std::string& out, int tokens, uint64_t seed);
 
 struct PromptData {
-  std::string text;  // the completions prompt (chat: the user turn(s), see system_len)
+  std::string text;    // the completions prompt (chat: the user turn(s), see system_len)
   int system_len = 0;  // bytes of `text` that are the system prompt (chat mode's system message)
   std::shared_ptr<const sim::Prompt> tokens;  // with GeneratorOptions::make_tokens
   int prompt_tokens = 0;
@@ -32,10 +32,15 @@ struct GenRequest {
   int output_len = 1;
   int64_t group = -1;    // the true prefix group (oracle); -1 none
   int64_t session = -1;  // conversation; -1 none
+  // Virtual fleet, multi-turn: the engine seed that makes this request generate exactly the
+  // answer tokens the conversation's next turn carries, and the chained hashes of the blocks
+  // those answer tokens fill (past the prompt's full blocks), for the ideal hit rate.
+  std::optional<uint64_t> engine_seed;
+  std::vector<uint64_t> answer_block_hashes;
 };
 
 struct GeneratorOptions {
-  bool make_tokens = false;  // fill PromptData::tokens (the virtual fleet needs them)
+  bool make_tokens = false;         // fill PromptData::tokens (the virtual fleet needs them)
   int max_context_tokens = 131072;  // a conversation ends before its prompt + output exceed it
 };
 
@@ -62,10 +67,22 @@ class Generator {
     int turn = 0;
     std::string history;
     int history_tokens = 0;
+    // With make_tokens: the history as the engine holds it. Questions and the system prompt are
+    // their text's tokens; each answer is the tokens the engine generated for it, so the
+    // replica that answered holds the answer in its prefix cache, as a real vLLM does. (The
+    // text in `history` is what a router sees; it carries stand-in answer bytes of the same
+    // length, equal for equal conversations, so byte and token prefixes still agree.)
+    std::vector<sim::TokenId> history_ids;
     int system_len = 0;
   };
 
   std::shared_ptr<const PromptData> Finish(std::string text, int system_len);
+  // The same, with the engine's tokens given (virtual multi-turn: history ids + the question).
+  std::shared_ptr<const PromptData> Finish(std::string text, int system_len,
+                                           std::vector<sim::TokenId> engine_tokens);
+  // Virtual multi-turn: seeds `r` so the engine generates the answer that `c`'s next turn
+  // carries, and appends those tokens to c.history_ids.
+  void AppendEngineAnswer(Conversation& c, GenRequest& r);
   uint64_t Seed(uint64_t kind, uint64_t a, uint64_t b = 0) const;
   const std::string& SystemPrompt(int group, const LengthDist& len);
   GenRequest SharedPrefix();

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "gtest/gtest.h"
+#include "sim/sequence.h"
 
 namespace zumik::bench {
 namespace {
@@ -117,6 +118,53 @@ TEST(Generator, ConversationTurnsExtendTheirHistory) {
   const GenRequest next = g.NextForClient(0);
   EXPECT_NE(next.session, t1.session);
   EXPECT_EQ(next.prompt->prompt_tokens, 40);
+}
+
+// For the virtual fleet a later turn's engine tokens are the earlier prompt, then exactly the
+// tokens the engine generates for that request (its engine seed), then the new question.
+TEST(Generator, AVirtualTurnCarriesTheTokensTheEngineGenerated) {
+  Workload w;
+  w.kind = WorkloadKind::kMultiTurn;
+  w.multi_turn.num_groups = 1;
+  w.multi_turn.conversations_per_group = 1;
+  w.multi_turn.system_prompt_len = LengthDist::Fixed(32);
+  w.multi_turn.question_len = LengthDist::Fixed(8);
+  w.multi_turn.output_len = LengthDist::Fixed(40);
+  w.multi_turn.turns = LengthDist::Fixed(2);
+  GeneratorOptions options;
+  options.make_tokens = true;
+  Generator g(w, options);
+  const GenRequest t1 = g.NextForClient(0);
+  const GenRequest t2 = g.NextForClient(0);
+  ASSERT_TRUE(t1.engine_seed.has_value());
+  ASSERT_TRUE(t2.engine_seed.has_value());
+  EXPECT_NE(*t1.engine_seed, *t2.engine_seed);
+  const std::vector<sim::TokenId>& first = t1.prompt->tokens->tokens;
+  const std::vector<sim::TokenId>& second = t2.prompt->tokens->tokens;
+  ASSERT_EQ(first.size(), 40u);
+  ASSERT_EQ(second.size(), 40u + 40u + 8u);
+  EXPECT_EQ(t2.prompt->prompt_tokens, 88);
+  sim::RequestSpec spec;
+  spec.prompt = t1.prompt->tokens;
+  spec.seed = *t1.engine_seed;
+  const uint64_t stream = sim::OutputStream(spec);
+  for (size_t i = 0; i < first.size(); ++i) EXPECT_EQ(second[i], first[i]) << i;
+  for (int i = 0; i < 40; ++i) {
+    EXPECT_EQ(second[40 + static_cast<size_t>(i)], sim::OutputTokenId(stream, i)) << i;
+  }
+  // The answer completes blocks 2-4 (tokens 32-79); their hashes are turn 2's.
+  ASSERT_EQ(t1.answer_block_hashes.size(), 3u);
+  for (size_t k = 0; k < 3; ++k) {
+    EXPECT_EQ(t1.answer_block_hashes[k], t2.prompt->tokens->block_hashes[2 + k]) << k;
+  }
+  // The router's text still extends the previous prompt byte for byte.
+  EXPECT_EQ(t2.prompt->text.substr(0, t1.prompt->text.size()), t1.prompt->text);
+  // Without make_tokens nothing changes: no engine seed, no tokens.
+  Generator plain(w);
+  const GenRequest p1 = plain.NextForClient(0);
+  EXPECT_FALSE(p1.engine_seed.has_value());
+  EXPECT_EQ(p1.prompt->tokens, nullptr);
+  EXPECT_EQ(p1.prompt->text, t1.prompt->text);
 }
 
 // Multi-turn with fixed lengths, generated for a model with a 1,000-token context.

@@ -23,7 +23,8 @@ namespace {
 class Oracle {
  public:
   Oracle(int replicas, bool by_load)
-      : load_(static_cast<size_t>(replicas), 0), groups_(static_cast<size_t>(replicas), 0),
+      : load_(static_cast<size_t>(replicas), 0),
+        groups_(static_cast<size_t>(replicas), 0),
         by_load_(by_load) {}
 
   int Route(int64_t group, int64_t work) {
@@ -119,7 +120,8 @@ class VirtualRun {
   Time last_reject_at_{-1};
   int64_t rejects_at_instant_ = 0;
   absl::Status stuck_;
-  // The ideal hit rate: one unbounded cache of every block ever prefilled.
+  // The ideal hit rate: one unbounded cache of every block ever computed (prefilled, or decoded
+  // for an answer that a later turn carries).
   absl::flat_hash_set<uint64_t> ideal_blocks_;
   std::vector<int64_t> ideal_cached_, ideal_prompt_;
 };
@@ -165,7 +167,7 @@ void VirtualRun::Submit(GenRequest request, Time at, size_t stage, int client) {
   fr.max_tokens = request.output_len;
   fr.min_tokens = request.output_len;
   fr.ignore_eos = true;
-  fr.seed = fr.id;
+  fr.seed = request.engine_seed.value_or(fr.id);
   fr.tag = static_cast<int64_t>(stage);
   {
     const sim::Prompt& prompt = *request.prompt->tokens;
@@ -179,6 +181,8 @@ void VirtualRun::Submit(GenRequest request, Time at, size_t stage, int client) {
     ideal_cached_[stage] += static_cast<int64_t>(std::min(matched, cacheable)) * bs;
     ideal_prompt_[stage] += prompt.size();
     ideal_blocks_.insert(prompt.block_hashes.begin(), prompt.block_hashes.end());
+    // A multi-turn answer's blocks are computed too (decoded), and its next turn carries them.
+    ideal_blocks_.insert(request.answer_block_hashes.begin(), request.answer_block_hashes.end());
   }
   Pending p;
   p.request = std::move(request);
@@ -232,15 +236,16 @@ void VirtualRun::OnComplete(const sim::RequestRecord& record, sim::Fleet& fleet)
   if (record.first_token.count() >= 0) s.ttft_ms = ToMillis(record.ttft());
   s.e2e_ms = ToMillis(record.e2e());
   s.finished_s = ToSeconds(record.finished);
-  s.prompt_tokens = record.prompt_tokens > 0 ? record.prompt_tokens : p.request.prompt->prompt_tokens;
+  s.prompt_tokens =
+      record.prompt_tokens > 0 ? record.prompt_tokens : p.request.prompt->prompt_tokens;
   s.cached_tokens = record.rejected ? 0 : record.cached_tokens;
   s.output_tokens = record.output_tokens;
   StageAccumulator& acc = acc_[p.stage];
   acc.Add(s);
   for (float gap : record.itl_s) acc.AddItl(1000.0 * gap);
   if (++completed_ % 512 == 0 && stage_total_ > 0) {
-    Progress(static_cast<double>(stage_) +
-             std::min(1.0, static_cast<double>(acc.requests()) / static_cast<double>(stage_total_)));
+    Progress(static_cast<double>(stage_) + std::min(1.0, static_cast<double>(acc.requests()) /
+                                                             static_cast<double>(stage_total_)));
   }
   // Closed loop: the client sends its next request as soon as this one ends.
   if (p.client >= 0 && p.client < clients_ && fleet.now() < stage_end_ && p.stage == stage_ &&
@@ -267,11 +272,12 @@ absl::StatusOr<PolicyReport> VirtualRun::Run() {
     endpoints_.push_back(std::move(e));
   }
   if (policy_ == kOraclePolicy) {
-    oracle_ = std::make_unique<Oracle>(fleet_->num_replicas(),
-                                       workload_.kind == WorkloadKind::kMultiTurn ||
-                                           workload_.kind == WorkloadKind::kTrace);
+    oracle_ = std::make_unique<Oracle>(
+        fleet_->num_replicas(),
+        workload_.kind == WorkloadKind::kMultiTurn || workload_.kind == WorkloadKind::kTrace);
   } else {
-    absl::StatusOr<std::unique_ptr<sched::Scheduler>> s = sched::Scheduler::FromPolicy(policy_, rng_);
+    absl::StatusOr<std::unique_ptr<sched::Scheduler>> s =
+        sched::Scheduler::FromPolicy(policy_, rng_);
     if (!s.ok()) {
       return Errorf(s.status().code(), "policy '{}': {}", policy_, MessageOf(s.status()));
     }
@@ -279,8 +285,7 @@ absl::StatusOr<PolicyReport> VirtualRun::Run() {
   }
   fleet_->set_router([this](const sim::FleetRequest& r, std::span<const sim::ReplicaView> v,
                             Time now) { return Route(r, v, now); });
-  fleet_->set_on_complete(
-      [this](const sim::RequestRecord& r, sim::Fleet& f) { OnComplete(r, f); });
+  fleet_->set_on_complete([this](const sim::RequestRecord& r, sim::Fleet& f) { OnComplete(r, f); });
   fleet_->set_on_first_token([this](const sim::FirstTokenEvent& e, int, Time at) {
     if (!scheduler_) return;
     if (auto it = pending_.find(e.id); it != pending_.end()) {
@@ -329,7 +334,8 @@ absl::StatusOr<PolicyReport> VirtualRun::Run() {
       for (int c = 0; c < clients_; ++c) Submit(generator_.NextForClient(c), start, si, c);
     } else {
       clients_ = 0;
-      const std::vector<double> offsets = ArrivalOffsets(workload_.load, stage, workload_.seed * 7919 + si);
+      const std::vector<double> offsets =
+          ArrivalOffsets(workload_.load, stage, workload_.seed * 7919 + si);
       stage_total_ = static_cast<int64_t>(offsets.size());
       for (double offset : offsets) {
         const Time at = start + FromSeconds(offset);
@@ -449,7 +455,8 @@ absl::StatusOr<PolicyReport> RunVirtualPolicy(const Workload& workload, const st
   return run.Run();
 }
 
-absl::StatusOr<Report> RunVirtual(const Workload& workload, const std::vector<std::string>& policies,
+absl::StatusOr<Report> RunVirtual(const Workload& workload,
+                                  const std::vector<std::string>& policies,
                                   const VirtualOptions& options) {
   Report report;
   report.workload = workload.name;
@@ -459,8 +466,7 @@ absl::StatusOr<Report> RunVirtual(const Workload& workload, const std::vector<st
   if (workload.kind == WorkloadKind::kTrace) report.arrival = "trace";
   report.seed = workload.seed;
   report.slo_ttft_p90_ms = workload.slo_ttft_p90_ms;
-  std::vector<absl::StatusOr<PolicyReport>> results(policies.size(),
-                                                    absl::UnknownError("not run"));
+  std::vector<absl::StatusOr<PolicyReport>> results(policies.size(), absl::UnknownError("not run"));
   const int jobs = std::clamp<int>(options.jobs, 1, static_cast<int>(policies.size()));
   if (jobs <= 1) {
     for (size_t i = 0; i < policies.size(); ++i) {

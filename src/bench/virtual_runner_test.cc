@@ -83,8 +83,9 @@ TEST(VirtualRun, SameSeedGivesIdenticalJson) {
 
 TEST(VirtualRun, ReportsEveryNonWarmupStageForEveryPolicyOnTheSameRequests) {
   const Workload w = Small();
-  auto r = RunVirtual(w, {"round-robin", "least-request", "gie-default", "llm-d-default",
-                          "zumik-default", "random", "oracle"},
+  auto r = RunVirtual(w,
+                      {"round-robin", "least-request", "gie-default", "llm-d-default",
+                       "zumik-default", "random", "oracle"},
                       Options());
   ASSERT_TRUE(r.ok()) << r.status();
   ASSERT_EQ(r->policies.size(), 7u);
@@ -140,6 +141,34 @@ load:
     EXPECT_GT(p.stages[1].requests, p.stages[0].requests);
     EXPECT_EQ(p.stages[1].errors, 0);
   }
+}
+
+// A conversation's next turn carries the answer the engine generated, so the replica that
+// answered holds it: with one replica, long answers and short questions, almost the whole of
+// every later turn is cached (answers missing would leave only system + first question, ~30%).
+TEST(VirtualRun, ALaterTurnHitsTheAnswerTheReplicaGenerated) {
+  auto w = ParseWorkload(R"(name: answers
+kind: multi-turn
+seed: 3
+multi_turn: {num_groups: 2, conversations_per_group: 1, system_prompt_len: 64,
+             question_len: 16, output_len: 400, turns: 3}
+load:
+  arrival: concurrency
+  stages: [{rate: 1, duration: 20s}]
+)",
+                         "answers.yaml");
+  ASSERT_TRUE(w.ok()) << w.status();
+  auto r = RunVirtual(*w, {"round-robin"}, Options(1));
+  ASSERT_TRUE(r.ok()) << r.status();
+  const PolicyReport& p = r->policies[0];
+  ASSERT_EQ(p.stages.size(), 1u);
+  EXPECT_GT(p.stages[0].requests, 6);  // several conversations of 3 turns
+  // Turn 1 is 80 tokens (its 64-token system prompt cached after the first conversation of
+  // its group); turns 2 and 3 are 496 and 912 tokens of which all but the new question and
+  // the answer's partial last block can hit.
+  EXPECT_GT(p.prefix_hit_rate, 0.85);
+  EXPECT_GT(p.ideal_prefix_hit_rate, 0.85);
+  EXPECT_LE(p.prefix_hit_rate, p.ideal_prefix_hit_rate + 1e-9);
 }
 
 TEST(VirtualRun, AStageTimeoutAbortsWhatIsLeftAndMarksTheStage) {
