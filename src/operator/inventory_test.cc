@@ -8,16 +8,17 @@
 #include "core/base64.h"
 #include "kube/testing/fake_api_server.h"
 #include "kube/testing/test_objects.h"
+#include "operator/kube_session_fixture.h"
 #include "operator/state_store.h"
 
 namespace zumik::op {
 namespace {
 
 namespace json = boost::json;
-using kube::testing::FakeApiServer;
 using kube::testing::MakeGpuNode;
 
-json::object Deployment(const std::string& name, const std::string& component, int desired, int ready) {
+json::object Deployment(const std::string& name, const std::string& component, int desired,
+                        int ready) {
   json::value v = json::parse(fmt::format(
       R"({{"metadata":{{"name":"{}","namespace":"serving","labels":{{"app.kubernetes.io/instance":"us-east",
           "app.kubernetes.io/component":"{}"}},"annotations":{{"zumik.ai/model":"meta-llama/Llama-3.1-8B-Instruct",
@@ -26,19 +27,7 @@ json::object Deployment(const std::string& name, const std::string& component, i
   return v.as_object();
 }
 
-class KubeInventoryTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    ASSERT_TRUE(api_.Start().ok());
-    session_ = std::make_unique<KubeSession>(api_.ClientConfig());
-  }
-  void TearDown() override {
-    session_.reset();
-    api_.Stop();
-  }
-  FakeApiServer api_;
-  std::unique_ptr<KubeSession> session_;
-};
+using KubeInventoryTest = testing::KubeSessionTest;
 
 TEST_F(KubeInventoryTest, CountsGpusByProductAndReadsTheReleaseReadiness) {
   api_.Upsert(kube::kNodes, MakeGpuNode("gpu-a", "NVIDIA-H100-80GB-HBM3", 8));
@@ -72,8 +61,10 @@ TEST_F(KubeInventoryTest, CountsGpusByProductAndReadsTheReleaseReadiness) {
 
 TEST_F(KubeInventoryTest, UsesTheInferenceServiceReadyConditionWhenKServeIsServed) {
   api_.Upsert(kube::kDeployments, Deployment("us-east-predictor", "model-server", 1, 1));
-  api_.Upsert(kube::kInferenceServices, json::parse(R"({"metadata":{"name":"us-east","namespace":"serving"},
-      "status":{"conditions":[{"type":"Ready","status":"False"}]}})").as_object());
+  api_.Upsert(kube::kInferenceServices,
+              json::parse(R"({"metadata":{"name":"us-east","namespace":"serving"},
+      "status":{"conditions":[{"type":"Ready","status":"False"}]}})")
+                  .as_object());
   KubeInventory source(*session_, "serving", "us-east");
   auto inventory = source.Collect();
   ASSERT_TRUE(inventory.ok()) << inventory.status();
@@ -99,7 +90,8 @@ TEST_F(KubeInventoryTest, StateStoreKeepsTheIdInAConfigMapAndTheTokenInASecret) 
   EXPECT_FALSE(cm->at("data").as_object().contains("cluster_token"));
   auto secret = api_.Find(kube::kSecrets, "serving", "us-east-zumik-cluster");
   ASSERT_TRUE(secret.has_value());
-  EXPECT_EQ(Base64Decode(std::string(secret->at("data").at("cluster_token").as_string())), "ct_secret");
+  EXPECT_EQ(Base64Decode(std::string(secret->at("data").at("cluster_token").as_string())),
+            "ct_secret");
   // Saving again replaces both.
   ASSERT_TRUE(store.Save(ClusterState{"byc_1", Secret("ct_rotated")}).ok());
   auto loaded = store.Load();

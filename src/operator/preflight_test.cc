@@ -8,27 +8,20 @@
 
 #include "kube/testing/fake_api_server.h"
 #include "kube/testing/test_objects.h"
+#include "operator/kube_session_fixture.h"
 
 namespace zumik::op {
 namespace {
 
 namespace json = boost::json;
-using kube::testing::FakeApiServer;
 using kube::testing::MakeGpuNode;
 
 const kube::Resource kPodAutoscalers{"autoscaling.aibrix.ai", "v1alpha1", "podautoscalers", true};
-const kube::Resource kRayClusterFleets{"orchestration.aibrix.ai", "v1alpha1", "rayclusterfleets", true};
+const kube::Resource kRayClusterFleets{"orchestration.aibrix.ai", "v1alpha1", "rayclusterfleets",
+                                       true};
 
-class PreflightTest : public ::testing::Test {
+class PreflightTest : public testing::KubeSessionTest {
  protected:
-  void SetUp() override {
-    ASSERT_TRUE(api_.Start().ok());
-    session_ = std::make_unique<KubeSession>(api_.ClientConfig());
-  }
-  void TearDown() override {
-    session_.reset();
-    api_.Stop();
-  }
   void InstallEverything() {
     api_.Upsert(kube::kNodes, MakeGpuNode("gpu-a", "NVIDIA-H100-80GB-HBM3", 8));
     api_.AddResource(kube::kInferenceServices);
@@ -42,8 +35,6 @@ class PreflightTest : public ::testing::Test {
     }
     return nullptr;
   }
-  FakeApiServer api_;
-  std::unique_ptr<KubeSession> session_;
 };
 
 TEST_F(PreflightTest, PassesWhenEveryPrerequisiteIsInstalled) {
@@ -62,7 +53,8 @@ TEST_F(PreflightTest, EachMissingPrerequisiteFailsWithItsFix) {
   options.gpu_product = "NVIDIA-H100-80GB-HBM3";
   auto results = RunPreflight(*session_, options);
   EXPECT_FALSE(AllPassed(results));
-  for (const char* name : {"GPU nodes", "KServe CRDs", "InferencePool CRD", "AIBrix CRDs", "GPU product"}) {
+  for (const char* name :
+       {"GPU nodes", "KServe CRDs", "InferencePool CRD", "AIBrix CRDs", "GPU product"}) {
     const CheckResult* r = Find(results, name);
     ASSERT_NE(r, nullptr) << name;
     EXPECT_FALSE(r->passed) << name;
@@ -70,7 +62,8 @@ TEST_F(PreflightTest, EachMissingPrerequisiteFailsWithItsFix) {
   }
   EXPECT_NE(Find(results, "GPU nodes")->fix.find("GPU operator"), std::string::npos);
   EXPECT_NE(Find(results, "KServe CRDs")->fix.find("kserve.enabled=false"), std::string::npos);
-  EXPECT_NE(Find(results, "AIBrix CRDs")->detail.find("orchestration.aibrix.ai"), std::string::npos);
+  EXPECT_NE(Find(results, "AIBrix CRDs")->detail.find("orchestration.aibrix.ai"),
+            std::string::npos);
   const std::string table = FormatPreflightTable(results);
   EXPECT_NE(table.find("FAIL"), std::string::npos);
   EXPECT_NE(table.find("fix: install the NVIDIA GPU operator"), std::string::npos);
@@ -93,11 +86,13 @@ TEST_F(PreflightTest, AnotherReplicaSelectionOwnerOnTheSameRouteFails) {
   InstallEverything();
   api_.Upsert(kube::kHttpRoutes, json::parse(R"({"metadata":{"name":"dynamo","namespace":"dynamo"},
       "spec":{"rules":[{"matches":[{"path":{"type":"PathPrefix","value":"/"}}],
-      "backendRefs":[{"name":"dynamo-frontend","port":8000}]}]}})").as_object());
+      "backendRefs":[{"name":"dynamo-frontend","port":8000}]}]}})")
+                                     .as_object());
   api_.Upsert(kube::kHttpRoutes, json::parse(R"({"metadata":{"name":"mine","namespace":"serving",
       "labels":{"app.kubernetes.io/instance":"zumik"}},
       "spec":{"rules":[{"matches":[{"path":{"type":"PathPrefix","value":"/"}}],
-      "backendRefs":[{"group":"inference.networking.k8s.io","kind":"InferencePool","name":"pool"}]}]}})").as_object());
+      "backendRefs":[{"group":"inference.networking.k8s.io","kind":"InferencePool","name":"pool"}]}]}})")
+                                     .as_object());
   PreflightOptions options;
   auto results = RunPreflight(*session_, options);
   const CheckResult* owner = Find(results, "Single route owner");
