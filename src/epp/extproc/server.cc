@@ -17,6 +17,7 @@
 #include "core/log.h"
 #include "core/status.h"
 #include "envoy/service/ext_proc/v3/external_processor.grpc.pb.h"
+#include "google/protobuf/arena.h"
 #include "epp/extproc/completion_tag.h"
 #include "epp/extproc/health_service.h"
 #include "epp/extproc/self_signed.h"
@@ -26,6 +27,10 @@ namespace zumik::epp::extproc {
 namespace {
 
 using AsyncService = ext_proc_pb::ExternalProcessor::AsyncService;
+
+// Per-stream arena block: holds one message cycle of the usual size (headers of a chat
+// request and their replies); body bytes live in std::string buffers outside it.
+constexpr size_t kArenaBlockBytes = 4096;
 
 // One Process stream on gRPC's async API, driven by the worker thread that owns its completion
 // queue: that thread polls the connection, so a message is read, handled and answered on one
@@ -79,9 +84,16 @@ class ProcessStream final : public CompletionTag {
  private:
   enum class State { kAccepting, kReading, kWriting, kFinishing };
 
+  // Each message cycle (read, handle, write the replies) builds its messages on arena_, and
+  // the next cycle starts by resetting it: no per-object heap allocation and no destructor
+  // walk (gRPC serialises a reply within Write, so nothing outlives the cycle).
   void StartRead() {
     state_ = State::kReading;
-    stream_.Read(&request_, this);
+    arena_.Reset();
+    request_ = google::protobuf::Arena::CreateMessage<ext_proc_pb::ProcessingRequest>(&arena_);
+    replies_ = google::protobuf::Arena::CreateMessage<Replies>(&arena_);
+    next_reply_ = 0;
+    stream_.Read(request_, this);
   }
 
   void Finish(const grpc::Status& status) {
@@ -104,9 +116,7 @@ class ProcessStream final : public CompletionTag {
       }
       return;
     }
-    replies_.clear();
-    next_reply_ = 0;
-    status_ = processor_.Handle(request_, replies_);
+    status_ = processor_.Handle(*request_, *replies_);
     if (!status_.ok()) processor_.Abort();
     WriteNextOrContinue();
   }
@@ -121,9 +131,9 @@ class ProcessStream final : public CompletionTag {
   }
 
   void WriteNextOrContinue() {
-    if (next_reply_ < replies_.size()) {
+    if (next_reply_ < replies_->size()) {
       state_ = State::kWriting;
-      stream_.Write(replies_[next_reply_++], this);
+      stream_.Write((*replies_)[next_reply_++], this);
     } else if (!status_.ok()) {
       Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, std::string(MessageOf(status_))));
     } else if (processor_.finished()) {
@@ -143,9 +153,12 @@ class ProcessStream final : public CompletionTag {
   grpc::ServerAsyncReaderWriter<ext_proc_pb::ProcessingResponse, ext_proc_pb::ProcessingRequest>
       stream_;
   StreamProcessor processor_;
-  ext_proc_pb::ProcessingRequest request_;
-  std::vector<ext_proc_pb::ProcessingResponse> replies_;
-  size_t next_reply_ = 0;
+  // The arena's first block, in this object: a small message cycle allocates nothing.
+  alignas(8) char arena_block_[kArenaBlockBytes];
+  google::protobuf::Arena arena_{arena_block_, sizeof(arena_block_)};
+  ext_proc_pb::ProcessingRequest* request_ = nullptr;  // on arena_
+  Replies* replies_ = nullptr;                         // on arena_
+  int next_reply_ = 0;
   absl::Status status_;
 };
 

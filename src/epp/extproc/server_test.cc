@@ -155,6 +155,37 @@ TEST_F(ServerTest, FourHundredKilobyteBodyComesBackInSevenChunks) {
   EXPECT_EQ(request.body, spec.body);
 }
 
+// The server builds each message's replies on a per-stream arena that it resets before the
+// next read: a long token stream (hundreds of messages of varying size) must come back intact.
+TEST_F(ServerTest, LongStreamedResponseIsEchoedChunkByChunk) {
+  auto stream = client_->Open();
+  RequestSpec spec;
+  spec.body = R"({"model":"m","prompt":"p"})";
+  auto request = DriveRequest(*stream, spec);
+  ASSERT_TRUE(request.headers_reply.has_value());
+  EXPECT_EQ(request.body, spec.body);
+  std::vector<std::string> chunks;
+  std::string expected;
+  for (int i = 0; i < 300; ++i) {
+    chunks.push_back(fmt::format("data: {{\"i\":{},\"pad\":\"{}\"}}\n\n", i,
+                                 std::string(static_cast<size_t>(i * 37 % 5000), 'x')));
+    expected += chunks.back();
+  }
+  auto response = DriveResponse(*stream, 200, "text/event-stream", chunks);
+  ASSERT_TRUE(response.headers_reply.has_value());
+  ASSERT_EQ(response.body_replies.size(), chunks.size());
+  for (size_t i = 0; i < chunks.size(); ++i) {
+    const auto& streamed =
+        response.body_replies[i].response_body().response().body_mutation().streamed_response();
+    EXPECT_EQ(streamed.body(), chunks[i]) << i;
+    EXPECT_EQ(streamed.end_of_stream(), i + 1 == chunks.size()) << i;
+  }
+  EXPECT_EQ(response.body, expected);
+  stream->CloseSend();
+  EXPECT_FALSE(stream->Receive().has_value());
+  EXPECT_TRUE(stream->Finish().ok());
+}
+
 TEST_F(ServerTest, SubsetHintIsHonoured) {
   auto stream = client_->Open();
   RequestSpec spec;

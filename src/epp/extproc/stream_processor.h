@@ -15,12 +15,17 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "google/protobuf/repeated_ptr_field.h"
 #include "envoy/service/ext_proc/v3/external_processor.pb.h"
 #include "epp/extproc/backend.h"
 
 namespace zumik::epp::extproc {
 
 namespace ext_proc_pb = ::envoy::service::ext_proc::v3;
+
+// The replies one message produces, in order. A RepeatedPtrField so the server can build them
+// on a protobuf Arena (created with one, Add() allocates there).
+using Replies = google::protobuf::RepeatedPtrField<ext_proc_pb::ProcessingResponse>;
 
 // Envoy's ext_proc limit on one body message is 64 KiB; upstream keeps a margin.
 inline constexpr size_t kMaxBodyChunkBytes = 62000;
@@ -42,6 +47,8 @@ class StreamProcessor {
 
   // Handles one message from Envoy and appends the replies to send, in order, to `out`.
   // A non-OK status means: end the stream with that status (protocol violation by the peer).
+  absl::Status Handle(const ext_proc_pb::ProcessingRequest& request, Replies& out);
+  // The same, appending copies to a vector (tests, benchmarks, the fuzzer).
   absl::Status Handle(const ext_proc_pb::ProcessingRequest& request,
                       std::vector<ext_proc_pb::ProcessingResponse>& out);
 
@@ -61,22 +68,22 @@ class StreamProcessor {
   };
 
   absl::Status OnRequestHeaders(const ext_proc_pb::ProcessingRequest& request,
-                                std::vector<ext_proc_pb::ProcessingResponse>& out);
+                                Replies& out);
   absl::Status OnRequestBody(const ext_proc_pb::HttpBody& body,
-                             std::vector<ext_proc_pb::ProcessingResponse>& out);
-  absl::Status OnRequestTrailers(std::vector<ext_proc_pb::ProcessingResponse>& out);
+                             Replies& out);
+  absl::Status OnRequestTrailers(Replies& out);
   absl::Status OnResponseHeaders(const ext_proc_pb::HttpHeaders& headers,
-                                 std::vector<ext_proc_pb::ProcessingResponse>& out);
+                                 Replies& out);
   absl::Status OnResponseBody(const ext_proc_pb::HttpBody& body,
-                              std::vector<ext_proc_pb::ProcessingResponse>& out);
-  absl::Status OnResponseTrailers(std::vector<ext_proc_pb::ProcessingResponse>& out);
+                              Replies& out);
+  absl::Status OnResponseTrailers(Replies& out);
 
   // Reads envoy.lb.subset_hint from a message's metadata_context, if it carries one.
   void CaptureSubset(const ext_proc_pb::ProcessingRequest& request);
   // Body complete (or bodiless): admit, then answer headers (+ body chunks when has_body).
-  void Admit(bool has_body, std::vector<ext_proc_pb::ProcessingResponse>& out);
+  void Admit(bool has_body, Replies& out);
   void Reject(int http_status, std::string_view json_body, std::string_view dropped_reason,
-              std::vector<ext_proc_pb::ProcessingResponse>& out);
+              Replies& out);
   void Finish();
 
   Backend& backend_;
