@@ -2,12 +2,14 @@
 #include "epp/extproc/server.h"
 
 #include <fmt/format.h>
-#include <grpcpp/grpcpp.h>
+#include <grpcpp/alarm.h>
 #include <grpcpp/ext/health_check_service_server_builder_option.h>
+#include <grpcpp/grpcpp.h>
 
 #include <algorithm>
 #include <fstream>
 #include <mutex>
+#include <optional>
 #include <sstream>
 #include <thread>
 #include <utility>
@@ -17,11 +19,11 @@
 #include "core/log.h"
 #include "core/status.h"
 #include "envoy/service/ext_proc/v3/external_processor.grpc.pb.h"
-#include "google/protobuf/arena.h"
 #include "epp/extproc/completion_tag.h"
 #include "epp/extproc/health_service.h"
 #include "epp/extproc/self_signed.h"
 #include "epp/extproc/stream_processor.h"
+#include "google/protobuf/arena.h"
 
 namespace zumik::epp::extproc {
 namespace {
@@ -75,6 +77,9 @@ class ProcessStream final : public CompletionTag {
       case State::kWriting:
         OnWriteDone(ok);
         return;
+      case State::kWaiting:
+        OnAdmitRetry();
+        return;
       case State::kFinishing:
         delete this;
         return;
@@ -82,18 +87,48 @@ class ProcessStream final : public CompletionTag {
   }
 
  private:
-  enum class State { kAccepting, kReading, kWriting, kFinishing };
+  enum class State { kAccepting, kReading, kWriting, kWaiting, kFinishing };
 
   // Each message cycle (read, handle, write the replies) builds its messages on arena_, and
   // the next cycle starts by resetting it: no per-object heap allocation and no destructor
   // walk (gRPC serialises a reply within Write, so nothing outlives the cycle).
-  void StartRead() {
-    state_ = State::kReading;
+  void NewCycle() {
     arena_.Reset();
     request_ = google::protobuf::Arena::CreateMessage<ext_proc_pb::ProcessingRequest>(&arena_);
     replies_ = google::protobuf::Arena::CreateMessage<Replies>(&arena_);
     next_reply_ = 0;
+  }
+
+  void StartRead() {
+    state_ = State::kReading;
+    NewCycle();
     stream_.Read(request_, this);
+  }
+
+  // The request waits in the backend's admission queue: retry on an alarm on this queue, so
+  // the thread keeps serving the other streams meanwhile.
+  void WaitForAdmission() {
+    auto now = std::chrono::steady_clock::now();
+    if (!waited_) {
+      waited_ = true;
+      queue_deadline_ = now + backend_.queue_ttl();
+    }
+    state_ = State::kWaiting;
+    auto wait =
+        std::min<std::chrono::steady_clock::duration>(kAdmitRetryInterval, queue_deadline_ - now);
+    alarm_.emplace();
+    alarm_->Set(&cq_, std::chrono::system_clock::now() + wait, this);
+  }
+
+  void OnAdmitRetry() {
+    NewCycle();
+    if (std::chrono::steady_clock::now() >= queue_deadline_ || tracker_.draining()) {
+      processor_.QueueTimedOut(*replies_);
+    } else {
+      processor_.RetryAdmit(*replies_);
+    }
+    status_ = absl::OkStatus();
+    WriteNextOrContinue();
   }
 
   void Finish(const grpc::Status& status) {
@@ -138,6 +173,8 @@ class ProcessStream final : public CompletionTag {
       Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, std::string(MessageOf(status_))));
     } else if (processor_.finished()) {
       Finish(grpc::Status::OK);
+    } else if (processor_.queued()) {
+      WaitForAdmission();
     } else {
       StartRead();
     }
@@ -160,6 +197,9 @@ class ProcessStream final : public CompletionTag {
   Replies* replies_ = nullptr;                         // on arena_
   int next_reply_ = 0;
   absl::Status status_;
+  std::optional<grpc::Alarm> alarm_;  // the admission retry (a fresh alarm each time)
+  bool waited_ = false;
+  std::chrono::steady_clock::time_point queue_deadline_;
 };
 
 // The Process service: one completion queue and one thread per worker.
@@ -170,6 +210,8 @@ class ExternalProcessorService {
   ~ExternalProcessorService() { StopWorkers(); }
 
   AsyncService* service() { return &service_; }
+  // Requests waiting for admission get their queue timeout now instead of at queue_ttl.
+  void BeginDrain() { tracker_.BeginDrain(); }
   HealthService& health() { return health_; }
 
   // Before BuildAndStart.
@@ -268,6 +310,7 @@ class ExtProcServerImpl final : public ExtProcServer {
     std::lock_guard<std::mutex> lock(mu_);
     if (shut_down_) return;
     shut_down_ = true;
+    service_->BeginDrain();
     // Health first, so Envoy's health checks steer away while streams drain.
     service_->health().Shutdown();
     server_->Shutdown(std::chrono::system_clock::now() + drain_timeout_);

@@ -62,8 +62,7 @@ std::string PathOf(const HeaderList& headers) {
 // Appends `body` as streamed body mutations of at most kMaxBodyChunkBytes each; the last one
 // carries `end_of_stream`. An empty body is one empty message.
 template <typename SetBody>
-void AppendChunks(std::string_view body, bool end_of_stream, SetBody set_body,
-                  Replies& out) {
+void AppendChunks(std::string_view body, bool end_of_stream, SetBody set_body, Replies& out) {
   size_t offset = 0;
   do {
     size_t n = std::min(kMaxBodyChunkBytes, body.size() - offset);
@@ -96,8 +95,31 @@ StreamProcessor::~StreamProcessor() { Abort(); }
 void StreamProcessor::Abort() { Finish(); }
 
 void StreamProcessor::Finish() {
+  LeaveQueue();
   if (ctx_ != nullptr && phase_ != Phase::kDone) backend_.OnDone(ctx_.get());
   phase_ = Phase::kDone;
+}
+
+void StreamProcessor::LeaveQueue() {
+  if (!in_queue_) return;
+  in_queue_ = false;
+  backend_.LeaveQueue();
+}
+
+void StreamProcessor::RetryAdmit(Replies& out) {
+  if (phase_ != Phase::kQueued) return;
+  Admit(queued_has_body_, out);
+  if (phase_ == Phase::kAdmitted && trailers_reply_pending_) {
+    trailers_reply_pending_ = false;
+    out.Add()->mutable_request_trailers();
+  }
+}
+
+void StreamProcessor::QueueTimedOut(Replies& out) {
+  if (phase_ != Phase::kQueued) return;
+  LeaveQueue();
+  BackendRejection rejection = backend_.QueueTimeout(queue_model_);
+  Reject(rejection.http_status, rejection.json_body, rejection.dropped_reason, out);
 }
 
 absl::Status StreamProcessor::Handle(const ext_proc_pb::ProcessingRequest& request,
@@ -108,11 +130,14 @@ absl::Status StreamProcessor::Handle(const ext_proc_pb::ProcessingRequest& reque
   return status;
 }
 
-absl::Status StreamProcessor::Handle(const ext_proc_pb::ProcessingRequest& request,
-                                     Replies& out) {
+absl::Status StreamProcessor::Handle(const ext_proc_pb::ProcessingRequest& request, Replies& out) {
   if (finished_) {
     return Errorf(absl::StatusCode::kFailedPrecondition,
                   "ext_proc message after the immediate response");
+  }
+  if (phase_ == Phase::kQueued) {
+    return Errorf(absl::StatusCode::kFailedPrecondition,
+                  "ext_proc message while the request waits in the admission queue");
   }
   switch (request.request_case()) {
     case ext_proc_pb::ProcessingRequest::kRequestHeaders:
@@ -194,8 +219,7 @@ absl::Status StreamProcessor::OnRequestHeaders(const ext_proc_pb::ProcessingRequ
   return absl::OkStatus();
 }
 
-absl::Status StreamProcessor::OnRequestBody(const ext_proc_pb::HttpBody& body,
-                                            Replies& out) {
+absl::Status StreamProcessor::OnRequestBody(const ext_proc_pb::HttpBody& body, Replies& out) {
   if (phase_ != Phase::kRequestBody) {
     return Errorf(absl::StatusCode::kInvalidArgument,
                   "request_body outside the request body phase (headers missing, or after "
@@ -217,6 +241,10 @@ absl::Status StreamProcessor::OnRequestTrailers(Replies& out) {
   }
   // With trailers, the last body message may not carry end_of_stream: trailers end the body.
   if (phase_ == Phase::kRequestBody) Admit(true, out);
+  if (phase_ == Phase::kQueued) {
+    trailers_reply_pending_ = true;  // sent after the headers and body replies
+    return absl::OkStatus();
+  }
   if (finished_) return absl::OkStatus();
   out.Add()->mutable_request_trailers();
   return absl::OkStatus();
@@ -232,9 +260,20 @@ void StreamProcessor::Admit(bool has_body, Replies& out) {
   if (subset_.has_value()) subset = *subset_;
   AdmitResult result = backend_.Admit(path_, headers_, body_, subset);
   if (auto* rejection = std::get_if<BackendRejection>(&result)) {
+    if (rejection->queueable && !in_queue_ && backend_.TryEnterQueue(rejection->model)) {
+      in_queue_ = true;
+      queue_model_ = rejection->model;
+    }
+    if (rejection->queueable && in_queue_) {
+      phase_ = Phase::kQueued;
+      queued_has_body_ = has_body;
+      return;
+    }
+    LeaveQueue();
     Reject(rejection->http_status, rejection->json_body, rejection->dropped_reason, out);
     return;
   }
+  LeaveQueue();
   auto& admission = std::get<BackendAdmission>(result);
   ctx_ = std::move(admission.ctx);
   client_response_headers_ = std::move(admission.response_headers);
@@ -263,8 +302,8 @@ void StreamProcessor::Admit(bool has_body, Replies& out) {
   // Built in place: a Value built aside and moved in is copied when the reply is on an arena.
   google::protobuf::Value& lb = (*headers_response.mutable_dynamic_metadata()
                                       ->mutable_fields())[std::string(kLbMetadataNamespace)];
-  (*lb.mutable_struct_value()->mutable_fields())[std::string(kDestinationHeader)]
-      .set_string_value(std::move(destination));
+  (*lb.mutable_struct_value()->mutable_fields())[std::string(kDestinationHeader)].set_string_value(
+      std::move(destination));
 
   if (has_body && body_.size() <= kMaxBodyChunkBytes) {
     // One chunk: the buffered body moves into it (no copy).
@@ -284,8 +323,7 @@ void StreamProcessor::Admit(bool has_body, Replies& out) {
 }
 
 void StreamProcessor::Reject(int http_status, std::string_view json_body,
-                             std::string_view dropped_reason,
-                             Replies& out) {
+                             std::string_view dropped_reason, Replies& out) {
   auto* immediate = out.Add()->mutable_immediate_response();
   immediate->mutable_status()->set_code(static_cast<envoy::type::v3::StatusCode>(http_status));
   auto* headers = immediate->mutable_headers();
@@ -330,8 +368,7 @@ absl::Status StreamProcessor::OnResponseHeaders(const ext_proc_pb::HttpHeaders& 
   return absl::OkStatus();
 }
 
-absl::Status StreamProcessor::OnResponseBody(const ext_proc_pb::HttpBody& body,
-                                             Replies& out) {
+absl::Status StreamProcessor::OnResponseBody(const ext_proc_pb::HttpBody& body, Replies& out) {
   if (phase_ != Phase::kAdmitted || response_ended_) {
     return Errorf(absl::StatusCode::kInvalidArgument,
                   "response_body before the request was answered or after end_of_stream");
@@ -348,8 +385,7 @@ absl::Status StreamProcessor::OnResponseBody(const ext_proc_pb::HttpBody& body,
   return absl::OkStatus();
 }
 
-absl::Status StreamProcessor::OnResponseTrailers(
-    Replies& out) {
+absl::Status StreamProcessor::OnResponseTrailers(Replies& out) {
   if (phase_ == Phase::kAwaitRequestHeaders || phase_ == Phase::kRequestBody) {
     return Errorf(absl::StatusCode::kInvalidArgument,
                   "response_trailers before the request was answered");

@@ -15,9 +15,9 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "google/protobuf/repeated_ptr_field.h"
 #include "envoy/service/ext_proc/v3/external_processor.pb.h"
 #include "epp/extproc/backend.h"
+#include "google/protobuf/repeated_ptr_field.h"
 
 namespace zumik::epp::extproc {
 
@@ -59,23 +59,30 @@ class StreamProcessor {
   // The stream went away (client cancel, transport error): tells the backend now.
   void Abort();
 
+  // The backend's admission queue (Backend::TryEnterQueue): the request body is complete but
+  // the request waits in the queue; nothing is sent until RetryAdmit or QueueTimedOut answers.
+  bool queued() const { return phase_ == Phase::kQueued; }
+  // Tries the admission again (every kAdmitRetryInterval): replies as Handle does, or stays
+  // queued.
+  void RetryAdmit(Replies& out);
+  // The wait is over (Backend::queue_ttl, or the server is shutting down): the backend's
+  // timeout rejection as an immediate response.
+  void QueueTimedOut(Replies& out);
+
  private:
   enum class Phase {
     kAwaitRequestHeaders,
     kRequestBody,  // buffering until end_of_stream
+    kQueued,       // complete, waiting in the backend's admission queue
     kAdmitted,     // request answered; response events may come
     kDone,
   };
 
-  absl::Status OnRequestHeaders(const ext_proc_pb::ProcessingRequest& request,
-                                Replies& out);
-  absl::Status OnRequestBody(const ext_proc_pb::HttpBody& body,
-                             Replies& out);
+  absl::Status OnRequestHeaders(const ext_proc_pb::ProcessingRequest& request, Replies& out);
+  absl::Status OnRequestBody(const ext_proc_pb::HttpBody& body, Replies& out);
   absl::Status OnRequestTrailers(Replies& out);
-  absl::Status OnResponseHeaders(const ext_proc_pb::HttpHeaders& headers,
-                                 Replies& out);
-  absl::Status OnResponseBody(const ext_proc_pb::HttpBody& body,
-                              Replies& out);
+  absl::Status OnResponseHeaders(const ext_proc_pb::HttpHeaders& headers, Replies& out);
+  absl::Status OnResponseBody(const ext_proc_pb::HttpBody& body, Replies& out);
   absl::Status OnResponseTrailers(Replies& out);
 
   // Reads envoy.lb.subset_hint from a message's metadata_context, if it carries one.
@@ -85,6 +92,7 @@ class StreamProcessor {
   void Reject(int http_status, std::string_view json_body, std::string_view dropped_reason,
               Replies& out);
   void Finish();
+  void LeaveQueue();
 
   Backend& backend_;
   Phase phase_ = Phase::kAwaitRequestHeaders;
@@ -95,6 +103,10 @@ class StreamProcessor {
   std::string body_;
   // Absent = no hint (whole pool); present but empty = nothing eligible (503).
   std::optional<std::vector<std::string>> subset_;
+  bool in_queue_ = false;  // holds a place in the backend's admission queue
+  bool queued_has_body_ = false;
+  bool trailers_reply_pending_ = false;  // request trailers ended the body of a queued request
+  std::string queue_model_;              // the model the queue place was taken under
   std::shared_ptr<void> ctx_;
   HeaderList client_response_headers_;
 };

@@ -31,6 +31,17 @@ class StreamProcessorTest : public ::testing::Test {
     return status;
   }
   // Headers + body (one chunk, end_of_stream) of a chat request; returns the replies.
+  // RetryAdmit / QueueTimedOut, replies copied out.
+  ReplyList Retry() {
+    Replies out;
+    processor_->RetryAdmit(out);
+    return ReplyList(out.begin(), out.end());
+  }
+  ReplyList TimeOut() {
+    Replies out;
+    processor_->QueueTimedOut(out);
+    return ReplyList(out.begin(), out.end());
+  }
   ReplyList SendRequest(std::string_view body) {
     EXPECT_THAT(Send(harness::RequestHeaders("POST", "/v1/chat/completions", {}, false)),
                 IsEmpty());
@@ -52,7 +63,8 @@ class StreamProcessorTest : public ::testing::Test {
 // The server's path: replies built on a protobuf Arena (Handle's Replies overload) are the
 // same bytes as the heap-built ones, through a whole exchange (pick, body echo, response).
 TEST_F(StreamProcessorTest, RepliesBuiltOnAnArenaMatchTheHeapOnes) {
-  backend_.Admit({"10.0.0.7:8000", "10.0.0.8:8000"}, {{"X-Session", "s1"}}, {{"X-Served-By", "r1"}});
+  backend_.Admit({"10.0.0.7:8000", "10.0.0.8:8000"}, {{"X-Session", "s1"}},
+                 {{"X-Served-By", "r1"}});
   std::vector<ext_proc_pb::ProcessingRequest> exchange = {
       harness::RequestHeaders("POST", "/v1/chat/completions", {{"content-length", "5000"}}, false),
       harness::RequestBody(std::string(5000, 'b'), true),
@@ -231,7 +243,7 @@ TEST_P(RejectionTest, BecomesImmediateResponseWithTheJsonBody) {
   const RejectionCase& c = GetParam();
   std::string json = R"({"error":{"message":"nope","type":"t","param":null,"code":)" +
                      std::to_string(c.status) + "}}";
-  backend_.Reject(BackendRejection{c.status, json, c.dropped_reason});
+  backend_.Reject(BackendRejection{c.status, json, c.dropped_reason, false, ""});
   ReplyList replies = SendRequest(R"({"model":"m"})");
   ASSERT_EQ(replies.size(), 1u);
   ASSERT_TRUE(replies[0].has_immediate_response());
@@ -295,7 +307,8 @@ TEST_F(StreamProcessorTest, UpstreamHeadersFromTheAdmissionAreSetOnTheRequest) {
 TEST_F(StreamProcessorTest, ResponseHeadersGetTheProfileHeaderAndReportStatus) {
   backend_.set_profile_header("byoc_epp_test");
   SendRequest("{}");
-  ReplyList replies = Send(harness::ResponseHeaders(429, "text/event-stream; charset=utf-8", false));
+  ReplyList replies =
+      Send(harness::ResponseHeaders(429, "text/event-stream; charset=utf-8", false));
   ASSERT_EQ(replies.size(), 1u);
   ASSERT_TRUE(replies[0].has_response_headers());
   const auto& common = replies[0].response_headers().response();
@@ -477,6 +490,84 @@ TEST(ErrorJsonTest, IsAnOpenAiErrorObjectWithEscaping) {
   EXPECT_EQ(
       ErrorJson("bad \"x\"", "invalid_request_error", 413),
       R"({"error":{"message":"bad \"x\"","type":"invalid_request_error","param":null,"code":413}})");
+}
+
+// --- The admission queue (Backend::TryEnterQueue): the server retries on an alarm. --------
+
+TEST_F(StreamProcessorTest, QueuedRequestIsAnsweredWhenARetryAdmits) {
+  backend_.SetQueue(1, std::chrono::seconds(5));
+  backend_.SetSaturated("/v1/chat/completions", true);
+  EXPECT_THAT(SendRequest("{}"), IsEmpty());
+  EXPECT_TRUE(processor_->queued());
+  EXPECT_EQ(backend_.queued(), 1);
+  EXPECT_THAT(Retry(), IsEmpty());  // still saturated: keeps waiting, sends nothing
+  EXPECT_TRUE(processor_->queued());
+  // While it waits, Envoy has nothing to send; anything it sends is a protocol error.
+  EXPECT_FALSE(SendExpectingError(harness::ResponseHeaders(200, "", false)).ok());
+
+  backend_.SetSaturated("/v1/chat/completions", false);
+  ReplyList out = Retry();
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_TRUE(out[0].has_request_headers());
+  EXPECT_EQ(out[1].request_body().response().body_mutation().streamed_response().body(), "{}");
+  EXPECT_FALSE(processor_->queued());
+  EXPECT_EQ(backend_.queued(), 0);
+  EXPECT_EQ(backend_.queue_entries(), 1);
+  EXPECT_EQ(backend_.admits().size(), 3u);
+}
+
+TEST_F(StreamProcessorTest, FullQueueAnswersTheSaturationRejectionAtOnce) {
+  backend_.SetQueue(0, std::chrono::seconds(5));
+  backend_.SetSaturated("/v1/chat/completions", true);
+  ReplyList replies = SendRequest("{}");
+  ASSERT_EQ(replies.size(), 1u);
+  EXPECT_EQ(replies[0].immediate_response().status().code(), 429);
+  EXPECT_EQ(
+      MutationHeader(replies[0].immediate_response().headers(), "x-llm-d-request-dropped-reason"),
+      "rejected-saturated");
+  EXPECT_FALSE(processor_->queued());
+  EXPECT_TRUE(processor_->finished());
+  EXPECT_EQ(backend_.queue_entries(), 0);
+}
+
+TEST_F(StreamProcessorTest, QueueTimeoutIsTheBackendsRejectionAndLeavesTheQueue) {
+  backend_.SetQueue(1, std::chrono::seconds(5));
+  backend_.SetSaturated("/v1/chat/completions", true);
+  EXPECT_THAT(SendRequest("{}"), IsEmpty());
+  ReplyList out = TimeOut();
+  ASSERT_EQ(out.size(), 1u);
+  const auto& immediate = out[0].immediate_response();
+  EXPECT_EQ(immediate.status().code(), 429);
+  EXPECT_EQ(immediate.body(), R"({"error":{"message":"expired","model":"fake-model"}})");
+  EXPECT_EQ(MutationHeader(immediate.headers(), "x-llm-d-request-dropped-reason"),
+            "rejected-ttl-expired");
+  EXPECT_TRUE(processor_->finished());
+  EXPECT_EQ(backend_.queued(), 0);
+}
+
+TEST_F(StreamProcessorTest, StreamGoneWhileQueuedLeavesTheQueue) {
+  backend_.SetQueue(1, std::chrono::seconds(5));
+  backend_.SetSaturated("/v1/chat/completions", true);
+  EXPECT_THAT(SendRequest("{}"), IsEmpty());
+  EXPECT_EQ(backend_.queued(), 1);
+  processor_.reset();
+  EXPECT_EQ(backend_.queued(), 0);
+  EXPECT_EQ(backend_.contexts(), 0u);  // never admitted
+}
+
+TEST_F(StreamProcessorTest, TrailersEndingAQueuedBodyAreAnsweredAfterTheBody) {
+  backend_.SetQueue(1, std::chrono::seconds(5));
+  backend_.SetSaturated("/v1/completions", true);
+  EXPECT_THAT(Send(harness::RequestHeaders("POST", "/v1/completions", {}, false)), IsEmpty());
+  EXPECT_THAT(Send(harness::RequestBody("{}", false)), IsEmpty());
+  EXPECT_THAT(Send(harness::RequestTrailers()), IsEmpty());
+  EXPECT_TRUE(processor_->queued());
+  backend_.SetSaturated("/v1/completions", false);
+  ReplyList out = Retry();
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_TRUE(out[0].has_request_headers());
+  EXPECT_TRUE(out[1].has_request_body());
+  EXPECT_TRUE(out[2].has_request_trailers());
 }
 
 }  // namespace
