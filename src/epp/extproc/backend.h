@@ -2,6 +2,7 @@
 // onto epp::Pipeline (pipeline_backend.h adapts it); tests and the fuzzer use fakes.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <memory>
 #include <span>
@@ -28,6 +29,10 @@ struct BackendRejection {
   int http_status = 500;
   std::string json_body;
   std::string dropped_reason;  // x-llm-d-request-dropped-reason ("" = none)
+  // Refused only for saturation, and the backend has an admission queue: the server may hold
+  // the request in it (see Backend::TryEnterQueue) and retry Admit instead of answering now.
+  bool queueable = false;
+  std::string model;  // the request's model, for the queue's metrics ("" if not parsed)
 };
 
 using AdmitResult = std::variant<BackendAdmission, BackendRejection>;
@@ -47,6 +52,19 @@ class Backend {
   virtual const std::string& profile_header() const = 0;
   // A request body larger than this is answered 413 without calling Admit.
   virtual size_t max_body_bytes() const = 0;
+
+  // The admission queue. Admit never blocks: a queueable rejection asks the server to take a
+  // queue place (false: full or off; answer the rejection now), retry Admit every
+  // kAdmitRetryInterval while the result stays queueable, LeaveQueue however the wait ends,
+  // and answer QueueTimeout after queue_ttl. Without a queue no rejection is queueable.
+  virtual bool TryEnterQueue(std::string_view /*model*/) { return false; }
+  virtual void LeaveQueue() {}
+  virtual BackendRejection QueueTimeout(std::string_view /*model*/) {
+    return BackendRejection{429, "", "rejected-ttl-expired", false, ""};
+  }
+  virtual std::chrono::milliseconds queue_ttl() const { return {}; }
 };
+
+inline constexpr std::chrono::milliseconds kAdmitRetryInterval{5};
 
 }  // namespace zumik::epp::extproc

@@ -3,6 +3,7 @@
 // calls in progress that shutdown waits out before it closes the queues.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <mutex>
 
@@ -30,8 +31,12 @@ class CallTracker {
     std::unique_lock<std::mutex> lock(mu_);
     idle_.wait(lock, [this] { return active_ == 0; });
   }
+  // The server is shutting down (calls still open are draining).
+  void BeginDrain() { draining_.store(true); }
+  bool draining() const { return draining_.load(); }
 
  private:
+  std::atomic<bool> draining_{false};
   std::mutex mu_;
   std::condition_variable idle_;
   int active_ = 0;

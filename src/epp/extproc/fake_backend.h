@@ -2,6 +2,9 @@
 // call so tests can assert what the ext_proc server told the pipeline. Thread-safe.
 #pragma once
 
+#include <fmt/format.h>
+
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <memory>
@@ -48,11 +51,40 @@ class FakeBackend final : public Backend {
   void set_max_body_bytes(size_t n) { max_body_bytes_ = n; }
   void set_profile_header(std::string value) { profile_ = std::move(value); }
 
+  // The admission queue: requests for a path in `saturated_paths` get a queueable 429 (the
+  // pool is saturated for them) until it is removed; `capacity` queue places.
+  void SetQueue(int capacity, std::chrono::milliseconds ttl) {
+    std::lock_guard<std::mutex> lock(mu_);
+    queue_capacity_ = capacity;
+    queue_ttl_ = ttl;
+  }
+  void SetSaturated(const std::string& path, bool saturated) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (saturated) {
+      saturated_paths_.push_back(path);
+    } else {
+      std::erase(saturated_paths_, path);
+    }
+  }
+  int queue_entries() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return queue_entries_;
+  }
+  int queued() const {  // places taken and not left
+    std::lock_guard<std::mutex> lock(mu_);
+    return queued_;
+  }
+
   AdmitResult Admit(std::string_view path, const HeaderList& headers, std::string_view body,
                     std::span<const std::string> subset) override {
     std::lock_guard<std::mutex> lock(mu_);
     admits_.push_back(AdmitCall{std::string(path), headers, std::string(body),
                                 std::vector<std::string>(subset.begin(), subset.end())});
+    if (std::find(saturated_paths_.begin(), saturated_paths_.end(), path) !=
+        saturated_paths_.end()) {
+      return BackendRejection{429, R"({"error":{"message":"saturated"}})", "rejected-saturated",
+                              queue_capacity_ > 0, "fake-model"};
+    }
     if (rejection_.has_value()) return *rejection_;
     auto ctx = std::make_shared<Context>();
     ctx->id = static_cast<int>(contexts_.size());
@@ -78,6 +110,26 @@ class FakeBackend final : public Backend {
   }
   const std::string& profile_header() const override { return profile_; }
   size_t max_body_bytes() const override { return max_body_bytes_; }
+  bool TryEnterQueue(std::string_view /*model*/) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (queued_ >= queue_capacity_) return false;
+    ++queued_;
+    ++queue_entries_;
+    return true;
+  }
+  void LeaveQueue() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    --queued_;
+  }
+  BackendRejection QueueTimeout(std::string_view model) override {
+    return BackendRejection{
+        429, fmt::format(R"({{"error":{{"message":"expired","model":"{}"}}}})", model),
+        "rejected-ttl-expired", false, std::string(model)};
+  }
+  std::chrono::milliseconds queue_ttl() const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return queue_ttl_;
+  }
 
   std::vector<AdmitCall> admits() const {
     std::lock_guard<std::mutex> lock(mu_);
@@ -111,6 +163,11 @@ class FakeBackend final : public Backend {
   std::string profile_ = "byoc_epp";
   std::vector<AdmitCall> admits_;
   std::vector<std::shared_ptr<Context>> contexts_;
+  int queue_capacity_ = 0;
+  std::chrono::milliseconds queue_ttl_{0};
+  std::vector<std::string> saturated_paths_;
+  int queued_ = 0;
+  int queue_entries_ = 0;
 };
 
 }  // namespace zumik::epp::extproc

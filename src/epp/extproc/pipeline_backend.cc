@@ -12,13 +12,22 @@ namespace zumik::epp::extproc {
 PipelineBackend::PipelineBackend(std::shared_ptr<Pipeline> pipeline)
     : pipeline_(std::move(pipeline)) {}
 
+namespace {
+
+BackendRejection ToBackend(Rejection rejection) {
+  return BackendRejection{rejection.http_status, std::move(rejection.json_body),
+                          std::move(rejection.dropped_reason), rejection.queueable,
+                          std::move(rejection.metrics_model)};
+}
+
+}  // namespace
+
 AdmitResult PipelineBackend::Admit(std::string_view path, const HeaderList& headers,
                                    std::string_view body, std::span<const std::string> subset) {
-  auto result = pipeline_->Admit(path, headers, body, subset);
-  if (auto* rejection = std::get_if<Rejection>(&result)) {
-    return BackendRejection{rejection->http_status, std::move(rejection->json_body),
-                            std::move(rejection->dropped_reason)};
-  }
+  // Never blocks the serving thread: a saturated sheddable request waits in the server's
+  // own queue (an alarm on its completion queue), not here.
+  auto result = pipeline_->Admit(path, headers, body, subset, /*may_wait=*/false);
+  if (auto* rejection = std::get_if<Rejection>(&result)) return ToBackend(std::move(*rejection));
   auto& admission = std::get<epp::Admission>(result);
   BackendAdmission out;
   out.endpoints = std::move(admission.endpoints);
@@ -47,6 +56,20 @@ void PipelineBackend::OnDone(void* ctx) {
 const std::string& PipelineBackend::profile_header() const { return pipeline_->profile_header(); }
 
 size_t PipelineBackend::max_body_bytes() const { return pipeline_->options().max_body_bytes; }
+
+bool PipelineBackend::TryEnterQueue(std::string_view model) {
+  return pipeline_->TryEnterQueue(model);
+}
+
+void PipelineBackend::LeaveQueue() { pipeline_->LeaveQueue(); }
+
+BackendRejection PipelineBackend::QueueTimeout(std::string_view model) {
+  return ToBackend(pipeline_->QueueTimeout(model));
+}
+
+std::chrono::milliseconds PipelineBackend::queue_ttl() const {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(pipeline_->options().queue_ttl);
+}
 
 absl::StatusOr<std::unique_ptr<ExtProcServer>> StartExtProcServer(
     const ExtProcOptions& options, std::shared_ptr<Pipeline> pipeline) {

@@ -23,6 +23,10 @@ class PipelineBackend final : public Backend {
   void OnDone(void* ctx) override;
   const std::string& profile_header() const override;
   size_t max_body_bytes() const override;
+  bool TryEnterQueue(std::string_view model) override;
+  void LeaveQueue() override;
+  BackendRejection QueueTimeout(std::string_view model) override;
+  std::chrono::milliseconds queue_ttl() const override;
 
  private:
   std::shared_ptr<Pipeline> pipeline_;

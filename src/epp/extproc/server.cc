@@ -2,12 +2,14 @@
 #include "epp/extproc/server.h"
 
 #include <fmt/format.h>
-#include <grpcpp/grpcpp.h>
+#include <grpcpp/alarm.h>
 #include <grpcpp/ext/health_check_service_server_builder_option.h>
+#include <grpcpp/grpcpp.h>
 
 #include <algorithm>
 #include <fstream>
 #include <mutex>
+#include <optional>
 #include <sstream>
 #include <thread>
 #include <utility>
@@ -21,11 +23,16 @@
 #include "epp/extproc/health_service.h"
 #include "epp/extproc/self_signed.h"
 #include "epp/extproc/stream_processor.h"
+#include "google/protobuf/arena.h"
 
 namespace zumik::epp::extproc {
 namespace {
 
 using AsyncService = ext_proc_pb::ExternalProcessor::AsyncService;
+
+// Per-stream arena block: holds one message cycle of the usual size (headers of a chat
+// request and their replies); body bytes live in std::string buffers outside it.
+constexpr size_t kArenaBlockBytes = 4096;
 
 // One Process stream on gRPC's async API, driven by the worker thread that owns its completion
 // queue: that thread polls the connection, so a message is read, handled and answered on one
@@ -70,6 +77,9 @@ class ProcessStream final : public CompletionTag {
       case State::kWriting:
         OnWriteDone(ok);
         return;
+      case State::kWaiting:
+        OnAdmitRetry();
+        return;
       case State::kFinishing:
         delete this;
         return;
@@ -77,11 +87,48 @@ class ProcessStream final : public CompletionTag {
   }
 
  private:
-  enum class State { kAccepting, kReading, kWriting, kFinishing };
+  enum class State { kAccepting, kReading, kWriting, kWaiting, kFinishing };
+
+  // Each message cycle (read, handle, write the replies) builds its messages on arena_, and
+  // the next cycle starts by resetting it: no per-object heap allocation and no destructor
+  // walk (gRPC serialises a reply within Write, so nothing outlives the cycle).
+  void NewCycle() {
+    arena_.Reset();
+    request_ = google::protobuf::Arena::CreateMessage<ext_proc_pb::ProcessingRequest>(&arena_);
+    replies_ = google::protobuf::Arena::CreateMessage<Replies>(&arena_);
+    next_reply_ = 0;
+  }
 
   void StartRead() {
     state_ = State::kReading;
-    stream_.Read(&request_, this);
+    NewCycle();
+    stream_.Read(request_, this);
+  }
+
+  // The request waits in the backend's admission queue: retry on an alarm on this queue, so
+  // the thread keeps serving the other streams meanwhile.
+  void WaitForAdmission() {
+    auto now = std::chrono::steady_clock::now();
+    if (!waited_) {
+      waited_ = true;
+      queue_deadline_ = now + backend_.queue_ttl();
+    }
+    state_ = State::kWaiting;
+    auto wait =
+        std::min<std::chrono::steady_clock::duration>(kAdmitRetryInterval, queue_deadline_ - now);
+    alarm_.emplace();
+    alarm_->Set(&cq_, std::chrono::system_clock::now() + wait, this);
+  }
+
+  void OnAdmitRetry() {
+    NewCycle();
+    if (std::chrono::steady_clock::now() >= queue_deadline_ || tracker_.draining()) {
+      processor_.QueueTimedOut(*replies_);
+    } else {
+      processor_.RetryAdmit(*replies_);
+    }
+    status_ = absl::OkStatus();
+    WriteNextOrContinue();
   }
 
   void Finish(const grpc::Status& status) {
@@ -104,9 +151,7 @@ class ProcessStream final : public CompletionTag {
       }
       return;
     }
-    replies_.clear();
-    next_reply_ = 0;
-    status_ = processor_.Handle(request_, replies_);
+    status_ = processor_.Handle(*request_, *replies_);
     if (!status_.ok()) processor_.Abort();
     WriteNextOrContinue();
   }
@@ -121,13 +166,15 @@ class ProcessStream final : public CompletionTag {
   }
 
   void WriteNextOrContinue() {
-    if (next_reply_ < replies_.size()) {
+    if (next_reply_ < replies_->size()) {
       state_ = State::kWriting;
-      stream_.Write(replies_[next_reply_++], this);
+      stream_.Write((*replies_)[next_reply_++], this);
     } else if (!status_.ok()) {
       Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, std::string(MessageOf(status_))));
     } else if (processor_.finished()) {
       Finish(grpc::Status::OK);
+    } else if (processor_.queued()) {
+      WaitForAdmission();
     } else {
       StartRead();
     }
@@ -143,10 +190,16 @@ class ProcessStream final : public CompletionTag {
   grpc::ServerAsyncReaderWriter<ext_proc_pb::ProcessingResponse, ext_proc_pb::ProcessingRequest>
       stream_;
   StreamProcessor processor_;
-  ext_proc_pb::ProcessingRequest request_;
-  std::vector<ext_proc_pb::ProcessingResponse> replies_;
-  size_t next_reply_ = 0;
+  // The arena's first block, in this object: a small message cycle allocates nothing.
+  alignas(8) char arena_block_[kArenaBlockBytes];
+  google::protobuf::Arena arena_{arena_block_, sizeof(arena_block_)};
+  ext_proc_pb::ProcessingRequest* request_ = nullptr;  // on arena_
+  Replies* replies_ = nullptr;                         // on arena_
+  int next_reply_ = 0;
   absl::Status status_;
+  std::optional<grpc::Alarm> alarm_;  // the admission retry (a fresh alarm each time)
+  bool waited_ = false;
+  std::chrono::steady_clock::time_point queue_deadline_;
 };
 
 // The Process service: one completion queue and one thread per worker.
@@ -157,6 +210,8 @@ class ExternalProcessorService {
   ~ExternalProcessorService() { StopWorkers(); }
 
   AsyncService* service() { return &service_; }
+  // Requests waiting for admission get their queue timeout now instead of at queue_ttl.
+  void BeginDrain() { tracker_.BeginDrain(); }
   HealthService& health() { return health_; }
 
   // Before BuildAndStart.
@@ -255,6 +310,7 @@ class ExtProcServerImpl final : public ExtProcServer {
     std::lock_guard<std::mutex> lock(mu_);
     if (shut_down_) return;
     shut_down_ = true;
+    service_->BeginDrain();
     // Health first, so Envoy's health checks steer away while streams drain.
     service_->health().Shutdown();
     server_->Shutdown(std::chrono::system_clock::now() + drain_timeout_);

@@ -68,8 +68,10 @@ class ExtProcServer {
   virtual void Shutdown() = 0;
 };
 
-// Streams are served on options.worker_threads threads: Backend::Admit must not block for long
-// (epp::Pipeline blocks only when its bounded admission queue is on, max_queued > 0).
+// Streams are served on options.worker_threads threads: Backend::Admit must not block. A
+// request the backend queues (a queueable rejection, see Backend::TryEnterQueue) waits on an
+// alarm of its completion queue, retried every kAdmitRetryInterval, while the thread serves
+// the other streams; Shutdown answers such requests with the queue timeout at once.
 // Starts serving on options.host:options.port before returning. Errors: kInvalidArgument
 // (unreadable cert/key files), kUnavailable (cannot bind), kInternal (TLS setup).
 absl::StatusOr<std::unique_ptr<ExtProcServer>> StartExtProcServer(const ExtProcOptions& options,

@@ -16,6 +16,11 @@
 #include "epp/extproc/self_signed.h"
 #include "epp/extproc/stream_processor.h"
 
+#ifdef ZUMIK_EXTPROC_HAVE_PIPELINE
+#include "epp/datastore.h"
+#include "epp/pipeline.h"
+#endif
+
 namespace zumik::epp::extproc {
 namespace {
 
@@ -155,6 +160,37 @@ TEST_F(ServerTest, FourHundredKilobyteBodyComesBackInSevenChunks) {
   EXPECT_EQ(request.body, spec.body);
 }
 
+// The server builds each message's replies on a per-stream arena that it resets before the
+// next read: a long token stream (hundreds of messages of varying size) must come back intact.
+TEST_F(ServerTest, LongStreamedResponseIsEchoedChunkByChunk) {
+  auto stream = client_->Open();
+  RequestSpec spec;
+  spec.body = R"({"model":"m","prompt":"p"})";
+  auto request = DriveRequest(*stream, spec);
+  ASSERT_TRUE(request.headers_reply.has_value());
+  EXPECT_EQ(request.body, spec.body);
+  std::vector<std::string> chunks;
+  std::string expected;
+  for (int i = 0; i < 300; ++i) {
+    chunks.push_back(fmt::format("data: {{\"i\":{},\"pad\":\"{}\"}}\n\n", i,
+                                 std::string(static_cast<size_t>(i * 37 % 5000), 'x')));
+    expected += chunks.back();
+  }
+  auto response = DriveResponse(*stream, 200, "text/event-stream", chunks);
+  ASSERT_TRUE(response.headers_reply.has_value());
+  ASSERT_EQ(response.body_replies.size(), chunks.size());
+  for (size_t i = 0; i < chunks.size(); ++i) {
+    const auto& streamed =
+        response.body_replies[i].response_body().response().body_mutation().streamed_response();
+    EXPECT_EQ(streamed.body(), chunks[i]) << i;
+    EXPECT_EQ(streamed.end_of_stream(), i + 1 == chunks.size()) << i;
+  }
+  EXPECT_EQ(response.body, expected);
+  stream->CloseSend();
+  EXPECT_FALSE(stream->Receive().has_value());
+  EXPECT_TRUE(stream->Finish().ok());
+}
+
 TEST_F(ServerTest, SubsetHintIsHonoured) {
   auto stream = client_->Open();
   RequestSpec spec;
@@ -167,8 +203,8 @@ TEST_F(ServerTest, SubsetHintIsHonoured) {
 }
 
 TEST_F(ServerTest, RejectionIsAnImmediateResponseAndTheServerEndsTheStreamOk) {
-  backend_->Reject(
-      BackendRejection{429, R"({"error":{"message":"saturated"}})", "rejected-saturated"});
+  backend_->Reject(BackendRejection{429, R"({"error":{"message":"saturated"}})",
+                                    "rejected-saturated", false, ""});
   auto stream = client_->Open();
   RequestSpec spec;
   spec.body = "{}";
@@ -331,6 +367,129 @@ TEST_F(ServerTest, ShutdownEndsOpenStreamsAndCompletesTheirRequests) {
   EXPECT_EQ(backend_->context(0).done_calls, 1);
   server_->Shutdown();  // idempotent
 }
+
+// --- The admission queue: a saturated request waits on an alarm, not on the serving thread.
+
+// Waits (up to 10 s) until `count` requests hold a place in the fake backend's queue.
+bool WaitQueued(const FakeBackend& backend, int count) {
+  for (int i = 0; i < 10000 && backend.queued() != count; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return backend.queued() == count;
+}
+
+TEST_F(ServerTest, QueuedRequestDoesNotStallOtherStreamsAndIsAnsweredOnceAdmitted) {
+  backend_->SetQueue(4, std::chrono::seconds(30));
+  backend_->SetSaturated("/v1/slow", true);
+  harness::RequestOutcome waiting;
+  auto slow_stream = client_->Open();
+  std::thread slow([&] {
+    RequestSpec spec;
+    spec.path = "/v1/slow";
+    spec.body = R"({"slow":true})";
+    waiting = DriveRequest(*slow_stream, spec);
+  });
+  ASSERT_TRUE(WaitQueued(*backend_, 1));
+  // The server has one serving thread (the default): this stream is served meanwhile.
+  auto fast_stream = client_->Open();
+  RequestSpec fast;
+  fast.body = R"({"fast":true})";
+  auto answered = DriveRequest(*fast_stream, fast);
+  ASSERT_TRUE(answered.headers_reply.has_value());
+  EXPECT_EQ(answered.body, fast.body);
+  EXPECT_EQ(backend_->queued(), 1);
+
+  backend_->SetSaturated("/v1/slow", false);
+  slow.join();
+  ASSERT_TRUE(waiting.headers_reply.has_value());
+  EXPECT_EQ(waiting.body, R"({"slow":true})");
+  EXPECT_EQ(backend_->queued(), 0);
+  EXPECT_EQ(backend_->queue_entries(), 1);
+}
+
+TEST_F(ServerTest, QueuedRequestGetsTheTimeoutRejectionAfterTheQueueTtl) {
+  backend_->SetQueue(4, std::chrono::milliseconds(30));
+  backend_->SetSaturated("/v1/completions", true);
+  auto stream = client_->Open();
+  RequestSpec spec;
+  spec.body = "{}";
+  auto request = DriveRequest(*stream, spec);
+  ASSERT_TRUE(request.immediate.has_value());
+  EXPECT_EQ(request.immediate->immediate_response().status().code(), 429);
+  EXPECT_EQ(MutationHeader(request.immediate->immediate_response().headers(),
+                           "x-llm-d-request-dropped-reason"),
+            "rejected-ttl-expired");
+  EXPECT_FALSE(stream->Receive().has_value());
+  EXPECT_TRUE(stream->Finish().ok());
+  EXPECT_EQ(backend_->queued(), 0);
+}
+
+TEST_F(ServerTest, ShutdownAnswersQueuedRequestsWithoutWaitingForTheirTtl) {
+  backend_->SetQueue(4, std::chrono::hours(1));
+  backend_->SetSaturated("/v1/completions", true);
+  harness::RequestOutcome waiting;
+  auto stream = client_->Open();
+  std::thread client([&] {
+    RequestSpec spec;
+    spec.body = "{}";
+    waiting = DriveRequest(*stream, spec);
+  });
+  ASSERT_TRUE(WaitQueued(*backend_, 1));
+  server_->Shutdown();
+  client.join();
+  ASSERT_TRUE(waiting.immediate.has_value());
+  EXPECT_EQ(waiting.immediate->immediate_response().status().code(), 429);
+  EXPECT_EQ(backend_->queued(), 0);
+}
+
+#ifdef ZUMIK_EXTPROC_HAVE_PIPELINE
+// With the real pipeline's bounded queue on (`--max-queued`), a sheddable request refused for
+// saturation waits without blocking the serving thread: a normal request on another stream is
+// picked meanwhile, and the sheddable one gets the pipeline's 429 when its queue_ttl ends.
+TEST(ServerPipelineQueueTest, SheddableRequestWaitsWhileOthersArePicked) {
+  Datastore datastore;
+  std::vector<EndpointSpec> specs(1);
+  specs[0].address = "10.0.0.1:8000";
+  datastore.SetEndpoints(specs);  // never scraped: saturated for sheddable requests
+  PipelineOptions pipeline_options;
+  pipeline_options.max_queued = 4;
+  pipeline_options.queue_ttl = std::chrono::milliseconds(500);
+  auto pipeline = Pipeline::Create(pipeline_options, datastore);
+  ASSERT_TRUE(pipeline.ok()) << pipeline.status();
+  std::shared_ptr<Pipeline> shared = std::move(*pipeline);
+  auto server = StartExtProcServer(LoopbackOptions(), shared);
+  ASSERT_TRUE(server.ok()) << server.status();
+  EnvoyClient client(fmt::format("127.0.0.1:{}", (*server)->port()), false);
+
+  harness::RequestOutcome sheddable;
+  auto sheddable_stream = client.Open();
+  std::thread waiting([&] {
+    RequestSpec spec;
+    spec.headers = {{"x-llm-d-inference-objective", "-1"}};
+    spec.body = R"({"model":"m","prompt":"x"})";
+    sheddable = DriveRequest(*sheddable_stream, spec);
+  });
+  for (int i = 0; i < 10000 && shared->queued() == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ASSERT_EQ(shared->queued(), 1);
+  auto stream = client.Open();
+  RequestSpec normal;
+  normal.body = R"({"model":"m","prompt":"y"})";
+  auto picked = DriveRequest(*stream, normal);
+  ASSERT_TRUE(picked.headers_reply.has_value());
+  EXPECT_EQ(harness::ReadPick(*picked.headers_reply).destination, "10.0.0.1:8000");
+  EXPECT_EQ(shared->queued(), 1);  // still waiting
+
+  waiting.join();
+  ASSERT_TRUE(sheddable.immediate.has_value());
+  EXPECT_EQ(sheddable.immediate->immediate_response().status().code(), 429);
+  EXPECT_EQ(MutationHeader(sheddable.immediate->immediate_response().headers(),
+                           "x-llm-d-request-dropped-reason"),
+            "rejected-ttl-expired");
+  EXPECT_EQ(shared->queued(), 0);
+}
+#endif
 
 TEST(ServerTlsTest, SelfSignedCertificateServesTls) {
   auto backend = std::make_shared<FakeBackend>();

@@ -62,12 +62,11 @@ std::string PathOf(const HeaderList& headers) {
 // Appends `body` as streamed body mutations of at most kMaxBodyChunkBytes each; the last one
 // carries `end_of_stream`. An empty body is one empty message.
 template <typename SetBody>
-void AppendChunks(std::string_view body, bool end_of_stream, SetBody set_body,
-                  std::vector<ext_proc_pb::ProcessingResponse>& out) {
+void AppendChunks(std::string_view body, bool end_of_stream, SetBody set_body, Replies& out) {
   size_t offset = 0;
   do {
     size_t n = std::min(kMaxBodyChunkBytes, body.size() - offset);
-    auto& response = out.emplace_back();
+    auto& response = *out.Add();
     auto* streamed = set_body(response)
                          ->mutable_response()
                          ->mutable_body_mutation()
@@ -96,15 +95,49 @@ StreamProcessor::~StreamProcessor() { Abort(); }
 void StreamProcessor::Abort() { Finish(); }
 
 void StreamProcessor::Finish() {
+  LeaveQueue();
   if (ctx_ != nullptr && phase_ != Phase::kDone) backend_.OnDone(ctx_.get());
   phase_ = Phase::kDone;
 }
 
+void StreamProcessor::LeaveQueue() {
+  if (!in_queue_) return;
+  in_queue_ = false;
+  backend_.LeaveQueue();
+}
+
+void StreamProcessor::RetryAdmit(Replies& out) {
+  if (phase_ != Phase::kQueued) return;
+  Admit(queued_has_body_, out);
+  if (phase_ == Phase::kAdmitted && trailers_reply_pending_) {
+    trailers_reply_pending_ = false;
+    out.Add()->mutable_request_trailers();
+  }
+}
+
+void StreamProcessor::QueueTimedOut(Replies& out) {
+  if (phase_ != Phase::kQueued) return;
+  LeaveQueue();
+  BackendRejection rejection = backend_.QueueTimeout(queue_model_);
+  Reject(rejection.http_status, rejection.json_body, rejection.dropped_reason, out);
+}
+
 absl::Status StreamProcessor::Handle(const ext_proc_pb::ProcessingRequest& request,
                                      std::vector<ext_proc_pb::ProcessingResponse>& out) {
+  Replies replies;
+  absl::Status status = Handle(request, replies);
+  for (auto& reply : replies) out.push_back(std::move(reply));
+  return status;
+}
+
+absl::Status StreamProcessor::Handle(const ext_proc_pb::ProcessingRequest& request, Replies& out) {
   if (finished_) {
     return Errorf(absl::StatusCode::kFailedPrecondition,
                   "ext_proc message after the immediate response");
+  }
+  if (phase_ == Phase::kQueued) {
+    return Errorf(absl::StatusCode::kFailedPrecondition,
+                  "ext_proc message while the request waits in the admission queue");
   }
   switch (request.request_case()) {
     case ext_proc_pb::ProcessingRequest::kRequestHeaders:
@@ -158,7 +191,7 @@ void StreamProcessor::CaptureSubset(const ext_proc_pb::ProcessingRequest& reques
 }
 
 absl::Status StreamProcessor::OnRequestHeaders(const ext_proc_pb::ProcessingRequest& request,
-                                               std::vector<ext_proc_pb::ProcessingResponse>& out) {
+                                               Replies& out) {
   if (phase_ != Phase::kAwaitRequestHeaders) {
     return Errorf(absl::StatusCode::kInvalidArgument, "request_headers sent twice");
   }
@@ -186,8 +219,7 @@ absl::Status StreamProcessor::OnRequestHeaders(const ext_proc_pb::ProcessingRequ
   return absl::OkStatus();
 }
 
-absl::Status StreamProcessor::OnRequestBody(const ext_proc_pb::HttpBody& body,
-                                            std::vector<ext_proc_pb::ProcessingResponse>& out) {
+absl::Status StreamProcessor::OnRequestBody(const ext_proc_pb::HttpBody& body, Replies& out) {
   if (phase_ != Phase::kRequestBody) {
     return Errorf(absl::StatusCode::kInvalidArgument,
                   "request_body outside the request body phase (headers missing, or after "
@@ -203,18 +235,22 @@ absl::Status StreamProcessor::OnRequestBody(const ext_proc_pb::HttpBody& body,
   return absl::OkStatus();
 }
 
-absl::Status StreamProcessor::OnRequestTrailers(std::vector<ext_proc_pb::ProcessingResponse>& out) {
+absl::Status StreamProcessor::OnRequestTrailers(Replies& out) {
   if (phase_ == Phase::kAwaitRequestHeaders) {
     return Errorf(absl::StatusCode::kInvalidArgument, "request_trailers before request_headers");
   }
   // With trailers, the last body message may not carry end_of_stream: trailers end the body.
   if (phase_ == Phase::kRequestBody) Admit(true, out);
+  if (phase_ == Phase::kQueued) {
+    trailers_reply_pending_ = true;  // sent after the headers and body replies
+    return absl::OkStatus();
+  }
   if (finished_) return absl::OkStatus();
-  out.emplace_back().mutable_request_trailers();
+  out.Add()->mutable_request_trailers();
   return absl::OkStatus();
 }
 
-void StreamProcessor::Admit(bool has_body, std::vector<ext_proc_pb::ProcessingResponse>& out) {
+void StreamProcessor::Admit(bool has_body, Replies& out) {
   if (subset_.has_value() && subset_->empty()) {
     Reject(503, ErrorJson("no endpoint in the subset hint is eligible", "service_unavailable", 503),
            "rejected-no-endpoints", out);
@@ -224,9 +260,20 @@ void StreamProcessor::Admit(bool has_body, std::vector<ext_proc_pb::ProcessingRe
   if (subset_.has_value()) subset = *subset_;
   AdmitResult result = backend_.Admit(path_, headers_, body_, subset);
   if (auto* rejection = std::get_if<BackendRejection>(&result)) {
+    if (rejection->queueable && !in_queue_ && backend_.TryEnterQueue(rejection->model)) {
+      in_queue_ = true;
+      queue_model_ = rejection->model;
+    }
+    if (rejection->queueable && in_queue_) {
+      phase_ = Phase::kQueued;
+      queued_has_body_ = has_body;
+      return;
+    }
+    LeaveQueue();
     Reject(rejection->http_status, rejection->json_body, rejection->dropped_reason, out);
     return;
   }
+  LeaveQueue();
   auto& admission = std::get<BackendAdmission>(result);
   ctx_ = std::move(admission.ctx);
   client_response_headers_ = std::move(admission.response_headers);
@@ -243,7 +290,7 @@ void StreamProcessor::Admit(bool has_body, std::vector<ext_proc_pb::ProcessingRe
     if (!destination.empty()) destination += ',';
     destination += endpoint;
   }
-  auto& headers_response = out.emplace_back();
+  auto& headers_response = *out.Add();
   auto* common = headers_response.mutable_request_headers()->mutable_response();
   common->set_clear_route_cache(true);
   auto* mutation = common->mutable_header_mutation();
@@ -252,15 +299,22 @@ void StreamProcessor::Admit(bool has_body, std::vector<ext_proc_pb::ProcessingRe
     AddHeader(mutation, "content-length", fmt::format("{}", body_.size()));
   for (const auto& [key, value] : admission.upstream_headers)
     AddHeader(mutation, Lower(key), value);
-  google::protobuf::Value endpoint_value;
-  endpoint_value.set_string_value(destination);
-  google::protobuf::Value lb;
-  (*lb.mutable_struct_value()->mutable_fields())[std::string(kDestinationHeader)] =
-      std::move(endpoint_value);
-  (*headers_response.mutable_dynamic_metadata()
-        ->mutable_fields())[std::string(kLbMetadataNamespace)] = std::move(lb);
+  // Built in place: a Value built aside and moved in is copied when the reply is on an arena.
+  google::protobuf::Value& lb = (*headers_response.mutable_dynamic_metadata()
+                                      ->mutable_fields())[std::string(kLbMetadataNamespace)];
+  (*lb.mutable_struct_value()->mutable_fields())[std::string(kDestinationHeader)].set_string_value(
+      std::move(destination));
 
-  if (has_body) {
+  if (has_body && body_.size() <= kMaxBodyChunkBytes) {
+    // One chunk: the buffered body moves into it (no copy).
+    auto* streamed = out.Add()
+                         ->mutable_request_body()
+                         ->mutable_response()
+                         ->mutable_body_mutation()
+                         ->mutable_streamed_response();
+    streamed->set_body(std::move(body_));
+    streamed->set_end_of_stream(true);
+  } else if (has_body) {
     AppendChunks(
         body_, /*end_of_stream=*/true,
         [](ext_proc_pb::ProcessingResponse& r) { return r.mutable_request_body(); }, out);
@@ -269,9 +323,8 @@ void StreamProcessor::Admit(bool has_body, std::vector<ext_proc_pb::ProcessingRe
 }
 
 void StreamProcessor::Reject(int http_status, std::string_view json_body,
-                             std::string_view dropped_reason,
-                             std::vector<ext_proc_pb::ProcessingResponse>& out) {
-  auto* immediate = out.emplace_back().mutable_immediate_response();
+                             std::string_view dropped_reason, Replies& out) {
+  auto* immediate = out.Add()->mutable_immediate_response();
   immediate->mutable_status()->set_code(static_cast<envoy::type::v3::StatusCode>(http_status));
   auto* headers = immediate->mutable_headers();
   AddHeader(headers, "content-type", "application/json");
@@ -284,7 +337,7 @@ void StreamProcessor::Reject(int http_status, std::string_view json_body,
 }
 
 absl::Status StreamProcessor::OnResponseHeaders(const ext_proc_pb::HttpHeaders& headers,
-                                                std::vector<ext_proc_pb::ProcessingResponse>& out) {
+                                                Replies& out) {
   if (phase_ != Phase::kAdmitted) {
     return Errorf(absl::StatusCode::kInvalidArgument,
                   "response_headers before the request was answered");
@@ -304,7 +357,7 @@ absl::Status StreamProcessor::OnResponseHeaders(const ext_proc_pb::HttpHeaders& 
   }
   backend_.OnResponseHeaders(ctx_.get(), status, content_type);
   auto* mutation =
-      out.emplace_back().mutable_response_headers()->mutable_response()->mutable_header_mutation();
+      out.Add()->mutable_response_headers()->mutable_response()->mutable_header_mutation();
   AddHeader(mutation, kProfileHeader, backend_.profile_header());
   for (const auto& [key, value] : client_response_headers_) AddHeader(mutation, Lower(key), value);
   if (headers.end_of_stream()) {
@@ -315,8 +368,7 @@ absl::Status StreamProcessor::OnResponseHeaders(const ext_proc_pb::HttpHeaders& 
   return absl::OkStatus();
 }
 
-absl::Status StreamProcessor::OnResponseBody(const ext_proc_pb::HttpBody& body,
-                                             std::vector<ext_proc_pb::ProcessingResponse>& out) {
+absl::Status StreamProcessor::OnResponseBody(const ext_proc_pb::HttpBody& body, Replies& out) {
   if (phase_ != Phase::kAdmitted || response_ended_) {
     return Errorf(absl::StatusCode::kInvalidArgument,
                   "response_body before the request was answered or after end_of_stream");
@@ -333,8 +385,7 @@ absl::Status StreamProcessor::OnResponseBody(const ext_proc_pb::HttpBody& body,
   return absl::OkStatus();
 }
 
-absl::Status StreamProcessor::OnResponseTrailers(
-    std::vector<ext_proc_pb::ProcessingResponse>& out) {
+absl::Status StreamProcessor::OnResponseTrailers(Replies& out) {
   if (phase_ == Phase::kAwaitRequestHeaders || phase_ == Phase::kRequestBody) {
     return Errorf(absl::StatusCode::kInvalidArgument,
                   "response_trailers before the request was answered");
@@ -344,7 +395,7 @@ absl::Status StreamProcessor::OnResponseTrailers(
     backend_.OnResponseBody(ctx_.get(), {}, true);
   }
   Finish();
-  out.emplace_back().mutable_response_trailers();
+  out.Add()->mutable_response_trailers();
   return absl::OkStatus();
 }
 

@@ -17,10 +17,15 @@
 #include "absl/status/status.h"
 #include "envoy/service/ext_proc/v3/external_processor.pb.h"
 #include "epp/extproc/backend.h"
+#include "google/protobuf/repeated_ptr_field.h"
 
 namespace zumik::epp::extproc {
 
 namespace ext_proc_pb = ::envoy::service::ext_proc::v3;
+
+// The replies one message produces, in order. A RepeatedPtrField so the server can build them
+// on a protobuf Arena (created with one, Add() allocates there).
+using Replies = google::protobuf::RepeatedPtrField<ext_proc_pb::ProcessingResponse>;
 
 // Envoy's ext_proc limit on one body message is 64 KiB; upstream keeps a margin.
 inline constexpr size_t kMaxBodyChunkBytes = 62000;
@@ -42,6 +47,8 @@ class StreamProcessor {
 
   // Handles one message from Envoy and appends the replies to send, in order, to `out`.
   // A non-OK status means: end the stream with that status (protocol violation by the peer).
+  absl::Status Handle(const ext_proc_pb::ProcessingRequest& request, Replies& out);
+  // The same, appending copies to a vector (tests, benchmarks, the fuzzer).
   absl::Status Handle(const ext_proc_pb::ProcessingRequest& request,
                       std::vector<ext_proc_pb::ProcessingResponse>& out);
 
@@ -52,32 +59,40 @@ class StreamProcessor {
   // The stream went away (client cancel, transport error): tells the backend now.
   void Abort();
 
+  // The backend's admission queue (Backend::TryEnterQueue): the request body is complete but
+  // the request waits in the queue; nothing is sent until RetryAdmit or QueueTimedOut answers.
+  bool queued() const { return phase_ == Phase::kQueued; }
+  // Tries the admission again (every kAdmitRetryInterval): replies as Handle does, or stays
+  // queued.
+  void RetryAdmit(Replies& out);
+  // The wait is over (Backend::queue_ttl, or the server is shutting down): the backend's
+  // timeout rejection as an immediate response.
+  void QueueTimedOut(Replies& out);
+
  private:
   enum class Phase {
     kAwaitRequestHeaders,
     kRequestBody,  // buffering until end_of_stream
+    kQueued,       // complete, waiting in the backend's admission queue
     kAdmitted,     // request answered; response events may come
     kDone,
   };
 
-  absl::Status OnRequestHeaders(const ext_proc_pb::ProcessingRequest& request,
-                                std::vector<ext_proc_pb::ProcessingResponse>& out);
-  absl::Status OnRequestBody(const ext_proc_pb::HttpBody& body,
-                             std::vector<ext_proc_pb::ProcessingResponse>& out);
-  absl::Status OnRequestTrailers(std::vector<ext_proc_pb::ProcessingResponse>& out);
-  absl::Status OnResponseHeaders(const ext_proc_pb::HttpHeaders& headers,
-                                 std::vector<ext_proc_pb::ProcessingResponse>& out);
-  absl::Status OnResponseBody(const ext_proc_pb::HttpBody& body,
-                              std::vector<ext_proc_pb::ProcessingResponse>& out);
-  absl::Status OnResponseTrailers(std::vector<ext_proc_pb::ProcessingResponse>& out);
+  absl::Status OnRequestHeaders(const ext_proc_pb::ProcessingRequest& request, Replies& out);
+  absl::Status OnRequestBody(const ext_proc_pb::HttpBody& body, Replies& out);
+  absl::Status OnRequestTrailers(Replies& out);
+  absl::Status OnResponseHeaders(const ext_proc_pb::HttpHeaders& headers, Replies& out);
+  absl::Status OnResponseBody(const ext_proc_pb::HttpBody& body, Replies& out);
+  absl::Status OnResponseTrailers(Replies& out);
 
   // Reads envoy.lb.subset_hint from a message's metadata_context, if it carries one.
   void CaptureSubset(const ext_proc_pb::ProcessingRequest& request);
   // Body complete (or bodiless): admit, then answer headers (+ body chunks when has_body).
-  void Admit(bool has_body, std::vector<ext_proc_pb::ProcessingResponse>& out);
+  void Admit(bool has_body, Replies& out);
   void Reject(int http_status, std::string_view json_body, std::string_view dropped_reason,
-              std::vector<ext_proc_pb::ProcessingResponse>& out);
+              Replies& out);
   void Finish();
+  void LeaveQueue();
 
   Backend& backend_;
   Phase phase_ = Phase::kAwaitRequestHeaders;
@@ -88,6 +103,10 @@ class StreamProcessor {
   std::string body_;
   // Absent = no hint (whole pool); present but empty = nothing eligible (503).
   std::optional<std::vector<std::string>> subset_;
+  bool in_queue_ = false;  // holds a place in the backend's admission queue
+  bool queued_has_body_ = false;
+  bool trailers_reply_pending_ = false;  // request trailers ended the body of a queued request
+  std::string queue_model_;              // the model the queue place was taken under
   std::shared_ptr<void> ctx_;
   HeaderList client_response_headers_;
 };

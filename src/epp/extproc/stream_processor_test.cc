@@ -14,24 +14,35 @@ using harness::MutationHeader;
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 using ::testing::Pair;
-using Replies = std::vector<ext_proc_pb::ProcessingResponse>;
+using ReplyList = std::vector<ext_proc_pb::ProcessingResponse>;
 
 class StreamProcessorTest : public ::testing::Test {
  protected:
-  Replies Send(const ext_proc_pb::ProcessingRequest& request) {
-    Replies out;
+  ReplyList Send(const ext_proc_pb::ProcessingRequest& request) {
+    ReplyList out;
     absl::Status status = processor_->Handle(request, out);
     EXPECT_TRUE(status.ok()) << status;
     return out;
   }
   absl::Status SendExpectingError(const ext_proc_pb::ProcessingRequest& request) {
-    Replies out;
+    ReplyList out;
     absl::Status status = processor_->Handle(request, out);
     EXPECT_THAT(out, IsEmpty());
     return status;
   }
   // Headers + body (one chunk, end_of_stream) of a chat request; returns the replies.
-  Replies SendRequest(std::string_view body) {
+  // RetryAdmit / QueueTimedOut, replies copied out.
+  ReplyList Retry() {
+    Replies out;
+    processor_->RetryAdmit(out);
+    return ReplyList(out.begin(), out.end());
+  }
+  ReplyList TimeOut() {
+    Replies out;
+    processor_->QueueTimedOut(out);
+    return ReplyList(out.begin(), out.end());
+  }
+  ReplyList SendRequest(std::string_view body) {
     EXPECT_THAT(Send(harness::RequestHeaders("POST", "/v1/chat/completions", {}, false)),
                 IsEmpty());
     return Send(harness::RequestBody(body, true));
@@ -49,6 +60,32 @@ class StreamProcessorTest : public ::testing::Test {
   std::unique_ptr<StreamProcessor> processor_ = std::make_unique<StreamProcessor>(backend_);
 };
 
+// The server's path: replies built on a protobuf Arena (Handle's Replies overload) are the
+// same bytes as the heap-built ones, through a whole exchange (pick, body echo, response).
+TEST_F(StreamProcessorTest, RepliesBuiltOnAnArenaMatchTheHeapOnes) {
+  backend_.Admit({"10.0.0.7:8000", "10.0.0.8:8000"}, {{"X-Session", "s1"}},
+                 {{"X-Served-By", "r1"}});
+  std::vector<ext_proc_pb::ProcessingRequest> exchange = {
+      harness::RequestHeaders("POST", "/v1/chat/completions", {{"content-length", "5000"}}, false),
+      harness::RequestBody(std::string(5000, 'b'), true),
+      harness::ResponseHeaders(200, "text/event-stream", false),
+      harness::ResponseBody("data: a\n\n", false),
+      harness::ResponseBody("data: [DONE]\n\n", true),
+  };
+  StreamProcessor on_arena(backend_);
+  for (const auto& request : exchange) {
+    google::protobuf::Arena arena;
+    auto* replies = google::protobuf::Arena::CreateMessage<Replies>(&arena);
+    ASSERT_TRUE(on_arena.Handle(request, *replies).ok());
+    ReplyList expected = Send(request);
+    ASSERT_EQ(replies->size(), static_cast<int>(expected.size()));
+    for (int i = 0; i < replies->size(); ++i) {
+      EXPECT_EQ((*replies)[i].DebugString(), expected[static_cast<size_t>(i)].DebugString());
+    }
+  }
+  ASSERT_EQ(backend_.admits().size(), 2u);
+}
+
 TEST_F(StreamProcessorTest, BuffersBodyUntilEndOfStreamThenAnswersHeadersAndBody) {
   backend_.Admit({"10.0.0.7:8000"});
   std::string body = R"({"model":"m","prompt":"hello"})";
@@ -56,7 +93,7 @@ TEST_F(StreamProcessorTest, BuffersBodyUntilEndOfStreamThenAnswersHeadersAndBody
       Send(harness::RequestHeaders("POST", "/v1/completions", {{"X-Request-Id", "r1"}}, false)),
       IsEmpty());
   EXPECT_THAT(Send(harness::RequestBody(body.substr(0, 10), false)), IsEmpty());
-  Replies replies = Send(harness::RequestBody(body.substr(10), true));
+  ReplyList replies = Send(harness::RequestBody(body.substr(10), true));
   ASSERT_EQ(replies.size(), 2u);
 
   const auto& headers = replies[0];
@@ -103,7 +140,7 @@ TEST_F(StreamProcessorTest, BuffersBodyUntilEndOfStreamThenAnswersHeadersAndBody
 
 TEST_F(StreamProcessorTest, DestinationCarriesFallbacksIdenticallyInHeaderAndMetadata) {
   backend_.Admit({"10.0.0.1:8000", "10.0.0.2:8000", "[fd00::3]:8000"});
-  Replies replies = SendRequest(R"({"model":"m"})");
+  ReplyList replies = SendRequest(R"({"model":"m"})");
   ASSERT_GE(replies.size(), 1u);
   auto header = MutationHeader(replies[0].request_headers().response().header_mutation(),
                                "x-gateway-destination-endpoint");
@@ -113,7 +150,7 @@ TEST_F(StreamProcessorTest, DestinationCarriesFallbacksIdenticallyInHeaderAndMet
 
 TEST_F(StreamProcessorTest, LargeBodyIsEchoedInChunksOfAtMost62000Bytes) {
   std::string body(150000, 'x');
-  Replies replies = SendRequest(body);
+  ReplyList replies = SendRequest(body);
   ASSERT_EQ(replies.size(), 4u);
   std::vector<size_t> sizes;
   std::string echoed;
@@ -131,7 +168,7 @@ TEST_F(StreamProcessorTest, LargeBodyIsEchoedInChunksOfAtMost62000Bytes) {
 }
 
 TEST_F(StreamProcessorTest, EmptyBodyIsOneEmptyEndOfStreamChunkWithoutContentLength) {
-  Replies replies = SendRequest("");
+  ReplyList replies = SendRequest("");
   ASSERT_EQ(replies.size(), 2u);
   EXPECT_EQ(
       MutationHeader(replies[0].request_headers().response().header_mutation(), "content-length"),
@@ -142,7 +179,7 @@ TEST_F(StreamProcessorTest, EmptyBodyIsOneEmptyEndOfStreamChunkWithoutContentLen
 }
 
 TEST_F(StreamProcessorTest, BodilessRequestIsAnsweredOnHeaders) {
-  Replies replies = Send(harness::RequestHeaders("GET", "/v1/models", {}, true));
+  ReplyList replies = Send(harness::RequestHeaders("GET", "/v1/models", {}, true));
   ASSERT_EQ(replies.size(), 1u);
   ASSERT_TRUE(replies[0].has_request_headers());
   EXPECT_TRUE(replies[0].request_headers().response().clear_route_cache());
@@ -161,7 +198,7 @@ TEST_F(StreamProcessorTest, SubsetHintFromHeadersOrBodyMetadataRestrictsThePick)
   EXPECT_EQ(backend_.admits()[0].subset, subset);
 
   StreamProcessor second(backend_);
-  Replies out;
+  ReplyList out;
   ASSERT_TRUE(
       second.Handle(harness::RequestHeaders("POST", "/v1/completions", {}, false), out).ok());
   ASSERT_TRUE(second.Handle(harness::RequestBody("{}", true, subset), out).ok());
@@ -182,7 +219,7 @@ TEST_F(StreamProcessorTest, SubsetHintAsOneCommaSeparatedStringIsAccepted) {
 
 TEST_F(StreamProcessorTest, EmptySubsetHintIsAnswered503WithoutAsking) {
   Send(harness::RequestHeaders("POST", "/v1/completions", {}, false, std::vector<std::string>{}));
-  Replies replies = Send(harness::RequestBody("{}", true));
+  ReplyList replies = Send(harness::RequestBody("{}", true));
   ASSERT_EQ(replies.size(), 1u);
   ASSERT_TRUE(replies[0].has_immediate_response());
   EXPECT_EQ(replies[0].immediate_response().status().code(), 503);
@@ -206,8 +243,8 @@ TEST_P(RejectionTest, BecomesImmediateResponseWithTheJsonBody) {
   const RejectionCase& c = GetParam();
   std::string json = R"({"error":{"message":"nope","type":"t","param":null,"code":)" +
                      std::to_string(c.status) + "}}";
-  backend_.Reject(BackendRejection{c.status, json, c.dropped_reason});
-  Replies replies = SendRequest(R"({"model":"m"})");
+  backend_.Reject(BackendRejection{c.status, json, c.dropped_reason, false, ""});
+  ReplyList replies = SendRequest(R"({"model":"m"})");
   ASSERT_EQ(replies.size(), 1u);
   ASSERT_TRUE(replies[0].has_immediate_response());
   const auto& immediate = replies[0].immediate_response();
@@ -233,7 +270,7 @@ TEST_F(StreamProcessorTest, OversizedBodyIs413WithoutAsking) {
   backend_.set_max_body_bytes(100);
   Send(harness::RequestHeaders("POST", "/v1/completions", {{"content-length", "120"}}, false));
   EXPECT_THAT(Send(harness::RequestBody(std::string(60, 'a'), false)), IsEmpty());
-  Replies replies = Send(harness::RequestBody(std::string(60, 'a'), true));
+  ReplyList replies = Send(harness::RequestBody(std::string(60, 'a'), true));
   ASSERT_EQ(replies.size(), 1u);
   ASSERT_TRUE(replies[0].has_immediate_response());
   EXPECT_EQ(replies[0].immediate_response().status().code(), 413);
@@ -241,14 +278,14 @@ TEST_F(StreamProcessorTest, OversizedBodyIs413WithoutAsking) {
               ::testing::HasSubstr("request body exceeds 100 bytes"));
   EXPECT_THAT(backend_.admits(), IsEmpty());
   EXPECT_TRUE(processor_->finished());
-  Replies out;
+  ReplyList out;
   EXPECT_EQ(processor_->Handle(harness::RequestBody("x", true), out).code(),
             absl::StatusCode::kFailedPrecondition);
 }
 
 TEST_F(StreamProcessorTest, AdmissionWithoutEndpointsIs503AndCompletesTheContext) {
   backend_.Admit({});
-  Replies replies = SendRequest("{}");
+  ReplyList replies = SendRequest("{}");
   ASSERT_EQ(replies.size(), 1u);
   EXPECT_EQ(replies[0].immediate_response().status().code(), 503);
   EXPECT_EQ(backend_.context(0).done_calls, 1);
@@ -256,11 +293,11 @@ TEST_F(StreamProcessorTest, AdmissionWithoutEndpointsIs503AndCompletesTheContext
 
 TEST_F(StreamProcessorTest, UpstreamHeadersFromTheAdmissionAreSetOnTheRequest) {
   backend_.Admit({"10.0.0.1:8000"}, {{"X-Request-Id", "generated"}}, {{"x-session-token", "s"}});
-  Replies replies = SendRequest("{}");
+  ReplyList replies = SendRequest("{}");
   ASSERT_GE(replies.size(), 1u);
   const auto& mutation = replies[0].request_headers().response().header_mutation();
   EXPECT_EQ(MutationHeader(mutation, "x-request-id"), "generated");
-  Replies response = Send(harness::ResponseHeaders(200, "application/json", false));
+  ReplyList response = Send(harness::ResponseHeaders(200, "application/json", false));
   ASSERT_EQ(response.size(), 1u);
   EXPECT_EQ(MutationHeader(response[0].response_headers().response().header_mutation(),
                            "x-session-token"),
@@ -270,7 +307,8 @@ TEST_F(StreamProcessorTest, UpstreamHeadersFromTheAdmissionAreSetOnTheRequest) {
 TEST_F(StreamProcessorTest, ResponseHeadersGetTheProfileHeaderAndReportStatus) {
   backend_.set_profile_header("byoc_epp_test");
   SendRequest("{}");
-  Replies replies = Send(harness::ResponseHeaders(429, "text/event-stream; charset=utf-8", false));
+  ReplyList replies =
+      Send(harness::ResponseHeaders(429, "text/event-stream; charset=utf-8", false));
   ASSERT_EQ(replies.size(), 1u);
   ASSERT_TRUE(replies[0].has_response_headers());
   const auto& common = replies[0].response_headers().response();
@@ -293,7 +331,7 @@ TEST_F(StreamProcessorTest, ResponseBodyStreamsThroughAndCompletesOnce) {
   std::string echoed;
   for (size_t i = 0; i < chunks.size(); ++i) {
     bool last = i + 1 == chunks.size();
-    Replies replies = Send(harness::ResponseBody(chunks[i], last));
+    ReplyList replies = Send(harness::ResponseBody(chunks[i], last));
     ASSERT_EQ(replies.size(), chunks[i].size() > 62000 ? 2u : 1u);
     for (size_t k = 0; k < replies.size(); ++k) {
       ASSERT_TRUE(replies[k].has_response_body());
@@ -333,7 +371,7 @@ TEST_F(StreamProcessorTest, TrailersEndTheRequestBody) {
   Send(harness::RequestHeaders("POST", "/v1/completions", {}, false));
   Send(harness::RequestBody("{\"model\":", false));
   Send(harness::RequestBody("\"m\"}", false));
-  Replies replies = Send(harness::RequestTrailers());
+  ReplyList replies = Send(harness::RequestTrailers());
   ASSERT_EQ(replies.size(), 3u);
   EXPECT_TRUE(replies[0].has_request_headers());
   EXPECT_EQ(replies[1].request_body().response().body_mutation().streamed_response().body(),
@@ -348,7 +386,7 @@ TEST_F(StreamProcessorTest, ResponseTrailersAreAnsweredAndCompleteTheRequest) {
   SendRequest("{}");
   Send(harness::ResponseHeaders(200, "application/grpc", false));
   Send(harness::ResponseBody("abc", false));
-  Replies replies = Send(harness::ResponseTrailers());
+  ReplyList replies = Send(harness::ResponseTrailers());
   ASSERT_EQ(replies.size(), 1u);
   ASSERT_TRUE(replies[0].has_response_trailers());
   EXPECT_TRUE(backend_.context(0).response_ended);
@@ -382,7 +420,7 @@ TEST_F(StreamProcessorTest, MissingPathFallsBackToForwardedPathThenCompletions) 
   Send(request);
   Send(harness::RequestBody("{}", true));
   StreamProcessor bare(backend_);
-  Replies out;
+  ReplyList out;
   ext_proc_pb::ProcessingRequest empty_headers;
   empty_headers.mutable_request_headers();
   ASSERT_TRUE(bare.Handle(empty_headers, out).ok());
@@ -395,7 +433,7 @@ TEST_F(StreamProcessorTest, MissingPathFallsBackToForwardedPathThenCompletions) 
 TEST_F(StreamProcessorTest, NonUtf8BodyBytesReachThePipelineAndAreEchoedVerbatim) {
   std::string body = "{\"model\":\"\xff\xfe\x80\"}";
   body.push_back('\0');
-  Replies replies = SendRequest(body);
+  ReplyList replies = SendRequest(body);
   ASSERT_EQ(replies.size(), 2u);
   EXPECT_EQ(backend_.admits()[0].body, body);
   EXPECT_EQ(replies[1].request_body().response().body_mutation().streamed_response().body(), body);
@@ -431,7 +469,7 @@ TEST_P(ViolationTest, EndsTheStreamWithInvalidArgumentAndCompletesOnce) {
   FakeBackend backend;
   {
     StreamProcessor processor(backend);
-    Replies out;
+    ReplyList out;
     for (const auto& request : GetParam().before) ASSERT_TRUE(processor.Handle(request, out).ok());
     out.clear();
     absl::Status status = processor.Handle(GetParam().offending, out);
@@ -452,6 +490,84 @@ TEST(ErrorJsonTest, IsAnOpenAiErrorObjectWithEscaping) {
   EXPECT_EQ(
       ErrorJson("bad \"x\"", "invalid_request_error", 413),
       R"({"error":{"message":"bad \"x\"","type":"invalid_request_error","param":null,"code":413}})");
+}
+
+// --- The admission queue (Backend::TryEnterQueue): the server retries on an alarm. --------
+
+TEST_F(StreamProcessorTest, QueuedRequestIsAnsweredWhenARetryAdmits) {
+  backend_.SetQueue(1, std::chrono::seconds(5));
+  backend_.SetSaturated("/v1/chat/completions", true);
+  EXPECT_THAT(SendRequest("{}"), IsEmpty());
+  EXPECT_TRUE(processor_->queued());
+  EXPECT_EQ(backend_.queued(), 1);
+  EXPECT_THAT(Retry(), IsEmpty());  // still saturated: keeps waiting, sends nothing
+  EXPECT_TRUE(processor_->queued());
+  // While it waits, Envoy has nothing to send; anything it sends is a protocol error.
+  EXPECT_FALSE(SendExpectingError(harness::ResponseHeaders(200, "", false)).ok());
+
+  backend_.SetSaturated("/v1/chat/completions", false);
+  ReplyList out = Retry();
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_TRUE(out[0].has_request_headers());
+  EXPECT_EQ(out[1].request_body().response().body_mutation().streamed_response().body(), "{}");
+  EXPECT_FALSE(processor_->queued());
+  EXPECT_EQ(backend_.queued(), 0);
+  EXPECT_EQ(backend_.queue_entries(), 1);
+  EXPECT_EQ(backend_.admits().size(), 3u);
+}
+
+TEST_F(StreamProcessorTest, FullQueueAnswersTheSaturationRejectionAtOnce) {
+  backend_.SetQueue(0, std::chrono::seconds(5));
+  backend_.SetSaturated("/v1/chat/completions", true);
+  ReplyList replies = SendRequest("{}");
+  ASSERT_EQ(replies.size(), 1u);
+  EXPECT_EQ(replies[0].immediate_response().status().code(), 429);
+  EXPECT_EQ(
+      MutationHeader(replies[0].immediate_response().headers(), "x-llm-d-request-dropped-reason"),
+      "rejected-saturated");
+  EXPECT_FALSE(processor_->queued());
+  EXPECT_TRUE(processor_->finished());
+  EXPECT_EQ(backend_.queue_entries(), 0);
+}
+
+TEST_F(StreamProcessorTest, QueueTimeoutIsTheBackendsRejectionAndLeavesTheQueue) {
+  backend_.SetQueue(1, std::chrono::seconds(5));
+  backend_.SetSaturated("/v1/chat/completions", true);
+  EXPECT_THAT(SendRequest("{}"), IsEmpty());
+  ReplyList out = TimeOut();
+  ASSERT_EQ(out.size(), 1u);
+  const auto& immediate = out[0].immediate_response();
+  EXPECT_EQ(immediate.status().code(), 429);
+  EXPECT_EQ(immediate.body(), R"({"error":{"message":"expired","model":"fake-model"}})");
+  EXPECT_EQ(MutationHeader(immediate.headers(), "x-llm-d-request-dropped-reason"),
+            "rejected-ttl-expired");
+  EXPECT_TRUE(processor_->finished());
+  EXPECT_EQ(backend_.queued(), 0);
+}
+
+TEST_F(StreamProcessorTest, StreamGoneWhileQueuedLeavesTheQueue) {
+  backend_.SetQueue(1, std::chrono::seconds(5));
+  backend_.SetSaturated("/v1/chat/completions", true);
+  EXPECT_THAT(SendRequest("{}"), IsEmpty());
+  EXPECT_EQ(backend_.queued(), 1);
+  processor_.reset();
+  EXPECT_EQ(backend_.queued(), 0);
+  EXPECT_EQ(backend_.contexts(), 0u);  // never admitted
+}
+
+TEST_F(StreamProcessorTest, TrailersEndingAQueuedBodyAreAnsweredAfterTheBody) {
+  backend_.SetQueue(1, std::chrono::seconds(5));
+  backend_.SetSaturated("/v1/completions", true);
+  EXPECT_THAT(Send(harness::RequestHeaders("POST", "/v1/completions", {}, false)), IsEmpty());
+  EXPECT_THAT(Send(harness::RequestBody("{}", false)), IsEmpty());
+  EXPECT_THAT(Send(harness::RequestTrailers()), IsEmpty());
+  EXPECT_TRUE(processor_->queued());
+  backend_.SetSaturated("/v1/completions", false);
+  ReplyList out = Retry();
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_TRUE(out[0].has_request_headers());
+  EXPECT_TRUE(out[1].has_request_body());
+  EXPECT_TRUE(out[2].has_request_trailers());
 }
 
 }  // namespace
