@@ -107,10 +107,10 @@ uint32_t LruHashSet::NewNode(uint64_t hash) {
     n = free_;
     free_ = nodes_[n].next;
   } else {
-    // Grow by a quarter (not double), and never past the capacity (the set's size when full:
-    // there are never more nodes than entries).
+    // Grow by an eighth (not double), and never past the capacity (there are never more nodes
+    // than entries): the node array is much of the memory per entry.
     if (nodes_.size() == nodes_.capacity()) {
-      const size_t grown = std::max<size_t>(64, nodes_.capacity() + nodes_.capacity() / 4);
+      const size_t grown = std::max<size_t>(64, nodes_.capacity() + nodes_.capacity() / 8);
       nodes_.reserve(std::min(grown, static_cast<size_t>(effective_)));
     }
     n = static_cast<uint32_t>(nodes_.size());

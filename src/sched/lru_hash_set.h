@@ -97,10 +97,11 @@ class LruHashSet {
   static constexpr uint16_t kOverflowSaturated = UINT16_MAX;
   // An entry's position: bucket × 8 + way.
   static uint32_t Pos(uint32_t bucket, int way) { return bucket * 8 + static_cast<uint32_t>(way); }
-  // Bucket counts are not powers of two (growth is by half), so the low 32 bits of the hash
-  // are scaled to the count rather than masked.
+  // Bucket counts are not powers of two (growth is by half), so the low 32 bits of the hash,
+  // mixed (a bijection, in case only their low bits vary), are scaled to the count.
   uint32_t Home(uint64_t hash) const {
-    return static_cast<uint32_t>((uint64_t{static_cast<uint32_t>(hash)} * buckets_count_) >> 32);
+    const uint32_t mixed = static_cast<uint32_t>(hash) * 0x9E3779B1u;
+    return static_cast<uint32_t>((uint64_t{mixed} * buckets_count_) >> 32);
   }
   uint32_t Next(uint32_t bucket) const { return bucket + 1 == buckets_count_ ? 0 : bucket + 1; }
   uint32_t NodeAt(uint32_t pos) const { return buckets_[pos >> 3].node[pos & 7]; }
