@@ -107,8 +107,12 @@ class LruHashSet {
   uint32_t NodeAt(uint32_t pos) const { return buckets_[pos >> 3].node[pos & 7]; }
   // Ways of `b` holding `hash`, as a bit mask (compared branch-free).
   static uint32_t Matches(const Bucket& b, uint64_t hash) {
-    uint32_t m = 0;
-    for (int w = 0; w < kWays; ++w) m |= static_cast<uint32_t>(b.hash[w] == hash) << w;
+    static_assert(kWays == 5);
+    const uint32_t m = static_cast<uint32_t>(b.hash[0] == hash) |
+                       static_cast<uint32_t>(b.hash[1] == hash) << 1 |
+                       static_cast<uint32_t>(b.hash[2] == hash) << 2 |
+                       static_cast<uint32_t>(b.hash[3] == hash) << 3 |
+                       static_cast<uint32_t>(b.hash[4] == hash) << 4;
     return m & b.used;
   }
   uint32_t Find(uint64_t hash) const {
