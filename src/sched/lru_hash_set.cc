@@ -209,12 +209,21 @@ void LruHashSet::EvictTail() {
   const uint32_t victim = tail_;
   const uint64_t hash = nodes_[victim].hash();
   Unlink(victim);
-  // Pipeline the chase: prefetch the bucket of the victim eight evictions ahead (the tail's
-  // predecessors are usually nodes allocated together, so walking to it stays in cache).
+  // Pipeline the chase: prefetch the bucket of the victim kVictimAhead evictions ahead. A
+  // cursor kept that far from the tail moves one hop per eviction (the tail's predecessors are
+  // usually nodes allocated together, so the walk stays in cache); it is only a hint, and is
+  // re-walked from the tail when an eviction reaches it or it drifted off the list.
   constexpr int kVictimAhead = 8;
-  uint32_t ahead = tail_;
-  for (int hop = 0; hop < kVictimAhead && ahead != kNil; ++hop) ahead = nodes_[ahead].prev;
-  if (ahead != kNil) Prefetch(nodes_[ahead].hash());
+  if (lookahead_ == victim || lookahead_ == kNil || lookahead_ >= nodes_.size()) {
+    lookahead_ = tail_;
+    for (int hop = 1; hop < kVictimAhead && lookahead_ != kNil; ++hop) {
+      lookahead_ = nodes_[lookahead_].prev;
+    }
+  }
+  if (lookahead_ != kNil) {
+    lookahead_ = nodes_[lookahead_].prev;
+    if (lookahead_ != kNil) Prefetch(nodes_[lookahead_].hash());
+  }
   EraseSlot(Find(hash));
   nodes_[victim].next = free_;
   free_ = victim;

@@ -148,6 +148,7 @@ class LruHashSet {
   uint32_t free_ = kNil;
   uint32_t head_ = kNil;  // most recently used
   uint32_t tail_ = kNil;  // least recently used
+  uint32_t lookahead_ = kNil;  // a hint: about kVictimAhead nodes before the tail
   uint32_t clock_ = 0;  // placements so far (wraps)
   int64_t size_ = 0;
   int64_t capacity_;
