@@ -50,8 +50,7 @@ int32_t LruHashSet::LongestPrefix(std::span<const uint64_t> hashes) const {
   return SearchBetween(hashes, 0, n - 1);
 }
 
-int32_t LruHashSet::SearchBetween(std::span<const uint64_t> hashes, int32_t lo,
-                                  int32_t hi) const {
+int32_t LruHashSet::SearchBetween(std::span<const uint64_t> hashes, int32_t lo, int32_t hi) const {
   // An 8-ary search: each round's probes are prefetched together, so a round costs about one
   // cache miss and a 512-block prompt takes 3 rounds instead of 9.
   std::array<int32_t, kSearchWays - 1> probes;

@@ -29,9 +29,7 @@ class LruHashSet {
   int32_t LongestPrefix(std::span<const uint64_t> hashes) const;
   bool Contains(uint64_t hash) const { return Find(hash) != kNil; }
   // Starts loading the cache line where `hash` would be.
-  void Prefetch(uint64_t hash) const {
-    __builtin_prefetch(&buckets_[Home(hash)]);
-  }
+  void Prefetch(uint64_t hash) const { __builtin_prefetch(&buckets_[Home(hash)]); }
   std::vector<uint64_t> LruOrder() const;  // most recent first
 
   // The k-ary search over a prefix-closed chain shared with PrefixIndex::LongestPrefixes:
@@ -67,10 +65,10 @@ class LruHashSet {
   static constexpr uint32_t kNil = UINT32_MAX;
 
   // An entry of the LRU list. Nodes never move (table entries do, when the table grows), so
-  // deleting from the hash table needs no list fix-ups, and a node freed by an eviction is reused, still in cache, by the
-  // insert. Stamps never increase towards the tail (a front insertion takes the next clock
-  // value, a node linked behind another takes that one's), so a stamp tells how recently a
-  // node was placed.
+  // deleting from the hash table needs no list fix-ups, and a node freed by an eviction is reused,
+  // still in cache, by the insert. Stamps never increase towards the tail (a front insertion takes
+  // the next clock value, a node linked behind another takes that one's), so a stamp tells how
+  // recently a node was placed.
   struct Node {
     uint32_t hash_lo;
     uint32_t hash_hi;
@@ -89,7 +87,7 @@ class LruHashSet {
   struct alignas(64) Bucket {
     uint64_t hash[kWays];
     uint32_t node[kWays];
-    uint8_t used = 0;       // bit w: way w holds an entry
+    uint8_t used = 0;  // bit w: way w holds an entry
     uint8_t pad = 0;
     uint16_t overflow = 0;  // entries that live past this bucket while their search passes it
   };
@@ -146,10 +144,10 @@ class LruHashSet {
   uint32_t buckets_count_ = 0;
   std::vector<Node> nodes_;
   uint32_t free_ = kNil;
-  uint32_t head_ = kNil;  // most recently used
-  uint32_t tail_ = kNil;  // least recently used
+  uint32_t head_ = kNil;       // most recently used
+  uint32_t tail_ = kNil;       // least recently used
   uint32_t lookahead_ = kNil;  // a hint: about kVictimAhead nodes before the tail
-  uint32_t clock_ = 0;  // placements so far (wraps)
+  uint32_t clock_ = 0;         // placements so far (wraps)
   int64_t size_ = 0;
   int64_t capacity_;
   int64_t effective_;

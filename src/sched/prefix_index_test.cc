@@ -266,8 +266,7 @@ TEST(PrefixIndex, UsesAtMost64BytesPerCachedBlockEntry) {
     index.Record(0, hashes);
     if (index.size() >= 1000) {
       ++checked;
-      ASSERT_LE(static_cast<double>(index.MemoryBytes()) / static_cast<double>(index.size()),
-                64.0)
+      ASSERT_LE(static_cast<double>(index.MemoryBytes()) / static_cast<double>(index.size()), 64.0)
           << index.size() << " entries";
     }
   }

@@ -239,10 +239,9 @@ void Register() {
         [policy](benchmark::State& st) { BM_Pick(st, policy, 64, 131072, 8, 8192); })
         ->Iterations(3000);
   }
-  benchmark::RegisterBenchmark("Pick/64ep/128k_tokens_cold/zumik-default",
-                               [](benchmark::State& st) {
-                                 BM_Pick(st, "zumik-default", 64, 131072, 8, 131072);
-                               })
+  benchmark::RegisterBenchmark(
+      "Pick/64ep/128k_tokens_cold/zumik-default",
+      [](benchmark::State& st) { BM_Pick(st, "zumik-default", 64, 131072, 8, 131072); })
       ->Iterations(2000);
   // 2k tokens on 8 endpoints: 1.5k shared, 512 new (the throughput target).
   for (const char* policy : {"zumik-default", "gie-default", "round-robin"}) {
