@@ -7,16 +7,16 @@
 
 namespace zumik::sched {
 namespace {
-constexpr uint32_t kInitialSlots = 64;
+constexpr uint32_t kInitialBuckets = 16;
 }  // namespace
 
 LruHashSet::LruHashSet(int64_t capacity, double slack, int64_t* total)
     : capacity_(capacity), effective_(capacity), slack_(slack), total_(total) {
-  AllocateSlots(kInitialSlots);
+  AllocateBuckets(kInitialBuckets);
 }
 
 int64_t LruHashSet::MemoryBytes() const {
-  return static_cast<int64_t>(mask_ + 1) * static_cast<int64_t>(sizeof(Slot)) +
+  return static_cast<int64_t>(buckets_count_) * static_cast<int64_t>(sizeof(Bucket)) +
          static_cast<int64_t>(nodes_.capacity() * sizeof(Node));
 }
 
@@ -50,8 +50,7 @@ int32_t LruHashSet::LongestPrefix(std::span<const uint64_t> hashes) const {
   return SearchBetween(hashes, 0, n - 1);
 }
 
-int32_t LruHashSet::SearchBetween(std::span<const uint64_t> hashes, int32_t lo,
-                                  int32_t hi) const {
+int32_t LruHashSet::SearchBetween(std::span<const uint64_t> hashes, int32_t lo, int32_t hi) const {
   // An 8-ary search: each round's probes are prefetched together, so a round costs about one
   // cache miss and a 512-block prompt takes 3 rounds instead of 9.
   std::array<int32_t, kSearchWays - 1> probes;
@@ -63,18 +62,17 @@ int32_t LruHashSet::SearchBetween(std::span<const uint64_t> hashes, int32_t lo,
   return hi;
 }
 
-// The node of `hash` if its home slot holds it (the common case at our load factor).
+// The node of `hash` if its home bucket holds it (the common case at our load factor).
 void LruHashSet::PrefetchNode(uint64_t hash) const {
-  const Slot& s = slots_[static_cast<uint32_t>(hash) & mask_];
-  if (s.node != kNil && s.hash_lo == static_cast<uint32_t>(hash)) {
-    __builtin_prefetch(&nodes_[s.node]);
-  }
+  const Bucket& b = buckets_[Home(hash)];
+  const uint32_t m = Matches(b, hash);
+  if (m != 0) __builtin_prefetch(&nodes_[b.node[__builtin_ctz(m)]]);
 }
 
 void LruHashSet::Touch(uint64_t hash) {
   const uint32_t found = Find(hash);
   if (found != kNil) {
-    const uint32_t node = slots_[found].node;
+    const uint32_t node = NodeAt(found);
     if (node != head_) {
       Unlink(node);
       PushFront(node);
@@ -83,7 +81,7 @@ void LruHashSet::Touch(uint64_t hash) {
   }
   if (effective_ <= 0) return;
   while (size_ >= effective_) EvictTail();
-  if ((size_ + 1) * 4 > static_cast<int64_t>(mask_ + 1) * 3) GrowSlots();
+  if (NeedsGrowth()) GrowBuckets();
   const uint32_t node = NewNode(hash);
   InsertSlot(hash, node);
   PushFront(node);
@@ -97,10 +95,9 @@ std::vector<uint64_t> LruHashSet::LruOrder() const {
   return out;
 }
 
-void LruHashSet::AllocateSlots(uint32_t n) {
-  slots_ = std::make_unique<Slot[]>(n);
-  for (uint32_t i = 0; i < n; ++i) slots_[i] = Slot{0, 0, kNil};
-  mask_ = n - 1;
+void LruHashSet::AllocateBuckets(uint32_t n) {
+  buckets_ = std::make_unique<Bucket[]>(n);
+  buckets_count_ = n;
 }
 
 uint32_t LruHashSet::NewNode(uint64_t hash) {
@@ -109,9 +106,11 @@ uint32_t LruHashSet::NewNode(uint64_t hash) {
     n = free_;
     free_ = nodes_[n].next;
   } else {
-    // Grow by a quarter (not double): the node array is most of the memory per entry.
+    // Grow by an eighth (not double), and never past the capacity (there are never more nodes
+    // than entries): the node array is much of the memory per entry.
     if (nodes_.size() == nodes_.capacity()) {
-      nodes_.reserve(std::max<size_t>(64, nodes_.capacity() + nodes_.capacity() / 4));
+      const size_t grown = std::max<size_t>(64, nodes_.capacity() + nodes_.capacity() / 8);
+      nodes_.reserve(std::min(grown, static_cast<size_t>(effective_)));
     }
     n = static_cast<uint32_t>(nodes_.size());
     nodes_.emplace_back();
@@ -126,7 +125,7 @@ bool LruHashSet::RecordBehindRecentPrefix(std::span<const uint64_t> hashes) {
   const int32_t n = static_cast<int32_t>(hashes.size());
   const int32_t k = LongestPrefix(hashes);
   if (k == 0) return false;
-  uint32_t pos = slots_[Find(hashes[static_cast<size_t>(k - 1)])].node;
+  uint32_t pos = NodeAt(Find(hashes[static_cast<size_t>(k - 1)]));
   const double window = slack_ * static_cast<double>(effective_ - n);
   if (!(static_cast<double>(clock_ - nodes_[pos].stamp) < window)) return false;
   constexpr int32_t kAhead = 8;
@@ -139,7 +138,7 @@ bool LruHashSet::RecordBehindRecentPrefix(std::span<const uint64_t> hashes) {
       if (tail_ == pos) return false;  // about to evict our anchor: be strict
       EvictTail();
     }
-    if ((size_ + 1) * 4 > static_cast<int64_t>(mask_ + 1) * 3) GrowSlots();
+    if (NeedsGrowth()) GrowBuckets();
     const uint32_t node = NewNode(hash);
     InsertSlot(hash, node);
     LinkAfter(pos, node);
@@ -166,10 +165,19 @@ void LruHashSet::LinkAfter(uint32_t pos, uint32_t n) {
   nodes_[pos].next = n;
 }
 
+// Into the first bucket from home with a free way (the load bound guarantees one), counting
+// the entry in the overflow of every full bucket passed over.
 void LruHashSet::InsertSlot(uint64_t hash, uint32_t node) {
-  uint32_t i = static_cast<uint32_t>(hash) & mask_;
-  while (slots_[i].node != kNil) i = (i + 1) & mask_;
-  slots_[i] = Slot{static_cast<uint32_t>(hash), static_cast<uint32_t>(hash >> 32), node};
+  uint32_t i = Home(hash);
+  while (buckets_[i].used == kAllWays) {
+    if (buckets_[i].overflow != kOverflowSaturated) ++buckets_[i].overflow;
+    i = Next(i);
+  }
+  Bucket& b = buckets_[i];
+  const int way = __builtin_ctz(~static_cast<uint32_t>(b.used));
+  b.hash[way] = hash;
+  b.node[way] = node;
+  b.used = static_cast<uint8_t>(b.used | (1u << way));
 }
 
 void LruHashSet::PushFront(uint32_t n) {
@@ -200,11 +208,21 @@ void LruHashSet::EvictTail() {
   const uint32_t victim = tail_;
   const uint64_t hash = nodes_[victim].hash();
   Unlink(victim);
-  // Pipeline the chase: prefetch the slot of the victim four evictions ahead (the tail's
-  // predecessors are usually nodes allocated together, so walking to it stays in cache).
-  uint32_t ahead = tail_;
-  for (int hop = 0; hop < 4 && ahead != kNil; ++hop) ahead = nodes_[ahead].prev;
-  if (ahead != kNil) Prefetch(nodes_[ahead].hash());
+  // Pipeline the chase: prefetch the bucket of the victim kVictimAhead evictions ahead. A
+  // cursor kept that far from the tail moves one hop per eviction (the tail's predecessors are
+  // usually nodes allocated together, so the walk stays in cache); it is only a hint, and is
+  // re-walked from the tail when an eviction reaches it or it drifted off the list.
+  constexpr int kVictimAhead = 8;
+  if (lookahead_ == victim || lookahead_ == kNil || lookahead_ >= nodes_.size()) {
+    lookahead_ = tail_;
+    for (int hop = 1; hop < kVictimAhead && lookahead_ != kNil; ++hop) {
+      lookahead_ = nodes_[lookahead_].prev;
+    }
+  }
+  if (lookahead_ != kNil) {
+    lookahead_ = nodes_[lookahead_].prev;
+    if (lookahead_ != kNil) Prefetch(nodes_[lookahead_].hash());
+  }
   EraseSlot(Find(hash));
   nodes_[victim].next = free_;
   free_ = victim;
@@ -212,31 +230,30 @@ void LruHashSet::EvictTail() {
   --*total_;
 }
 
-// Backward-shift deletion: later members of the probe run move into the hole.
-void LruHashSet::EraseSlot(uint32_t i) {
-  assert(i != kNil);
-  uint32_t j = i;
-  for (;;) {
-    j = (j + 1) & mask_;
-    if (slots_[j].node == kNil) break;
-    const uint32_t home = slots_[j].hash_lo & mask_;
-    const bool stays = (i <= j) ? (i < home && home <= j) : (i < home || home <= j);
-    if (stays) continue;
-    slots_[i] = slots_[j];
-    i = j;
+// Frees the way; an entry that lived past its home bucket is uncounted from the overflow of
+// the buckets its search passes.
+void LruHashSet::EraseSlot(uint32_t pos) {
+  assert(pos != kNil);
+  const uint32_t at = pos >> 3;
+  Bucket& b = buckets_[at];
+  for (uint32_t i = Home(b.hash[pos & 7]); i != at; i = Next(i)) {
+    if (buckets_[i].overflow != kOverflowSaturated) --buckets_[i].overflow;
   }
-  slots_[i].node = kNil;
+  b.used = static_cast<uint8_t>(b.used & ~(1u << (pos & 7)));
 }
 
-void LruHashSet::GrowSlots() {
-  std::unique_ptr<Slot[]> old = std::move(slots_);
-  const uint32_t old_size = mask_ + 1;
-  AllocateSlots(old_size * 2);
+void LruHashSet::GrowBuckets() {
+  std::unique_ptr<Bucket[]> old = std::move(buckets_);
+  const uint32_t old_size = buckets_count_;
+  // By half, but no further than a load of 2/5 when full (what a full set is sized for).
+  const int64_t needed = (size_ + 1) * 2 / kWays + 1;
+  const int64_t grown = std::min<int64_t>(old_size + old_size / 2, effective_ / 2);
+  AllocateBuckets(static_cast<uint32_t>(std::max(needed, grown)));
   for (uint32_t k = 0; k < old_size; ++k) {
-    if (old[k].node == kNil) continue;
-    uint32_t i = old[k].hash_lo & mask_;
-    while (slots_[i].node != kNil) i = (i + 1) & mask_;
-    slots_[i] = old[k];
+    for (uint32_t used = old[k].used; used != 0; used &= used - 1) {
+      const int way = __builtin_ctz(used);
+      InsertSlot(old[k].hash[way], old[k].node[way]);
+    }
   }
 }
 

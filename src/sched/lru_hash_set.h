@@ -29,9 +29,7 @@ class LruHashSet {
   int32_t LongestPrefix(std::span<const uint64_t> hashes) const;
   bool Contains(uint64_t hash) const { return Find(hash) != kNil; }
   // Starts loading the cache line where `hash` would be.
-  void Prefetch(uint64_t hash) const {
-    __builtin_prefetch(&slots_[static_cast<uint32_t>(hash) & mask_]);
-  }
+  void Prefetch(uint64_t hash) const { __builtin_prefetch(&buckets_[Home(hash)]); }
   std::vector<uint64_t> LruOrder() const;  // most recent first
 
   // The k-ary search over a prefix-closed chain shared with PrefixIndex::LongestPrefixes:
@@ -66,11 +64,11 @@ class LruHashSet {
  private:
   static constexpr uint32_t kNil = UINT32_MAX;
 
-  // An entry of the LRU list. Nodes never move (slots do), so deleting from the hash table
-  // needs no list fix-ups, and a node freed by an eviction is reused, still in cache, by the
-  // insert. Stamps never increase towards the tail (a front insertion takes the next clock
-  // value, a node linked behind another takes that one's), so a stamp tells how recently a
-  // node was placed.
+  // An entry of the LRU list. Nodes never move (table entries do, when the table grows), so
+  // deleting from the hash table needs no list fix-ups, and a node freed by an eviction is reused,
+  // still in cache, by the insert. Stamps never increase towards the tail (a front insertion takes
+  // the next clock value, a node linked behind another takes that one's), so a stamp tells how
+  // recently a node was placed.
   struct Node {
     uint32_t hash_lo;
     uint32_t hash_hi;
@@ -79,41 +77,77 @@ class LruHashSet {
     uint32_t stamp;  // clock when placed (wraps; compared by difference)
     uint64_t hash() const { return (uint64_t{hash_hi} << 32) | hash_lo; }
   };
-  // A hash table slot: the full hash (so probes never touch a node) and its node.
-  struct Slot {
-    uint32_t hash_lo;
-    uint32_t hash_hi;
-    uint32_t node;  // kNil = empty
+  // The hash table: buckets of one cache line holding up to kWays entries (full hash and node;
+  // probes never touch a node). An entry lives in its home bucket or, when that is full, in the
+  // first bucket after it with room; every full bucket passed over counts it in `overflow`, so a
+  // search stops at the first bucket with no overflow. A search compares all ways of a bucket
+  // at once (no per-slot branches), and a deletion just frees its way (no shifting).
+  static constexpr int kWays = 5;
+  static constexpr uint32_t kAllWays = (1u << kWays) - 1;
+  struct alignas(64) Bucket {
+    uint64_t hash[kWays];
+    uint32_t node[kWays];
+    uint8_t used = 0;  // bit w: way w holds an entry
+    uint8_t pad = 0;
+    uint16_t overflow = 0;  // entries that live past this bucket while their search passes it
   };
-
+  // A count that reached this stays (searches then always go on past the bucket).
+  static constexpr uint16_t kOverflowSaturated = UINT16_MAX;
+  // An entry's position: bucket × 8 + way.
+  static uint32_t Pos(uint32_t bucket, int way) { return bucket * 8 + static_cast<uint32_t>(way); }
+  // Bucket counts are not powers of two (growth is by half), so the low 32 bits of the hash,
+  // mixed (a bijection, in case only their low bits vary), are scaled to the count.
+  uint32_t Home(uint64_t hash) const {
+    const uint32_t mixed = static_cast<uint32_t>(hash) * 0x9E3779B1u;
+    return static_cast<uint32_t>((uint64_t{mixed} * buckets_count_) >> 32);
+  }
+  uint32_t Next(uint32_t bucket) const { return bucket + 1 == buckets_count_ ? 0 : bucket + 1; }
+  uint32_t NodeAt(uint32_t pos) const { return buckets_[pos >> 3].node[pos & 7]; }
+  // Ways of `b` holding `hash`, as a bit mask (compared branch-free).
+  static uint32_t Matches(const Bucket& b, uint64_t hash) {
+    static_assert(kWays == 5);
+    const uint32_t m = static_cast<uint32_t>(b.hash[0] == hash) |
+                       static_cast<uint32_t>(b.hash[1] == hash) << 1 |
+                       static_cast<uint32_t>(b.hash[2] == hash) << 2 |
+                       static_cast<uint32_t>(b.hash[3] == hash) << 3 |
+                       static_cast<uint32_t>(b.hash[4] == hash) << 4;
+    return m & b.used;
+  }
   uint32_t Find(uint64_t hash) const {
-    for (uint32_t i = static_cast<uint32_t>(hash) & mask_;; i = (i + 1) & mask_) {
-      const Slot& s = slots_[i];
-      if (s.node == kNil) return kNil;
-      if (s.hash_lo == static_cast<uint32_t>(hash) && s.hash_hi == (hash >> 32)) return i;
+    uint32_t i = Home(hash);
+    for (uint32_t searched = 0; searched < buckets_count_; ++searched, i = Next(i)) {
+      const Bucket& b = buckets_[i];
+      const uint32_t m = Matches(b, hash);
+      if (m != 0) return Pos(i, __builtin_ctz(m));
+      if (b.overflow == 0) return kNil;
     }
+    return kNil;
   }
   void PrefetchNode(uint64_t hash) const;
   void Touch(uint64_t hash);
   bool RecordBehindRecentPrefix(std::span<const uint64_t> hashes);
-  void AllocateSlots(uint32_t n);
+  void AllocateBuckets(uint32_t n);
   uint32_t NewNode(uint64_t hash);
   void InsertSlot(uint64_t hash, uint32_t node);
   void PushFront(uint32_t n);
   void LinkAfter(uint32_t pos, uint32_t n);
   void Unlink(uint32_t n);
   void EvictTail();
-  void EraseSlot(uint32_t i);
-  void GrowSlots();
+  void EraseSlot(uint32_t pos);
+  void GrowBuckets();
+  bool NeedsGrowth() const {
+    return (size_ + 1) * 2 > static_cast<int64_t>(buckets_count_) * kWays;
+  }
 
-  static_assert(sizeof(Node) == 20 && sizeof(Slot) == 12);
-  std::unique_ptr<Slot[]> slots_;
-  uint32_t mask_ = 0;
+  static_assert(sizeof(Node) == 20 && sizeof(Bucket) == 64);
+  std::unique_ptr<Bucket[]> buckets_;
+  uint32_t buckets_count_ = 0;
   std::vector<Node> nodes_;
   uint32_t free_ = kNil;
-  uint32_t head_ = kNil;  // most recently used
-  uint32_t tail_ = kNil;  // least recently used
-  uint32_t clock_ = 0;  // placements so far (wraps)
+  uint32_t head_ = kNil;       // most recently used
+  uint32_t tail_ = kNil;       // least recently used
+  uint32_t lookahead_ = kNil;  // a hint: about kVictimAhead nodes before the tail
+  uint32_t clock_ = 0;         // placements so far (wraps)
   int64_t size_ = 0;
   int64_t capacity_;
   int64_t effective_;

@@ -3,11 +3,16 @@
 // pick time for the chosen endpoint, never from the model server.
 //
 // Layout: one LRU hash set per endpoint. The LRU list is an array of 20-byte nodes
-// {hash, prev, next, stamp} with 32-bit links that never move (grown by a quarter at a time);
-// an open-addressing table of 12-byte slots {hash, node} (linear probing, backward-shift
-// deletion, load between 3/8 and 3/4) finds them. An entry costs ≤ 25 + 12 / (3/8) = 57 bytes,
-// ~50 at capacity; probes read only slots, and an insert that evicts reuses the evicted node,
-// still in cache, so churn costs about one cache miss per block.
+// {hash, prev, next, stamp} with 32-bit links that never move (grown by an eighth at a time,
+// never past the capacity); a table of 64-byte buckets, each one cache line of up to 5
+// {hash, node} entries, finds them. An entry lives in its home bucket or, when that is full, in
+// the next one with room (linear probing by bucket, with per-bucket overflow counts telling a
+// search when to stop); a probe compares all 5 ways without branching, and a deletion frees its
+// way without moving anything. The load stays between 1/3 and 1/2 (growth by half; a full set
+// sits at 2/5). An entry costs ≤ 22.5 + 64 / (5/3) ≈ 61 bytes, ~52 at capacity; probes read
+// only buckets, and an insert that evicts reuses the evicted node, still in cache, so churn
+// costs two bucket lines per block (the new block's and the victim's) and few mispredicted
+// branches.
 //
 // LRU slack: re-touching a long shared prefix on every request is most of the cost of a pick
 // (each block is a cache miss). When the deepest block of an n-block request already cached on
@@ -43,7 +48,7 @@ class PrefixIndex {
  public:
   // GIE's lruCapacityPerServer default (Llama-3-8B on an H100: ~500k tokens / 16).
   static constexpr int64_t kDefaultCapacityPerEndpoint = 31250;
-  // Global bound on entries (≈ 240 MB at the worst-case 57 B per entry), shared equally by
+  // Global bound on entries (≈ 256 MB at the worst-case 61 B per entry), shared equally by
   // the endpoints present in the index.
   static constexpr int64_t kDefaultMaxEntries = int64_t{1} << 22;
   static constexpr double kDefaultLruSlack = 1.0 / 3;

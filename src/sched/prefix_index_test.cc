@@ -152,6 +152,39 @@ TEST(PrefixIndex, MatchesASimpleLruModelUnderRandomUse) {
   }
 }
 
+TEST(PrefixIndex, KeepsLruOrderWhenManyBlocksShareAHomeBucket) {
+  // Hashes with the same low 32 bits share a home bucket (5 entries), so most of them live in
+  // the buckets after it: insertion, lookup and eviction all cross overflowing buckets, and
+  // the hashes with other low bits are placed among them.
+  constexpr int64_t kCapacity = 40;
+  PrefixIndex index = StrictLru();
+  index.SetCapacity(0, kCapacity);
+  std::vector<uint64_t> pool;
+  for (uint64_t i = 1; i <= 90; ++i) pool.push_back((i << 32) | 0x5eed);
+  for (uint64_t i = 1; i <= 30; ++i) pool.push_back(i * 0x9E3779B97F4A7C15ull);
+  std::list<uint64_t> model;  // most recent first
+  Rng rng(11);
+  for (int op = 0; op < 3000; ++op) {
+    std::vector<uint64_t> hashes;
+    const int n = static_cast<int>(rng.UniformInt(1, 12));
+    for (int i = 0; i < n; ++i) {
+      const uint64_t h = pool[static_cast<size_t>(rng.UniformInt(0, 119))];
+      if (std::find(hashes.begin(), hashes.end(), h) == hashes.end()) hashes.push_back(h);
+    }
+    index.Record(0, hashes);
+    for (auto it = hashes.rbegin(); it != hashes.rend(); ++it) {
+      model.remove(*it);
+      if (static_cast<int64_t>(model.size()) >= kCapacity) model.pop_back();
+      model.push_front(*it);
+    }
+    ASSERT_EQ(index.LruOrder(0), std::vector<uint64_t>(model.begin(), model.end())) << op;
+    for (uint64_t h : pool) {
+      ASSERT_EQ(index.Contains(0, h), std::find(model.begin(), model.end(), h) != model.end())
+          << "op " << op << " hash " << h;
+    }
+  }
+}
+
 TEST(PrefixIndex, LinksNewBlocksBehindARecentlyUsedPrefixInsteadOfRetouchingIt) {
   // Default slack 1/3: a 6-block request's prefix is recent within (1000 − 6) / 3 = 331
   // placements.
@@ -233,8 +266,7 @@ TEST(PrefixIndex, UsesAtMost64BytesPerCachedBlockEntry) {
     index.Record(0, hashes);
     if (index.size() >= 1000) {
       ++checked;
-      ASSERT_LE(static_cast<double>(index.MemoryBytes()) / static_cast<double>(index.size()),
-                64.0)
+      ASSERT_LE(static_cast<double>(index.MemoryBytes()) / static_cast<double>(index.size()), 64.0)
           << index.size() << " entries";
     }
   }
