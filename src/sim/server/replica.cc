@@ -375,6 +375,7 @@ asio::awaitable<void> Replica::HandleGenerate(const http::Request& request,
   formatter.AppendRole(&buffer);
   if (!buffer.empty() && !(co_await writer.WriteChunk(buffer)).ok()) co_return;
   int sent = 0;
+  std::optional<Duration> previous_lag;  // of the last write, for the pacing error
   for (;;) {
     auto update = co_await stream->Next(writer);
     if (!update) co_return;
@@ -391,7 +392,10 @@ asio::awaitable<void> Replica::HandleGenerate(const http::Request& request,
     }
     sent = produced;
     if (!(co_await writer.WriteChunk(buffer)).ok()) co_return;
-    metrics_->ObserveDeliveryLag(clock_.Now() - update->model_time);
+    const Duration lag = clock_.Now() - update->model_time;
+    metrics_->ObserveDeliveryLag(lag);
+    if (previous_lag) metrics_->ObservePacingError(lag - *previous_lag);
+    previous_lag = lag;
     if (update->finished) break;
   }
   co_await writer.Finish();

@@ -253,6 +253,25 @@ TEST_F(ReplicaTest, MetricsCountKnownTraffic) {
   EXPECT_TRUE(metrics::FindValue(samples, "DCGM_FI_DEV_GPU_UTIL").has_value());
 }
 
+TEST_F(ReplicaTest, StreamedWritesCountDeliveryLagAndPacingError) {
+  // A non-streamed response is one write with no pacing: neither histogram counts it.
+  ASSERT_EQ(Post(1, "/v1/completions", CompletionBody("whole", 5)).status, 200);
+  auto samples = Scrape(1);
+  EXPECT_EQ(metrics::SumValues(samples, "zumik_sim_token_delivery_lag_seconds_count"), 0);
+  EXPECT_EQ(metrics::SumValues(samples, "zumik_sim_token_pacing_error_seconds_count"), 0);
+
+  const auto response = Post(1, "/v1/completions", CompletionBody("streamed", 10, true));
+  ASSERT_EQ(response.status, 200);
+  ASSERT_NE(response.body.find("data: [DONE]"), std::string::npos);
+  samples = Scrape(1);
+  const double writes = metrics::SumValues(samples, "zumik_sim_token_delivery_lag_seconds_count");
+  // One write per model step that gave this stream tokens (steps may coalesce under load).
+  EXPECT_GE(writes, 1);
+  EXPECT_LE(writes, 10);
+  // The pacing error compares each write with the one before: one fewer per stream.
+  EXPECT_EQ(metrics::SumValues(samples, "zumik_sim_token_pacing_error_seconds_count"), writes - 1);
+}
+
 http::Headers JsonHeaders() { return {{"Content-Type", "application/json"}}; }
 
 // Opens a long stream, reads its first bytes, then hangs up.
