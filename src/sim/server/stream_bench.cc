@@ -40,6 +40,9 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <random>
 #include <thread>
 
@@ -295,6 +298,35 @@ Duration CpuTime(clockid_t clock) {
   return std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
 }
 
+// User and kernel CPU seconds of this process's threads other than this one (the server's),
+// from /proc (clock-tick resolution, 10 ms: fine over a run of seconds).
+struct UserSys {
+  double user_s = 0;
+  double sys_s = 0;
+};
+UserSys OtherThreadsCpu() {
+  UserSys total;
+  const long ticks = ::sysconf(_SC_CLK_TCK);
+  const std::string self = std::to_string(::gettid());
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/task")) {
+    if (entry.path().filename() == self) continue;
+    std::ifstream file(entry.path() / "stat");
+    std::string stat((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+    // Fields after the command name, which ends with the last ')': utime and stime are the
+    // 12th and 13th of them (fields 14 and 15 of the line).
+    std::istringstream rest(stat.substr(stat.rfind(')') + 2));
+    std::string field;
+    for (int i = 0; i < 11 && rest >> field; ++i) {
+    }
+    double utime = 0;
+    double stime = 0;
+    rest >> utime >> stime;
+    total.user_s += utime / static_cast<double>(ticks);
+    total.sys_s += stime / static_cast<double>(ticks);
+  }
+  return total;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -330,6 +362,7 @@ int main(int argc, char** argv) {
   std::vector<std::unique_ptr<RawStream>> raw_streams;
   const Duration client_cpu_start = CpuTime(CLOCK_THREAD_CPUTIME_ID);
   const Duration process_cpu_start = CpuTime(CLOCK_PROCESS_CPUTIME_ID);
+  const UserSys server_start = OtherThreadsCpu();
   const Time start = RealClock::Instance().Now();
   // When each stream opens: all at once, or seeded-random in the first spread_ms.
   std::vector<Time> open_at(static_cast<size_t>(streams), start);
@@ -366,6 +399,7 @@ int main(int argc, char** argv) {
   const double wall_s = ToSeconds(RealClock::Instance().Now() - start);
   const Duration client_cpu = CpuTime(CLOCK_THREAD_CPUTIME_ID) - client_cpu_start;
   const Duration server_cpu = CpuTime(CLOCK_PROCESS_CPUTIME_ID) - process_cpu_start - client_cpu;
+  const UserSys server_end = OtherThreadsCpu();
 
   // The server's own view: model ITL and delivery lag, summed over replicas.
   std::vector<metrics::Sample> all;
@@ -383,9 +417,13 @@ int main(int argc, char** argv) {
       streams, totals.complete.load(), totals.failed.load(), tokens, prompt_tokens, replicas,
       client_kind.c_str(), spread_ms, wall_s);
   const double events = metrics::SumValues(all, "zumik_sim_token_delivery_lag_seconds_count");
-  std::printf("CPU s: server=%.2f client=%.2f; server CPU per SSE write: %.1f us (%.0f writes)\n",
-              ToSeconds(server_cpu), ToSeconds(client_cpu),
-              events > 0 ? ToSeconds(server_cpu) * 1e6 / events : 0.0, events);
+  const double per_write_us = events > 0 ? 1e6 / events : 0.0;
+  std::printf(
+      "CPU s: server=%.2f client=%.2f; server CPU per SSE write: %.1f us (user %.1f, kernel "
+      "%.1f; %.0f writes)\n",
+      ToSeconds(server_cpu), ToSeconds(client_cpu), ToSeconds(server_cpu) * per_write_us,
+      (server_end.user_s - server_start.user_s) * per_write_us,
+      (server_end.sys_s - server_start.sys_s) * per_write_us, events);
   std::printf("client ITL ms: p50=%.2f p90=%.2f p99=%.2f\n", Percentile(totals.itl_ms, 0.5),
               Percentile(totals.itl_ms, 0.9), Percentile(totals.itl_ms, 0.99));
   std::printf("model  ITL ms (vllm:inter_token_latency_seconds): p50=%.2f p90=%.2f p99=%.2f\n",
