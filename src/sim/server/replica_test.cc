@@ -365,5 +365,42 @@ TEST_F(ReplicaTest, ThousandConcurrentStreamsAllComplete) {
   EXPECT_EQ(complete.load(), kStreams);
 }
 
+// Streams parked between tokens when the server stops without grace are torn down with the
+// io_context: Stop returns, and under ASan/LSan nothing they held is leaked.
+TEST(SimServerShutdown, StopWithoutGraceWhileStreamsWaitForTokens) {
+  auto profile = ResolveProfile("h100-llama-3.1-8b");
+  ASSERT_TRUE(profile.ok()) << profile.status();
+  SimServerOptions options;
+  options.replicas = 1;
+  options.port = 0;
+  options.profile = *profile;
+  options.threads = 2;
+  auto server = std::make_unique<SimServer>(options);
+  ASSERT_TRUE(server->Start().ok());
+
+  const std::string body = CompletionBody("a long stream", 100000, true);
+  const std::string request =
+      "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+      "Content-Length: " +
+      std::to_string(body.size()) + "\r\n\r\n" + body;
+  asio::io_context io;
+  std::vector<asio::ip::tcp::socket> sockets;
+  for (int i = 0; i < 8; ++i) {
+    sockets.emplace_back(io);
+    sockets.back().connect(
+        {asio::ip::make_address("127.0.0.1"), server->replicas()[0]->port()});
+    asio::write(sockets.back(), asio::buffer(request));
+  }
+  for (auto& socket : sockets) {  // every stream has sent a token
+    std::string seen;
+    char chunk[512];
+    while (seen.find("data: ") == std::string::npos) {
+      seen.append(chunk, socket.read_some(asio::buffer(chunk)));
+    }
+  }
+  server->Stop(std::chrono::nanoseconds(0));
+  server.reset();
+}
+
 }  // namespace
 }  // namespace zumik::sim
