@@ -23,6 +23,18 @@ void AppendInt(std::string& out, uint64_t value) {
   out.append(text.data(), text.size());
 }
 
+// "<size in hex>\r\n" into `out` (24 bytes is plenty); returns its length. By hand: this runs
+// once per streamed chunk, and fmt parses its format string at run time.
+size_t FormatChunkSizeLine(size_t size, std::array<char, 24>& out) {
+  static constexpr std::string_view kHex = "0123456789abcdef";
+  size_t digits = 1;
+  for (size_t rest = size >> 4; rest != 0; rest >>= 4) ++digits;
+  for (size_t i = digits; i-- > 0; size >>= 4) out[i] = kHex[size & 0xf];
+  out[digits] = '\r';
+  out[digits + 1] = '\n';
+  return digits + 2;
+}
+
 bool StatusHasNoBody(int status) { return status < 200 || status == 204 || status == 304; }
 
 bool Contains(const Headers& headers, std::string_view name) {
@@ -160,10 +172,7 @@ asio::awaitable<absl::Status> ResponseWriter::WriteStreamed(std::string_view pre
   // The chunk size line lives on this frame; no allocation per chunk.
   std::array<char, 24> size_line;
   size_t size_line_length = 0;
-  if (chunked_) {
-    size_line_length =
-        static_cast<size_t>(fmt::format_to(size_line.data(), "{:x}\r\n", size) - size_line.data());
-  }
+  if (chunked_) size_line_length = FormatChunkSizeLine(size, size_line);
   static constexpr std::string_view kCrlf = "\r\n";
   const std::array<asio::const_buffer, 5> buffers = {
       asio::buffer(size_line.data(), size_line_length), asio::buffer(prefix), asio::buffer(data),
@@ -171,8 +180,10 @@ asio::awaitable<absl::Status> ResponseWriter::WriteStreamed(std::string_view pre
   co_return co_await connection_.Write(buffers);
 }
 
+// Not a coroutine itself (one coroutine frame less per chunk): WriteStreamed's frame holds the
+// view of `data`.
 asio::awaitable<absl::Status> ResponseWriter::WriteChunk(std::string_view data) {
-  co_return co_await WriteStreamed({}, data, {});
+  return WriteStreamed({}, data, {});
 }
 
 asio::awaitable<absl::Status> ResponseWriter::WriteSse(std::string_view data,

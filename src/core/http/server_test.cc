@@ -317,6 +317,29 @@ TEST_F(ServerTest, HandlerExceptionsBecomeJson500AndTheServerKeepsServing) {
   EXPECT_EQ(Get("/echo")->status, 200);
 }
 
+TEST_F(ServerTest, ChunkSizeLinesAreExactHex) {
+  // Sizes around each hex digit boundary, the largest over 16 bits.
+  static constexpr size_t kSizes[] = {1, 9, 10, 15, 16, 255, 256, 4095, 4096, 70000};
+  router_.Get("/chunks", [](Request&, ResponseWriter& writer) -> asio::awaitable<void> {
+    co_await writer.BeginStream(200, "text/plain");
+    for (const size_t size : kSizes) {
+      const std::string chunk(size, 'x');
+      co_await writer.WriteChunk(chunk);
+    }
+    co_await writer.Finish();
+  });
+  StartServer();
+  RawConnection connection(server_->port());
+  connection.Send("GET /chunks HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  const std::string raw = connection.ReadUntilClose();
+  std::string expected_body;
+  for (const size_t size : kSizes) {
+    expected_body += fmt::format("{:x}\r\n{}\r\n", size, std::string(size, 'x'));
+  }
+  expected_body += "0\r\n\r\n";
+  EXPECT_TRUE(raw.ends_with("\r\n\r\n" + expected_body)) << raw.substr(0, 300);
+}
+
 TEST_F(ServerTest, StreamsSseEventsOneAtATime) {
   // The handler writes event i+1 only after the client has parsed event i: buffering on
   // either side would stall this exchange until the request deadline.

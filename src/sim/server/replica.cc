@@ -2,6 +2,7 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/concurrent_channel.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -18,45 +19,59 @@ namespace zumik::sim {
 
 namespace asio = boost::asio;
 
-// The handler's side of one request: the latest cumulative update from the driver. Touched only
-// on the handler's executor (the driver posts to it), so it needs no lock.
-class RequestStream : public std::enable_shared_from_this<RequestStream> {
+// The handler's side of one request: the latest cumulative update from the driver, and the
+// wake-up of a handler waiting in Next. The driver (on its own strand) and the handler (on its
+// connection's strand) share the update under a mutex; the wake-up is a one-slot concurrent
+// channel, so each step costs one hand-off to the handler's strand (the receive's completion),
+// where a cancelled steady_timer cost three. A waiting receive is cancelled per operation when
+// the client goes (like the timer wait was), and the channel's service destroys one still
+// waiting at io_context shutdown, so nothing is left holding the handler's coroutine.
+class RequestStream {
  public:
-  explicit RequestStream(asio::any_io_executor executor)
-      : executor_(std::move(executor)), signal_(executor_) {}
+  explicit RequestStream(asio::any_io_executor executor) : wake_(std::move(executor), 1) {}
 
-  // Driver side: hands `update` to the handler (coalescing with one it has not read yet).
+  // Driver side, any thread: hands `update` to the handler (coalescing with one it has not
+  // read yet).
   void Post(const StreamUpdate& update) {
-    asio::post(executor_, [self = shared_from_this(), update] {
-      const int cached = std::max(self->latest_.cached_tokens, update.cached_tokens);
-      const int prompt = std::max(self->latest_.prompt_tokens, update.prompt_tokens);
-      self->latest_ = update;
-      self->latest_.cached_tokens = cached;
-      self->latest_.prompt_tokens = prompt;
-      self->unread_ = true;
-      self->signal_.cancel();
-    });
+    {
+      std::lock_guard lock(mu_);
+      const int cached = std::max(latest_.cached_tokens, update.cached_tokens);
+      const int prompt = std::max(latest_.prompt_tokens, update.prompt_tokens);
+      latest_ = update;
+      latest_.cached_tokens = cached;
+      latest_.prompt_tokens = prompt;
+      unread_ = true;
+    }
+    // Fails only while a wake-up is already pending, which then covers this update too.
+    wake_.try_send(boost::system::error_code());
   }
 
   // Handler side: the next update, or nullopt once the client has gone.
   asio::awaitable<std::optional<StreamUpdate>> Next(const http::ResponseWriter& writer) {
-    while (!unread_) {
+    for (;;) {
+      std::optional<StreamUpdate> update = Take();
+      if (update) co_return update;
       if (writer.client_gone()) co_return std::nullopt;
-      signal_.expires_at(asio::steady_timer::time_point::max());
+      // A wake-up left from an update already taken just comes round this loop again.
       boost::system::error_code ec;
-      co_await signal_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      co_await wake_.async_receive(asio::redirect_error(asio::use_awaitable, ec));
       const auto cancelled = (co_await asio::this_coro::cancellation_state).cancelled();
       if (cancelled != asio::cancellation_type::none) co_return std::nullopt;
     }
-    unread_ = false;
-    co_return latest_;
   }
 
  private:
-  asio::any_io_executor executor_;
-  asio::steady_timer signal_;
-  StreamUpdate latest_;
-  bool unread_ = false;
+  std::optional<StreamUpdate> Take() {
+    std::lock_guard lock(mu_);
+    if (!unread_) return std::nullopt;
+    unread_ = false;
+    return latest_;
+  }
+
+  std::mutex mu_;
+  StreamUpdate latest_;  // guarded by mu_
+  bool unread_ = false;  // guarded by mu_
+  asio::experimental::concurrent_channel<void(boost::system::error_code)> wake_;
 };
 
 namespace {
@@ -375,6 +390,7 @@ asio::awaitable<void> Replica::HandleGenerate(const http::Request& request,
   formatter.AppendRole(&buffer);
   if (!buffer.empty() && !(co_await writer.WriteChunk(buffer)).ok()) co_return;
   int sent = 0;
+  std::optional<Duration> previous_lag;  // of the last write, for the pacing error
   for (;;) {
     auto update = co_await stream->Next(writer);
     if (!update) co_return;
@@ -391,7 +407,10 @@ asio::awaitable<void> Replica::HandleGenerate(const http::Request& request,
     }
     sent = produced;
     if (!(co_await writer.WriteChunk(buffer)).ok()) co_return;
-    metrics_->ObserveDeliveryLag(clock_.Now() - update->model_time);
+    const Duration lag = clock_.Now() - update->model_time;
+    metrics_->ObserveDeliveryLag(lag);
+    if (previous_lag) metrics_->ObservePacingError(lag - *previous_lag);
+    previous_lag = lag;
     if (update->finished) break;
   }
   co_await writer.Finish();

@@ -253,6 +253,25 @@ TEST_F(ReplicaTest, MetricsCountKnownTraffic) {
   EXPECT_TRUE(metrics::FindValue(samples, "DCGM_FI_DEV_GPU_UTIL").has_value());
 }
 
+TEST_F(ReplicaTest, StreamedWritesCountDeliveryLagAndPacingError) {
+  // A non-streamed response is one write with no pacing: neither histogram counts it.
+  ASSERT_EQ(Post(1, "/v1/completions", CompletionBody("whole", 5)).status, 200);
+  auto samples = Scrape(1);
+  EXPECT_EQ(metrics::SumValues(samples, "zumik_sim_token_delivery_lag_seconds_count"), 0);
+  EXPECT_EQ(metrics::SumValues(samples, "zumik_sim_token_pacing_error_seconds_count"), 0);
+
+  const auto response = Post(1, "/v1/completions", CompletionBody("streamed", 10, true));
+  ASSERT_EQ(response.status, 200);
+  ASSERT_NE(response.body.find("data: [DONE]"), std::string::npos);
+  samples = Scrape(1);
+  const double writes = metrics::SumValues(samples, "zumik_sim_token_delivery_lag_seconds_count");
+  // One write per model step that gave this stream tokens (steps may coalesce under load).
+  EXPECT_GE(writes, 1);
+  EXPECT_LE(writes, 10);
+  // The pacing error compares each write with the one before: one fewer per stream.
+  EXPECT_EQ(metrics::SumValues(samples, "zumik_sim_token_pacing_error_seconds_count"), writes - 1);
+}
+
 http::Headers JsonHeaders() { return {{"Content-Type", "application/json"}}; }
 
 // Opens a long stream, reads its first bytes, then hangs up.
@@ -344,6 +363,43 @@ TEST_F(ReplicaTest, ThousandConcurrentStreamsAllComplete) {
   io.run();
   helper.join();
   EXPECT_EQ(complete.load(), kStreams);
+}
+
+// Streams parked between tokens when the server stops without grace are torn down with the
+// io_context: Stop returns, and under ASan/LSan nothing they held is leaked.
+TEST(SimServerShutdown, StopWithoutGraceWhileStreamsWaitForTokens) {
+  auto profile = ResolveProfile("h100-llama-3.1-8b");
+  ASSERT_TRUE(profile.ok()) << profile.status();
+  SimServerOptions options;
+  options.replicas = 1;
+  options.port = 0;
+  options.profile = *profile;
+  options.threads = 2;
+  auto server = std::make_unique<SimServer>(options);
+  ASSERT_TRUE(server->Start().ok());
+
+  const std::string body = CompletionBody("a long stream", 100000, true);
+  const std::string request =
+      "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+      "Content-Length: " +
+      std::to_string(body.size()) + "\r\n\r\n" + body;
+  asio::io_context io;
+  std::vector<asio::ip::tcp::socket> sockets;
+  for (int i = 0; i < 8; ++i) {
+    sockets.emplace_back(io);
+    sockets.back().connect(
+        {asio::ip::make_address("127.0.0.1"), server->replicas()[0]->port()});
+    asio::write(sockets.back(), asio::buffer(request));
+  }
+  for (auto& socket : sockets) {  // every stream has sent a token
+    std::string seen;
+    char chunk[512];
+    while (seen.find("data: ") == std::string::npos) {
+      seen.append(chunk, socket.read_some(asio::buffer(chunk)));
+    }
+  }
+  server->Stop(std::chrono::nanoseconds(0));
+  server.reset();
 }
 
 }  // namespace

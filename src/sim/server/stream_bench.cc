@@ -4,7 +4,14 @@
 // client-observed inter-token latency next to the model's.
 //
 //   build/bench/sim_stream_bench [--streams 2000] [--tokens 200] [--prompt-tokens 1000]
-//                                [--client raw|http]
+//                                [--client raw|http] [--arrival-spread-ms 0] [--arrival-seed 1]
+//
+// By default every stream is opened at once (lockstep): the replicas are identical and
+// deterministic, so their step ends coincide for the whole run and all streams' events fall due
+// together — the worst case for the server. With --arrival-spread-ms N, stream i opens at a
+// seeded-random time, uniform in the first N ms, as requests to a real fleet would arrive.
+// Besides the latencies it prints the server's CPU per SSE event (process CPU minus the load
+// client's thread, over the events the server wrote).
 //
 // The load client shares the machine with the server, so its own CPU cost delays the server.
 // `raw` (default) is a minimal client: one socket per stream in one epoll loop, the request
@@ -21,6 +28,9 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
 
 #include <algorithm>
@@ -29,6 +39,11 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
 #include <thread>
 
 #include "core/clock.h"
@@ -53,7 +68,10 @@ struct Totals {
 http::Headers JsonHeaders() { return {{"Content-Type", "application/json"}}; }
 
 asio::awaitable<void> OneStream(std::shared_ptr<http::Client> client, std::string url,
-                                std::string body, int tokens, Totals* totals) {
+                                std::string body, int tokens, Totals* totals, Time open_at) {
+  asio::steady_timer wait(co_await asio::this_coro::executor);
+  wait.expires_after(open_at - RealClock::Instance().Now());
+  co_await wait.async_wait(asio::use_awaitable);
   http::ClientRequest request;
   request.method = http::Method::post;
   request.url = std::move(url);
@@ -99,10 +117,19 @@ asio::awaitable<void> OneStream(std::shared_ptr<http::Client> client, std::strin
 // counting "data: " events per read; a marker split across two reads is kept for the next.
 class RawStream {
  public:
-  RawStream(int tokens, Totals* totals) : tokens_(tokens), totals_(totals) { gaps_.reserve(tokens); }
+  RawStream(int tokens, Totals* totals, int port, std::string request, Time open_at)
+      : tokens_(tokens),
+        totals_(totals),
+        port_(port),
+        request_(std::move(request)),
+        open_at_(open_at) {
+    gaps_.reserve(tokens);
+  }
   ~RawStream() { Finish(); }
 
+  Time open_at() const { return open_at_; }
   // Connects and sends the request (blocking); then the socket is non-blocking for the loop.
+  bool Open() { return Open(port_, request_); }
   bool Open(int port, const std::string& request) {
     fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in address{};
@@ -183,6 +210,9 @@ class RawStream {
   int fd_ = -1;
   int tokens_;
   Totals* totals_;
+  int port_;
+  std::string request_;
+  Time open_at_;
   std::array<char, 16384> buffer_{};
   size_t carry_ = 0;
   std::vector<double> gaps_;
@@ -193,23 +223,36 @@ class RawStream {
   bool status_checked_ = false;
 };
 
-// Runs every stream to its end on this thread.
+// Opens every stream at its time (`streams` is sorted by it) and runs them all to their end
+// on this thread.
 void RunRawStreams(std::vector<std::unique_ptr<RawStream>>& streams) {
   const int epoll = ::epoll_create1(0);
   size_t open = 0;
-  for (size_t i = 0; i < streams.size(); ++i) {
-    epoll_event event{};
-    event.events = EPOLLIN;
-    event.data.u64 = i;
-    if (::epoll_ctl(epoll, EPOLL_CTL_ADD, streams[i]->fd(), &event) == 0) {
-      ++open;
-    } else {
-      streams[i]->Finish();
+  size_t next = 0;  // the first stream not opened yet
+  auto open_due = [&] {
+    const Time now = RealClock::Instance().Now();
+    for (; next < streams.size() && streams[next]->open_at() <= now; ++next) {
+      RawStream& stream = *streams[next];
+      epoll_event event{};
+      event.events = EPOLLIN;
+      event.data.u64 = next;
+      if (stream.Open() && ::epoll_ctl(epoll, EPOLL_CTL_ADD, stream.fd(), &event) == 0) {
+        ++open;
+      } else {
+        stream.Finish();
+      }
     }
-  }
+  };
   std::array<epoll_event, 256> events;
-  while (open > 0) {
-    const int n = ::epoll_wait(epoll, events.data(), static_cast<int>(events.size()), 1000);
+  while (open > 0 || next < streams.size()) {
+    open_due();
+    int timeout_ms = 1000;
+    if (next < streams.size()) {
+      const Duration until = streams[next]->open_at() - RealClock::Instance().Now();
+      timeout_ms = static_cast<int>(std::clamp<int64_t>(
+          std::chrono::ceil<std::chrono::milliseconds>(until).count(), 0, 1000));
+    }
+    const int n = ::epoll_wait(epoll, events.data(), static_cast<int>(events.size()), timeout_ms);
     if (n < 0 && errno != EINTR) break;
     for (int i = 0; i < n; ++i) {
       RawStream& stream = *streams[events[i].data.u64];
@@ -249,6 +292,41 @@ int IntFlag(int argc, char** argv, const char* name, int fallback) {
   return fallback;
 }
 
+Duration CpuTime(clockid_t clock) {
+  timespec ts{};
+  ::clock_gettime(clock, &ts);
+  return std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
+}
+
+// User and kernel CPU seconds of this process's threads other than this one (the server's),
+// from /proc (clock-tick resolution, 10 ms: fine over a run of seconds).
+struct UserSys {
+  double user_s = 0;
+  double sys_s = 0;
+};
+UserSys OtherThreadsCpu() {
+  UserSys total;
+  const long ticks = ::sysconf(_SC_CLK_TCK);
+  const std::string self = std::to_string(::gettid());
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/task")) {
+    if (entry.path().filename() == self) continue;
+    std::ifstream file(entry.path() / "stat");
+    std::string stat((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+    // Fields after the command name, which ends with the last ')': utime and stime are the
+    // 12th and 13th of them (fields 14 and 15 of the line).
+    std::istringstream rest(stat.substr(stat.rfind(')') + 2));
+    std::string field;
+    for (int i = 0; i < 11 && rest >> field; ++i) {
+    }
+    double utime = 0;
+    double stime = 0;
+    rest >> utime >> stime;
+    total.user_s += utime / static_cast<double>(ticks);
+    total.sys_s += stime / static_cast<double>(ticks);
+  }
+  return total;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -262,6 +340,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   const bool raw_client = client_kind == "raw";
+  const int spread_ms = IntFlag(argc, argv, "--arrival-spread-ms", 0);
+  const int arrival_seed = IntFlag(argc, argv, "--arrival-seed", 1);
 
   auto profile = sim::ResolveProfile("h100-llama-3.1-8b");
   if (!profile.ok()) return 1;
@@ -280,7 +360,17 @@ int main(int argc, char** argv) {
   auto client = std::make_shared<http::Client>(io.get_executor(), client_options);
   Totals totals;
   std::vector<std::unique_ptr<RawStream>> raw_streams;
+  const Duration client_cpu_start = CpuTime(CLOCK_THREAD_CPUTIME_ID);
+  const Duration process_cpu_start = CpuTime(CLOCK_PROCESS_CPUTIME_ID);
+  const UserSys server_start = OtherThreadsCpu();
   const Time start = RealClock::Instance().Now();
+  // When each stream opens: all at once, or seeded-random in the first spread_ms.
+  std::vector<Time> open_at(static_cast<size_t>(streams), start);
+  if (spread_ms > 0) {
+    std::mt19937_64 rng(static_cast<uint64_t>(arrival_seed));
+    std::uniform_int_distribution<int64_t> offset_us(0, int64_t{spread_ms} * 1000 - 1);
+    for (Time& at : open_at) at = start + std::chrono::microseconds(offset_us(rng));
+  }
   for (int i = 0; i < streams; ++i) {
     const auto port = server.replicas()[i % replicas]->port();
     boost::json::object body{{"model", profile->served_model_name},
@@ -290,21 +380,26 @@ int main(int argc, char** argv) {
                              {"stream", true}};
     std::string json = boost::json::serialize(body);
     if (raw_client) {
-      raw_streams.push_back(std::make_unique<RawStream>(tokens, &totals));
-      if (!raw_streams.back()->Open(port, RawRequest(port, json))) raw_streams.back()->Finish();
+      raw_streams.push_back(std::make_unique<RawStream>(tokens, &totals, port,
+                                                        RawRequest(port, json), open_at[i]));
       continue;
     }
     asio::co_spawn(io,
                    OneStream(client, fmt::format("http://127.0.0.1:{}/v1/completions", port),
-                             std::move(json), tokens, &totals),
+                             std::move(json), tokens, &totals, open_at[i]),
                    asio::detached);
   }
   if (raw_client) {
+    std::stable_sort(raw_streams.begin(), raw_streams.end(),
+                     [](const auto& a, const auto& b) { return a->open_at() < b->open_at(); });
     RunRawStreams(raw_streams);
   } else {
     io.run();
   }
   const double wall_s = ToSeconds(RealClock::Instance().Now() - start);
+  const Duration client_cpu = CpuTime(CLOCK_THREAD_CPUTIME_ID) - client_cpu_start;
+  const Duration server_cpu = CpuTime(CLOCK_PROCESS_CPUTIME_ID) - process_cpu_start - client_cpu;
+  const UserSys server_end = OtherThreadsCpu();
 
   // The server's own view: model ITL and delivery lag, summed over replicas.
   std::vector<metrics::Sample> all;
@@ -318,9 +413,17 @@ int main(int argc, char** argv) {
   };
   std::printf(
       "streams=%d complete=%d failed=%d tokens/stream=%d prompt=%d replicas=%d client=%s "
-      "wall=%.1fs\n",
+      "arrival-spread=%dms wall=%.1fs\n",
       streams, totals.complete.load(), totals.failed.load(), tokens, prompt_tokens, replicas,
-      client_kind.c_str(), wall_s);
+      client_kind.c_str(), spread_ms, wall_s);
+  const double events = metrics::SumValues(all, "zumik_sim_token_delivery_lag_seconds_count");
+  const double per_write_us = events > 0 ? 1e6 / events : 0.0;
+  std::printf(
+      "CPU s: server=%.2f client=%.2f; server CPU per SSE write: %.1f us (user %.1f, kernel "
+      "%.1f; %.0f writes)\n",
+      ToSeconds(server_cpu), ToSeconds(client_cpu), ToSeconds(server_cpu) * per_write_us,
+      (server_end.user_s - server_start.user_s) * per_write_us,
+      (server_end.sys_s - server_start.sys_s) * per_write_us, events);
   std::printf("client ITL ms: p50=%.2f p90=%.2f p99=%.2f\n", Percentile(totals.itl_ms, 0.5),
               Percentile(totals.itl_ms, 0.9), Percentile(totals.itl_ms, 0.99));
   std::printf("model  ITL ms (vllm:inter_token_latency_seconds): p50=%.2f p90=%.2f p99=%.2f\n",
@@ -330,6 +433,11 @@ int main(int argc, char** argv) {
               q("zumik_sim_token_delivery_lag_seconds", 0.5),
               q("zumik_sim_token_delivery_lag_seconds", 0.9),
               q("zumik_sim_token_delivery_lag_seconds", 0.99));
+  std::printf("token pacing error ms (|change of a stream's lag between writes|): p50=%.2f "
+              "p90=%.2f p99=%.2f\n",
+              q("zumik_sim_token_pacing_error_seconds", 0.5),
+              q("zumik_sim_token_pacing_error_seconds", 0.9),
+              q("zumik_sim_token_pacing_error_seconds", 0.99));
   server.Stop(std::chrono::seconds(1));
   return totals.failed.load() == 0 ? 0 : 1;
 }

@@ -155,6 +155,14 @@ absl::Status ReplicaMetrics::Register() {
                              {0.0005, 0.001, 0.0015, 0.002, 0.0025, 0.003, 0.0035, 0.004, 0.0045,
                               0.005, 0.006, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.1, 0.25, 0.5,
                               1.0}));
+  ASSIGN_OR_RETURN(pacing_error_,
+                   histogram("zumik_sim_token_pacing_error_seconds",
+                             "Simulator only: how unevenly one stream's tokens are paced, the "
+                             "change of its delivery lag from one write to the next (client gap "
+                             "minus model gap), absolute.",
+                             {0.0005, 0.001, 0.0015, 0.002, 0.0025, 0.003, 0.0035, 0.004, 0.0045,
+                              0.005, 0.006, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.1, 0.25, 0.5,
+                              1.0}));
 
   if (profile_.lmcache.enabled) {
     RETURN_IF_ERROR(counter("vllm:external_prefix_cache_queries_total",

@@ -35,6 +35,10 @@ class ReplicaMetrics {
   void ObserveFinished(const RequestResult& result);
   // Ours: how late streamed tokens reach the client's socket relative to the model's step end.
   void ObserveDeliveryLag(Duration lag) { delivery_lag_->Observe(ToSeconds(lag)); }
+  // Ours: the change of one stream's delivery lag between consecutive writes (absolute).
+  void ObservePacingError(Duration change) {
+    pacing_error_->Observe(ToSeconds(change < Duration::zero() ? -change : change));
+  }
 
   std::string Expose() const { return registry_.Expose(); }
   metrics::Registry& registry() { return registry_; }
@@ -57,6 +61,7 @@ class ReplicaMetrics {
   std::vector<std::shared_ptr<metrics::Histogram>> held_histograms_;
   std::shared_ptr<metrics::Gauge> info_;
   metrics::Histogram* delivery_lag_ = nullptr;
+  metrics::Histogram* pacing_error_ = nullptr;
   metrics::Histogram* ttft_ = nullptr;
   metrics::Histogram* itl_ = nullptr;
   metrics::Histogram* e2e_ = nullptr;
