@@ -38,6 +38,7 @@ struct Gateway::Shared {
     out.max_response_body_bytes = 1ull << 40;  // streamed; the gateway never buffers it all
     out.default_headers.clear();
     out.single_threaded = options.single_threaded;
+    out.lazy_deadline_timers = true;  // the gateway's io_context is stopped explicitly
     return out;
   }
 };

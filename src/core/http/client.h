@@ -58,6 +58,12 @@ struct ClientOptions {
   // request (and ClientStream::Read) is made from a coroutine on that thread. Wrong
   // otherwise: connections then have no strand to keep them on one thread.
   bool single_threaded = false;
+  // A connection's deadline timer stays pending while the connection is idle in the pool
+  // (until the last request's deadline), instead of being cancelled after every request and
+  // re-armed for the next: one trip through the scheduler less per request. The io_context
+  // then has work until those timers expire or the Client is destroyed, so run() does not
+  // return on its own: only for io_contexts that are stopped explicitly (a server's).
+  bool lazy_deadline_timers = false;
 };
 
 // Build with the factories and With* setters (GCC 12 warns on partial designated
