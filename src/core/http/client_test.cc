@@ -247,6 +247,34 @@ TEST_P(ClientTest, CancelFailsAPendingReadAndTheServerSeesTheClientLeave) {
   EXPECT_EQ(client.stats().idle_connections, 0u);
 }
 
+TEST_P(ClientTest, LazyDeadlineTimerStillFiresForAnEarlierDeadlineOnAPooledConnection) {
+  ClientOptions options = Options();
+  options.lazy_deadline_timers = true;
+  Client client(io_.io().get_executor(), options);
+  // The first request leaves the connection's timer armed an hour out; the second, on the
+  // same pooled connection, must re-arm it for its own much earlier deadline.
+  ASSERT_TRUE(Fetch(client, ClientRequest::Get(Url("/hello")).WithTimeout(1h)).ok());
+  absl::StatusOr<ClientResponse> slow =
+      Fetch(client, ClientRequest::Get(Url("/slow")).WithTimeout(100ms));
+  EXPECT_EQ(slow.status().code(), absl::StatusCode::kDeadlineExceeded) << slow.status();
+  EXPECT_EQ(client.stats().connections_reused, 1u);
+  EXPECT_TRUE(slow_handler_cancelled_.get_future().get());
+  client.CloseIdleConnections();
+}
+
+TEST_P(ClientTest, StreamReadsEveryResponseOfAPooledConnection) {
+  Client client(io_.io().get_executor(), Options());
+  for (int i = 0; i < 3; ++i) {
+    absl::StatusOr<ClientStream> stream =
+        RunOn(io_.io(), client.Stream(ClientRequest::Get(Url("/big"))));
+    ASSERT_TRUE(stream.ok()) << stream.status();
+    absl::StatusOr<std::string> body = RunOn(io_.io(), stream->ReadAll());
+    ASSERT_TRUE(body.ok()) << body.status();
+    EXPECT_EQ(*body, std::string(4096, 'x'));
+  }
+  EXPECT_EQ(client.stats().connections_opened, 1u);
+}
+
 INSTANTIATE_TEST_SUITE_P(Threading, ClientTest, ::testing::Bool(),
                          [](const ::testing::TestParamInfo<bool>& param_info) {
                            return param_info.param ? "SingleThreaded" : "Strands";
