@@ -64,6 +64,11 @@ struct ClientOptions {
   // then has work until those timers expire or the Client is destroyed, so run() does not
   // return on its own: only for io_contexts that are stopped explicitly (a server's).
   bool lazy_deadline_timers = false;
+  // A pooled connection idle for less than this is reused without first checking that the
+  // server has not closed it (a MSG_PEEK system call per reuse). Zero: always checked. A
+  // server that closes a connection within this time of answering on it, without sending
+  // "Connection: close", fails the next request sent on it (retried only if idempotent).
+  std::chrono::nanoseconds unchecked_reuse_within = std::chrono::nanoseconds::zero();
 };
 
 // Build with the factories and With* setters (GCC 12 warns on partial designated

@@ -323,7 +323,12 @@ std::shared_ptr<ClientConnection> ConnectionPool::Acquire(const std::string& key
     while (!list.empty() && !found) {
       std::shared_ptr<ClientConnection> candidate = std::move(list.back());
       list.pop_back();
-      if (now - candidate->idle_since <= idle_timeout_ && candidate->IdleAndHealthy()) {
+      const auto idle = now - candidate->idle_since;
+      const bool healthy =
+          idle < unchecked_reuse_within_
+              ? candidate->open() && candidate->connected && candidate->buffer().size() == 0
+              : idle <= idle_timeout_ && candidate->IdleAndHealthy();
+      if (healthy) {
         found = std::move(candidate);
       } else {
         stale.push_back(std::move(candidate));
@@ -378,7 +383,7 @@ size_t ConnectionPool::idle() const {
 ClientShared::ClientShared(asio::any_io_executor client_executor, ClientOptions client_options)
     : executor(std::move(client_executor)),
       options(std::move(client_options)),
-      pool(options.max_idle_per_host, options.idle_timeout),
+      pool(options.max_idle_per_host, options.idle_timeout, options.unchecked_reuse_within),
       log(Logger("http.client")) {}
 
 const absl::StatusOr<std::shared_ptr<asio::ssl::context>>& ClientShared::Tls() {

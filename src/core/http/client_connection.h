@@ -133,8 +133,11 @@ class ClientConnection : public std::enable_shared_from_this<ClientConnection> {
 
 class ConnectionPool {
  public:
-  ConnectionPool(size_t max_idle_per_host, std::chrono::nanoseconds idle_timeout)
-      : max_idle_per_host_(max_idle_per_host), idle_timeout_(idle_timeout) {}
+  ConnectionPool(size_t max_idle_per_host, std::chrono::nanoseconds idle_timeout,
+                 std::chrono::nanoseconds unchecked_reuse_within = {})
+      : max_idle_per_host_(max_idle_per_host),
+        idle_timeout_(idle_timeout),
+        unchecked_reuse_within_(unchecked_reuse_within) {}
 
   // A healthy idle connection for `key`, or null.
   std::shared_ptr<ClientConnection> Acquire(const std::string& key);
@@ -148,6 +151,7 @@ class ConnectionPool {
  private:
   const size_t max_idle_per_host_;
   const std::chrono::nanoseconds idle_timeout_;
+  const std::chrono::nanoseconds unchecked_reuse_within_;  // ClientOptions
   mutable std::mutex mu_;
   bool closed_ = false;
   std::unordered_map<std::string, std::vector<std::shared_ptr<ClientConnection>>> idle_;

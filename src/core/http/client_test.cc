@@ -144,6 +144,37 @@ TEST_P(ClientTest, ReplacesAPooledConnectionTheServerClosed) {
   EXPECT_EQ(client.stats().connections_opened, 2u);
 }
 
+TEST_P(ClientTest, UncheckedReuseOfAClosedConnectionRetriesIdempotentRequestsOnly) {
+  ClientOptions options = Options();
+  options.unchecked_reuse_within = std::chrono::hours(1);
+  Client client(io_.io().get_executor(), options);
+  ASSERT_TRUE(Fetch(client, ClientRequest::Get(Url("/hello"))).ok());
+  const uint16_t port = server_->port();
+  server_->Stop(1s);  // closes the connection the client holds in its pool
+  Router router;
+  router.Get("/hello", [](Request&, ResponseWriter& writer) -> asio::awaitable<void> {
+    co_await writer.Respond(200, "second server", "text/plain");
+  });
+  ServerOptions server_options;
+  server_options.port = port;
+  server_options.single_threaded = GetParam();
+  server_ = std::make_unique<Server>(io_.io(), server_options, std::move(router));
+  ASSERT_TRUE(server_->Start().ok());
+  // Reused without the liveness check: the GET finds the connection closed and is retried on
+  // a fresh one.
+  absl::StatusOr<ClientResponse> response = Fetch(client, ClientRequest::Get(Url("/hello")));
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_EQ(response->body, "second server");
+  EXPECT_EQ(client.stats().connections_opened, 2u);
+  // The documented cost: a POST on a connection the server closed is not retried.
+  ASSERT_TRUE(Fetch(client, ClientRequest::Get(Url("/hello"))).ok());
+  server_->Stop(1s);
+  server_ = std::make_unique<Server>(io_.io(), server_options, Router());
+  ASSERT_TRUE(server_->Start().ok());
+  absl::StatusOr<ClientResponse> post = Fetch(client, ClientRequest::Post(Url("/echo"), "x"));
+  EXPECT_EQ(post.status().code(), absl::StatusCode::kUnavailable) << post.status();
+}
+
 TEST_P(ClientTest, DeadlineExceededCancelsTheServerHandler) {
   Client client(io_.io().get_executor(), Options());
   absl::StatusOr<ClientResponse> response =

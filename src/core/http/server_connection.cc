@@ -2,11 +2,13 @@
 // detection, handler isolation) and graceful shutdown.
 #include "core/http/server_connection.h"
 
+#include <unistd.h>
+
 #include <array>
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -15,8 +17,6 @@
 #include <boost/beast/http/error.hpp>
 #include <exception>
 #include <limits>
-
-#include <unistd.h>
 
 #include "core/http/errors.h"
 #include "core/http/response_writer.h"
@@ -198,7 +198,6 @@ asio::awaitable<void> AcceptLoop(std::shared_ptr<ServerShared> shared) {
     }
   }
 }
-
 
 asio::awaitable<void> ShutdownOnStrand(std::shared_ptr<ServerShared> shared,
                                        std::chrono::nanoseconds grace) {
@@ -468,8 +467,9 @@ asio::awaitable<void> ServerConnection::RunHandler(const Handler& handler, Reque
   } else if (buffer_.size() < kMaxPipelinedBytes) {
     StartRead();
   }
-  co_await asio::co_spawn(socket_.get_executor(), InvokeHandler(handler, request, writer),
-                          asio::bind_cancellation_slot(handler_cancel_.slot(), asio::use_awaitable));
+  co_await asio::co_spawn(
+      socket_.get_executor(), InvokeHandler(handler, request, writer),
+      asio::bind_cancellation_slot(handler_cancel_.slot(), asio::use_awaitable));
   handler_running_ = false;
   handler_cancel_.slot().clear();
   gone_callbacks_.clear();
