@@ -6,8 +6,8 @@
 #include <atomic>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <charconv>
 #include <optional>
 
@@ -38,20 +38,43 @@ struct Gateway::Shared {
     out.max_response_body_bytes = 1ull << 40;  // streamed; the gateway never buffers it all
     out.default_headers.clear();
     out.single_threaded = options.single_threaded;
+    out.lazy_deadline_timers = true;  // the gateway's io_context is stopped explicitly
+    // Under load each upstream connection is reused within a millisecond or two: skip the
+    // per-reuse liveness check then (model servers close idle connections after seconds).
+    out.unchecked_reuse_within = std::chrono::milliseconds(2);
     return out;
   }
 };
 
 namespace {
 
-// Hop-by-hop and framing headers are the proxy's own business on each leg.
+// Hop-by-hop and framing headers are the proxy's own business on each leg. Every header of
+// every request and response is checked: compare only with the names of the same length.
 bool IsHopHeader(std::string_view name) {
-  for (std::string_view hop : {"connection", "keep-alive", "proxy-connection", "transfer-encoding",
-                               "te", "trailer", "upgrade", "content-length", "host", "expect",
-                               "proxy-authorization", "proxy-authenticate"}) {
-    if (EqualsIgnoreCase(name, hop)) return true;
+  switch (name.size()) {
+    case 2:
+      return EqualsIgnoreCase(name, "te");
+    case 4:
+      return EqualsIgnoreCase(name, "host");
+    case 6:
+      return EqualsIgnoreCase(name, "expect");
+    case 7:
+      return EqualsIgnoreCase(name, "trailer") || EqualsIgnoreCase(name, "upgrade");
+    case 10:
+      return EqualsIgnoreCase(name, "connection") || EqualsIgnoreCase(name, "keep-alive");
+    case 14:
+      return EqualsIgnoreCase(name, "content-length");
+    case 16:
+      return EqualsIgnoreCase(name, "proxy-connection");
+    case 17:
+      return EqualsIgnoreCase(name, "transfer-encoding");
+    case 18:
+      return EqualsIgnoreCase(name, "proxy-authenticate");
+    case 19:
+      return EqualsIgnoreCase(name, "proxy-authorization");
+    default:
+      return false;
   }
-  return false;
 }
 
 std::vector<std::pair<std::string, std::string>> RequestHeaders(const http::Request& request) {
@@ -73,10 +96,8 @@ bool IsConnectFailure(const absl::Status& status) {
 http::ClientRequest UpstreamRequest(const http::Request& request, const std::string& endpoint,
                                     const std::vector<std::pair<std::string, std::string>>& headers,
                                     const Admission& admission) {
-  http::ClientRequest out =
-      http::ClientRequest::Make(request.method(), fmt::format("http://{}{}", endpoint,
-                                                              request.target()),
-                                request.body());
+  http::ClientRequest out = http::ClientRequest::Make(
+      request.method(), fmt::format("http://{}{}", endpoint, request.target()), request.body());
   for (const auto& [name, value] : headers) {
     if (!IsHopHeader(name)) out.headers.emplace_back(name, value);
   }
@@ -210,7 +231,8 @@ asio::awaitable<void> Proxy(std::shared_ptr<Gateway::Shared> shared, http::Reque
       }
       shared->upstream_errors.fetch_add(1);
       ctx.status = 502;
-      std::string message = fmt::format("upstream failed mid-response: {}", MessageOf(body.status()));
+      std::string message =
+          fmt::format("upstream failed mid-response: {}", MessageOf(body.status()));
       co_await writer.RespondError(502, message, "server_error");
       co_return;
     }
@@ -219,7 +241,8 @@ asio::awaitable<void> Proxy(std::shared_ptr<Gateway::Shared> shared, http::Reque
     co_return;
   }
 
-  absl::Status began = co_await writer.BeginStream(stream->status(), content_type, response_headers);
+  absl::Status began =
+      co_await writer.BeginStream(stream->status(), content_type, response_headers);
   if (!began.ok()) {
     shared->cancelled.fetch_add(1);
     co_return;
@@ -236,8 +259,8 @@ asio::awaitable<void> Proxy(std::shared_ptr<Gateway::Shared> shared, http::Reque
       shared->upstream_errors.fetch_add(1);
       ctx.status = 502;
       if (ctx.streaming) {
-        std::string event = ErrorEvent(fmt::format("upstream failed mid-stream: {}",
-                                                   MessageOf(chunk.status())));
+        std::string event =
+            ErrorEvent(fmt::format("upstream failed mid-stream: {}", MessageOf(chunk.status())));
         co_await writer.WriteChunk(event);
       }
       writer.CloseConnection();
@@ -306,8 +329,7 @@ uint16_t Gateway::port() const { return server_->port(); }
 void Gateway::Stop(std::chrono::nanoseconds grace) { server_->Stop(grace); }
 
 Gateway::Stats Gateway::stats() const {
-  return Stats{shared_->retries.load(), shared_->upstream_errors.load(),
-               shared_->cancelled.load()};
+  return Stats{shared_->retries.load(), shared_->upstream_errors.load(), shared_->cancelled.load()};
 }
 
 }  // namespace zumik::epp

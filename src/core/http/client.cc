@@ -167,7 +167,7 @@ Client::~Client() { shared_->pool.Close(); }
 
 asio::awaitable<absl::StatusOr<ClientResponse>> Client::Fetch(ClientRequest request) {
   std::shared_ptr<detail::ClientShared> shared = shared_;
-  absl::StatusOr<Url> url = ResolveUrl(request.url, shared->options.base_url);
+  absl::StatusOr<Url> url = detail::ResolveRequestUrl(*shared, request.url);
   if (!url.ok()) co_return url.status();
   ++shared->requests;
   const SteadyTime deadline =
@@ -191,7 +191,7 @@ asio::awaitable<absl::StatusOr<ClientResponse>> Client::Fetch(ClientRequest requ
 
 asio::awaitable<absl::StatusOr<ClientStream>> Client::Stream(ClientRequest request) {
   std::shared_ptr<detail::ClientShared> shared = shared_;
-  absl::StatusOr<Url> url = ResolveUrl(request.url, shared->options.base_url);
+  absl::StatusOr<Url> url = detail::ResolveRequestUrl(*shared, request.url);
   if (!url.ok()) co_return url.status();
   ++shared->requests;
   const SteadyTime deadline =

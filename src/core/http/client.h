@@ -58,6 +58,17 @@ struct ClientOptions {
   // request (and ClientStream::Read) is made from a coroutine on that thread. Wrong
   // otherwise: connections then have no strand to keep them on one thread.
   bool single_threaded = false;
+  // A connection's deadline timer stays pending while the connection is idle in the pool
+  // (until the last request's deadline), instead of being cancelled after every request and
+  // re-armed for the next: one trip through the scheduler less per request. The io_context
+  // then has work until those timers expire or the Client is destroyed, so run() does not
+  // return on its own: only for io_contexts that are stopped explicitly (a server's).
+  bool lazy_deadline_timers = false;
+  // A pooled connection idle for less than this is reused without first checking that the
+  // server has not closed it (a MSG_PEEK system call per reuse). Zero: always checked. A
+  // server that closes a connection within this time of answering on it, without sending
+  // "Connection: close", fails the next request sent on it (retried only if idempotent).
+  std::chrono::nanoseconds unchecked_reuse_within = std::chrono::nanoseconds::zero();
 };
 
 // Build with the factories and With* setters (GCC 12 warns on partial designated

@@ -32,6 +32,7 @@ using boost::system::error_code;
 using tcp = asio::ip::tcp;
 
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+constexpr size_t kReadBufferBytes = 16 << 10;
 
 SteadyTime DeadlineAfter(std::chrono::nanoseconds timeout) {
   if (timeout >= std::chrono::hours(24 * 365)) return SteadyTime::max();
@@ -109,6 +110,9 @@ asio::awaitable<absl::Status> Connect(ClientShared& shared, ClientConnection& co
   }
   error_code ignored;
   connection.transport().socket().set_option(tcp::no_delay(true), ignored);
+  // Responses are read up to the buffer's free capacity at a time (at least 512 bytes).
+  connection.buffer().reserve(kReadBufferBytes);
+  if (!url.tls()) connection.transport().socket().non_blocking(true, ignored);  // SendRequest
   if (url.tls()) {
     const auto& tls = shared.Tls();
     if (!tls.ok()) co_return tls.status();
@@ -182,11 +186,36 @@ asio::awaitable<error_code> SendRequest(const ClientOptions& options, ClientConn
   if (!has_host) add("Host", url.HostHeader());
   const bool has_body = !request.body.empty() || request.method == Method::post ||
                         request.method == Method::put || request.method == Method::patch;
-  if (has_body) head.append(fmt::format("Content-Length: {}\r\n", request.body.size()));
+  if (has_body) {
+    head.append("Content-Length: ");
+    const fmt::format_int length(request.body.size());
+    head.append(length.data(), length.size());
+    head.append("\r\n");
+  }
   head.append("\r\n");
   const std::array<asio::const_buffer, 2> buffers = {asio::buffer(head),
                                                      asio::buffer(request.body)};
-  auto [ec, n] = co_await asio::async_write(connection.transport(), buffers, kTuple);
+  // A plain connection's socket is non-blocking (see Connect): a request that fits the send
+  // buffer goes out in one call, without the trip through the scheduler an asynchronous write
+  // costs even when it completes at once. The rest, if any, goes the asynchronous way.
+  size_t written = 0;
+  if (connection.transport().tls() == nullptr) {
+    error_code ec;
+    written = connection.transport().socket().write_some(buffers, ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) {
+      ec = {};
+      written = 0;
+    }
+    if (ec) co_return ec;
+    if (written == asio::buffer_size(buffers)) co_return error_code();
+  }
+  std::array<asio::const_buffer, 2> rest = buffers;
+  for (asio::const_buffer& buffer : rest) {
+    const size_t skip = std::min(written, buffer.size());
+    buffer += skip;
+    written -= skip;
+  }
+  auto [ec, n] = co_await asio::async_write(connection.transport(), rest, kTuple);
   co_return ec;
 }
 
@@ -224,21 +253,37 @@ ClientConnection::ClientConnection(const asio::any_io_executor& strand, std::str
       pool_key_(std::move(pool_key)) {}
 
 void ClientConnection::SetDeadline(SteadyTime deadline) {
-  const uint64_t generation = ++deadline_generation_;
-  timer_.expires_at(deadline);
-  timer_.async_wait([weak = weak_from_this(), generation](const error_code& ec) {
-    if (ec) return;
-    auto self = weak.lock();
-    // A later SetDeadline/CancelDeadline superseded this wait.
-    if (!self || self->deadline_generation_ != generation) return;
-    self->timed_out_ = true;
-    self->Close();
-  });
+  deadline_ = deadline;
+  if (deadline == SteadyTime::max() || (timer_armed_ && timer_.expiry() <= deadline)) return;
+  ArmTimer(deadline);
 }
 
 void ClientConnection::CancelDeadline() {
-  ++deadline_generation_;
+  deadline_ = SteadyTime::max();
+  if (lazy_timer_ || !timer_armed_) return;
+  timer_armed_ = false;
   timer_.cancel();
+}
+
+void ClientConnection::ArmTimer(SteadyTime at) {
+  timer_armed_ = true;
+  // Re-arming aborts the pending wait; its handler then does nothing.
+  timer_.expires_at(at);
+  timer_.async_wait([weak = weak_from_this()](const error_code& ec) {
+    if (ec) return;
+    if (auto self = weak.lock()) self->OnTimer();
+  });
+}
+
+void ClientConnection::OnTimer() {
+  timer_armed_ = false;
+  if (closed_ || deadline_ == SteadyTime::max()) return;
+  if (std::chrono::steady_clock::now() >= deadline_) {
+    timed_out_ = true;
+    Close();
+    return;
+  }
+  ArmTimer(deadline_);
 }
 
 std::span<char> ClientConnection::ChunkBuffer(size_t size) {
@@ -278,7 +323,12 @@ std::shared_ptr<ClientConnection> ConnectionPool::Acquire(const std::string& key
     while (!list.empty() && !found) {
       std::shared_ptr<ClientConnection> candidate = std::move(list.back());
       list.pop_back();
-      if (now - candidate->idle_since <= idle_timeout_ && candidate->IdleAndHealthy()) {
+      const auto idle = now - candidate->idle_since;
+      const bool healthy =
+          idle < unchecked_reuse_within_
+              ? candidate->open() && candidate->connected && candidate->buffer().size() == 0
+              : idle <= idle_timeout_ && candidate->IdleAndHealthy();
+      if (healthy) {
         found = std::move(candidate);
       } else {
         stale.push_back(std::move(candidate));
@@ -333,7 +383,7 @@ size_t ConnectionPool::idle() const {
 ClientShared::ClientShared(asio::any_io_executor client_executor, ClientOptions client_options)
     : executor(std::move(client_executor)),
       options(std::move(client_options)),
-      pool(options.max_idle_per_host, options.idle_timeout),
+      pool(options.max_idle_per_host, options.idle_timeout, options.unchecked_reuse_within),
       log(Logger("http.client")) {}
 
 const absl::StatusOr<std::shared_ptr<asio::ssl::context>>& ClientShared::Tls() {
@@ -344,6 +394,49 @@ const absl::StatusOr<std::shared_ptr<asio::ssl::context>>& ClientShared::Tls() {
   return tls_;
 }
 
+namespace {
+
+// Characters a request target may hold as they are (RFC 3986 pchar and query characters, no
+// '%' escapes and no fragment): such a target needs no validation or normalisation.
+bool IsPlainTargetChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+         std::string_view("-._~!$&'()*+,;=:@/?").find(c) != std::string_view::npos;
+}
+
+}  // namespace
+
+absl::StatusOr<Url> ResolveRequestUrl(ClientShared& shared, std::string_view text) {
+  const size_t scheme_end = text.find("://");
+  const size_t path =
+      scheme_end == std::string_view::npos ? scheme_end : text.find('/', scheme_end + 3);
+  if (text.empty() || text.front() == '/' || path == std::string_view::npos) {
+    return ResolveUrl(text, shared.options.base_url);
+  }
+  const std::string_view origin = text.substr(0, path);
+  const std::string_view target = text.substr(path);
+  bool plain = true;
+  for (const char c : target) plain = plain && IsPlainTargetChar(c);
+  if (plain) {
+    std::lock_guard lock(shared.origins_mu);
+    if (auto it = shared.origins.find(origin); it != shared.origins.end()) {
+      Url url = it->second;
+      url.target.assign(target);
+      return url;
+    }
+  }
+  absl::StatusOr<Url> url = ParseUrl(text);
+  if (url.ok() && plain) {
+    // The authority ends at the first '/', so the origin alone decides scheme, host and port.
+    Url known = *url;
+    known.target.clear();
+    constexpr size_t kMaxOrigins = 256;
+    std::lock_guard lock(shared.origins_mu);
+    if (shared.origins.size() >= kMaxOrigins) shared.origins.clear();
+    shared.origins.emplace(std::string(origin), std::move(known));
+  }
+  return url;
+}
+
 std::shared_ptr<ClientConnection> AcquireConnection(ClientShared& shared, const Url& url) {
   std::string key = url.scheme + "://" + url.Authority();
   if (auto pooled = shared.pool.Acquire(key)) {
@@ -352,10 +445,12 @@ std::shared_ptr<ClientConnection> AcquireConnection(ClientShared& shared, const 
     return pooled;
   }
   ++shared.opened;
-  if (shared.options.single_threaded) {
-    return std::make_shared<ClientConnection>(shared.executor, std::move(key));
-  }
-  return std::make_shared<ClientConnection>(asio::make_strand(shared.executor), std::move(key));
+  std::shared_ptr<ClientConnection> connection =
+      shared.options.single_threaded
+          ? std::make_shared<ClientConnection>(shared.executor, std::move(key))
+          : std::make_shared<ClientConnection>(asio::make_strand(shared.executor), std::move(key));
+  connection->set_lazy_timer(shared.options.lazy_deadline_timers);
+  return connection;
 }
 
 asio::awaitable<Attempt<ClientResponse>> RoundTrip(std::shared_ptr<ClientShared> shared,
@@ -487,7 +582,17 @@ asio::awaitable<absl::StatusOr<std::string_view>> ReadStream(std::shared_ptr<Str
     body.data = state->chunk.data();
     body.size = state->chunk.size();
     body.more = true;
-    auto [ec, n] = co_await bhttp::async_read_some(c.transport(), c.buffer(), parser, kTuple);
+    error_code ec;
+    if (c.buffer().size() > 0) {
+      // Bytes already read (often the whole body, with the headers): parse them here, as
+      // async_read_some would, but without its trip through the scheduler.
+      c.buffer().consume(parser.put(c.buffer().data(), ec));
+      if (ec == bhttp::error::need_more) ec = {};
+    }
+    if (!ec && !parser.is_done() && parser.get().body().size == state->chunk.size()) {
+      std::tie(ec, std::ignore) =
+          co_await bhttp::async_read_some(c.transport(), c.buffer(), parser, kTuple);
+    }
     if (ec == bhttp::error::need_buffer) ec = {};
     if (ec) {
       state->done = true;

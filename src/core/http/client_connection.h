@@ -13,11 +13,13 @@
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -79,9 +81,15 @@ class ClientConnection : public std::enable_shared_from_this<ClientConnection> {
   boost::beast::flat_buffer& buffer() { return buffer_; }
   const std::string& pool_key() const { return pool_key_; }
 
-  // Closes the connection when `deadline` passes (timed_out() then reads true).
+  // Closes the connection when `deadline` passes (timed_out() then reads true). The timer
+  // is armed lazily: it wakes at the earliest deadline set since it was armed and re-arms for
+  // the current one then, so a request that sets and clears a far deadline (the usual case)
+  // leaves the timer alone (cancelling it would cost a trip through the scheduler).
+  // With `keep_timer` (ClientOptions::lazy_deadline_timers) a cleared deadline leaves the
+  // timer pending too, so it is not re-armed for the next request.
   void SetDeadline(SteadyTime deadline);
   void CancelDeadline();
+  void set_lazy_timer(bool lazy) { lazy_timer_ = lazy; }
   bool timed_out() const { return timed_out_; }
   void Cancel() {
     cancelled_ = true;
@@ -104,6 +112,9 @@ class ClientConnection : public std::enable_shared_from_this<ClientConnection> {
   std::span<char> ChunkBuffer(size_t size);
 
  private:
+  void ArmTimer(SteadyTime at);
+  void OnTimer();
+
   asio::any_io_executor executor_;
   ClientTransport transport_;
   asio::ip::tcp::resolver resolver_;
@@ -112,7 +123,9 @@ class ClientConnection : public std::enable_shared_from_this<ClientConnection> {
   std::string pool_key_;
   std::unique_ptr<char[]> chunk_;
   size_t chunk_size_ = 0;
-  uint64_t deadline_generation_ = 0;
+  SteadyTime deadline_ = SteadyTime::max();
+  bool timer_armed_ = false;
+  bool lazy_timer_ = false;
   bool timed_out_ = false;
   bool cancelled_ = false;
   bool closed_ = false;
@@ -120,8 +133,11 @@ class ClientConnection : public std::enable_shared_from_this<ClientConnection> {
 
 class ConnectionPool {
  public:
-  ConnectionPool(size_t max_idle_per_host, std::chrono::nanoseconds idle_timeout)
-      : max_idle_per_host_(max_idle_per_host), idle_timeout_(idle_timeout) {}
+  ConnectionPool(size_t max_idle_per_host, std::chrono::nanoseconds idle_timeout,
+                 std::chrono::nanoseconds unchecked_reuse_within = {})
+      : max_idle_per_host_(max_idle_per_host),
+        idle_timeout_(idle_timeout),
+        unchecked_reuse_within_(unchecked_reuse_within) {}
 
   // A healthy idle connection for `key`, or null.
   std::shared_ptr<ClientConnection> Acquire(const std::string& key);
@@ -135,6 +151,7 @@ class ConnectionPool {
  private:
   const size_t max_idle_per_host_;
   const std::chrono::nanoseconds idle_timeout_;
+  const std::chrono::nanoseconds unchecked_reuse_within_;  // ClientOptions
   mutable std::mutex mu_;
   bool closed_ = false;
   std::unordered_map<std::string, std::vector<std::shared_ptr<ClientConnection>>> idle_;
@@ -157,7 +174,21 @@ struct ClientShared {
  private:
   std::once_flag tls_once_;
   absl::StatusOr<std::shared_ptr<asio::ssl::context>> tls_;
+
+ public:
+  // "scheme://host[:port]" of absolute request URLs seen so far, parsed (target empty), so
+  // that requests to a known origin skip the full URL parse (see ResolveRequestUrl).
+  struct StringHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view text) const { return std::hash<std::string_view>{}(text); }
+  };
+  std::mutex origins_mu;
+  std::unordered_map<std::string, Url, StringHash, std::equal_to<>> origins;
 };
+
+// The request's URL resolved against the base URL; absolute URLs to an origin seen before
+// with a plain target (nothing that needs validating or normalising) skip the full parse.
+absl::StatusOr<Url> ResolveRequestUrl(ClientShared& shared, std::string_view url);
 
 struct StreamState {
   std::shared_ptr<ClientShared> shared;

@@ -144,6 +144,37 @@ TEST_P(ClientTest, ReplacesAPooledConnectionTheServerClosed) {
   EXPECT_EQ(client.stats().connections_opened, 2u);
 }
 
+TEST_P(ClientTest, UncheckedReuseOfAClosedConnectionRetriesIdempotentRequestsOnly) {
+  ClientOptions options = Options();
+  options.unchecked_reuse_within = std::chrono::hours(1);
+  Client client(io_.io().get_executor(), options);
+  ASSERT_TRUE(Fetch(client, ClientRequest::Get(Url("/hello"))).ok());
+  const uint16_t port = server_->port();
+  server_->Stop(1s);  // closes the connection the client holds in its pool
+  Router router;
+  router.Get("/hello", [](Request&, ResponseWriter& writer) -> asio::awaitable<void> {
+    co_await writer.Respond(200, "second server", "text/plain");
+  });
+  ServerOptions server_options;
+  server_options.port = port;
+  server_options.single_threaded = GetParam();
+  server_ = std::make_unique<Server>(io_.io(), server_options, std::move(router));
+  ASSERT_TRUE(server_->Start().ok());
+  // Reused without the liveness check: the GET finds the connection closed and is retried on
+  // a fresh one.
+  absl::StatusOr<ClientResponse> response = Fetch(client, ClientRequest::Get(Url("/hello")));
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_EQ(response->body, "second server");
+  EXPECT_EQ(client.stats().connections_opened, 2u);
+  // The documented cost: a POST on a connection the server closed is not retried.
+  ASSERT_TRUE(Fetch(client, ClientRequest::Get(Url("/hello"))).ok());
+  server_->Stop(1s);
+  server_ = std::make_unique<Server>(io_.io(), server_options, Router());
+  ASSERT_TRUE(server_->Start().ok());
+  absl::StatusOr<ClientResponse> post = Fetch(client, ClientRequest::Post(Url("/echo"), "x"));
+  EXPECT_EQ(post.status().code(), absl::StatusCode::kUnavailable) << post.status();
+}
+
 TEST_P(ClientTest, DeadlineExceededCancelsTheServerHandler) {
   Client client(io_.io().get_executor(), Options());
   absl::StatusOr<ClientResponse> response =
@@ -245,6 +276,34 @@ TEST_P(ClientTest, CancelFailsAPendingReadAndTheServerSeesTheClientLeave) {
   EXPECT_TRUE(stream->done());
   EXPECT_TRUE(wait_stream_cancelled_.get_future().get());
   EXPECT_EQ(client.stats().idle_connections, 0u);
+}
+
+TEST_P(ClientTest, LazyDeadlineTimerStillFiresForAnEarlierDeadlineOnAPooledConnection) {
+  ClientOptions options = Options();
+  options.lazy_deadline_timers = true;
+  Client client(io_.io().get_executor(), options);
+  // The first request leaves the connection's timer armed an hour out; the second, on the
+  // same pooled connection, must re-arm it for its own much earlier deadline.
+  ASSERT_TRUE(Fetch(client, ClientRequest::Get(Url("/hello")).WithTimeout(1h)).ok());
+  absl::StatusOr<ClientResponse> slow =
+      Fetch(client, ClientRequest::Get(Url("/slow")).WithTimeout(100ms));
+  EXPECT_EQ(slow.status().code(), absl::StatusCode::kDeadlineExceeded) << slow.status();
+  EXPECT_EQ(client.stats().connections_reused, 1u);
+  EXPECT_TRUE(slow_handler_cancelled_.get_future().get());
+  client.CloseIdleConnections();
+}
+
+TEST_P(ClientTest, StreamReadsEveryResponseOfAPooledConnection) {
+  Client client(io_.io().get_executor(), Options());
+  for (int i = 0; i < 3; ++i) {
+    absl::StatusOr<ClientStream> stream =
+        RunOn(io_.io(), client.Stream(ClientRequest::Get(Url("/big"))));
+    ASSERT_TRUE(stream.ok()) << stream.status();
+    absl::StatusOr<std::string> body = RunOn(io_.io(), stream->ReadAll());
+    ASSERT_TRUE(body.ok()) << body.status();
+    EXPECT_EQ(*body, std::string(4096, 'x'));
+  }
+  EXPECT_EQ(client.stats().connections_opened, 1u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Threading, ClientTest, ::testing::Bool(),

@@ -69,7 +69,14 @@ bool IsFramingHeader(std::string_view name) {
 }
 
 bool IsUnsafeHeaderText(std::string_view text) {
-  return text.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos;
+  // One pass (find_first_of with a 3-character set searches the text once per character
+  // of the text); every header of every request and response goes through here.
+  for (const char c : text) {
+    if (static_cast<unsigned char>(c) <= '\r' && (c == '\r' || c == '\n' || c == '\0')) {
+      return true;
+    }
+  }
+  return false;
 }
 
 Request::Request(Message message, std::string remote_address)

@@ -2,23 +2,21 @@
 // detection, handler isolation) and graceful shutdown.
 #include "core/http/server_connection.h"
 
+#include <unistd.h>
+
 #include <array>
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/deferred.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/experimental/parallel_group.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/error.hpp>
-#include <boost/beast/http/read.hpp>
 #include <exception>
 #include <limits>
-
-#include <unistd.h>
 
 #include "core/http/errors.h"
 #include "core/http/response_writer.h"
@@ -34,6 +32,7 @@ using tcp = asio::ip::tcp;
 
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 constexpr size_t kReadChunk = 4096;
+constexpr size_t kMaxReadBytes = 64 * 1024;
 // While a handler runs the monitor buffers pipelined requests up to this much.
 constexpr size_t kMaxPipelinedBytes = 64 * 1024;
 // After rejecting a request, how long and how much of the rest we read and discard so the
@@ -200,7 +199,6 @@ asio::awaitable<void> AcceptLoop(std::shared_ptr<ServerShared> shared) {
   }
 }
 
-
 asio::awaitable<void> ShutdownOnStrand(std::shared_ptr<ServerShared> shared,
                                        std::chrono::nanoseconds grace) {
   shared->draining = true;
@@ -274,18 +272,24 @@ asio::awaitable<bool> ServerConnection::ReadRequest() {
     if (draining()) co_return false;
     phase_ = Phase::kIdle;
     SetDeadline(options.idle_timeout);
-    auto [ec, n] = co_await socket_.async_read_some(buffer_.prepare(kReadChunk), kTuple);
-    if (ec) co_return false;
-    buffer_.commit(n);
+    sync_writes_ = 0;  // this wait goes through the scheduler (see Write)
+    if (co_await ReadMore()) co_return false;
   }
   phase_ = Phase::kReadingHeader;
   if (requests_ > 0) SetDeadline(options.header_timeout);
   parser_.emplace();
+  parser_->eager(true);
   parser_->header_limit(static_cast<uint32_t>(
       std::min<size_t>(options.max_header_bytes, std::numeric_limits<uint32_t>::max())));
   parser_->body_limit(options.max_body_bytes);
 
-  auto [ec, n] = co_await bhttp::async_read_header(socket_, buffer_, *parser_, kTuple);
+  // Parsed here rather than by Beast's async_read_header, which completes through the
+  // scheduler even when the whole request is already buffered (the usual case).
+  error_code ec = ParseBuffered();
+  while (!ec && !parser_->is_header_done()) {
+    ec = co_await ReadMore();
+    ec = ec ? AtEndOfInput(ec) : ParseBuffered();
+  }
   if (ec) {
     if (ec == bhttp::error::header_limit) {
       co_await RejectAndClose(
@@ -308,20 +312,116 @@ asio::awaitable<bool> ServerConnection::ReadRequest() {
     }
     phase_ = Phase::kReadingBody;
     SetDeadline(options.body_timeout);
-    auto [body_ec, body_n] = co_await bhttp::async_read(socket_, buffer_, *parser_, kTuple);
-    if (body_ec) {
-      if (body_ec == bhttp::error::body_limit) {
+    while (!ec && !parser_->is_done()) {
+      ec = co_await ReadMore();
+      ec = ec ? AtEndOfInput(ec) : ParseBuffered();
+    }
+    if (ec) {
+      if (ec == bhttp::error::body_limit) {
         co_await RejectAndClose(
             413, fmt::format("request body is larger than {} bytes", options.max_body_bytes));
       } else if (timed_out_) {
         shared_->log->debug("{}: {} sent no complete request body in time", options.name, remote_);
-      } else if (!IsDisconnect(body_ec) && !closed_) {
-        co_await RejectAndClose(400, fmt::format("malformed request body: {}", body_ec.message()));
+      } else if (!IsDisconnect(ec) && !closed_) {
+        co_await RejectAndClose(400, fmt::format("malformed request body: {}", ec.message()));
       }
       co_return false;
     }
   }
   co_return true;
+}
+
+error_code ServerConnection::ParseBuffered() {
+  error_code ec;
+  while (buffer_.size() > 0 && !parser_->is_done()) {
+    const size_t used = parser_->put(buffer_.data(), ec);
+    buffer_.consume(used);
+    if (ec == bhttp::error::need_more) return {};
+    if (ec || used == 0) break;
+  }
+  return ec;
+}
+
+error_code ServerConnection::AtEndOfInput(error_code ec) {
+  if (ec != asio::error::eof) return ec;
+  if (!parser_->got_some()) return bhttp::error::end_of_stream;
+  ec = {};
+  parser_->put_eof(ec);
+  if (!ec && !parser_->is_done()) ec = bhttp::error::partial_message;
+  return ec;
+}
+
+// Holds the connection while its background read is in flight. Destroyed without being
+// called (its io_context destroyed first), it drops the coroutine waiting for the read,
+// which holds the connection that holds it.
+class ServerConnection::ReadHandler {
+ public:
+  explicit ReadHandler(std::shared_ptr<ServerConnection> connection)
+      : connection_(std::move(connection)) {}
+  ReadHandler(ReadHandler&&) = default;
+  ReadHandler& operator=(ReadHandler&&) = delete;
+  ~ReadHandler() {
+    if (connection_) connection_->read_waiter_.reset();
+  }
+  void operator()(const error_code& ec, size_t n) {
+    std::shared_ptr<ServerConnection> connection = std::move(connection_);
+    connection->OnRead(ec, n);
+  }
+
+ private:
+  std::shared_ptr<ServerConnection> connection_;
+};
+
+void ServerConnection::StartRead() {
+  if (read_pending_ || read_error_ || closed_) return;
+  read_pending_ = true;
+  socket_.async_read_some(asio::buffer(read_chunk_), ReadHandler(shared_from_this()));
+}
+
+void ServerConnection::OnRead(const error_code& ec, size_t n) {
+  read_pending_ = false;
+  if (ec) {
+    read_error_ = ec;
+  } else {
+    buffer_.commit(asio::buffer_copy(buffer_.prepare(n), asio::buffer(read_chunk_.data(), n)));
+  }
+  if (read_waiter_) {
+    auto waiter = std::move(*read_waiter_);
+    read_waiter_.reset();
+    std::move(waiter)(ec);
+    return;
+  }
+  if (!handler_running_) return;  // the next ReadMore finds the bytes or the error
+  if (ec) {
+    // Our own close (write failure, timeout, shutdown) also lands here.
+    ClientGoneWhileHandling();
+  } else if (buffer_.size() < kMaxPipelinedBytes) {
+    StartRead();
+  }
+}
+
+void ServerConnection::ClientGoneWhileHandling() {
+  MarkClientGone();
+  handler_cancel_.emit(asio::cancellation_type::terminal);
+}
+
+asio::awaitable<error_code> ServerConnection::ReadMore() {
+  if (read_pending_) {
+    auto [ec] = co_await asio::async_initiate<decltype(kTuple), void(error_code)>(
+        [this](auto handler) { read_waiter_.emplace(std::move(handler)); }, kTuple);
+    co_return ec;
+  }
+  if (read_error_) co_return read_error_;
+  if (closed_) co_return asio::error::bad_descriptor;
+  const size_t size = std::min<size_t>(
+      std::max<size_t>(kReadChunk, buffer_.capacity() - buffer_.size()), kMaxReadBytes);
+  auto [ec, n] = co_await socket_.async_read_some(buffer_.prepare(size), kTuple);
+  if (ec) {
+    read_error_ = ec;
+    co_return ec;
+  }
+  buffer_.commit(n);
+  co_return error_code();
 }
 
 asio::awaitable<void> ServerConnection::Dispatch(Request& request, ResponseWriter& writer) {
@@ -355,17 +455,23 @@ asio::awaitable<void> ServerConnection::Dispatch(Request& request, ResponseWrite
 
 asio::awaitable<void> ServerConnection::RunHandler(const Handler& handler, Request& request,
                                                    ResponseWriter& writer) {
-  // The handler and the socket monitor race: whichever finishes first cancels the other,
-  // and the group completes once both are done. The monitor only finishes when the
-  // client is gone, so a disconnect cancels the handler, never the reverse.
-  namespace experimental = asio::experimental;
-  const auto executor = socket_.get_executor();
+  // The background read watches the socket while the handler runs; when the client is gone
+  // it cancels the handler through handler_cancel_ (never the reverse: the read outlives the
+  // handler and becomes the next request's).
   handler_running_ = true;
-  co_await experimental::make_parallel_group(
-      asio::co_spawn(executor, InvokeHandler(handler, request, writer), asio::deferred),
-      asio::co_spawn(executor, Monitor(), asio::deferred))
-      .async_wait(experimental::wait_for_one(), asio::use_awaitable);
+  if (read_error_) {
+    // The client's side had already ended: gone, as a fresh read would have found.
+    asio::post(socket_.get_executor(), [self = shared_from_this()] {
+      if (self->handler_running_) self->ClientGoneWhileHandling();
+    });
+  } else if (buffer_.size() < kMaxPipelinedBytes) {
+    StartRead();
+  }
+  co_await asio::co_spawn(
+      socket_.get_executor(), InvokeHandler(handler, request, writer),
+      asio::bind_cancellation_slot(handler_cancel_.slot(), asio::use_awaitable));
   handler_running_ = false;
+  handler_cancel_.slot().clear();
   gone_callbacks_.clear();
 }
 
@@ -398,25 +504,6 @@ asio::awaitable<void> ServerConnection::InvokeHandler(const Handler& handler, Re
     }
   }
   handler_running_ = false;
-}
-
-asio::awaitable<void> ServerConnection::Monitor() {
-  while (true) {
-    if (buffer_.size() >= kMaxPipelinedBytes) {
-      // Enough pipelined input is buffered: stop reading until the handler is done.
-      asio::steady_timer forever(socket_.get_executor(), SteadyTime::max());
-      co_await forever.async_wait(kTuple);
-      co_return;
-    }
-    auto [ec, n] = co_await socket_.async_read_some(buffer_.prepare(kReadChunk), kTuple);
-    if (ec) {
-      // Our own cancellation (the handler finished) also lands here, with the handler
-      // no longer running.
-      if (handler_running_) MarkClientGone();
-      co_return;
-    }
-    buffer_.commit(n);
-  }
 }
 
 asio::awaitable<void> ServerConnection::RejectAndClose(int status, std::string_view message) {

@@ -2,9 +2,12 @@
 // connection's read → dispatch → respond loop. Not part of the public API.
 #pragma once
 
+#include <array>
 #include <atomic>
+#include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/buffer.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -102,8 +105,21 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
                                    ResponseWriter& writer);
   asio::awaitable<void> InvokeHandler(const Handler& handler, Request& request,
                                       ResponseWriter& writer);
-  // Watches the socket while a handler runs: returns only when the client is gone.
-  asio::awaitable<void> Monitor();
+  // Parses what buffer_ holds into parser_; need_more is not an error.
+  boost::system::error_code ParseBuffered();
+  // The reading side ended with `ec`: what the parser makes of it (as Beast's reads do).
+  boost::system::error_code AtEndOfInput(boost::system::error_code ec);
+
+  // Reading. While a handler runs a background read watches the socket (StartRead): bytes
+  // are kept in buffer_ (pipelined requests), an error or end of input means the client is
+  // gone and cancels the handler. The read the handler leaves in flight becomes the next
+  // request's read, so a keep-alive request costs no extra read that finds nothing.
+  class ReadHandler;
+  void StartRead();
+  void OnRead(const boost::system::error_code& ec, size_t n);
+  void ClientGoneWhileHandling();
+  // More bytes into buffer_: waits for the background read if one is in flight, else reads.
+  asio::awaitable<boost::system::error_code> ReadMore();
   // Answers a request that could not be read, then closes without resetting the
   // connection (so the client reads the answer).
   asio::awaitable<void> RejectAndClose(int status, std::string_view message);
@@ -130,6 +146,14 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
   bool handler_running_ = false;
   uint64_t requests_ = 0;
   std::vector<std::function<void()>> gone_callbacks_;
+
+  static constexpr size_t kBackgroundReadBytes = 4096;
+  std::array<char, kBackgroundReadBytes> read_chunk_;  // the background read's target
+  bool read_pending_ = false;
+  boost::system::error_code read_error_;  // the reading side has ended
+  // The coroutine waiting for the background read (ReadMore).
+  std::optional<asio::any_completion_handler<void(boost::system::error_code)>> read_waiter_;
+  asio::cancellation_signal handler_cancel_;
 };
 
 }  // namespace zumik::http::detail

@@ -432,6 +432,30 @@ TEST_F(ServerTest, HandlerLearnsWhenTheClientDisconnectsMidStream) {
   EXPECT_EQ(result.write_after_gone.code(), absl::StatusCode::kUnavailable);
 }
 
+TEST_F(ServerTest, KeepAliveRequestAfterAHandlerAndAHalfCloseDuringTheNextOne) {
+  // The read that watches the socket during the first handler carries over to the second
+  // request; the client then shuts its sending side, which must cancel the second handler.
+  std::promise<std::pair<bool, bool>> report;  // wait cancelled, client gone
+  router_.Get("/hang", [&](Request&, ResponseWriter& writer) -> asio::awaitable<void> {
+    asio::steady_timer timer(co_await asio::this_coro::executor, std::chrono::hours(1));
+    auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    report.set_value({ec == asio::error::operation_aborted, writer.client_gone()});
+  });
+  StartServer();
+  RawConnection connection(server_->port());
+  connection.Send("GET /echo?name=first HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(connection.ReadResponse()["X-Query-Name"], "first");
+  connection.Send("GET /hang HTTP/1.1\r\nHo");
+  connection.Send("st: x\r\n\r\n");
+  connection.socket().shutdown(asio::ip::tcp::socket::shutdown_send);
+  std::future<std::pair<bool, bool>> done = report.get_future();
+  ASSERT_EQ(done.wait_for(10s), std::future_status::ready);
+  const auto [wait_cancelled, client_gone] = done.get();
+  EXPECT_TRUE(wait_cancelled);
+  EXPECT_TRUE(client_gone);
+  EXPECT_EQ(server_->stats().requests, 2u);
+}
+
 TEST_F(ServerTest, ProxyHandlerStopsItsUpstreamStreamWhenTheClientLeaves) {
   // The EPP gateway shape: a handler relays an upstream SSE stream. When its client leaves,
   // the upstream request must be cancelled so the upstream server stops generating.

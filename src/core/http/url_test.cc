@@ -1,6 +1,10 @@
-// URL parsing, resolution against a base URL, percent decoding and query parsing.
+// URL parsing, resolution against a base URL (and the client's shortcut for known origins),
+// percent decoding, query parsing and header text checks.
 #include "core/http/url.h"
 
+#include <boost/asio/io_context.hpp>
+
+#include "core/http/client_connection.h"
 #include "core/http/message.h"
 #include "gtest/gtest.h"
 
@@ -79,6 +83,39 @@ TEST(Request, ExposesPathQueryAndHeaders) {
   EXPECT_EQ(request.Header("absent"), "");
   EXPECT_EQ(request.remote_address(), "127.0.0.1:5000");
   EXPECT_EQ(request.method_name(), "GET");
+}
+
+TEST(ResolveRequestUrl, KnownOriginsGiveWhatTheFullParseGives) {
+  boost::asio::io_context io;
+  detail::ClientShared shared(io.get_executor(), ClientOptions());
+  for (const char* text :
+       {"http://127.0.0.1:8000/v1/completions", "http://127.0.0.1:8000/v1/models?x=1&y=/?z",
+        "HTTPS://Example.com/a/b;c=d", "http://[::1]:9000/", "http://127.0.0.1:8000/a%20b",
+        "http://127.0.0.1:8000/a#frag", "http://127.0.0.1:8000/a b", "http://127.0.0.1:0/x",
+        "http://user@127.0.0.1:8000/x", "http://127.0.0.1:8000"}) {
+    for (int round = 0; round < 2; ++round) {  // the second round finds the origin known
+      const absl::StatusOr<Url> full = ParseUrl(text);
+      const absl::StatusOr<Url> fast = detail::ResolveRequestUrl(shared, text);
+      ASSERT_EQ(fast.ok(), full.ok()) << text;
+      if (!full.ok()) continue;
+      EXPECT_EQ(fast->scheme, full->scheme) << text;
+      EXPECT_EQ(fast->host, full->host) << text;
+      EXPECT_EQ(fast->port, full->port) << text;
+      EXPECT_EQ(fast->target, full->target) << text;
+    }
+  }
+  // A path is resolved against the base URL as before.
+  EXPECT_EQ(detail::ResolveRequestUrl(shared, "/v1/models").status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(HeaderText, CarriageReturnLineFeedAndNulAreUnsafe) {
+  EXPECT_FALSE(IsUnsafeHeaderText("application/json; charset=utf-8\t"));
+  EXPECT_FALSE(IsUnsafeHeaderText(""));
+  EXPECT_TRUE(IsUnsafeHeaderText("a\rb"));
+  EXPECT_TRUE(IsUnsafeHeaderText("a\nb"));
+  EXPECT_TRUE(IsUnsafeHeaderText(std::string_view("a\0b", 3)));
+  EXPECT_FALSE(IsUnsafeHeaderText("\x0b\x0c\x01"));
 }
 
 }  // namespace
