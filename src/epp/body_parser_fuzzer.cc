@@ -1,11 +1,13 @@
 // libFuzzer target: the EPP body parser (and the usage parser) on arbitrary bytes for every
-// API kind; the first byte picks the kind. Must never crash, leak or read out of bounds.
+// API kind; the first byte picks the kind. Must never crash, leak or read out of bounds, and
+// the usage scan must agree with the DOM reading of the same bytes.
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
 
 #include "epp/body_parser.h"
 #include "epp/usage_parser.h"
+#include "epp/usage_scanner.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
@@ -18,5 +20,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   usage.Feed(body.substr(0, body.size() / 2));
   usage.Feed(body.substr(body.size() / 2));
   usage.Finish();
+  // The DOM-free usage scan must agree with the DOM reading whenever it answers.
+  zumik::epp::Usage scanned, parsed;
+  if (zumik::epp::ScanUsage(body, scanned) == zumik::epp::ScanResult::kFound) {
+    zumik::epp::ParseUsage(body, parsed);
+    if (scanned.prompt_tokens != parsed.prompt_tokens ||
+        scanned.completion_tokens != parsed.completion_tokens ||
+        scanned.cached_tokens != parsed.cached_tokens) {
+      __builtin_trap();
+    }
+  }
   return 0;
 }

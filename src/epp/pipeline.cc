@@ -414,9 +414,12 @@ void Pipeline::OnResponseBody(RequestContext& ctx, std::string_view chunk, bool 
         metrics_->Ttft(model, target, ctx.streaming, ToSeconds(ctx.first_byte - ctx.started));
       }
     }
+  }
+  if (end_of_stream) {
+    ctx.usage.FinishWith(chunk);
+  } else {
     ctx.usage.Feed(chunk);
   }
-  if (end_of_stream) ctx.usage.Finish();
 }
 
 void Pipeline::OnDone(RequestContext& ctx) {
