@@ -1,6 +1,7 @@
 // Usage from one JSON document: a DOM-free scan with a DOM fallback (see usage_scanner.h).
 #include "epp/usage_scanner.h"
 
+#include <array>
 #include <boost/json.hpp>
 
 namespace zumik::epp {
@@ -8,6 +9,13 @@ namespace {
 
 // Well inside boost::json's default max_depth (32).
 constexpr int kMaxDepth = 16;
+
+// Bytes a string may hold as they are: printable ASCII except the quote and the backslash.
+constexpr auto kPlain = [] {
+  std::array<bool, 256> plain{};
+  for (int c = 0x20; c < 0x80; ++c) plain[static_cast<size_t>(c)] = c != '"' && c != '\\';
+  return plain;
+}();
 
 // One integer field of the usage object: absent (-1, as the DOM reading gives for a missing
 // or non-numeric field) until a value is read; `seen` catches repeated keys.
@@ -173,31 +181,58 @@ class Scanner {
     }
   }
 
-  // A string with only ASCII and simple escapes (no \u: its decoding is left to the DOM).
+  // A string of valid UTF-8 with simple escapes (no \u: its decoding is left to the DOM).
   // `raw` gets the bytes between the quotes, escapes undecoded; no key we look for has one.
   bool String(std::string_view* raw) {
     if (!Eat('"')) return false;
     const char* start = p_;
-    while (p_ != end_) {
+    while (true) {
+      while (p_ != end_ && kPlain[static_cast<unsigned char>(*p_)]) ++p_;
+      if (p_ == end_) return false;
       auto c = static_cast<unsigned char>(*p_);
-      if (c == '"') {
-        if (raw != nullptr) *raw = std::string_view(start, static_cast<size_t>(p_ - start));
-        ++p_;
-        return true;
-      }
-      if (c < 0x20 || c >= 0x80) return false;
+      if (c == '"') break;
       if (c == '\\') {
         if (++p_ == end_) return false;
         switch (*p_) {
           case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
-            break;
+            ++p_;
+            continue;
           default:
             return false;
         }
       }
-      ++p_;
+      if (c < 0x80 || !Utf8Sequence()) return false;  // a control character, or bad UTF-8
     }
-    return false;
+    if (raw != nullptr) *raw = std::string_view(start, static_cast<size_t>(p_ - start));
+    ++p_;
+    return true;
+  }
+
+  // One multi-byte UTF-8 sequence at p_, strictly (RFC 3629: no overlong forms, no
+  // surrogates, nothing above U+10FFFF).
+  bool Utf8Sequence() {
+    auto byte = [&](size_t i) {
+      return p_ + i < end_ ? static_cast<unsigned char>(p_[i]) : 0;
+    };
+    auto cont = [](unsigned char b) { return b >= 0x80 && b <= 0xbf; };
+    unsigned char b0 = byte(0), b1 = byte(1);
+    size_t length;
+    if (b0 >= 0xc2 && b0 <= 0xdf) {
+      length = 2;
+      if (!cont(b1)) return false;
+    } else if (b0 >= 0xe0 && b0 <= 0xef) {
+      length = 3;
+      unsigned char lo = b0 == 0xe0 ? 0xa0 : 0x80, hi = b0 == 0xed ? 0x9f : 0xbf;
+      if (b1 < lo || b1 > hi || !cont(byte(2))) return false;
+    } else if (b0 >= 0xf0 && b0 <= 0xf4) {
+      length = 4;
+      unsigned char lo = b0 == 0xf0 ? 0x90 : 0x80, hi = b0 == 0xf4 ? 0x8f : 0xbf;
+      if (b1 < lo || b1 > hi || !cont(byte(2)) || !cont(byte(3))) return false;
+    } else {
+      return false;
+    }
+    p_ += length;
+    return true;
   }
 
   // JSON number grammar; very long mantissas and exponents are left to the DOM.

@@ -1,7 +1,7 @@
 // Token usage from one JSON document (a whole response body or one SSE event), two ways:
 // ScanUsage walks the bytes without building a DOM or allocating; ParseUsage builds a
-// boost::json DOM. ScanUsage answers only for documents it fully understands (valid JSON,
-// ASCII only, no \u escapes, plain integers in the usage fields, no repeated keys that
+// boost::json DOM. ScanUsage answers only for documents it fully understands (valid JSON and
+// UTF-8, no \u escapes, plain integers in the usage fields, no repeated keys that
 // matter, nesting within the DOM parser's limit) and then agrees with ParseUsage; anything
 // else is kUnsure and the caller falls back to ParseUsage.
 #pragma once

@@ -91,7 +91,15 @@ const std::vector<Case>& Cases() {
       {R"({"usage":{"prompt_tokens":9223372036854775807}})", "9223372036854775807/-1/-1", false},
       {R"({"usage":{"prompt_tokens":-0}})", "0/-1/-1", false},
       {R"({"us\u0061ge":{"prompt_tokens":5}})", "5/-1/-1", false},
-      {"{\"text\":\"h\xc3\xa9\",\"usage\":{\"prompt_tokens\":5}}", "5/-1/-1", false},
+      // UTF-8 text is read in place; anything but strict UTF-8 goes to the DOM (which rejects it).
+      {"{\"text\":\" \xe2\x80\x94 h\xc3\xa9 \xf0\x9f\x98\x80\",\"usage\":{\"prompt_tokens\":5}}",
+       "5/-1/-1", true},
+      {"{\"text\":\"\xc0\x80\",\"usage\":{\"prompt_tokens\":5}}", "-1/-1/-1", false},
+      {"{\"text\":\"\xed\xa0\x80\",\"usage\":{\"prompt_tokens\":5}}", "-1/-1/-1", false},
+      {"{\"text\":\"\xe2\x80\",\"usage\":{\"prompt_tokens\":5}}", "-1/-1/-1", false},
+      {"{\"text\":\"\xf4\x90\x80\x80\",\"usage\":{\"prompt_tokens\":5}}", "-1/-1/-1", false},
+      {"{\"text\":\"\xff\",\"usage\":{\"prompt_tokens\":5}}", "-1/-1/-1", false},
+      {"{\"usage\":{\"prompt_tokens\":5}}\xc3\xa9", "-1/-1/-1", false},
       {R"({"usage":{"prompt_tokens":1},"usage":{"prompt_tokens":2}})", "", false},
       {R"({"usage":{"prompt_tokens":1,"prompt_tokens":2}})", "", false},
       // Invalid documents give nothing either way.
@@ -133,7 +141,7 @@ TEST(UsageScanner, LeavesDeepNestingToTheDom) {
 
 // Every truncation and single-byte change of the cases: the scan never disagrees with the DOM.
 TEST(UsageScanner, AgreesWithTheDomOnDamagedDocuments) {
-  const std::string replacements = "{}[]\":,0-9.eE \\tnu";
+  const std::string replacements = "{}[]\":,0-9.eE \\tnu\x80\xbf\xc3\xe2\xed\xf0\xff";
   for (const Case& c : Cases()) {
     for (size_t n = 0; n < c.doc.size(); ++n) ExpectAgrees(std::string_view(c.doc).substr(0, n));
     for (size_t i = 0; i < c.doc.size(); ++i) {
