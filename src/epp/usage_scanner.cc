@@ -1,21 +1,13 @@
 // Usage from one JSON document: a DOM-free scan with a DOM fallback (see usage_scanner.h).
 #include "epp/usage_scanner.h"
 
-#include <array>
 #include <boost/json.hpp>
+
+#include "epp/json_scan.h"
 
 namespace zumik::epp {
 namespace {
 
-// Well inside boost::json's default max_depth (32).
-constexpr int kMaxDepth = 16;
-
-// Bytes a string may hold as they are: printable ASCII except the quote and the backslash.
-constexpr auto kPlain = [] {
-  std::array<bool, 256> plain{};
-  for (int c = 0x20; c < 0x80; ++c) plain[static_cast<size_t>(c)] = c != '"' && c != '\\';
-  return plain;
-}();
 
 // One integer field of the usage object: absent (-1, as the DOM reading gives for a missing
 // or non-numeric field) until a value is read; `seen` catches repeated keys.
@@ -37,9 +29,9 @@ struct Container {
   UsageFields usage;
 };
 
-class Scanner {
+class Scanner : public json_scan::Cursor {
  public:
-  explicit Scanner(std::string_view text) : p_(text.data()), end_(text.data() + text.size()) {}
+  using Cursor::Cursor;
 
   ScanResult Scan(Usage& found) {
     Container root, response;
@@ -129,156 +121,6 @@ class Scanner {
     field.value = negative ? -value : value;
     return true;
   }
-
-  // `{` already eaten: members up to and including `}`; `on_member` reads each value.
-  template <typename OnMember>
-  bool Members(int depth, OnMember&& on_member) {
-    if (depth > kMaxDepth) return false;
-    SkipSpace();
-    if (Eat('}')) return true;
-    while (true) {
-      SkipSpace();
-      std::string_view key;
-      if (!String(&key)) return false;
-      SkipSpace();
-      if (!Eat(':')) return false;
-      SkipSpace();
-      if (!on_member(key)) return false;
-      SkipSpace();
-      if (Eat(',')) continue;
-      return Eat('}');
-    }
-  }
-
-  bool SkipValue(int depth) {
-    switch (Peek()) {
-      case '{':
-        ++p_;
-        return Members(depth + 1, [&](std::string_view) { return SkipValue(depth + 1); });
-      case '[': {
-        ++p_;
-        if (depth + 1 > kMaxDepth) return false;
-        SkipSpace();
-        if (Eat(']')) return true;
-        while (true) {
-          SkipSpace();
-          if (!SkipValue(depth + 1)) return false;
-          SkipSpace();
-          if (Eat(',')) continue;
-          return Eat(']');
-        }
-      }
-      case '"':
-        return String(nullptr);
-      case 't':
-        return Literal("true");
-      case 'f':
-        return Literal("false");
-      case 'n':
-        return Literal("null");
-      default:
-        return Number();
-    }
-  }
-
-  // A string of valid UTF-8 with simple escapes (no \u: its decoding is left to the DOM).
-  // `raw` gets the bytes between the quotes, escapes undecoded; no key we look for has one.
-  bool String(std::string_view* raw) {
-    if (!Eat('"')) return false;
-    const char* start = p_;
-    while (true) {
-      while (p_ != end_ && kPlain[static_cast<unsigned char>(*p_)]) ++p_;
-      if (p_ == end_) return false;
-      auto c = static_cast<unsigned char>(*p_);
-      if (c == '"') break;
-      if (c == '\\') {
-        if (++p_ == end_) return false;
-        switch (*p_) {
-          case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
-            ++p_;
-            continue;
-          default:
-            return false;
-        }
-      }
-      if (c < 0x80 || !Utf8Sequence()) return false;  // a control character, or bad UTF-8
-    }
-    if (raw != nullptr) *raw = std::string_view(start, static_cast<size_t>(p_ - start));
-    ++p_;
-    return true;
-  }
-
-  // One multi-byte UTF-8 sequence at p_, strictly (RFC 3629: no overlong forms, no
-  // surrogates, nothing above U+10FFFF).
-  bool Utf8Sequence() {
-    auto byte = [&](size_t i) {
-      return p_ + i < end_ ? static_cast<unsigned char>(p_[i]) : 0;
-    };
-    auto cont = [](unsigned char b) { return b >= 0x80 && b <= 0xbf; };
-    unsigned char b0 = byte(0), b1 = byte(1);
-    size_t length;
-    if (b0 >= 0xc2 && b0 <= 0xdf) {
-      length = 2;
-      if (!cont(b1)) return false;
-    } else if (b0 >= 0xe0 && b0 <= 0xef) {
-      length = 3;
-      unsigned char lo = b0 == 0xe0 ? 0xa0 : 0x80, hi = b0 == 0xed ? 0x9f : 0xbf;
-      if (b1 < lo || b1 > hi || !cont(byte(2))) return false;
-    } else if (b0 >= 0xf0 && b0 <= 0xf4) {
-      length = 4;
-      unsigned char lo = b0 == 0xf0 ? 0x90 : 0x80, hi = b0 == 0xf4 ? 0x8f : 0xbf;
-      if (b1 < lo || b1 > hi || !cont(byte(2)) || !cont(byte(3))) return false;
-    } else {
-      return false;
-    }
-    p_ += length;
-    return true;
-  }
-
-  // JSON number grammar; very long mantissas and exponents are left to the DOM.
-  bool Number() {
-    Eat('-');
-    const char* start = p_;
-    if (!Digits()) return false;
-    if (*start == '0' && p_ - start > 1) return false;
-    if (Eat('.') && !Digits()) return false;
-    if (p_ - start > 40) return false;
-    if (p_ != end_ && (*p_ == 'e' || *p_ == 'E')) {
-      ++p_;
-      if (!Eat('+')) Eat('-');
-      const char* exponent = p_;
-      if (!Digits() || p_ - exponent > 2) return false;
-    }
-    return true;
-  }
-
-  bool Digits() {
-    const char* start = p_;
-    while (p_ != end_ && *p_ >= '0' && *p_ <= '9') ++p_;
-    return p_ != start;
-  }
-
-  bool Literal(std::string_view word) {
-    if (static_cast<size_t>(end_ - p_) < word.size() ||
-        std::string_view(p_, word.size()) != word) {
-      return false;
-    }
-    p_ += word.size();
-    return true;
-  }
-
-  char Peek() const { return p_ != end_ ? *p_ : '\0'; }
-  bool Eat(char c) {
-    if (p_ == end_ || *p_ != c) return false;
-    ++p_;
-    return true;
-  }
-  void SkipSpace() {
-    while (p_ != end_ && (*p_ == ' ' || *p_ == '\n' || *p_ == '\r' || *p_ == '\t')) ++p_;
-  }
-
-  const char* p_;
-  const char* end_;
 };
 
 namespace json = boost::json;
