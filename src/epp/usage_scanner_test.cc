@@ -154,5 +154,25 @@ TEST(UsageScanner, AgreesWithTheDomOnDamagedDocuments) {
   }
 }
 
+// Long strings are skipped a word at a time: a special byte at any offset is still seen.
+TEST(UsageScanner, SeesSpecialBytesAtEveryOffsetOfALongString) {
+  for (char special : std::string("\"\\\x01\x1f\x7f\x80\xc3\xe2\xff ")) {
+    for (size_t at = 0; at < 24; ++at) {
+      std::string text(24, 'a');
+      text[at] = special;
+      std::string doc = R"({"text":")" + text + R"(","usage":{"prompt_tokens":5}})";
+      bool scanned = false;
+      Usage u = Read(doc, &scanned);
+      ExpectAgrees(doc);
+      if (special == ' ' || special == '\x7f') {
+        EXPECT_TRUE(scanned) << at;
+        EXPECT_EQ(u.prompt_tokens, 5) << at;
+      } else {
+        EXPECT_EQ(u.prompt_tokens, -1) << int(special) << " at " << at;  // invalid JSON
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace zumik::epp
