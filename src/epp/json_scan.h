@@ -7,7 +7,6 @@
 
 #include <array>
 #include <cstdint>
-#include <cstring>
 #include <string>
 #include <string_view>
 
@@ -90,7 +89,6 @@ class Cursor {
     if (!Eat('"')) return false;
     const char* start = p_;
     while (true) {
-      SkipPlainWords();
       while (p_ != end_ && kPlain[static_cast<unsigned char>(*p_)]) ++p_;
       if (p_ == end_) return false;
       auto c = static_cast<unsigned char>(*p_);
@@ -110,21 +108,6 @@ class Cursor {
     if (raw != nullptr) *raw = std::string_view(start, static_cast<size_t>(p_ - start));
     ++p_;
     return true;
-  }
-
-  // Skips 8 plain string bytes at a time while a whole word has no quote, backslash,
-  // control or non-ASCII byte (the bit tricks only answer "any such byte in the word").
-  void SkipPlainWords() {
-    constexpr uint64_t kOnes = 0x0101010101010101ULL, kHigh = 0x8080808080808080ULL;
-    auto has_zero = [](uint64_t x) { return (x - kOnes) & ~x & kHigh; };
-    while (end_ - p_ >= 8) {
-      uint64_t w;
-      std::memcpy(&w, p_, sizeof w);
-      uint64_t special = has_zero(w ^ (kOnes * '"')) | has_zero(w ^ (kOnes * '\\')) |
-                         ((w - kOnes * 0x20) & ~w & kHigh) | (w & kHigh);
-      if (special != 0) return;
-      p_ += 8;
-    }
   }
 
   // One multi-byte UTF-8 sequence at p_, strictly (RFC 3629: no overlong forms, no
