@@ -5,6 +5,7 @@
 
 #include <boost/json.hpp>
 
+#include "epp/json_scan.h"
 #include "sched/request.h"
 
 namespace zumik::epp {
@@ -42,7 +43,163 @@ bool AppendContent(const json::value& content, std::string& out) {
   return true;
 }
 
+// The DOM-free reading of a request body (see ScanBody): false = unsure.
+class BodyScanner : public json_scan::Cursor {
+ public:
+  BodyScanner(ApiKind kind, std::string_view body) : Cursor(body), kind_(kind) {}
+
+  bool Scan(ParsedBody& out) {
+    if (kind_ != ApiKind::kCompletions && kind_ != ApiKind::kChatCompletions &&
+        kind_ != ApiKind::kEmbeddings && kind_ != ApiKind::kResponses) {
+      return false;
+    }
+    SkipSpace();
+    if (!Eat('{')) return false;
+    bool ok = Members(1, [&](std::string_view key) { return Member(key, out); });
+    if (!ok || !AtEnd() || out.model.empty() || !has_text_) return false;
+    if (kind_ == ApiKind::kResponses && !instructions_.empty()) {
+      out.prompt.insert(0, instructions_);
+    }
+    return true;
+  }
+
+ private:
+  // Marks `key` as read; a repeated key that matters is left to the DOM.
+  bool First(uint32_t bit) {
+    if (seen_ & bit) return false;
+    seen_ |= bit;
+    return true;
+  }
+
+  bool Member(std::string_view key, ParsedBody& out) {
+    if (key == "model") return First(1) && Peek() == '"' && DecodedString(out.model);
+    if (key == "stream") {
+      if (!First(2)) return false;
+      if (Peek() == 'n') return Literal("null");
+      return Bool(out.stream);
+    }
+    if (key == "stream_options") return First(4) && StreamOptions(out);
+    if (key == "cache_salt") {
+      if (!First(8)) return false;
+      return Peek() == '"' ? DecodedString(out.cache_salt) : SkipValue(1);
+    }
+    bool text_key = (kind_ == ApiKind::kCompletions && key == "prompt") ||
+                    ((kind_ == ApiKind::kEmbeddings || kind_ == ApiKind::kResponses) &&
+                     key == "input");
+    if (text_key) {
+      // Arrays and other shapes (serialized or rejected by the DOM reading) are left to it.
+      if (!First(16) || Peek() != '"') return false;
+      has_text_ = true;
+      return DecodedString(out.prompt);
+    }
+    if (kind_ == ApiKind::kResponses && key == "instructions") {
+      if (!First(32)) return false;
+      return Peek() == '"' ? DecodedString(instructions_) : SkipValue(1);
+    }
+    if (kind_ == ApiKind::kChatCompletions && key == "messages") {
+      if (!First(16)) return false;
+      has_text_ = true;
+      return Messages(out.prompt);
+    }
+    return SkipValue(1);
+  }
+
+  bool StreamOptions(ParsedBody& out) {
+    if (Peek() != '{') return SkipValue(1);
+    ++p_;
+    bool seen = false;
+    out.include_usage = true;  // an object without include_usage
+    return Members(2, [&](std::string_view key) {
+      if (key != "include_usage") return SkipValue(2);
+      if (seen) return false;
+      seen = true;
+      char c = Peek();
+      if (c == 't' || c == 'f') return Bool(out.include_usage);
+      out.include_usage = false;  // present but not a boolean
+      return SkipValue(2);
+    });
+  }
+
+  // [{"role": string, "content": string | null | [{"text": string}, ...]}, ...]
+  bool Messages(std::string& prompt) {
+    if (!Eat('[')) return false;
+    SkipSpace();
+    if (Eat(']')) return true;
+    while (true) {
+      SkipSpace();
+      if (!Eat('{')) return false;
+      bool has_role = false, has_content = false;
+      role_.clear();
+      content_.clear();
+      bool ok = Members(3, [&](std::string_view key) {
+        if (key == "role") {
+          if (has_role || Peek() != '"') return false;
+          has_role = true;
+          return DecodedString(role_);
+        }
+        if (key == "content") {
+          if (has_content) return false;
+          has_content = true;
+          return Content();
+        }
+        return SkipValue(3);
+      });
+      if (!ok || !has_role) return false;
+      sched::AppendChatMessage(prompt, role_, content_);
+      SkipSpace();
+      if (Eat(',')) continue;
+      return Eat(']');
+    }
+  }
+
+  bool Content() {
+    switch (Peek()) {
+      case '"':
+        return DecodedString(content_);
+      case 'n':
+        return Literal("null");
+      case '[':
+        break;
+      default:
+        return false;
+    }
+    ++p_;
+    SkipSpace();
+    if (Eat(']')) return true;
+    while (true) {
+      SkipSpace();
+      if (!Eat('{')) return false;
+      bool has_text = false;
+      bool ok = Members(5, [&](std::string_view key) {
+        if (key != "text") return SkipValue(5);
+        if (has_text) return false;
+        has_text = true;
+        if (Peek() != '"') return SkipValue(5);
+        if (!DecodedString(part_)) return false;
+        content_.append(part_);
+        return true;
+      });
+      if (!ok) return false;
+      SkipSpace();
+      if (Eat(',')) continue;
+      return Eat(']');
+    }
+  }
+
+  ApiKind kind_;
+  uint32_t seen_ = 0;
+  bool has_text_ = false;  // the kind's prompt field was read
+  std::string instructions_, role_, content_, part_;
+};
+
 }  // namespace
+
+bool ScanBody(ApiKind kind, std::string_view body, ParsedBody& out) {
+  out = ParsedBody{};
+  if (BodyScanner(kind, body).Scan(out)) return true;
+  out = ParsedBody{};
+  return false;
+}
 
 ApiKind ApiKindOfPath(std::string_view path) {
   if (auto q = path.find('?'); q != std::string_view::npos) path = path.substr(0, q);
@@ -57,8 +214,23 @@ ApiKind ApiKindOfPath(std::string_view path) {
 }
 
 BodyParseResult ParseBody(ApiKind kind, std::string_view body) {
+  BodyParseResult result;
+  if (ScanBody(kind, body, result.body)) {
+    result.ok = true;
+    return result;
+  }
+  return ParseBodyWithDom(kind, body);
+}
+
+BodyParseResult ParseBodyWithDom(ApiKind kind, std::string_view body) {
   if (body.empty()) return Fail("request body is empty: expected a JSON object");
-  json::parser parser;
+  // The DOM lives only in this call: a small body's parse runs in these stack buffers, and
+  // a larger one's in arena blocks freed at once (no per-node free).
+  unsigned char arena[4096];
+  json::monotonic_resource resource(arena, sizeof arena);
+  unsigned char parser_temp[1024];
+  json::parser parser(json::storage_ptr(), json::parse_options(), parser_temp);
+  parser.reset(&resource);
   boost::system::error_code ec;
   size_t used = parser.write(body.data(), body.size(), ec);
   if (ec) {

@@ -46,4 +46,12 @@ struct BodyParseResult {
 };
 BodyParseResult ParseBody(ApiKind kind, std::string_view body);
 
+// The two readings behind ParseBody, exposed for tests and the fuzzer. ScanBody reads the
+// common shapes (string prompt/input, chat messages with string, null or text-part content)
+// without a DOM and returns false whenever it is unsure, errors included; ParseBody then
+// runs ParseBodyWithDom, the authoritative reading. When ScanBody returns true, `out` is what
+// ParseBodyWithDom gives.
+bool ScanBody(ApiKind kind, std::string_view body, ParsedBody& out);
+BodyParseResult ParseBodyWithDom(ApiKind kind, std::string_view body);
+
 }  // namespace zumik::epp

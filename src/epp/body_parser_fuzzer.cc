@@ -1,11 +1,13 @@
 // libFuzzer target: the EPP body parser (and the usage parser) on arbitrary bytes for every
-// API kind; the first byte picks the kind. Must never crash, leak or read out of bounds.
+// API kind; the first byte picks the kind. Must never crash, leak or read out of bounds, and
+// the body and usage scans must agree with the DOM readings of the same bytes.
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
 
 #include "epp/body_parser.h"
 #include "epp/usage_parser.h"
+#include "epp/usage_scanner.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
@@ -13,10 +15,31 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view body(reinterpret_cast<const char*>(data + 1), size - 1);
   auto result = zumik::epp::ParseBody(kind, body);
   if (result.ok && result.body.model.empty()) __builtin_trap();
+  // The DOM-free body scan must agree with the DOM reading whenever it answers.
+  zumik::epp::ParsedBody scanned_body;
+  if (zumik::epp::ScanBody(kind, body, scanned_body)) {
+    auto dom = zumik::epp::ParseBodyWithDom(kind, body);
+    if (!dom.ok || dom.body.model != scanned_body.model ||
+        dom.body.prompt != scanned_body.prompt || dom.body.stream != scanned_body.stream ||
+        dom.body.include_usage != scanned_body.include_usage ||
+        dom.body.cache_salt != scanned_body.cache_salt) {
+      __builtin_trap();
+    }
+  }
   zumik::epp::UsageParser usage;
   usage.set_streaming(data[0] & 0x80);
   usage.Feed(body.substr(0, body.size() / 2));
   usage.Feed(body.substr(body.size() / 2));
   usage.Finish();
+  // The DOM-free usage scan must agree with the DOM reading whenever it answers.
+  zumik::epp::Usage scanned, parsed;
+  if (zumik::epp::ScanUsage(body, scanned) == zumik::epp::ScanResult::kFound) {
+    zumik::epp::ParseUsage(body, parsed);
+    if (scanned.prompt_tokens != parsed.prompt_tokens ||
+        scanned.completion_tokens != parsed.completion_tokens ||
+        scanned.cached_tokens != parsed.cached_tokens) {
+      __builtin_trap();
+    }
+  }
   return 0;
 }

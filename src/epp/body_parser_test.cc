@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
 
 namespace zumik::epp {
 namespace {
@@ -90,6 +91,114 @@ TEST(ParseBody, ReadsEmbeddingsAndResponsesInput) {
   auto r = ParseBody(ApiKind::kResponses, R"({"model":"m","instructions":"I:","input":"q"})");
   ASSERT_TRUE(r.ok);
   EXPECT_EQ(r.body.prompt, "I:q");
+}
+
+// The scan (no DOM) and the DOM reading agree wherever the scan answers.
+void ExpectScanAgrees(ApiKind kind, std::string_view body) {
+  ParsedBody scanned;
+  if (!ScanBody(kind, body, scanned)) return;
+  BodyParseResult dom = ParseBodyWithDom(kind, body);
+  ASSERT_TRUE(dom.ok) << body;
+  EXPECT_EQ(scanned.model, dom.body.model) << body;
+  EXPECT_EQ(scanned.prompt, dom.body.prompt) << body;
+  EXPECT_EQ(scanned.cache_salt, dom.body.cache_salt) << body;
+  EXPECT_EQ(scanned.stream, dom.body.stream) << body;
+  EXPECT_EQ(scanned.include_usage, dom.body.include_usage) << body;
+}
+
+struct BodyCase {
+  ApiKind kind;
+  std::string body;
+  bool scanned;  // read without the DOM
+};
+
+const std::vector<BodyCase>& BodyCases() {
+  static const std::vector<BodyCase> cases = {
+      {ApiKind::kCompletions,
+       R"({"model":"meta-llama/Llama-3.1-8B-Instruct","prompt":"Hello world","max_tokens":1})",
+       true},
+      {ApiKind::kCompletions,
+       R"( { "model" : "m" , "prompt" : "a\"b\\c\/d\n\t\r\b\f" , "stream" : true ,)"
+       R"( "stream_options" : { "include_usage" : false } , "cache_salt" : "s" } )",
+       true},
+      {ApiKind::kCompletions, R"({"prompt":"x","stream":null,"model":"m","stream_options":{}})",
+       true},
+      {ApiKind::kCompletions, R"({"model":"m","prompt":"x","stream_options":{"include_usage":1}})",
+       true},
+      {ApiKind::kCompletions, R"({"model":"m","prompt":"x","stream_options":[true]})", true},
+      {ApiKind::kCompletions, R"({"model":"m","prompt":"x","cache_salt":7,"x":{"model":"n"}})",
+       true},
+      {ApiKind::kCompletions, "{\"model\":\"m\",\"prompt\":\"h\xc3\xa9 \xe2\x80\x94\"}", true},
+      {ApiKind::kChatCompletions,
+       R"({"model":"m","messages":[{"role":"system","content":"be brief"},)"
+       R"({"role":"user","content":[{"type":"text","text":"hi"},{"type":"image"},)"
+       R"({"text":"!"}]},{"role":"assistant","content":null},{"name":"x","role":"user"}]})",
+       true},
+      {ApiKind::kChatCompletions, R"({"model":"m","messages":[]})", true},
+      {ApiKind::kChatCompletions, R"({"model":"m","messages":[{"role":"u","content":[{"text":5}]}]})",
+       true},
+      {ApiKind::kEmbeddings, R"({"model":"m","input":"abc","prompt":[1]})", true},
+      {ApiKind::kResponses, R"({"input":"q","model":"m","instructions":"I:"})", true},
+      {ApiKind::kResponses, R"({"input":"q","model":"m","instructions":null})", true},
+      // Left to the DOM: arrays serialized, \u escapes, repeated keys, and every error.
+      {ApiKind::kCompletions, R"({"model":"m","prompt":["a","b"]})", false},
+      {ApiKind::kCompletions, R"({"model":"m","prompt":[1,2,3]})", false},
+      {ApiKind::kEmbeddings, R"({"model":"m","input":["a"]})", false},
+      {ApiKind::kCompletions, R"({"model":"m","prompt":"\u00e9"})", false},
+      {ApiKind::kCompletions, R"({"model":"m","model":"n","prompt":"x"})", false},
+      {ApiKind::kCompletions, R"({"model":"m","prompt":"x","prompt":"y"})", false},
+      {ApiKind::kCompletions, R"({"model":"","prompt":"x"})", false},
+      {ApiKind::kCompletions, R"({"model":1,"prompt":"x"})", false},
+      {ApiKind::kCompletions, R"({"model":"m"})", false},
+      {ApiKind::kCompletions, R"({"model":"m","prompt":"x","stream":"yes"})", false},
+      {ApiKind::kCompletions, R"({"model":"m","prompt":"x"} {})", false},
+      {ApiKind::kCompletions, "{\"model\":\"m\",\"prompt\":\"\xff\xfe\"}", false},
+      {ApiKind::kChatCompletions, R"({"model":"m","messages":"hi"})", false},
+      {ApiKind::kChatCompletions, R"({"model":"m","messages":[{"content":"x"}]})", false},
+      {ApiKind::kChatCompletions, R"({"model":"m","messages":[{"role":"u","content":5}]})", false},
+      {ApiKind::kChatCompletions, R"({"model":"m","messages":[{"role":"u","content":["x"]}]})",
+       false},
+      {ApiKind::kChatCompletions, R"({"model":"m","messages":[1]})", false},
+      {ApiKind::kModels, R"({"model":"m"})", false},
+      {ApiKind::kCompletions, "", false},
+  };
+  return cases;
+}
+
+TEST(ScanBody, ReadsTheCommonShapesAsTheDomDoes) {
+  for (const BodyCase& c : BodyCases()) {
+    ParsedBody scanned;
+    EXPECT_EQ(ScanBody(c.kind, c.body, scanned), c.scanned) << c.body;
+    ExpectScanAgrees(c.kind, c.body);
+    // ParseBody's answer is the DOM's either way.
+    BodyParseResult dom = ParseBodyWithDom(c.kind, c.body);
+    BodyParseResult both = ParseBody(c.kind, c.body);
+    EXPECT_EQ(both.ok, dom.ok) << c.body;
+    EXPECT_EQ(both.body.prompt, dom.body.prompt) << c.body;
+    EXPECT_EQ(both.error.message, dom.error.message) << c.body;
+    EXPECT_EQ(both.error.param, dom.error.param) << c.body;
+  }
+}
+
+// Every truncation and single-byte change of the cases, read as every kind.
+TEST(ScanBody, AgreesWithTheDomOnDamagedBodies) {
+  const std::string replacements = "{}[]\":,0 \\nut\x80\xc3\xff";
+  const ApiKind kinds[] = {ApiKind::kCompletions, ApiKind::kChatCompletions,
+                           ApiKind::kEmbeddings, ApiKind::kResponses};
+  for (const BodyCase& c : BodyCases()) {
+    for (ApiKind kind : kinds) {
+      for (size_t n = 0; n < c.body.size(); ++n) {
+        ExpectScanAgrees(kind, std::string_view(c.body).substr(0, n));
+      }
+      for (size_t i = 0; i < c.body.size(); ++i) {
+        for (char r : replacements) {
+          std::string changed = c.body;
+          changed[i] = r;
+          ExpectScanAgrees(kind, changed);
+        }
+      }
+    }
+  }
 }
 
 }  // namespace

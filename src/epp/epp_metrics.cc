@@ -9,6 +9,16 @@
 #include "epp/datastore.h"
 
 namespace zumik::epp {
+namespace {
+
+template <typename Child, typename Family>
+Child& Get(EppMetrics::LazySeries<Child>& lazy, Family* family,
+           std::initializer_list<std::string_view> labels) {
+  std::call_once(lazy.once, [&] { lazy.child = family->With(labels); });
+  return *lazy.child;
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<EppMetrics>> EppMetrics::Create(std::string pool_name) {
   std::unique_ptr<EppMetrics> m(new EppMetrics());
@@ -141,12 +151,63 @@ void EppMetrics::WatchPool(const Datastore& datastore,
   }));
 }
 
+std::string_view EppMetrics::BoundModelLocked(std::string_view model) {
+  if (auto it = models_.find(model); it != models_.end()) return *it;
+  if (models_.size() >= kMaxModelNames) return "other";
+  return *models_.emplace(model).first;
+}
+
 std::string EppMetrics::BoundModel(std::string_view model) {
   std::lock_guard lock(mu_);
-  if (models_.find(model) != models_.end()) return std::string(model);
-  if (models_.size() >= kMaxModelNames) return "other";
-  models_.emplace(model);
-  return std::string(model);
+  return std::string(BoundModelLocked(model));
+}
+
+EppMetrics::ModelSeries& EppMetrics::Series(std::string_view model, std::string_view target) {
+  std::lock_guard lock(mu_);
+  std::string_view m = BoundModelLocked(model);
+  std::string_view t = target.empty() ? m : BoundModelLocked(target);
+  if (auto it = series_.find(std::make_pair(m, t)); it != series_.end()) return *it->second;
+  auto s = std::make_unique<ModelSeries>();
+  s->model = std::string(m);
+  s->target = std::string(t);
+  auto [it, inserted] =
+      series_.emplace(std::make_pair(std::string(m), std::string(t)), std::move(s));
+  return *it->second;
+}
+
+void EppMetrics::RequestStarted(ModelSeries& s) {
+  Get(s.requests, request_total_, {s.model, s.target}).Inc();
+}
+
+void EppMetrics::RequestError(ModelSeries& s, int code) { RequestError(s.model, s.target, code); }
+
+void EppMetrics::RequestFinished(ModelSeries& s, double seconds, int64_t request_bytes,
+                                 int64_t response_bytes) {
+  Get(s.duration, request_duration_, {s.model, s.target}).Observe(seconds);
+  Get(s.request_size, request_size_, {s.model, s.target})
+      .Observe(static_cast<double>(request_bytes));
+  Get(s.response_size, response_size_, {s.model, s.target})
+      .Observe(static_cast<double>(response_bytes));
+}
+
+void EppMetrics::RequestRunning(ModelSeries& s, int delta) {
+  Get(s.running, request_running_, {s.model, s.target}).Add(delta);
+}
+
+void EppMetrics::Ttft(ModelSeries& s, bool streaming, double seconds) {
+  Get(s.ttft[streaming ? 1 : 0], ttft_, {s.model, s.target, streaming ? "true" : "false"})
+      .Observe(seconds);
+}
+
+void EppMetrics::Tokens(ModelSeries& s, int64_t input, int64_t output, int64_t cached) {
+  const std::initializer_list<std::string_view> labels = {s.model, s.target};
+  if (input >= 0) Get(s.input_tokens, input_tokens_, labels).Observe(static_cast<double>(input));
+  if (output >= 0) {
+    Get(s.output_tokens, output_tokens_, labels).Observe(static_cast<double>(output));
+  }
+  if (cached >= 0) {
+    Get(s.cached_tokens, cached_tokens_, labels).Observe(static_cast<double>(cached));
+  }
 }
 
 void EppMetrics::RequestStarted(const std::string& model, const std::string& target) {
@@ -183,9 +244,12 @@ void EppMetrics::Tokens(const std::string& model, const std::string& target, int
 }
 
 void EppMetrics::SchedulerDuration(double seconds, bool success) {
-  scheduler_e2e_->With({})->Observe(seconds);
-  std::string_view status = success ? "success" : "failure";
-  scheduler_attempts_->With({status})->Inc();
+  Get(scheduler_e2e_series_, scheduler_e2e_, {}).Observe(seconds);
+  if (success) {
+    Get(scheduler_success_, scheduler_attempts_, {"success"}).Inc();
+  } else {
+    Get(scheduler_failure_, scheduler_attempts_, {"failure"}).Inc();
+  }
 }
 
 }  // namespace zumik::epp

@@ -4,12 +4,14 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <set>
 #include <string>
 #include <string_view>
-#include <functional>
+#include <utility>
 
 #include "absl/status/statusor.h"
 #include "core/metrics/registry.h"
@@ -50,16 +52,57 @@ class EppMetrics {
   void Tokens(const std::string& model, const std::string& target, int64_t input, int64_t output,
               int64_t cached);
   void SchedulerDuration(double seconds, bool success);
+
+  // A series made on first use (so /metrics shows only what was observed), then kept.
+  template <typename Child>
+  struct LazySeries {
+    std::once_flag once;
+    std::shared_ptr<Child> child;
+  };
+  // The series of one (model_name, target_model_name) label pair, looked up once per request
+  // instead of once per observation. Labels are bounded as BoundModel does, so there are at
+  // most (kMaxModelNames + 1)^2 of these. Valid as long as this EppMetrics.
+  struct ModelSeries {
+    std::string model, target;  // the label values
+    LazySeries<metrics::Counter> requests;
+    LazySeries<metrics::Gauge> running;
+    LazySeries<metrics::Histogram> duration, request_size, response_size;
+    LazySeries<metrics::Histogram> input_tokens, output_tokens, cached_tokens;
+    LazySeries<metrics::Histogram> ttft[2];  // streaming "false", "true"
+  };
+  // `target` "" = the model's own label (no rewrite).
+  ModelSeries& Series(std::string_view model, std::string_view target);
+  // The same observations as the string-labelled calls above, through cached series.
+  void RequestStarted(ModelSeries& s);
+  void RequestError(ModelSeries& s, int code);
+  void RequestFinished(ModelSeries& s, double seconds, int64_t request_bytes,
+                       int64_t response_bytes);
+  void RequestRunning(ModelSeries& s, int delta);
+  void Ttft(ModelSeries& s, bool streaming, double seconds);
+  void Tokens(ModelSeries& s, int64_t input, int64_t output, int64_t cached);
   void ScrapeError() { scrape_errors_->With({})->Inc(); }
 
  private:
   EppMetrics() = default;
   absl::Status Init(std::string pool_name);
+  std::string_view BoundModelLocked(std::string_view model);  // requires mu_
 
   metrics::Registry registry_;
   std::string pool_name_;
   std::mutex mu_;
   std::set<std::string, std::less<>> models_;
+  struct PairLess {
+    using is_transparent = void;
+    template <typename A, typename B>
+    bool operator()(const A& a, const B& b) const {
+      return std::pair<std::string_view, std::string_view>(a.first, a.second) <
+             std::pair<std::string_view, std::string_view>(b.first, b.second);
+    }
+  };
+  std::map<std::pair<std::string, std::string>, std::unique_ptr<ModelSeries>, PairLess>
+      series_;  // guarded by mu_
+  LazySeries<metrics::Histogram> scheduler_e2e_series_;
+  LazySeries<metrics::Counter> scheduler_success_, scheduler_failure_;
 
   metrics::CounterFamily* request_total_ = nullptr;
   metrics::CounterFamily* request_error_total_ = nullptr;

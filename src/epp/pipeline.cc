@@ -62,14 +62,31 @@ std::string ErrorJson(int status, std::string_view message, std::string_view typ
   return json::serialize(root);
 }
 
-// A random v4-style id (not cryptographic; it only has to be unique enough for tracing).
+// Writes the low `digits` hex digits of `value` at `out`.
+char* Hex(char* out, uint64_t value, int digits) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  for (int i = digits - 1; i >= 0; --i) {
+    out[i] = kDigits[value & 0xf];
+    value >>= 4;
+  }
+  return out + digits;
+}
+
+// A random v4-style id, 8-4-4-4-12 hex digits (not cryptographic; it only has to be unique
+// enough for tracing).
 std::string NewRequestId(Rng& rng) {
   uint64_t a = rng.Next();
   uint64_t b = rng.Next();
   a = (a & 0xffffffffffff0fffULL) | 0x4000ULL;
   b = (b & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;
-  return fmt::format("{:08x}-{:04x}-{:04x}-{:04x}-{:012x}", a >> 32, (a >> 16) & 0xffff, a & 0xffff,
-                     b >> 48, b & 0xffffffffffffULL);
+  std::string id(36, '-');
+  char* out = id.data();
+  out = Hex(out, a >> 32, 8) + 1;
+  out = Hex(out, a >> 16, 4) + 1;
+  out = Hex(out, a, 4) + 1;
+  out = Hex(out, b >> 48, 4) + 1;
+  Hex(out, b, 12);
+  return id;
 }
 
 }  // namespace
@@ -277,14 +294,14 @@ std::variant<Admission, Rejection> Pipeline::AdmitOnce(
 
   sched::InferenceRequest request;
   request.request_id = ctx->request_id;
-  request.model = parsed.body.model;
+  request.model = std::move(parsed.body.model);
   if (const std::string* rewrite =
           FindHeader(headers, "x-llm-d-model-name-rewrite", "x-gateway-model-name-rewrite");
       rewrite != nullptr && !rewrite->empty()) {
     request.target_model = *rewrite;
   }
   request.prompt = parsed.body.prompt;
-  request.cache_salt = parsed.body.cache_salt;
+  request.cache_salt = std::move(parsed.body.cache_salt);
   if (const std::string* objective =
           FindHeader(headers, "x-llm-d-inference-objective", "x-gateway-inference-objective");
       objective != nullptr) {
@@ -315,18 +332,21 @@ std::variant<Admission, Rejection> Pipeline::AdmitOnce(
   ctx->target_model = request.target_model;
   ctx->priority = request.priority;
   ctx->client_stream = parsed.body.stream;
-  std::string label_model = metrics_ != nullptr ? metrics_->BoundModel(request.model) : "";
+  // The model label of a rejection (BoundModel registers the name, as admission does).
+  auto label_model = [&] {
+    return metrics_ != nullptr ? metrics_->BoundModel(request.model) : std::string();
+  };
 
   if (!any_ready) {
     Rejection r = Reject(503, "no ready endpoints in the pool", "server_error",
-                         "rejected-no-endpoints", label_model);
+                         "rejected-no-endpoints", label_model());
     r.dropped_reason = "rejected-no-endpoints";
     return r;
   }
   // Legacy admission: only sheddable requests are checked against saturation.
   if (request.priority < 0 && sched::IsSaturated(candidates, now, options_.saturation)) {
     Rejection r = Reject(429, "system saturated, sheddable request dropped", "rate_limit_error",
-                         "rejected-saturated", label_model);
+                         "rejected-saturated", label_model());
     r.dropped_reason = "rejected-saturated";
     r.queueable = options_.max_queued > 0;
     return r;
@@ -364,11 +384,12 @@ std::variant<Admission, Rejection> Pipeline::AdmitOnce(
     int status = http::HttpStatusFromStatus(pick.status());
     if (status != 429 && status != 503) status = 500;
     Rejection r = Reject(status, fmt::format("scheduling failed: {}", MessageOf(pick.status())),
-                         {}, status == 429 ? "rejected-saturated" : "", label_model);
+                         {}, status == 429 ? "rejected-saturated" : "", label_model());
     if (status == 429) r.dropped_reason = "rejected-saturated";
     return r;
   }
 
+  admission.endpoints.reserve(static_cast<size_t>(options_.max_fallbacks) + 1);
   for (size_t i = 0; i < pick->target_indices.size(); ++i) {
     if (static_cast<int>(i) > options_.max_fallbacks) break;
     admission.endpoints.push_back(candidates[pick->target_indices[i]].address);
@@ -381,11 +402,9 @@ std::variant<Admission, Rejection> Pipeline::AdmitOnce(
   ctx->handle = pick->handle;
   ctx->primary = admission.endpoints.front();
   if (metrics_ != nullptr) {
-    std::string target = request.target_model.empty() ? label_model
-                                                       : metrics_->BoundModel(request.target_model);
-    metrics_->RequestStarted(label_model, target);
-    metrics_->RequestRunning(label_model, target, 1);
-    ctx->target_model = request.target_model;
+    ctx->series = &metrics_->Series(request.model, request.target_model);
+    metrics_->RequestStarted(*ctx->series);
+    metrics_->RequestRunning(*ctx->series, 1);
   }
   admission.ctx = std::move(ctx);
   return admission;
@@ -407,16 +426,16 @@ void Pipeline::OnResponseBody(RequestContext& ctx, std::string_view chunk, bool 
         std::lock_guard lock(sched_mu_);
         scheduler_->OnFirstToken(ctx.handle, ctx.first_byte);
       }
-      if (metrics_ != nullptr && !ctx.model.empty()) {
-        std::string model = metrics_->BoundModel(ctx.model);
-        std::string target =
-            ctx.target_model.empty() ? model : metrics_->BoundModel(ctx.target_model);
-        metrics_->Ttft(model, target, ctx.streaming, ToSeconds(ctx.first_byte - ctx.started));
+      if (metrics_ != nullptr && ctx.series != nullptr) {
+        metrics_->Ttft(*ctx.series, ctx.streaming, ToSeconds(ctx.first_byte - ctx.started));
       }
     }
+  }
+  if (end_of_stream) {
+    ctx.usage.FinishWith(chunk);
+  } else {
     ctx.usage.Feed(chunk);
   }
-  if (end_of_stream) ctx.usage.Finish();
 }
 
 void Pipeline::OnDone(RequestContext& ctx) {
@@ -434,16 +453,14 @@ void Pipeline::OnDone(RequestContext& ctx) {
     std::lock_guard lock(sched_mu_);
     scheduler_->OnComplete(ctx.handle, now, completion);
   }
-  if (metrics_ != nullptr && !ctx.model.empty()) {
-    std::string model = metrics_->BoundModel(ctx.model);
-    std::string target = ctx.target_model.empty() ? model : metrics_->BoundModel(ctx.target_model);
-    metrics_->RequestRunning(model, target, -1);
-    metrics_->RequestFinished(model, target, ToSeconds(now - ctx.started), ctx.request_bytes,
+  if (metrics_ != nullptr && ctx.series != nullptr) {
+    EppMetrics::ModelSeries& series = *ctx.series;
+    metrics_->RequestRunning(series, -1);
+    metrics_->RequestFinished(series, ToSeconds(now - ctx.started), ctx.request_bytes,
                               ctx.response_bytes);
-    metrics_->Tokens(model, target, usage.prompt_tokens, usage.completion_tokens,
-                     usage.cached_tokens);
+    metrics_->Tokens(series, usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens);
     // No response at all (connect failures, cancel before headers) counts as 502.
-    if (!success) metrics_->RequestError(model, target, ctx.status == 0 ? 502 : ctx.status);
+    if (!success) metrics_->RequestError(series, ctx.status == 0 ? 502 : ctx.status);
   }
 }
 

@@ -50,6 +50,8 @@ struct RequestContext {
   Time first_byte{};  // zero until the first response body byte
   bool first_token_seen = false;
   UsageParser usage;
+  // The request's metric series (null without metrics or before admission).
+  EppMetrics::ModelSeries* series = nullptr;
   std::atomic<bool> done{false};
 };
 

@@ -5,6 +5,8 @@
 
 #include <boost/json.hpp>
 #include <chrono>
+#include <set>
+#include <regex>
 #include <thread>
 
 namespace zumik::epp {
@@ -374,6 +376,76 @@ TEST_F(PipelineTest, FirstBodyChunkIsTheFirstTokenAndStreamingUsageIsRead) {
   p->OnResponseBody(ctx, "data: [DONE]\n\n", true);
   EXPECT_EQ(ctx.usage.usage().completion_tokens, 3);
   p->OnDone(ctx);
+}
+
+TEST_F(PipelineTest, GeneratedRequestIdIsAVersion4Uuid) {
+  SetUpPool(1);
+  auto p = Make();
+  const std::regex uuid("[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}");
+  std::set<std::string> ids;
+  for (int i = 0; i < 20; ++i) {
+    auto r = p->Admit("/v1/completions", {}, Completion("x"), {});
+    ASSERT_TRUE(std::holds_alternative<Admission>(r));
+    auto& a = std::get<Admission>(r);
+    EXPECT_TRUE(std::regex_match(a.ctx->request_id, uuid)) << a.ctx->request_id;
+    ASSERT_EQ(a.upstream_headers.size(), 1u);
+    EXPECT_EQ(a.upstream_headers[0].second, a.ctx->request_id);
+    ids.insert(a.ctx->request_id);
+    p->OnDone(*a.ctx);
+  }
+  EXPECT_EQ(ids.size(), 20u);
+}
+
+// One request's series: labelled by model and rewrite target, each observed once, and only
+// the series that were observed appear (no streaming="true" TTFT for a JSON response).
+TEST_F(PipelineQueueMetricsTest, ObservesEachRequestOnceUnderItsModelAndTargetLabels) {
+  SetUpPool(2);
+  auto p = MakeWithMetrics(0);
+  const HeaderList rewrite = {{"x-gateway-model-name-rewrite", "t"}};
+  for (int i = 0; i < 2; ++i) {
+    auto r = p->Admit("/v1/completions", rewrite, Completion("hello"), {});
+    ASSERT_TRUE(std::holds_alternative<Admission>(r));
+    auto& ctx = *std::get<Admission>(r).ctx;
+    p->OnResponseHeaders(ctx, 200, "application/json");
+    p->OnResponseBody(ctx, R"({"usage":{"prompt_tokens":2,"completion_tokens":1}})", true);
+    p->OnDone(ctx);
+  }
+  std::string text = metrics_->registry().Expose();
+  EXPECT_EQ(SeriesValue(text, R"(llm_d_epp_request_total{model_name="m",target_model_name="t"})"),
+            2);
+  EXPECT_EQ(SeriesValue(text, "llm_d_epp_request_running{"), 0);
+  EXPECT_EQ(SeriesValue(text, "llm_d_epp_request_input_tokens_sum{"), 4);
+  EXPECT_EQ(SeriesValue(text, "llm_d_epp_request_output_tokens_count{"), 2);
+  EXPECT_EQ(SeriesValue(text, "llm_d_epp_request_duration_seconds_count{"), 2);
+  EXPECT_EQ(SeriesValue(text, "llm_d_epp_request_ttft_seconds_count{"), 2);
+  EXPECT_EQ(text.find("llm_d_epp_request_cached_tokens_count{"), std::string::npos);
+  EXPECT_EQ(text.find(R"(streaming="true")"), std::string::npos);
+  EXPECT_EQ(text.find("llm_d_epp_request_error_total{"), std::string::npos);
+}
+
+// Label cardinality stays bounded with per-request series: past kMaxModelNames distinct
+// models, requests are labelled "other".
+TEST_F(PipelineQueueMetricsTest, ModelLabelsStayBounded) {
+  SetUpPool(1);
+  auto p = MakeWithMetrics(0);
+  const size_t models = EppMetrics::kMaxModelNames + 20;
+  for (size_t i = 0; i < models; ++i) {
+    std::string body = R"({"model":"m)" + std::to_string(i) + R"(","prompt":"x"})";
+    auto r = p->Admit("/v1/completions", {}, body, {});
+    ASSERT_TRUE(std::holds_alternative<Admission>(r));
+    p->OnDone(*std::get<Admission>(r).ctx);
+  }
+  std::string text = metrics_->registry().Expose();
+  size_t series = 0;
+  for (size_t pos = 0; (pos = text.find("\nllm_d_epp_request_total{", pos)) != std::string::npos;
+       ++pos) {
+    ++series;
+  }
+  EXPECT_EQ(series, EppMetrics::kMaxModelNames + 1);
+  EXPECT_EQ(
+      SeriesValue(text, R"(llm_d_epp_request_total{model_name="other",target_model_name="other"})"),
+      20);
+  EXPECT_EQ(SeriesValue(text, "llm_d_epp_request_total{"), static_cast<double>(models));
 }
 
 }  // namespace

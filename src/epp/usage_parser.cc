@@ -1,40 +1,9 @@
 // Incremental usage extraction from SSE and JSON response bodies (see usage_parser.h).
 #include "epp/usage_parser.h"
 
-#include <boost/json.hpp>
+#include "epp/usage_scanner.h"
 
 namespace zumik::epp {
-namespace json = boost::json;
-
-namespace {
-
-int64_t IntField(const json::object& object, std::string_view key) {
-  const json::value* v = object.if_contains(key);
-  if (v == nullptr) return -1;
-  if (v->is_int64()) return v->get_int64();
-  if (v->is_uint64()) return static_cast<int64_t>(v->get_uint64());
-  if (v->is_double()) return static_cast<int64_t>(v->get_double());
-  return -1;
-}
-
-// Fills `usage` from an OpenAI `usage` object (chat/completions or Responses API names).
-void ReadUsage(const json::object& u, Usage& usage) {
-  int64_t prompt = IntField(u, "prompt_tokens");
-  if (prompt < 0) prompt = IntField(u, "input_tokens");
-  int64_t completion = IntField(u, "completion_tokens");
-  if (completion < 0) completion = IntField(u, "output_tokens");
-  if (prompt >= 0) usage.prompt_tokens = prompt;
-  if (completion >= 0) usage.completion_tokens = completion;
-  for (std::string_view details : {"prompt_tokens_details", "input_tokens_details"}) {
-    const json::value* d = u.if_contains(details);
-    if (d != nullptr && d->is_object()) {
-      int64_t cached = IntField(d->get_object(), "cached_tokens");
-      if (cached >= 0) usage.cached_tokens = cached;
-    }
-  }
-}
-
-}  // namespace
 
 void UsageParser::Feed(std::string_view chunk) {
   if (finished_ || chunk.empty()) return;
@@ -97,17 +66,23 @@ void UsageParser::OnSseLine(std::string_view line) {
 }
 
 void UsageParser::ParseJson(std::string_view text) {
-  boost::system::error_code ec;
-  json::value root = json::parse(json::string_view(text.data(), text.size()), ec);
-  if (ec || !root.is_object()) return;
-  const json::object* object = &root.get_object();
-  // Responses API: {"type":"response.completed","response":{"usage":{...}}}.
-  if (const json::value* response = object->if_contains("response");
-      response != nullptr && response->is_object()) {
-    object = &response->get_object();
+  Usage found;
+  if (ScanUsage(text, found) == ScanResult::kUnsure) ParseUsage(text, found);
+  if (found.prompt_tokens >= 0) usage_.prompt_tokens = found.prompt_tokens;
+  if (found.completion_tokens >= 0) usage_.completion_tokens = found.completion_tokens;
+  if (found.cached_tokens >= 0) usage_.cached_tokens = found.cached_tokens;
+}
+
+void UsageParser::FinishWith(std::string_view last_chunk) {
+  // A JSON body that arrives whole is read in place, without buffering a copy.
+  if (!finished_ && !streaming_ && !overflow_ && buffer_.empty() && !last_chunk.empty() &&
+      last_chunk.size() <= kMaxBufferedBytes) {
+    ParseJson(last_chunk);
+    finished_ = true;
+    return;
   }
-  const json::value* usage = object->if_contains("usage");
-  if (usage != nullptr && usage->is_object()) ReadUsage(usage->get_object(), usage_);
+  Feed(last_chunk);
+  Finish();
 }
 
 void UsageParser::Finish() {

@@ -26,6 +26,8 @@ class UsageParser {
   void Feed(std::string_view chunk);
   // End of the body: a buffered JSON body is parsed now.
   void Finish();
+  // Feed(last_chunk) then Finish(), without copying a JSON body that arrives in one piece.
+  void FinishWith(std::string_view last_chunk);
 
   const Usage& usage() const { return usage_; }
   // SSE data events seen (streaming), excluding [DONE].

@@ -61,5 +61,41 @@ TEST(UsageParser, IgnoresGarbageAndOversizedBodies) {
   EXPECT_EQ(big.usage().prompt_tokens, -1);
 }
 
+TEST(UsageParser, FinishWithReadsTheLastChunkInPlaceOrAfterTheBufferedPart) {
+  const std::string body =
+      R"({"usage":{"prompt_tokens":12,"completion_tokens":5,)"
+      R"("prompt_tokens_details":{"cached_tokens":8}}})";
+  for (size_t split : {size_t{0}, size_t{1}, body.size() / 2, body.size()}) {
+    UsageParser p;
+    p.Feed(std::string_view(body).substr(0, split));
+    p.FinishWith(std::string_view(body).substr(split));
+    EXPECT_EQ(p.usage().prompt_tokens, 12) << split;
+    EXPECT_EQ(p.usage().completion_tokens, 5) << split;
+    EXPECT_EQ(p.usage().cached_tokens, 8) << split;
+    p.FinishWith(R"({"usage":{"prompt_tokens":1}})");  // finished: ignored
+    EXPECT_EQ(p.usage().prompt_tokens, 12) << split;
+  }
+  UsageParser sse;
+  sse.set_streaming(true);
+  sse.Feed("data: {\"usage\":null}\n\n");
+  sse.FinishWith("data: {\"usage\":{\"prompt_tokens\":3}}");  // no final newline
+  EXPECT_EQ(sse.usage().prompt_tokens, 3);
+  EXPECT_EQ(sse.events(), 2);
+}
+
+// SSE events carry "usage": null until the last; later events only overwrite what they give.
+TEST(UsageParser, SseUsageNullAndPartialEventsKeepEarlierValues) {
+  UsageParser p;
+  p.set_streaming(true);
+  p.Feed("data: {\"choices\":[{\"text\":\"\\\"usage\\\":{}\"}],\"usage\":null}\n\n"
+         "data: {\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":2}}\n\n"
+         "data: {\"usage\":{\"completion_tokens\":4,\"prompt_tokens\":null}}\n\n");
+  p.Finish();
+  EXPECT_EQ(p.usage().prompt_tokens, 3);
+  EXPECT_EQ(p.usage().completion_tokens, 4);
+  EXPECT_EQ(p.usage().cached_tokens, -1);
+  EXPECT_EQ(p.events(), 3);
+}
+
 }  // namespace
 }  // namespace zumik::epp

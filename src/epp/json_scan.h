@@ -1,0 +1,221 @@
+// A validating, allocation-free JSON cursor for the EPP's fast paths (usage_scanner.cc,
+// body_parser.cc). It accepts a strict subset of what boost::json's default parser accepts:
+// valid UTF-8, no \u escapes, no number with a long mantissa or exponent, nesting up to
+// kMaxDepth. Anything outside it fails like invalid JSON, so a caller that gets `false`
+// falls back to the DOM, which gives the authoritative answer (or error).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace zumik::epp::json_scan {
+
+// Well inside boost::json's default max_depth (32).
+inline constexpr int kMaxDepth = 16;
+
+// Bytes a string may hold as they are: printable ASCII except the quote and the backslash.
+inline constexpr auto kPlain = [] {
+  std::array<bool, 256> plain{};
+  for (int c = 0x20; c < 0x80; ++c) plain[static_cast<size_t>(c)] = c != '"' && c != '\\';
+  return plain;
+}();
+
+class Cursor {
+ public:
+  explicit Cursor(std::string_view text) : p_(text.data()), end_(text.data() + text.size()) {}
+
+  // Whitespace, then the end of the text.
+  bool AtEnd() {
+    SkipSpace();
+    return p_ == end_;
+  }
+
+  // `{` already eaten: members up to and including `}`; `on_member` reads each value.
+  template <typename OnMember>
+  bool Members(int depth, OnMember&& on_member) {
+    if (depth > kMaxDepth) return false;
+    SkipSpace();
+    if (Eat('}')) return true;
+    while (true) {
+      SkipSpace();
+      std::string_view key;
+      if (!String(&key)) return false;
+      SkipSpace();
+      if (!Eat(':')) return false;
+      SkipSpace();
+      if (!on_member(key)) return false;
+      SkipSpace();
+      if (Eat(',')) continue;
+      return Eat('}');
+    }
+  }
+
+  bool SkipValue(int depth) {
+    switch (Peek()) {
+      case '{':
+        ++p_;
+        return Members(depth + 1, [&](std::string_view) { return SkipValue(depth + 1); });
+      case '[': {
+        ++p_;
+        if (depth + 1 > kMaxDepth) return false;
+        SkipSpace();
+        if (Eat(']')) return true;
+        while (true) {
+          SkipSpace();
+          if (!SkipValue(depth + 1)) return false;
+          SkipSpace();
+          if (Eat(',')) continue;
+          return Eat(']');
+        }
+      }
+      case '"':
+        return String(nullptr);
+      case 't':
+        return Literal("true");
+      case 'f':
+        return Literal("false");
+      case 'n':
+        return Literal("null");
+      default:
+        return Number();
+    }
+  }
+
+  // A string of valid UTF-8 with simple escapes (no \u: its decoding is left to the DOM).
+  // `raw` gets the bytes between the quotes, escapes undecoded; no key we look for has one.
+  bool String(std::string_view* raw) {
+    if (!Eat('"')) return false;
+    const char* start = p_;
+    while (true) {
+      while (p_ != end_ && kPlain[static_cast<unsigned char>(*p_)]) ++p_;
+      if (p_ == end_) return false;
+      auto c = static_cast<unsigned char>(*p_);
+      if (c == '"') break;
+      if (c == '\\') {
+        if (++p_ == end_) return false;
+        switch (*p_) {
+          case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
+            ++p_;
+            continue;
+          default:
+            return false;
+        }
+      }
+      if (c < 0x80 || !Utf8Sequence()) return false;  // a control character, or bad UTF-8
+    }
+    if (raw != nullptr) *raw = std::string_view(start, static_cast<size_t>(p_ - start));
+    ++p_;
+    return true;
+  }
+
+  // One multi-byte UTF-8 sequence at p_, strictly (RFC 3629: no overlong forms, no
+  // surrogates, nothing above U+10FFFF).
+  bool Utf8Sequence() {
+    auto byte = [&](size_t i) {
+      return p_ + i < end_ ? static_cast<unsigned char>(p_[i]) : 0;
+    };
+    auto cont = [](unsigned char b) { return b >= 0x80 && b <= 0xbf; };
+    unsigned char b0 = byte(0), b1 = byte(1);
+    size_t length;
+    if (b0 >= 0xc2 && b0 <= 0xdf) {
+      length = 2;
+      if (!cont(b1)) return false;
+    } else if (b0 >= 0xe0 && b0 <= 0xef) {
+      length = 3;
+      unsigned char lo = b0 == 0xe0 ? 0xa0 : 0x80, hi = b0 == 0xed ? 0x9f : 0xbf;
+      if (b1 < lo || b1 > hi || !cont(byte(2))) return false;
+    } else if (b0 >= 0xf0 && b0 <= 0xf4) {
+      length = 4;
+      unsigned char lo = b0 == 0xf0 ? 0x90 : 0x80, hi = b0 == 0xf4 ? 0x8f : 0xbf;
+      if (b1 < lo || b1 > hi || !cont(byte(2)) || !cont(byte(3))) return false;
+    } else {
+      return false;
+    }
+    p_ += length;
+    return true;
+  }
+
+  // A string value decoded into `out` (escapes are the simple ones String accepts).
+  bool DecodedString(std::string& out) {
+    std::string_view raw;
+    if (!String(&raw)) return false;
+    out.clear();
+    out.reserve(raw.size());
+    for (size_t i = 0; i < raw.size(); ++i) {
+      if (raw[i] != '\\') {
+        size_t next = raw.find('\\', i);
+        if (next == std::string_view::npos) next = raw.size();
+        out.append(raw.substr(i, next - i));
+        i = next - 1;
+        continue;
+      }
+      switch (raw[++i]) {
+        case 'b': out.push_back('\b'); break;
+        case 'f': out.push_back('\f'); break;
+        case 'n': out.push_back('\n'); break;
+        case 'r': out.push_back('\r'); break;
+        case 't': out.push_back('\t'); break;
+        default: out.push_back(raw[i]); break;  // " \\ /
+      }
+    }
+    return true;
+  }
+
+  // true or false.
+  bool Bool(bool& value) {
+    if (Peek() == 't') return value = true, Literal("true");
+    value = false;
+    return Literal("false");
+  }
+
+  // JSON number grammar; very long mantissas and exponents are left to the DOM.
+  bool Number() {
+    Eat('-');
+    const char* start = p_;
+    if (!Digits()) return false;
+    if (*start == '0' && p_ - start > 1) return false;
+    if (Eat('.') && !Digits()) return false;
+    if (p_ - start > 40) return false;
+    if (p_ != end_ && (*p_ == 'e' || *p_ == 'E')) {
+      ++p_;
+      if (!Eat('+')) Eat('-');
+      const char* exponent = p_;
+      if (!Digits() || p_ - exponent > 2) return false;
+    }
+    return true;
+  }
+
+  bool Digits() {
+    const char* start = p_;
+    while (p_ != end_ && *p_ >= '0' && *p_ <= '9') ++p_;
+    return p_ != start;
+  }
+
+  bool Literal(std::string_view word) {
+    if (static_cast<size_t>(end_ - p_) < word.size() ||
+        std::string_view(p_, word.size()) != word) {
+      return false;
+    }
+    p_ += word.size();
+    return true;
+  }
+
+  // The next byte, or '\0' at the end.
+  char Peek() const { return p_ != end_ ? *p_ : '\0'; }
+  bool Eat(char c) {
+    if (p_ == end_ || *p_ != c) return false;
+    ++p_;
+    return true;
+  }
+  void SkipSpace() {
+    while (p_ != end_ && (*p_ == ' ' || *p_ == '\n' || *p_ == '\r' || *p_ == '\t')) ++p_;
+  }
+
+ protected:
+  const char* p_;
+  const char* end_;
+};
+
+}  // namespace zumik::epp::json_scan
