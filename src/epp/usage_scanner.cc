@@ -8,7 +8,6 @@
 namespace zumik::epp {
 namespace {
 
-
 // One integer field of the usage object: absent (-1, as the DOM reading gives for a missing
 // or non-numeric field) until a value is read; `seen` catches repeated keys.
 struct Field {
@@ -113,10 +112,18 @@ class Scanner : public json_scan::Cursor {
     if (c != '-' && (c < '0' || c > '9')) return SkipValue(depth);
     bool negative = Eat('-');
     const char* digits = p_;
+    // At most kMaxDigits digits are accumulated (10^18 - 1 fits an int64); a longer number is
+    // read to its end and left to the DOM.
+    constexpr ptrdiff_t kMaxDigits = 18;
     int64_t value = 0;
-    while (p_ != end_ && *p_ >= '0' && *p_ <= '9') value = value * 10 + (*p_++ - '0');
-    size_t count = static_cast<size_t>(p_ - digits);
-    if (count == 0 || count > 18 || (digits[0] == '0' && (count > 1 || negative))) return false;
+    while (p_ != end_ && *p_ >= '0' && *p_ <= '9') {
+      if (p_ - digits < kMaxDigits) value = value * 10 + (*p_ - '0');
+      ++p_;
+    }
+    const ptrdiff_t count = p_ - digits;
+    if (count == 0 || count > kMaxDigits || (digits[0] == '0' && (count > 1 || negative))) {
+      return false;
+    }
     if (p_ != end_ && (*p_ == '.' || *p_ == 'e' || *p_ == 'E')) return false;
     field.value = negative ? -value : value;
     return true;
@@ -130,7 +137,11 @@ int64_t IntField(const json::object& object, std::string_view key) {
   if (v == nullptr) return -1;
   if (v->is_int64()) return v->get_int64();
   if (v->is_uint64()) return static_cast<int64_t>(v->get_uint64());
-  if (v->is_double()) return static_cast<int64_t>(v->get_double());
+  if (v->is_double()) {
+    // Only a double an int64 can hold converts; casting a larger one is undefined.
+    const double d = v->get_double();
+    return d > -9.2e18 && d < 9.2e18 ? static_cast<int64_t>(d) : -1;
+  }
   return -1;
 }
 

@@ -90,6 +90,8 @@ const std::vector<Case>& Cases() {
       {R"({"usage":{"prompt_tokens":1e2}})", "100/-1/-1", false},
       {R"({"usage":{"prompt_tokens":9223372036854775807}})", "9223372036854775807/-1/-1", false},
       {R"({"usage":{"prompt_tokens":-0}})", "0/-1/-1", false},
+      {R"({"usage":{"prompt_tokens":12345678901234567890123456789}})", "-1/-1/-1", false},
+      {R"({"usage":{"prompt_tokens":1e300}})", "-1/-1/-1", false},
       {R"({"us\u0061ge":{"prompt_tokens":5}})", "5/-1/-1", false},
       // UTF-8 text is read in place; anything but strict UTF-8 goes to the DOM (which rejects it).
       {"{\"text\":\" \xe2\x80\x94 h\xc3\xa9 \xf0\x9f\x98\x80\",\"usage\":{\"prompt_tokens\":5}}",
@@ -108,7 +110,10 @@ const std::vector<Case>& Cases() {
       {R"({"usage":{"prompt_tokens":5}} x)", "-1/-1/-1", false},
       {R"({"usage":{"prompt_tokens":05}})", "-1/-1/-1", false},
       {R"({"usage":{"prompt_tokens":5,}})", "-1/-1/-1", false},
-      {R"({"s":"a)" "\n" R"(b","usage":{"prompt_tokens":5}})", "-1/-1/-1", false},
+      {R"({"s":"a)"
+       "\n"
+       R"(b","usage":{"prompt_tokens":5}})",
+       "-1/-1/-1", false},
       {R"({"s":"\x","usage":{"prompt_tokens":5}})", "-1/-1/-1", false},
       {R"([{"usage":{"prompt_tokens":5}}])", "-1/-1/-1", false},
       {"", "-1/-1/-1", false},
