@@ -249,7 +249,8 @@ GenRequest Generator::Turn(int slot, bool* last) {
   std::vector<sim::TokenId> engine_tokens;
   if (options_.make_tokens) {
     // Every piece is whole 4-byte tokens, so the question's tokens follow the history's.
-    engine_tokens = c.history_ids;
+    // (AppendEngineAnswer then rebuilds c.history_ids from this prompt.)
+    engine_tokens = std::move(c.history_ids);
     const std::vector<sim::TokenId> asked =
         sim::Tokenize(std::string_view(text).substr(c.history.size()));
     engine_tokens.insert(engine_tokens.end(), asked.begin(), asked.end());

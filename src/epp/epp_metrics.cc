@@ -219,30 +219,6 @@ void EppMetrics::RequestError(const std::string& model, const std::string& targe
   request_error_total_->With({model, target, code_text})->Inc();
 }
 
-void EppMetrics::RequestFinished(const std::string& model, const std::string& target,
-                                 double seconds, int64_t request_bytes, int64_t response_bytes) {
-  request_duration_->With({model, target})->Observe(seconds);
-  request_size_->With({model, target})->Observe(static_cast<double>(request_bytes));
-  response_size_->With({model, target})->Observe(static_cast<double>(response_bytes));
-}
-
-void EppMetrics::RequestRunning(const std::string& model, const std::string& target, int delta) {
-  request_running_->With({model, target})->Add(delta);
-}
-
-void EppMetrics::Ttft(const std::string& model, const std::string& target, bool streaming,
-                      double seconds) {
-  std::string_view s = streaming ? "true" : "false";
-  ttft_->With({std::string_view(model), std::string_view(target), s})->Observe(seconds);
-}
-
-void EppMetrics::Tokens(const std::string& model, const std::string& target, int64_t input,
-                        int64_t output, int64_t cached) {
-  if (input >= 0) input_tokens_->With({model, target})->Observe(static_cast<double>(input));
-  if (output >= 0) output_tokens_->With({model, target})->Observe(static_cast<double>(output));
-  if (cached >= 0) cached_tokens_->With({model, target})->Observe(static_cast<double>(cached));
-}
-
 void EppMetrics::SchedulerDuration(double seconds, bool success) {
   Get(scheduler_e2e_series_, scheduler_e2e_, {}).Observe(seconds);
   if (success) {

@@ -43,14 +43,9 @@ class EppMetrics {
   // The model label value: the name if it is one of the first kMaxModelNames seen, else "other".
   std::string BoundModel(std::string_view model);
 
+  // By label values: for requests refused at admission, which have no series yet.
   void RequestStarted(const std::string& model, const std::string& target);
   void RequestError(const std::string& model, const std::string& target, int code);
-  void RequestFinished(const std::string& model, const std::string& target, double seconds,
-                       int64_t request_bytes, int64_t response_bytes);
-  void RequestRunning(const std::string& model, const std::string& target, int delta);
-  void Ttft(const std::string& model, const std::string& target, bool streaming, double seconds);
-  void Tokens(const std::string& model, const std::string& target, int64_t input, int64_t output,
-              int64_t cached);
   void SchedulerDuration(double seconds, bool success);
 
   // A series made on first use (so /metrics shows only what was observed), then kept.
@@ -72,7 +67,7 @@ class EppMetrics {
   };
   // `target` "" = the model's own label (no rewrite).
   ModelSeries& Series(std::string_view model, std::string_view target);
-  // The same observations as the string-labelled calls above, through cached series.
+  // An admitted request's observations, through its cached series.
   void RequestStarted(ModelSeries& s);
   void RequestError(ModelSeries& s, int code);
   void RequestFinished(ModelSeries& s, double seconds, int64_t request_bytes,

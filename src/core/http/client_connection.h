@@ -85,8 +85,8 @@ class ClientConnection : public std::enable_shared_from_this<ClientConnection> {
   // is armed lazily: it wakes at the earliest deadline set since it was armed and re-arms for
   // the current one then, so a request that sets and clears a far deadline (the usual case)
   // leaves the timer alone (cancelling it would cost a trip through the scheduler).
-  // With `keep_timer` (ClientOptions::lazy_deadline_timers) a cleared deadline leaves the
-  // timer pending too, so it is not re-armed for the next request.
+  // With set_lazy_timer(true) (ClientOptions::lazy_deadline_timers) a cleared deadline leaves
+  // the timer pending too, so it is not re-armed for the next request.
   void SetDeadline(SteadyTime deadline);
   void CancelDeadline();
   void set_lazy_timer(bool lazy) { lazy_timer_ = lazy; }
