@@ -8,6 +8,7 @@
 #include <charconv>
 #include <thread>
 
+#include "core/hex.h"
 #include "core/http/errors.h"
 #include "core/status.h"
 #include "epp/ascii.h"
@@ -62,16 +63,6 @@ std::string ErrorJson(int status, std::string_view message, std::string_view typ
   return json::serialize(root);
 }
 
-// Writes the low `digits` hex digits of `value` at `out`.
-char* Hex(char* out, uint64_t value, int digits) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  for (int i = digits - 1; i >= 0; --i) {
-    out[i] = kDigits[value & 0xf];
-    value >>= 4;
-  }
-  return out + digits;
-}
-
 // A random v4-style id, 8-4-4-4-12 hex digits (not cryptographic; it only has to be unique
 // enough for tracing).
 std::string NewRequestId(Rng& rng) {
@@ -81,11 +72,11 @@ std::string NewRequestId(Rng& rng) {
   b = (b & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;
   std::string id(36, '-');
   char* out = id.data();
-  out = Hex(out, a >> 32, 8) + 1;
-  out = Hex(out, a >> 16, 4) + 1;
-  out = Hex(out, a, 4) + 1;
-  out = Hex(out, b >> 48, 4) + 1;
-  Hex(out, b, 12);
+  out = WriteHex(out, a >> 32, 8) + 1;
+  out = WriteHex(out, a >> 16, 4) + 1;
+  out = WriteHex(out, a, 4) + 1;
+  out = WriteHex(out, b >> 48, 4) + 1;
+  WriteHex(out, b, 12);
   return id;
 }
 

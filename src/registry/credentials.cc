@@ -11,21 +11,9 @@
 #include <vector>
 
 #include "core/base64.h"
+#include "core/hex.h"
 
 namespace zumik::registry {
-namespace {
-
-std::string ToHex(const unsigned char* data, size_t size) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out(size * 2, '0');
-  for (size_t i = 0; i < size; ++i) {
-    out[2 * i] = kDigits[data[i] >> 4];
-    out[2 * i + 1] = kDigits[data[i] & 0xf];
-  }
-  return out;
-}
-
-}  // namespace
 
 std::string RandomHex(size_t bytes) {
   std::vector<unsigned char> buffer(bytes);
@@ -33,7 +21,7 @@ std::string RandomHex(size_t bytes) {
     std::fputs("zumik registry: RAND_bytes failed\n", stderr);
     std::abort();
   }
-  return ToHex(buffer.data(), buffer.size());
+  return HexEncode(std::string_view(reinterpret_cast<const char*>(buffer.data()), buffer.size()));
 }
 
 NewApiKey GenerateApiKey() {
@@ -52,7 +40,7 @@ std::string GenerateClusterId() { return "byc_" + RandomHex(10); }
 std::string Sha256Hex(std::string_view data) {
   unsigned char digest[SHA256_DIGEST_LENGTH];
   SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest);
-  return ToHex(digest, sizeof(digest));
+  return HexEncode(std::string_view(reinterpret_cast<const char*>(digest), sizeof(digest)));
 }
 
 bool ConstantTimeEquals(std::string_view a, std::string_view b) {

@@ -4,6 +4,8 @@
 #include <charconv>
 #include <cstring>
 
+#include "core/hex.h"
+
 namespace zumik::sim {
 namespace {
 
@@ -79,8 +81,8 @@ void AppendEscaped(unsigned char c, std::string* out) {
     default:
       break;
   }
-  static constexpr char kHex[] = "0123456789abcdef";
-  const char escaped[6] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 0xF]};
+  char escaped[6] = {'\\', 'u', '0', '0'};
+  WriteHex(escaped + 4, c, 2);
   out->append(escaped, sizeof(escaped));
 }
 

@@ -7,6 +7,7 @@
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
+#include "core/hex.h"
 #include "core/http/errors.h"
 #include "core/http/server_connection.h"
 #include "core/http/sse.h"
@@ -23,16 +24,12 @@ void AppendInt(std::string& out, uint64_t value) {
   out.append(text.data(), text.size());
 }
 
-// "<size in hex>\r\n" into `out` (24 bytes is plenty); returns its length. By hand: this runs
-// once per streamed chunk, and fmt parses its format string at run time.
+// "<size in hex>\r\n" into `out` (24 bytes is plenty); returns its length.
 size_t FormatChunkSizeLine(size_t size, std::array<char, 24>& out) {
-  static constexpr std::string_view kHex = "0123456789abcdef";
-  size_t digits = 1;
-  for (size_t rest = size >> 4; rest != 0; rest >>= 4) ++digits;
-  for (size_t i = digits; i-- > 0; size >>= 4) out[i] = kHex[size & 0xf];
-  out[digits] = '\r';
-  out[digits + 1] = '\n';
-  return digits + 2;
+  char* end = WriteHex(out.data(), size, HexDigitCount(size));
+  *end++ = '\r';
+  *end++ = '\n';
+  return static_cast<size_t>(end - out.data());
 }
 
 bool StatusHasNoBody(int status) { return status < 200 || status == 204 || status == 304; }
