@@ -15,6 +15,7 @@
 #include "core/http/response_writer.h"
 #include "core/status.h"
 #include "epp/ascii.h"
+#include "epp/body_parser.h"
 
 namespace zumik::epp {
 namespace asio = boost::asio;
@@ -149,9 +150,43 @@ struct DoneGuard {
   }
 };
 
+// The methods an OpenAI-style server accepts on a path the pipeline knows, as its Allow header
+// ("" for a path the pipeline does not know: it answers those itself, with 404).
+std::string_view AllowedMethods(ApiKind kind) {
+  switch (kind) {
+    case ApiKind::kCompletions:
+    case ApiKind::kChatCompletions:
+    case ApiKind::kEmbeddings:
+    case ApiKind::kResponses:
+      return "POST";
+    case ApiKind::kModels:
+    case ApiKind::kHealth:
+      return "GET, HEAD";
+    case ApiKind::kUnknown:
+      return "";
+  }
+  return "";
+}
+
+bool MethodAllowed(http::Method method, ApiKind kind) {
+  if (AllowedMethods(kind) == "POST") return method == http::Method::post;
+  return method == http::Method::get || method == http::Method::head;
+}
+
 asio::awaitable<void> Proxy(std::shared_ptr<Gateway::Shared> shared, http::Request& request,
                             http::ResponseWriter& writer) {
   Pipeline& pipeline = shared->pipeline;
+  // A wrong method is answered here, as vLLM's own server does (405 with Allow), instead of
+  // being routed: GET /v1/completions has no body to route by, POST /v1/models nothing to post.
+  if (const ApiKind kind = ApiKindOfPath(request.target());
+      kind != ApiKind::kUnknown && !MethodAllowed(request.method(), kind)) {
+    const http::Headers allow = {{"Allow", std::string(AllowedMethods(kind))}};
+    const std::string message = fmt::format("method {} is not allowed for {} (allowed: {})",
+                                            request.method_name(), request.path(),
+                                            AllowedMethods(kind));
+    co_await writer.RespondError(405, message, "invalid_request_error", {}, allow);
+    co_return;
+  }
   const auto headers = RequestHeaders(request);
   std::string_view target = request.target();
   std::span<const std::string> no_subset;

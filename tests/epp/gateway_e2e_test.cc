@@ -220,6 +220,40 @@ TEST(EppGateway, AnswersBadInputWithJsonErrorsCarryingTheHeader) {
   EXPECT_EQ(upstream_error->Header("Agent-Execution-Profile"), "byoc_epp");
 }
 
+TEST(EppGateway, AnswersAWrongMethodWith405AndAllow) {
+  Fleet fleet;
+  fleet.Start(1);
+  struct Case {
+    http::Method method;
+    std::string path;
+    std::string allow;
+  };
+  const std::vector<Case> cases = {
+      {http::Method::get, "/v1/completions", "POST"},
+      {http::Method::delete_, "/v1/chat/completions", "POST"},
+      {http::Method::put, "/v1/embeddings?x=1", "POST"},
+      {http::Method::post, "/v1/models", "GET, HEAD"},
+  };
+  for (const auto& c : cases) {
+    auto r = http::FetchBlocking(c.method, fleet.Url(c.path), "{}");
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->status, 405) << http::MethodName(c.method) << " " << c.path << ": " << r->body;
+    EXPECT_EQ(r->Header("Allow"), c.allow) << c.path;
+    EXPECT_EQ(r->Header("Agent-Execution-Profile"), "byoc_epp");
+    auto json = boost::json::parse(r->body);
+    EXPECT_NE(json.at("error").at("message").as_string().find("not allowed"),
+              boost::json::string::npos)
+        << r->body;
+  }
+  // The gateway keeps serving, and the right methods still pass.
+  auto models = http::FetchBlocking(http::Method::get, fleet.Url("/v1/models"));
+  ASSERT_TRUE(models.ok());
+  EXPECT_EQ(models->status, 200);
+  auto ok = fleet.Post("/v1/completions", CompletionBody(2, false));
+  ASSERT_TRUE(ok.ok());
+  EXPECT_EQ(ok->status, 200) << ok->body;
+}
+
 TEST(EppGateway, RetriesTheNextEndpointWhenConnectingFails) {
   int dead = PickFreePort();  // nothing listens here
   Fleet fleet;
