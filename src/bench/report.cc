@@ -1,13 +1,13 @@
 // Statistics and report formats for `zumik bench`.
 #include "bench/report.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
+#include <boost/json.hpp>
 #include <cmath>
 #include <iterator>
 #include <string>
-
-#include <boost/json.hpp>
-#include <fmt/format.h>
 
 namespace zumik::bench {
 namespace {
@@ -177,10 +177,10 @@ void Summarize(PolicyReport& report, double slo_ttft_ms) {
   report.goodput_rate = 0;
   report.knee_rate = 0;
   for (const StageStats& s : report.stages) {
-    report.peak_output_tokens_per_s = std::max(report.peak_output_tokens_per_s,
-                                               s.output_tokens_per_s);
-    const bool meets = s.requests > 0 && s.errors == 0 && !s.timed_out &&
-                       s.ttft_ms.p90 <= slo_ttft_ms;
+    report.peak_output_tokens_per_s =
+        std::max(report.peak_output_tokens_per_s, s.output_tokens_per_s);
+    const bool meets =
+        s.requests > 0 && s.errors == 0 && !s.timed_out && s.ttft_ms.p90 <= slo_ttft_ms;
     if (meets && s.rate >= report.goodput_rate) {
       report.goodput_rate = s.rate;
       report.goodput_rps_at_slo = s.completed_rps;
@@ -217,6 +217,7 @@ std::string ToJson(const Report& report) {
     po["knee_rate"] = R(p.knee_rate);
     po["prefix_hit_rate"] = R(p.prefix_hit_rate, 4);
     po["ideal_prefix_hit_rate"] = R(p.ideal_prefix_hit_rate, 4);
+    po["ideal_fleet_kv_prefix_hit_rate"] = R(p.ideal_fleet_kv_prefix_hit_rate, 4);
     boost::json::array stages;
     for (const StageStats& s : p.stages) {
       boost::json::object so;
@@ -288,13 +289,13 @@ std::string ToTable(const Report& report) {
           100 * s.slo_attainment, s.timed_out ? "  (timed out)" : "");
     }
   }
-  out += fmt::format("\n{:<16} {:>12} {:>14} {:>10} {:>8} {:>8}\n", "policy", "peak tok/s",
-                     "goodput rps", "knee", "hit%", "ideal%");
+  out += fmt::format("\n{:<16} {:>12} {:>14} {:>10} {:>8} {:>8} {:>9}\n", "policy", "peak tok/s",
+                     "goodput rps", "knee", "hit%", "ideal%", "ideal-kv%");
   for (const PolicyReport& p : report.policies) {
-    out += fmt::format("{:<16} {:>12.0f} {:>8.2f} @{:<5.4g} {:>10.4g} {:>8.1f} {:>8.1f}\n",
-                       p.policy, p.peak_output_tokens_per_s, p.goodput_rps_at_slo,
-                       p.goodput_rate, p.knee_rate, 100 * p.prefix_hit_rate,
-                       100 * p.ideal_prefix_hit_rate);
+    out += fmt::format("{:<16} {:>12.0f} {:>8.2f} @{:<5.4g} {:>10.4g} {:>8.1f} {:>8.1f} {:>9.1f}\n",
+                       p.policy, p.peak_output_tokens_per_s, p.goodput_rps_at_slo, p.goodput_rate,
+                       p.knee_rate, 100 * p.prefix_hit_rate, 100 * p.ideal_prefix_hit_rate,
+                       100 * p.ideal_fleet_kv_prefix_hit_rate);
   }
   return out;
 }
@@ -322,15 +323,16 @@ std::string ToSvg(const Report& report) {
   const double log_lo = std::floor(std::log10(std::max(min_ttft, 1.0)));
   const double log_hi = std::max(log_lo + 1, std::ceil(std::log10(max_ttft)));
   const double y_hi = max_tput > 0 ? max_tput * 1.1 : 1;
-  const std::string x_label = report.arrival == "concurrency" ? "concurrent clients" : "rate (req/s)";
+  const std::string x_label =
+      report.arrival == "concurrency" ? "concurrent clients" : "rate (req/s)";
 
   std::string out = fmt::format(
       "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" "
       "font-family=\"sans-serif\" font-size=\"12\">\n"
       "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
       "<text x=\"{}\" y=\"18\" font-size=\"14\" text-anchor=\"middle\">{} · {} · seed {}</text>\n",
-      2 * kW, kH + 20 + 18 * ((report.policies.size() + 3) / 4), kW, report.workload,
-      report.fleet, report.seed);
+      2 * kW, kH + 20 + 18 * ((report.policies.size() + 3) / 4), kW, report.workload, report.fleet,
+      report.seed);
   for (int panel = 0; panel < 2; ++panel) {
     const double ox = panel * kW;
     auto px = [&](double rate) { return ox + kLeft + (rate - x_lo) / (x_hi - x_lo) * kPlotW; };
@@ -361,8 +363,8 @@ std::string ToSvg(const Report& report) {
         out += fmt::format(
             "<line x1=\"{}\" x2=\"{}\" y1=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"#999\" "
             "stroke-dasharray=\"4 3\"/><text x=\"{}\" y=\"{:.1f}\" fill=\"#666\">SLO</text>\n",
-            ox + kLeft, ox + kLeft + kPlotW, py(report.slo_ttft_p90_ms),
-            py(report.slo_ttft_p90_ms), ox + kLeft + 4, py(report.slo_ttft_p90_ms) - 3);
+            ox + kLeft, ox + kLeft + kPlotW, py(report.slo_ttft_p90_ms), py(report.slo_ttft_p90_ms),
+            ox + kLeft + 4, py(report.slo_ttft_p90_ms) - 3);
       }
       for (double e = log_lo; e <= log_hi; e += 1) {
         const double v = std::pow(10.0, e);

@@ -35,7 +35,7 @@ class LatencyHistogram {
 // One finished (or failed) request as a runner saw it.
 struct Sample {
   bool ok = false;
-  std::string error;  // kind when !ok: "rejected", "timeout", "http_503", "connect", ...
+  std::string error;    // kind when !ok: "rejected", "timeout", "http_503", "connect", ...
   double ttft_ms = -1;  // -1: no token arrived
   double e2e_ms = 0;
   double finished_s = 0;  // since the run's start
@@ -91,6 +91,9 @@ struct PolicyReport {
   // What a perfect router with an unbounded cache would hit on the same requests (one global
   // cache; whole 16-token blocks; a fully cached prompt still recomputes its last block).
   double ideal_prefix_hit_rate = 0;
+  // The same with the cache bounded by the fleet's total KV blocks, LRU (ideal_cache.h): the
+  // reference where the working set does not fit the fleet. 0 outside virtual runs.
+  double ideal_fleet_kv_prefix_hit_rate = 0;
 };
 
 // Peak, goodput (highest stage rate whose TTFT p90 meets the SLO → its completed-request

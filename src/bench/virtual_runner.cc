@@ -7,8 +7,8 @@
 #include <thread>
 
 #include "absl/container/flat_hash_map.h"
-#include "absl/container/flat_hash_set.h"
 #include "bench/generator.h"
+#include "bench/ideal_cache.h"
 #include "bench/runner.h"
 #include "core/status.h"
 #include "sched/scheduler.h"
@@ -120,10 +120,11 @@ class VirtualRun {
   Time last_reject_at_{-1};
   int64_t rejects_at_instant_ = 0;
   absl::Status stuck_;
-  // The ideal hit rate: one unbounded cache of every block ever computed (prefilled, or decoded
-  // for an answer that a later turn carries).
-  absl::flat_hash_set<uint64_t> ideal_blocks_;
-  std::vector<int64_t> ideal_cached_, ideal_prompt_;
+  // The ideal hit rates: one cache of every block ever computed (prefilled, or decoded for an
+  // answer that a later turn carries), unbounded and bounded by the fleet's KV (ideal_cache.h).
+  IdealCache ideal_blocks_;
+  IdealCache ideal_fleet_kv_;
+  std::vector<int64_t> ideal_cached_, ideal_fleet_kv_cached_, ideal_prompt_;
 };
 
 int VirtualRun::Route(const sim::FleetRequest& request, std::span<const sim::ReplicaView> views,
@@ -172,17 +173,16 @@ void VirtualRun::Submit(GenRequest request, Time at, size_t stage, int client) {
   {
     const sim::Prompt& prompt = *request.prompt->tokens;
     const int bs = prompt.block_size;
-    int matched = 0;
-    while (matched < static_cast<int>(prompt.block_hashes.size()) &&
-           ideal_blocks_.contains(prompt.block_hashes[static_cast<size_t>(matched)])) {
-      ++matched;
-    }
-    const int cacheable = bs > 0 ? (prompt.size() - 1) / bs : 0;
-    ideal_cached_[stage] += static_cast<int64_t>(std::min(matched, cacheable)) * bs;
+    // A fully cached prompt still recomputes its last block, as vLLM does.
+    const int64_t cacheable = bs > 0 ? (prompt.size() - 1) / bs : 0;
     ideal_prompt_[stage] += prompt.size();
-    ideal_blocks_.insert(prompt.block_hashes.begin(), prompt.block_hashes.end());
-    // A multi-turn answer's blocks are computed too (decoded), and its next turn carries them.
-    ideal_blocks_.insert(request.answer_block_hashes.begin(), request.answer_block_hashes.end());
+    for (auto [cache, cached] : {std::pair{&ideal_blocks_, &ideal_cached_},
+                                 std::pair{&ideal_fleet_kv_, &ideal_fleet_kv_cached_}}) {
+      (*cached)[stage] += std::min(cache->Match(prompt.block_hashes), cacheable) * bs;
+      cache->Insert(prompt.block_hashes);
+      // A multi-turn answer's blocks are computed too (decoded), and its next turn carries them.
+      cache->Insert(request.answer_block_hashes);
+    }
   }
   Pending p;
   p.request = std::move(request);
@@ -264,6 +264,11 @@ absl::StatusOr<PolicyReport> VirtualRun::Run() {
   fo.record_itl = true;
   fleet_ = std::make_unique<sim::Fleet>(options_.fleet, fo);
   model_ = options_.fleet.front().served_model_name;
+  int64_t fleet_blocks = 0;
+  for (int i = 0; i < fleet_->num_replicas(); ++i) {
+    fleet_blocks += fleet_->engine(i).profile().num_gpu_blocks();
+  }
+  ideal_fleet_kv_ = IdealCache(std::max<int64_t>(fleet_blocks, 1));
   for (int i = 0; i < fleet_->num_replicas(); ++i) {
     sched::Endpoint e;
     e.id = static_cast<sched::EndpointId>(i);
@@ -308,6 +313,7 @@ absl::StatusOr<PolicyReport> VirtualRun::Run() {
   acc_.resize(stages.size());
   outstanding_.assign(stages.size(), 0);
   ideal_cached_.assign(stages.size(), 0);
+  ideal_fleet_kv_cached_.assign(stages.size(), 0);
   ideal_prompt_.assign(stages.size(), 0);
   std::vector<StageStats> stats;
   Time cursor{0};
@@ -378,14 +384,19 @@ absl::StatusOr<PolicyReport> VirtualRun::Run() {
     cached += s.prefix_hit_rate * s.input_tokens_per_s * s.duration_s;
   }
   report.prefix_hit_rate = prompt > 0 ? cached / prompt : 0;
-  int64_t ideal_cached = 0, ideal_prompt = 0;
+  int64_t ideal_cached = 0, ideal_fleet_kv_cached = 0, ideal_prompt = 0;
   for (size_t si = 0; si < stages.size(); ++si) {
     if (stages[si].warmup) continue;
     ideal_cached += ideal_cached_[si];
+    ideal_fleet_kv_cached += ideal_fleet_kv_cached_[si];
     ideal_prompt += ideal_prompt_[si];
   }
-  report.ideal_prefix_hit_rate =
-      ideal_prompt > 0 ? static_cast<double>(ideal_cached) / static_cast<double>(ideal_prompt) : 0;
+  auto ratio = [&](int64_t hit_tokens) {
+    return ideal_prompt > 0 ? static_cast<double>(hit_tokens) / static_cast<double>(ideal_prompt)
+                            : 0;
+  };
+  report.ideal_prefix_hit_rate = ratio(ideal_cached);
+  report.ideal_fleet_kv_prefix_hit_rate = ratio(ideal_fleet_kv_cached);
   Summarize(report, workload_.slo_ttft_p90_ms);
   return report;
 }

@@ -120,6 +120,25 @@ TEST(VirtualRun, OracleReachesTheIdealHitRateAndRoundRobinDoesNot) {
   EXPECT_LT(rr.prefix_hit_rate, oracle.prefix_hit_rate - 0.1);
 }
 
+TEST(VirtualRun, TheFleetKvIdealIsTheUnboundedOneWhenAllFitsAndLowerWhenNot) {
+  Workload w = Small();
+  w.shared_prefix.num_groups = 12;
+  auto fits = RunVirtual(w, {"round-robin"}, Options());
+  ASSERT_TRUE(fits.ok()) << fits.status();
+  const PolicyReport& big = fits->policies[0];
+  EXPECT_GT(big.ideal_prefix_hit_rate, 0.5);
+  EXPECT_EQ(big.ideal_fleet_kv_prefix_hit_rate, big.ideal_prefix_hit_rate);
+
+  // 3 replicas of 4,096 tokens of KV against 12 groups x 3 prompts of ~2,200 tokens.
+  VirtualOptions small_kv = Options();
+  for (auto& profile : small_kv.fleet) profile.kv_tokens = 4096;
+  auto tight = RunVirtual(w, {"round-robin"}, small_kv);
+  ASSERT_TRUE(tight.ok()) << tight.status();
+  const PolicyReport& small = tight->policies[0];
+  EXPECT_LT(small.ideal_fleet_kv_prefix_hit_rate, small.ideal_prefix_hit_rate - 0.1);
+  EXPECT_GT(small.ideal_fleet_kv_prefix_hit_rate, 0);
+}
+
 TEST(VirtualRun, ClosedLoopKeepsTheConcurrencyForTheStage) {
   auto w = ParseWorkload(R"(name: closed
 kind: multi-turn
