@@ -282,7 +282,7 @@ TEST(Generator, AFailedTurnEndsItsConversation) {
   g.Answer(t2, "late", 1);  // an answer for an ended conversation is dropped
   const GenRequest t3 = g.NextForClient(0);
   EXPECT_NE(t3.session, t1.session);
-  EXPECT_EQ(t3.prompt->message_ends.size(), 1u);  // a first turn
+  EXPECT_EQ(t3.prompt->message_ends.size(), 1u);                            // a first turn
   EXPECT_EQ(t3.prompt->text.substr(0, 64), t1.prompt->text.substr(0, 64));  // same group
 }
 

@@ -110,9 +110,9 @@ asio::awaitable<void> OneRequest(RunState* st, GenRequest request, size_t stage,
   sample.prompt_tokens = request.prompt->prompt_tokens;
   std::vector<double> gaps;
   const SteadyTime start = std::chrono::steady_clock::now();
-  std::string body = RequestBody(*st->workload, st->model, request.prompt->text,
-                                 request.prompt->system_len, request.output_len,
-                                 request.prompt->message_ends);
+  std::string body =
+      RequestBody(*st->workload, st->model, request.prompt->text, request.prompt->system_len,
+                  request.output_len, request.prompt->message_ends);
   http::ClientRequest req = MakeRequest(st->url, std::move(body), timeout);
   absl::StatusOr<http::ClientStream> stream = co_await st->client->Stream(std::move(req));
   int64_t completion_tokens = -1;  // as the server's usage reports it
@@ -137,8 +137,7 @@ asio::awaitable<void> OneRequest(RunState* st, GenRequest request, size_t stage,
     // A server that answers without streaming: one JSON body, its first byte the first token.
     absl::StatusOr<std::string> all = co_await stream->ReadAll(kMaxBodyBytes);
     const double ms =
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
-            .count();
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
     if (!all.ok()) {
       sample.error = ErrorKind(all.status());
       finish({});
@@ -191,8 +190,8 @@ asio::awaitable<void> OneRequest(RunState* st, GenRequest request, size_t stage,
     }
   }
   if (sample.output_tokens == 0) sample.output_tokens = chunks;
-  sample.e2e_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() -
-                                                            start).count();
+  sample.e2e_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   sample.ok = reader.done() && !failed;
   if (!sample.ok && sample.error.empty()) sample.error = "incomplete";
   finish(reader.answer());

@@ -26,21 +26,20 @@ std::vector<ResponseChunk> FeedInPieces(StreamReader& reader, const std::string&
 TEST(ParseResponseChunk, ReadsTheTextOfEveryResponseShape) {
   EXPECT_EQ(ParseResponseChunk(R"({"choices":[{"index":0,"text":" the"}]})").text, " the");
   EXPECT_EQ(ParseResponseChunk(R"({"choices":[{"delta":{"content":"ab\"c"}}]})").text, "ab\"c");
-  EXPECT_EQ(ParseResponseChunk(
-                R"({"choices":[{"message":{"role":"assistant","content":"whole"}}]})")
-                .text,
-            "whole");
+  EXPECT_EQ(
+      ParseResponseChunk(R"({"choices":[{"message":{"role":"assistant","content":"whole"}}]})")
+          .text,
+      "whole");
   // The chat role chunk and a finish chunk without content carry no text.
   EXPECT_EQ(ParseResponseChunk(R"({"choices":[{"delta":{"role":"assistant"}}]})").text, "");
-  EXPECT_EQ(ParseResponseChunk(R"({"choices":[{"delta":{},"finish_reason":"length"}]})").text,
-            "");
+  EXPECT_EQ(ParseResponseChunk(R"({"choices":[{"delta":{},"finish_reason":"length"}]})").text, "");
   EXPECT_EQ(ParseResponseChunk(R"({"choices":[{"delta":{"content":null}}]})").text, "");
 }
 
 TEST(ParseResponseChunk, ReadsUsageAndFlagsErrors) {
-  const ResponseChunk usage = ParseResponseChunk(
-      R"({"choices":[],"usage":{"prompt_tokens":120,"completion_tokens":7,)"
-      R"("prompt_tokens_details":{"cached_tokens":96}}})");
+  const ResponseChunk usage =
+      ParseResponseChunk(R"({"choices":[],"usage":{"prompt_tokens":120,"completion_tokens":7,)"
+                         R"("prompt_tokens_details":{"cached_tokens":96}}})");
   EXPECT_FALSE(usage.error);
   EXPECT_EQ(usage.prompt_tokens, 120);
   EXPECT_EQ(usage.completion_tokens, 7);
@@ -91,11 +90,11 @@ TEST(StreamReader, ConcatenatesCompletionTextAndOnlyWhenAsked) {
 
 TEST(StreamReader, AnErrorChunkAddsNoText) {
   StreamReader reader(/*keep_answer=*/true);
-  const std::vector<ResponseChunk> chunks = FeedInPieces(
-      reader,
-      Event(R"({"choices":[{"text":"ok"}]})") +
-          Event(R"({"error":{"message":"x"},"choices":[{"text":"bad"}]})"),
-      1000);
+  const std::vector<ResponseChunk> chunks =
+      FeedInPieces(reader,
+                   Event(R"({"choices":[{"text":"ok"}]})") +
+                       Event(R"({"error":{"message":"x"},"choices":[{"text":"bad"}]})"),
+                   1000);
   ASSERT_EQ(chunks.size(), 2u);
   EXPECT_TRUE(chunks[1].error);
   EXPECT_EQ(reader.answer(), "ok");
