@@ -208,6 +208,8 @@ void Generator::StartConversation(int slot) {
   c.system_len = static_cast<int>(c.history.size());
   c.history_tokens = sim::TokenCount(c.history);
   if (options_.make_tokens) sim::TokenizeInto(c.history, &c.history_ids);
+  c.message_ends.clear();
+  c.awaiting = false;
 }
 
 void Generator::FitFirstTurn(Conversation& c, int* question, int output) const {
@@ -246,6 +248,23 @@ GenRequest Generator::Turn(int slot, bool* last) {
   r.group = c.id;
   r.session = c.id;
   r.output_len = output;
+  if (options_.real_answers) {
+    // The answer joins the history when it arrives (Answer); until then the slot waits.
+    c.history = text;
+    c.history_tokens += question;
+    c.message_ends.push_back(text.size());
+    c.awaiting = true;
+    r.slot = slot;
+    auto data = std::make_shared<PromptData>();
+    data->text = std::move(text);
+    data->system_len = c.system_len;
+    data->prompt_tokens = sim::TokenCount(data->text);
+    data->message_ends = c.message_ends;
+    r.prompt = std::move(data);
+    ++c.turn;
+    *last = c.turns > 0 && c.turn >= c.turns;
+    return r;
+  }
   std::vector<sim::TokenId> engine_tokens;
   if (options_.make_tokens) {
     // Every piece is whole 4-byte tokens, so the question's tokens follow the history's.
@@ -295,20 +314,74 @@ GenRequest Generator::Next() {
   return r;
 }
 
+std::optional<GenRequest> Generator::NextReady() {
+  if (!options_.real_answers || workload_.kind != WorkloadKind::kMultiTurn) return Next();
+  const int slot = NextFreeSlot(-1);
+  if (slot < 0) return std::nullopt;
+  bool last = false;
+  return Turn(slot, &last);
+}
+
+int Generator::NextFreeSlot(int client) {
+  const size_t n = slot_order_.size();
+  for (size_t k = 0; k < n; ++k) {
+    const int slot = slot_order_[(index_ + k) % n];
+    const Conversation& c = slots_[static_cast<size_t>(slot)];
+    if (!c.awaiting && (c.owner < 0 || c.owner == client)) {
+      index_ += k + 1;
+      return slot;
+    }
+  }
+  return -1;
+}
+
 GenRequest Generator::NextForClient(int client) {
   if (workload_.kind != WorkloadKind::kMultiTurn) return Next();
   if (static_cast<size_t>(client) >= client_slot_.size()) {
     client_slot_.resize(static_cast<size_t>(client) + 1, -1);
   }
   int& slot = client_slot_[static_cast<size_t>(client)];
-  if (slot < 0) {
+  if (slot < 0 && options_.real_answers) {
+    slot = NextFreeSlot(client);
+    // More clients than conversations (the HTTP runner refuses such a workload): share one.
+    if (slot < 0) slot = slot_order_[index_++ % slot_order_.size()];
+    slots_[static_cast<size_t>(slot)].owner = client;
+  } else if (slot < 0) {
     slot = slot_order_[index_ % slot_order_.size()];
     ++index_;
   }
   bool last = false;
   GenRequest r = Turn(slot, &last);
-  if (last) slot = -1;
+  if (last) {
+    slots_[static_cast<size_t>(slot)].owner = -1;
+    slot = -1;
+  }
   return r;
+}
+
+Generator::Conversation* Generator::ConversationOf(const GenRequest& r) {
+  if (!options_.real_answers || r.slot < 0 || static_cast<size_t>(r.slot) >= slots_.size()) {
+    return nullptr;
+  }
+  Conversation& c = slots_[static_cast<size_t>(r.slot)];
+  // A conversation ended meanwhile (a failed turn) has another id, or none.
+  return c.id == r.session && c.awaiting ? &c : nullptr;
+}
+
+void Generator::Answer(const GenRequest& r, std::string_view text, int tokens) {
+  Conversation* c = ConversationOf(r);
+  if (!c) return;
+  c->history.append(text);
+  c->message_ends.push_back(c->history.size());
+  c->history_tokens += std::max(tokens, 0);
+  c->awaiting = false;
+}
+
+void Generator::EndConversation(const GenRequest& r) {
+  Conversation* c = ConversationOf(r);
+  if (!c) return;
+  c->id = -1;  // Turn starts a new conversation here
+  c->awaiting = false;
 }
 
 std::optional<std::pair<double, GenRequest>> Generator::TraceRequest(size_t i) {

@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -25,6 +26,10 @@ struct PromptData {
   int system_len = 0;  // bytes of `text` that are the system prompt (chat mode's system message)
   std::shared_ptr<const sim::Prompt> tokens;  // with GeneratorOptions::make_tokens
   int prompt_tokens = 0;
+  // With GeneratorOptions::real_answers, a conversation turn: where each message after the
+  // system prompt ends in `text` (user, assistant, user, ...; the last is the new question and
+  // ends at text.size()), so a chat request sends them as messages. Empty: one user message.
+  std::vector<size_t> message_ends;
 };
 
 struct GenRequest {
@@ -32,6 +37,7 @@ struct GenRequest {
   int output_len = 1;
   int64_t group = -1;    // the true prefix group (oracle); -1 none
   int64_t session = -1;  // conversation; -1 none
+  int slot = -1;         // with GeneratorOptions::real_answers: the conversation's slot
   // Virtual fleet, multi-turn: the engine seed that makes this request generate exactly the
   // answer tokens the conversation's next turn carries, and the chained hashes of the blocks
   // those answer tokens fill (past the prompt's full blocks), for the ideal hit rate.
@@ -42,6 +48,10 @@ struct GenRequest {
 struct GeneratorOptions {
   bool make_tokens = false;         // fill PromptData::tokens (the virtual fleet needs them)
   int max_context_tokens = 131072;  // a conversation ends before its prompt + output exceed it
+  // HTTP mode: a conversation's next turn carries the answer the server returned, which the
+  // caller hands back (Answer, or EndConversation when the turn failed), and a conversation
+  // gets no new turn while it waits for one. Off: stand-in answers, fixed by the seed.
+  bool real_answers = false;
 };
 
 class Generator {
@@ -50,9 +60,20 @@ class Generator {
 
   // The next request of the open-loop sequence.
   GenRequest Next();
+  // The same, with real_answers: a multi-turn arrival skips (in the visiting order) every
+  // conversation still waiting for its previous answer; nullopt when all of them are.
+  std::optional<GenRequest> NextReady();
   // Closed loop: client `client`'s next request (its conversation's next turn, or the next
-  // request of the shared sequence).
+  // request of the shared sequence). With real_answers a client starts its next conversation
+  // in a slot no other client holds and that waits for no answer (the caller makes sure that
+  // there are at least as many conversations as clients).
   GenRequest NextForClient(int client);
+  // With real_answers: `r`'s answer arrived, `tokens` tokens long (the server's usage, or an
+  // estimate); its conversation's next turn carries `text` as the assistant's message.
+  void Answer(const GenRequest& r, std::string_view text, int tokens);
+  // With real_answers: `r` failed (HTTP error, timeout, cut stream). Its conversation ends, as a
+  // user would give up on it; the slot's next turn starts a new conversation.
+  void EndConversation(const GenRequest& r);
   // Trace replay: record i's request and arrival offset in seconds; nullopt past the end.
   std::optional<std::pair<double, GenRequest>> TraceRequest(size_t i);
 
@@ -74,6 +95,11 @@ class Generator {
     // length, equal for equal conversations, so byte and token prefixes still agree.)
     std::vector<sim::TokenId> history_ids;
     int system_len = 0;
+    // With real_answers: message ends in `history` (PromptData::message_ends), whether the
+    // last turn's answer is still to come, and the closed-loop client holding the slot.
+    std::vector<size_t> message_ends;
+    bool awaiting = false;
+    int owner = -1;
   };
 
   std::shared_ptr<const PromptData> Finish(std::string text, int system_len);
@@ -91,6 +117,11 @@ class Generator {
   // The next turn of slot `slot`'s conversation; *last = it was the conversation's last turn.
   GenRequest Turn(int slot, bool* last);
   void StartConversation(int slot);
+  // Real answers: the slot `slot_order_[(index_ + k) % n]` for the smallest k whose conversation
+  // can take a turn (waits for no answer, held by no other client than `client`); -1 if none.
+  // Advances index_ past it.
+  int NextFreeSlot(int client);
+  Conversation* ConversationOf(const GenRequest& r);
   // Turn 0 of `c` with *question and `output` tokens: cuts what does not fit the context.
   void FitFirstTurn(Conversation& c, int* question, int output) const;
 

@@ -200,6 +200,111 @@ TEST(Generator, ASystemPromptLongerThanTheContextIsCutToAOneTurnConversation) {
   EXPECT_EQ(system, (1000u - 100u - 50u) * 4u);
 }
 
+// HTTP mode: a conversation's turns carry the answers the server returned.
+Workload Conversations(int groups, int per_group, int turns) {
+  Workload w;
+  w.kind = WorkloadKind::kMultiTurn;
+  w.multi_turn.num_groups = groups;
+  w.multi_turn.conversations_per_group = per_group;
+  w.multi_turn.system_prompt_len = LengthDist::Fixed(16);
+  w.multi_turn.question_len = LengthDist::Fixed(8);
+  w.multi_turn.output_len = LengthDist::Fixed(20);
+  if (turns > 0) w.multi_turn.turns = LengthDist::Fixed(turns);
+  return w;
+}
+
+GeneratorOptions RealAnswers(int max_context = 131072) {
+  GeneratorOptions options;
+  options.real_answers = true;
+  options.max_context_tokens = max_context;
+  return options;
+}
+
+TEST(Generator, ARealTurnCarriesTheReturnedAnswerThenTheNextQuestion) {
+  Generator g(Conversations(1, 1, 3), RealAnswers());
+  const GenRequest t1 = g.NextForClient(0);
+  ASSERT_GE(t1.slot, 0);
+  ASSERT_EQ(t1.prompt->message_ends, (std::vector<size_t>{t1.prompt->text.size()}));
+  EXPECT_EQ(t1.prompt->system_len, 64);
+  const std::string answer = "the model's own answer, any length";
+  g.Answer(t1, answer, 9);
+  const GenRequest t2 = g.NextForClient(0);
+  EXPECT_EQ(t2.session, t1.session);
+  const std::string& text = t2.prompt->text;
+  EXPECT_EQ(text.substr(0, t1.prompt->text.size() + answer.size()), t1.prompt->text + answer);
+  EXPECT_EQ(text.size(), t1.prompt->text.size() + answer.size() + 8 * 4);  // + the question
+  const size_t q1 = t1.prompt->text.size();
+  EXPECT_EQ(t2.prompt->message_ends, (std::vector<size_t>{q1, q1 + answer.size(), text.size()}));
+  // The stand-in generator's turn 2 has the same question bytes after different answer bytes.
+  Generator standin(Conversations(1, 1, 3));
+  const GenRequest s1 = standin.NextForClient(0);
+  const GenRequest s2 = standin.NextForClient(0);
+  EXPECT_EQ(s1.prompt->text, t1.prompt->text);
+  EXPECT_EQ(s2.prompt->text.substr(s2.prompt->text.size() - 32), text.substr(text.size() - 32));
+  EXPECT_TRUE(s2.prompt->message_ends.empty());
+}
+
+TEST(Generator, RealAnswerTokensCountAgainstTheContext) {
+  // 16 + 8 tokens, then a reported 900-token answer: turn 2 (8 + 20 more) would pass 940.
+  Generator g(Conversations(1, 1, 0), RealAnswers(940));
+  const GenRequest t1 = g.NextForClient(0);
+  g.Answer(t1, std::string(40, 'a'), 900);
+  const GenRequest t2 = g.NextForClient(0);
+  EXPECT_NE(t2.session, t1.session) << "the context is full: the conversation starts over";
+  EXPECT_EQ(t2.prompt->text.size(), t1.prompt->text.size());
+}
+
+TEST(Generator, OpenLoopSkipsConversationsWaitingForAnAnswer) {
+  Generator g(Conversations(1, 2, 0), RealAnswers());
+  const std::optional<GenRequest> a = g.NextReady();
+  const std::optional<GenRequest> b = g.NextReady();
+  ASSERT_TRUE(a && b);
+  EXPECT_NE(a->slot, b->slot);
+  EXPECT_NE(a->session, b->session);
+  EXPECT_FALSE(g.NextReady().has_value()) << "both conversations wait for their answers";
+  g.Answer(*b, "bbbb", 1);
+  const std::optional<GenRequest> c = g.NextReady();
+  ASSERT_TRUE(c.has_value());
+  EXPECT_EQ(c->session, b->session);  // b's second turn, after its answer
+  EXPECT_EQ(c->prompt->message_ends.size(), 3u);
+  EXPECT_FALSE(g.NextReady().has_value());
+}
+
+TEST(Generator, AFailedTurnEndsItsConversation) {
+  Generator g(Conversations(1, 1, 0), RealAnswers());
+  const GenRequest t1 = g.NextForClient(0);
+  const GenRequest t2 = [&] {
+    g.Answer(t1, "aaaa", 1);
+    return g.NextForClient(0);
+  }();
+  ASSERT_EQ(t2.session, t1.session);
+  g.EndConversation(t2);
+  g.Answer(t2, "late", 1);  // an answer for an ended conversation is dropped
+  const GenRequest t3 = g.NextForClient(0);
+  EXPECT_NE(t3.session, t1.session);
+  EXPECT_EQ(t3.prompt->message_ends.size(), 1u);                            // a first turn
+  EXPECT_EQ(t3.prompt->text.substr(0, 64), t1.prompt->text.substr(0, 64));  // same group
+}
+
+TEST(Generator, RealClientsTalkInConversationsOfTheirOwn) {
+  Generator g(Conversations(1, 3, 2), RealAnswers());
+  std::set<int> slots;
+  std::vector<GenRequest> firsts;
+  for (int client = 0; client < 3; ++client) {
+    firsts.push_back(g.NextForClient(client));
+    slots.insert(firsts.back().slot);
+  }
+  EXPECT_EQ(slots.size(), 3u);
+  // Client 0 finishes its 2-turn conversation while 1 and 2 wait: its next is slot 0's again.
+  g.Answer(firsts[0], "a", 1);
+  const GenRequest second = g.NextForClient(0);
+  EXPECT_EQ(second.session, firsts[0].session);
+  g.Answer(second, "b", 1);
+  const GenRequest next = g.NextForClient(0);
+  EXPECT_NE(next.session, firsts[0].session);
+  EXPECT_EQ(next.slot, firsts[0].slot) << "the only conversation no other client holds";
+}
+
 TEST(Generator, TraceBlocksWithEqualIdsHaveEqualText) {
   Workload w;
   w.kind = WorkloadKind::kTrace;

@@ -13,15 +13,19 @@
 #include <chrono>
 
 #include "bench/generator.h"
+#include "bench/response.h"
 #include "core/http/client.h"
-#include "core/http/sse.h"
 #include "core/status.h"
+#include "sim/tokenizer.h"
 
 namespace zumik::bench {
 namespace {
 
 namespace asio = boost::asio;
 using SteadyTime = std::chrono::steady_clock::time_point;
+
+// A non-streamed response body's limit (a 32k-token answer is about 128 KB).
+constexpr size_t kMaxBodyBytes = 64 << 20;
 
 struct RunState {
   const Workload* workload = nullptr;
@@ -66,56 +70,6 @@ http::ClientRequest MakeRequest(const std::string& url, std::string body,
   return r;
 }
 
-// What one SSE data payload says: the text it carries, its usage, or an error.
-struct Chunk {
-  bool error = false;
-  size_t text_bytes = 0;
-  int64_t prompt_tokens = -1, completion_tokens = -1, cached_tokens = -1;
-};
-
-int64_t IntField(const boost::json::object& o, std::string_view key) {
-  const boost::json::value* v = o.if_contains(key);
-  if (!v) return -1;
-  if (v->is_int64()) return v->get_int64();
-  if (v->is_uint64()) return static_cast<int64_t>(v->get_uint64());
-  return -1;
-}
-
-Chunk ParseChunk(std::string_view data) {
-  Chunk c;
-  boost::system::error_code ec;
-  boost::json::value v = boost::json::parse(data, ec);
-  if (ec || !v.is_object()) {
-    c.error = true;
-    return c;
-  }
-  const boost::json::object& o = v.get_object();
-  if (o.contains("error")) c.error = true;
-  if (const auto* choices = o.if_contains("choices"); choices && choices->is_array()) {
-    for (const auto& choice : choices->get_array()) {
-      if (!choice.is_object()) continue;
-      const auto& co = choice.get_object();
-      if (const auto* t = co.if_contains("text"); t && t->is_string()) {
-        c.text_bytes += t->get_string().size();
-      }
-      if (const auto* d = co.if_contains("delta"); d && d->is_object()) {
-        if (const auto* t = d->get_object().if_contains("content"); t && t->is_string()) {
-          c.text_bytes += t->get_string().size();
-        }
-      }
-    }
-  }
-  if (const auto* u = o.if_contains("usage"); u && u->is_object()) {
-    const auto& uo = u->get_object();
-    c.prompt_tokens = IntField(uo, "prompt_tokens");
-    c.completion_tokens = IntField(uo, "completion_tokens");
-    if (const auto* d = uo.if_contains("prompt_tokens_details"); d && d->is_object()) {
-      c.cached_tokens = IntField(d->get_object(), "cached_tokens");
-    }
-  }
-  return c;
-}
-
 void Record(RunState* st, size_t stage, Sample& s, const std::vector<double>& gaps) {
   s.finished_s = SecondsSince(st->run_start);
   StageAccumulator& acc = st->acc[stage];
@@ -125,31 +79,82 @@ void Record(RunState* st, size_t stage, Sample& s, const std::vector<double>& ga
   if (s.error == "timeout") st->timed_out[stage] = true;
 }
 
+// Hands a conversation turn's outcome back to the generator: the answer the next turn carries,
+// or (failed) the end of the conversation.
+// `reported_tokens`: the answer's usage.completion_tokens, -1 if the server sent none (then the
+// tokenizer stand-in's estimate, 4 bytes a token, counts it against the context).
+void Conclude(RunState* st, const GenRequest& request, const Sample& sample,
+              const std::string& answer, int64_t reported_tokens) {
+  if (request.slot < 0) return;
+  if (!sample.ok) {
+    st->generator->EndConversation(request);
+    return;
+  }
+  const int tokens =
+      reported_tokens >= 0 ? static_cast<int>(reported_tokens) : sim::TokenCount(answer);
+  st->generator->Answer(request, answer, tokens);
+}
+
+void AddUsage(const ResponseChunk& c, Sample& sample, int64_t* completion_tokens) {
+  if (c.completion_tokens >= 0) {
+    sample.output_tokens = c.completion_tokens;
+    *completion_tokens = c.completion_tokens;
+  }
+  if (c.prompt_tokens >= 0) sample.prompt_tokens = c.prompt_tokens;
+  if (c.cached_tokens >= 0) sample.cached_tokens = c.cached_tokens;
+}
+
 asio::awaitable<void> OneRequest(RunState* st, GenRequest request, size_t stage,
                                  std::chrono::nanoseconds timeout) {
   Sample sample;
   sample.prompt_tokens = request.prompt->prompt_tokens;
   std::vector<double> gaps;
   const SteadyTime start = std::chrono::steady_clock::now();
-  std::string body = RequestBody(*st->workload, st->model, request.prompt->text,
-                                 request.prompt->system_len, request.output_len);
+  std::string body =
+      RequestBody(*st->workload, st->model, request.prompt->text, request.prompt->system_len,
+                  request.output_len, request.prompt->message_ends);
   http::ClientRequest req = MakeRequest(st->url, std::move(body), timeout);
   absl::StatusOr<http::ClientStream> stream = co_await st->client->Stream(std::move(req));
+  int64_t completion_tokens = -1;  // as the server's usage reports it
+  const auto finish = [&](const std::string& answer) {
+    Conclude(st, request, sample, answer, completion_tokens);
+    Record(st, stage, sample, gaps);
+  };
   if (!stream.ok()) {
     sample.error = ErrorKind(stream.status());
-    Record(st, stage, sample, gaps);
+    finish({});
     co_return;
   }
   if (stream->status() != 200) {
     sample.error = fmt::format("http_{}", stream->status());
     absl::StatusOr<std::string> rest = co_await stream->ReadAll();
     (void)rest;
-    Record(st, stage, sample, gaps);
+    finish({});
     co_return;
   }
-  http::SseParser parser;
+  const bool keep_answer = request.slot >= 0;
+  if (!stream->Header("Content-Type").starts_with("text/event-stream")) {
+    // A server that answers without streaming: one JSON body, its first byte the first token.
+    absl::StatusOr<std::string> all = co_await stream->ReadAll(kMaxBodyBytes);
+    const double ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    if (!all.ok()) {
+      sample.error = ErrorKind(all.status());
+      finish({});
+      co_return;
+    }
+    ResponseChunk c = ParseResponseChunk(*all);
+    AddUsage(c, sample, &completion_tokens);
+    sample.ttft_ms = sample.e2e_ms = ms;
+    sample.ok = !c.error;
+    if (c.error) sample.error = "stream_error";
+    if (sample.output_tokens == 0) sample.output_tokens = sim::TokenCount(c.text);
+    finish(keep_answer ? c.text : std::string());
+    co_return;
+  }
+  StreamReader reader(keep_answer);
   SteadyTime last{};
-  bool first = true, done = false, failed = false;
+  bool first = true, failed = false;
   int64_t chunks = 0;
   for (;;) {
     absl::StatusOr<std::string_view> data = co_await stream->Read();
@@ -160,23 +165,18 @@ asio::awaitable<void> OneRequest(RunState* st, GenRequest request, size_t stage,
     }
     if (data->empty()) break;
     const SteadyTime now = std::chrono::steady_clock::now();
-    if (!parser.Feed(*data).ok()) {
+    if (!reader.Feed(*data).ok()) {
       sample.error = "bad_stream";
       failed = true;
       break;
     }
-    while (std::optional<http::SseEvent> event = parser.Next()) {
-      if (event->data == "[DONE]") {
-        done = true;
-        continue;
-      }
-      const Chunk c = ParseChunk(event->data);
-      if (c.error) {
+    while (std::optional<ResponseChunk> c = reader.Next()) {
+      if (c->error) {
         sample.error = "stream_error";
         failed = true;
         continue;
       }
-      if (c.text_bytes > 0) {
+      if (!c->text.empty()) {
         ++chunks;
         if (first) {
           sample.ttft_ms = std::chrono::duration<double, std::milli>(now - start).count();
@@ -186,17 +186,15 @@ asio::awaitable<void> OneRequest(RunState* st, GenRequest request, size_t stage,
         }
         last = now;
       }
-      if (c.completion_tokens >= 0) sample.output_tokens = c.completion_tokens;
-      if (c.prompt_tokens >= 0) sample.prompt_tokens = c.prompt_tokens;
-      if (c.cached_tokens >= 0) sample.cached_tokens = c.cached_tokens;
+      AddUsage(*c, sample, &completion_tokens);
     }
   }
   if (sample.output_tokens == 0) sample.output_tokens = chunks;
-  sample.e2e_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() -
-                                                            start).count();
-  sample.ok = done && !failed;
+  sample.e2e_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  sample.ok = reader.done() && !failed;
   if (!sample.ok && sample.error.empty()) sample.error = "incomplete";
-  Record(st, stage, sample, gaps);
+  finish(reader.answer());
 }
 
 std::chrono::nanoseconds TimeoutFor(const RunState* st, const Stage& stage) {
@@ -265,8 +263,17 @@ asio::awaitable<void> Drive(RunState* st, std::vector<StageStats>* out) {
         if (trace) {
           auto next = st->generator->TraceRequest(i);
           r = std::move(next->second);
+        } else if (std::optional<GenRequest> ready = st->generator->NextReady()) {
+          r = std::move(*ready);
         } else {
-          r = st->generator->Next();
+          // Every conversation waits for its previous answer: the arrival is not sent (a
+          // later turn must not overtake an answer) but counted, so the offered load stays.
+          ++st->outstanding[si];
+          ++st->issued[si];
+          Sample busy;
+          busy.error = "no_idle_conversation";
+          Record(st, si, busy, {});
+          continue;
         }
         ++st->outstanding[si];
         ++st->issued[si];
@@ -325,7 +332,8 @@ absl::StatusOr<std::string> DiscoverModel(const std::string& target) {
 }  // namespace
 
 std::string RequestBody(const Workload& workload, const std::string& model,
-                        const std::string& prompt, int system_len, int max_tokens) {
+                        const std::string& prompt, int system_len, int max_tokens,
+                        std::span<const size_t> message_ends) {
   boost::json::object body;
   body["model"] = model;
   if (workload.api == "chat") {
@@ -337,10 +345,20 @@ std::string RequestBody(const Workload& workload, const std::string& model,
       sys["content"] = std::string_view(prompt).substr(0, split);
       messages.push_back(std::move(sys));
     }
-    boost::json::object user;
-    user["role"] = "user";
-    user["content"] = std::string_view(prompt).substr(split);
-    messages.push_back(std::move(user));
+    // A chat client's history: its questions and the assistant's answers, alternating.
+    size_t at = split;
+    bool user = true;
+    auto add = [&](size_t end) {
+      end = std::clamp(end, at, prompt.size());
+      boost::json::object m;
+      m["role"] = user ? "user" : "assistant";
+      m["content"] = std::string_view(prompt).substr(at, end - at);
+      messages.push_back(std::move(m));
+      at = end;
+      user = !user;
+    };
+    for (size_t end : message_ends) add(end);
+    if (message_ends.empty() || at < prompt.size()) add(prompt.size());
     body["messages"] = std::move(messages);
   } else {
     body["prompt"] = prompt;
@@ -366,12 +384,28 @@ absl::StatusOr<Report> RunHttp(const Workload& workload, const HttpOptions& opti
   if (model.empty()) {
     ASSIGN_OR_RETURN(model, DiscoverModel(target));
   }
+  if (workload.kind == WorkloadKind::kMultiTurn && workload.load.arrival == Arrival::kConcurrency) {
+    // Each client talks in its own conversation (a turn waits for the previous answer).
+    const int64_t conversations = static_cast<int64_t>(workload.multi_turn.num_groups) *
+                                  workload.multi_turn.conversations_per_group;
+    for (size_t i = 0; i < workload.load.stages.size(); ++i) {
+      if (workload.load.stages[i].rate > static_cast<double>(conversations)) {
+        return Errorf(absl::StatusCode::kInvalidArgument,
+                      "workload '{}': stage {} runs {} concurrent clients but multi_turn has {} "
+                      "conversations (num_groups x conversations_per_group); over HTTP each "
+                      "client needs its own: raise conversations_per_group or lower the rate",
+                      workload.name, i + 1, workload.load.stages[i].rate, conversations);
+      }
+    }
+  }
   asio::io_context io(1);
   http::ClientOptions client_options;
   client_options.max_idle_per_host = options.max_connections;
   client_options.request_timeout = options.request_timeout;
   http::Client client(io.get_executor(), client_options);
-  Generator generator(workload);
+  GeneratorOptions generator_options;
+  generator_options.real_answers = true;  // a turn carries the answer the server returned
+  Generator generator(workload, generator_options);
   RunState st;
   st.workload = &workload;
   st.options = &options;

@@ -4,6 +4,7 @@
 // is what lets thousands of concurrent streams run on two cores.
 #pragma once
 
+#include <span>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -24,8 +25,12 @@ struct HttpOptions {
 };
 
 // The request body for a prompt (completions or chat, streaming with usage); exposed for tests.
+// Chat: `prompt`'s first `system_len` bytes are the system message; `message_ends` (see
+// PromptData::message_ends) split the rest into user, assistant, user, ... messages (empty:
+// one user message). Completions send the whole text as the prompt.
 std::string RequestBody(const Workload& workload, const std::string& model,
-                        const std::string& prompt, int system_len, int max_tokens);
+                        const std::string& prompt, int system_len, int max_tokens,
+                        std::span<const size_t> message_ends = {});
 
 absl::StatusOr<Report> RunHttp(const Workload& workload, const HttpOptions& options);
 

@@ -133,7 +133,7 @@ void Engine::EmitToken(Sequence* seq, Time at) {
     if (index == 0) seq->token_times.reserve(seq->target_output);
     seq->token_times.push_back(at);
   }
-  result_.tokens.push_back({seq->spec.id, index, OutputTokenId(seq->stream, index)});
+  result_.tokens.push_back({seq->spec.id, index, seq->token(seq->prompt_len + index)});
   if (index == 0) {
     seq->first_token = at;
     counters_.prompt_tokens += seq->prompt_len;

@@ -27,6 +27,10 @@ struct RequestSpec {
   bool ignore_eos = false;
   uint64_t seed = 0;
   Time arrival{0};  // when the request reached the server (the driver's time base)
+  // Output token `index`'s id; null: OutputTokenId(stream, index). The HTTP server sets it to
+  // the tokenizer's id of the text it sends for that token, so a client that sends the answer
+  // back (the next turn of a chat) presents the very blocks the answer filled, as with vLLM.
+  TokenId (*output_token)(uint64_t seed, int index) = nullptr;
 };
 
 // Output token `index` of a request whose output stream is `stream` (a mix of its seed and
@@ -71,8 +75,9 @@ struct Sequence {
     return static_cast<size_t>(k) < n ? prompt_hashes[k] : output_hashes[k - n];
   }
   TokenId token(int position) const {
-    return position < prompt_len ? spec.prompt->tokens[position]
-                                 : OutputTokenId(stream, position - prompt_len);
+    if (position < prompt_len) return spec.prompt->tokens[position];
+    return spec.output_token ? spec.output_token(spec.seed, position - prompt_len)
+                             : OutputTokenId(stream, position - prompt_len);
   }
 
   std::vector<int32_t> blocks;  // GPU block table

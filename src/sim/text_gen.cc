@@ -3,6 +3,9 @@
 #include <xxhash.h>
 
 #include <array>
+#include <vector>
+
+#include "sim/tokenizer.h"
 
 namespace zumik::sim {
 namespace {
@@ -36,11 +39,31 @@ uint64_t Mix(uint64_t x) {
   return x;
 }
 
+size_t PieceIndex(uint64_t seed, uint64_t index) {
+  return Mix(seed + (index + 1) * 0x9e3779b97f4a7c15ULL) % kPieces.size();
+}
+
 }  // namespace
 
 std::string_view TextGenerator::Token(uint64_t index) const {
-  const uint64_t h = Mix(seed_ + (index + 1) * 0x9e3779b97f4a7c15ULL);
-  return kPieces[h % kPieces.size()];
+  return kPieces[PieceIndex(seed_, index)];
+}
+
+uint32_t TextGenerator::TokenIdAt(uint64_t index) const {
+  static const std::array<uint32_t, kPieces.size()> kIds = [] {
+    std::array<uint32_t, kPieces.size()> ids{};
+    std::vector<sim::TokenId> one;
+    for (size_t i = 0; i < kPieces.size(); ++i) {
+      TokenizeInto(kPieces[i], &one);
+      ids[i] = one.at(0);
+    }
+    return ids;
+  }();
+  return kIds[PieceIndex(seed_, index)];
+}
+
+uint32_t TextTokenId(uint64_t seed, int index) {
+  return TextGenerator(seed).TokenIdAt(static_cast<uint64_t>(index));
 }
 
 void TextGenerator::Append(uint64_t begin, uint64_t count, std::string* out) const {

@@ -4,8 +4,10 @@
 
 #include <set>
 #include <string>
+#include <vector>
 
 #include "sim/openai_json.h"
+#include "sim/tokenizer.h"
 
 namespace zumik::sim {
 namespace {
@@ -45,6 +47,17 @@ TEST(TextGenerator, UsesAVarietyOfPieces) {
 TEST(TextGenerator, PinsTheOutputForAGivenSeed) {
   // Changing the word list or the mixing changes every simulated output: make it deliberate.
   EXPECT_EQ(TextGenerator(42).Text(8), " way you use seeable not old own");
+}
+
+TEST(TextGenerator, TokenIdsAreTheTokenizersIdsOfTheText) {
+  // What makes a multi-turn client that sends the answer back hit the answer's KV blocks.
+  const TextGenerator gen(19);
+  const std::vector<TokenId> ids = Tokenize(gen.Text(300));
+  ASSERT_EQ(ids.size(), 300u);
+  for (int i = 0; i < 300; ++i) {
+    ASSERT_EQ(gen.TokenIdAt(static_cast<uint64_t>(i)), ids[static_cast<size_t>(i)]) << i;
+    ASSERT_EQ(TextTokenId(19, i), ids[static_cast<size_t>(i)]) << i;
+  }
 }
 
 TEST(GenerationSeed, ClientSeedWithTheSamePromptRepeatsTheOutput) {

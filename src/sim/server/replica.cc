@@ -334,6 +334,7 @@ asio::awaitable<void> Replica::HandleGenerate(const http::Request& request,
   spec.min_tokens = static_cast<int>(std::min<int64_t>(params.min_tokens, *max_tokens));
   spec.ignore_eos = params.ignore_eos;
   spec.seed = seed;
+  spec.output_token = &TextTokenId;  // the ids of the text this handler sends (text below)
   spec.arrival = clock_.Now();
 
   auto stream = std::make_shared<RequestStream>(co_await asio::this_coro::executor);

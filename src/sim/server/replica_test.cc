@@ -106,6 +106,22 @@ TEST_F(ReplicaTest, RepeatedPromptHitsThePrefixCacheInWholeBlocks) {
             0);
 }
 
+TEST_F(ReplicaTest, AnswerSentBackInTheNextPromptHitsItsOwnBlocks) {
+  // A chat client's next turn is prompt + answer + question: the engine generated the answer's
+  // KV, so (as with vLLM) those blocks are cached, not only the first prompt's.
+  const std::string prompt(4 * 64, 'c');  // 64 tokens = 4 full blocks
+  auto first = Post(0, "/v1/completions", CompletionBody(prompt, 100));
+  ASSERT_EQ(first.status, 200) << first.body;
+  const std::string answer(json::parse(first.body).at("choices").at(0).at("text").as_string());
+  ASSERT_EQ(answer.size(), 400u);
+  auto second =
+      Post(0, "/v1/completions", CompletionBody(prompt + answer + std::string(40, 'q'), 2));
+  ASSERT_EQ(second.status, 200) << second.body;
+  // 164 tokens of prompt + answer: 10 full blocks of 16 (the last block holds question bytes).
+  EXPECT_EQ(json::parse(second.body).at("usage").at("prompt_tokens_details").at("cached_tokens"),
+            160);
+}
+
 TEST_F(ReplicaTest, SameSeedSameText) {
   const std::string body = CompletionBody("The same prompt twice", 8, false, R"("seed":42)");
   auto a = json::parse(Post(0, "/v1/completions", body).body);
