@@ -519,6 +519,35 @@ std::string RenderChatPrompt(std::span<const ChatMessage> messages) {
   return prompt;
 }
 
+std::vector<TokenId> TokenizeChatPrompt(std::span<const ChatMessage> messages) {
+  // Llama 3's ids for its special tokens (Meta's Llama 3 tokenizer: 128000 + position in its
+  // special-token list).
+  constexpr TokenId kBeginOfText = 128000;
+  constexpr TokenId kStartHeader = 128006;
+  constexpr TokenId kEndHeader = 128007;
+  constexpr TokenId kEndOfTurn = 128009;
+  std::vector<TokenId> out;
+  std::vector<TokenId> piece;
+  auto text = [&](std::string_view t) {
+    TokenizeInto(t, &piece);
+    out.insert(out.end(), piece.begin(), piece.end());
+  };
+  auto header = [&](ChatRole role) {
+    out.push_back(kStartHeader);
+    text(ChatRoleName(role));
+    out.push_back(kEndHeader);
+    text("\n\n");
+  };
+  out.push_back(kBeginOfText);
+  for (const ChatMessage& message : messages) {
+    header(message.role);
+    text(message.content);
+    out.push_back(kEndOfTurn);
+  }
+  header(ChatRole::kAssistant);
+  return out;
+}
+
 ApiErrorOr<int64_t> ResolveMaxTokens(std::optional<int64_t> max_tokens, int64_t prompt_tokens,
                                      const RequestLimits& limits) {
   if (limits.max_model_len <= 0) return max_tokens.value_or(kDefaultCompletionMaxTokens);

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "sim/openai_error.h"
+#include "sim/tokenizer.h"
 
 namespace zumik::sim {
 
@@ -85,6 +86,14 @@ ApiErrorOr<ChatRequest> ParseChatRequest(std::string_view body, const RequestLim
 // Deterministic, and append-only: the prompt for messages M is a prefix of the prompt for
 // M + [assistant reply] + more turns, which is what makes prefix caching hit in multi-turn chat.
 std::string RenderChatPrompt(std::span<const ChatMessage> messages);
+
+// The tokens of RenderChatPrompt(messages) as the engine sees them: each special token
+// (<|begin_of_text|>, <|start_header_id|>, <|end_header_id|>, <|eot_id|>) is one token with
+// Llama 3's id, and every text piece between them (role, "\n\n", content) is tokenized on its
+// own, as a real tokenizer never merges across special tokens. So an assistant message carrying
+// a previous answer's text tokenizes to the very tokens the engine generated (and cached) for
+// it, wherever its template header left the byte alignment. Append-only, like the text.
+std::vector<TokenId> TokenizeChatPrompt(std::span<const ChatMessage> messages);
 
 // The number of tokens to generate once the prompt is tokenized, or the 400 vLLM gives when
 // prompt + completion exceed max_model_len (ContextLengthExceeded). A request without

@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -431,6 +432,36 @@ TEST(RenderChatPrompt, SharedSystemPromptGivesASharedPrefixAndIsDeterministic) {
   EXPECT_TRUE(RenderChatPrompt(a).starts_with(shared));
   EXPECT_TRUE(RenderChatPrompt(b).starts_with(shared));
   EXPECT_EQ(RenderChatPrompt(a), RenderChatPrompt(a));
+}
+
+TEST(TokenizeChatPrompt, SpecialTokensAreOneTokenAndTextPiecesAreTokenizedAlone) {
+  const std::vector<ChatMessage> messages = {{ChatRole::kUser, "hello"}};
+  const std::vector<TokenId> tokens = TokenizeChatPrompt(messages);
+  // <|begin_of_text|> <|start_header_id|> "user" <|end_header_id|> "\n\n" "hell" "o" <|eot_id|>
+  // <|start_header_id|> "assi" "stan" "t" <|end_header_id|> "\n\n"
+  ASSERT_EQ(tokens.size(), 14u);
+  EXPECT_EQ(tokens[0], 128000u);
+  EXPECT_EQ(tokens[1], 128006u);
+  EXPECT_EQ(tokens[2], Tokenize("user").at(0));
+  EXPECT_EQ(tokens[3], 128007u);
+  EXPECT_EQ(tokens[5], Tokenize("hello").at(0));
+  EXPECT_EQ(tokens[7], 128009u);
+}
+
+TEST(TokenizeChatPrompt, APreviousAnswerTokenizesToItsOwnTokensAndTurnsOnlyAppend) {
+  // The answer is whole 4-byte tokens, as the engine generates it; whatever the header's byte
+  // length, the assistant message presents exactly those tokens.
+  const std::string answer = "abcdefghijkl";
+  std::vector<ChatMessage> conversation = {{ChatRole::kSystem, "You are helpful."},
+                                           {ChatRole::kUser, "Question one?"}};
+  const std::vector<TokenId> first = TokenizeChatPrompt(conversation);
+  conversation.push_back({ChatRole::kAssistant, answer});
+  conversation.push_back({ChatRole::kUser, "Follow-up"});
+  const std::vector<TokenId> second = TokenizeChatPrompt(conversation);
+  ASSERT_GT(second.size(), first.size() + 3);
+  EXPECT_TRUE(std::equal(first.begin(), first.end(), second.begin()));
+  const std::vector<TokenId> expected = Tokenize(answer);
+  EXPECT_TRUE(std::equal(expected.begin(), expected.end(), second.begin() + first.size()));
 }
 
 TEST(ResolveMaxTokens, ChecksPromptPlusCompletionAgainstTheContext) {

@@ -105,7 +105,8 @@ Replica::~Replica() {
 }
 
 absl::Status Replica::Start() {
-  auto metrics = ReplicaMetrics::Create(profile_, options_.index, clock_, [this] { return Stats(); });
+  auto metrics =
+      ReplicaMetrics::Create(profile_, options_.index, clock_, [this] { return Stats(); });
   if (!metrics.ok()) return metrics.status();
   metrics_ = std::move(*metrics);
 
@@ -148,8 +149,7 @@ void Replica::WakeDriver() {
   asio::post(driver_strand_, [this] { wake_timer_.cancel(); });
 }
 
-absl::StatusOr<RequestId> Replica::Submit(RequestSpec spec,
-                                          std::shared_ptr<RequestStream> stream) {
+absl::StatusOr<RequestId> Replica::Submit(RequestSpec spec, std::shared_ptr<RequestStream> stream) {
   RequestId id = 0;
   {
     std::lock_guard lock(mu_);
@@ -296,6 +296,7 @@ asio::awaitable<void> Replica::HandleGenerate(const http::Request& request,
   const RequestLimits limits{.max_model_len = profile_.max_model_len};
   GenerationParams params;
   std::string prompt_text;
+  std::shared_ptr<const Prompt> prompt;
   if (endpoint == Endpoint::kCompletions) {
     auto parsed = ParseCompletionRequest(request.body(), limits);
     if (!parsed.ok()) {
@@ -304,6 +305,7 @@ asio::awaitable<void> Replica::HandleGenerate(const http::Request& request,
     }
     params = std::move(parsed->params);
     prompt_text = std::move(parsed->prompt);
+    prompt = MakePromptFromText(prompt_text, profile_.block_size);
   } else {
     auto parsed = ParseChatRequest(request.body(), limits);
     if (!parsed.ok()) {
@@ -312,6 +314,7 @@ asio::awaitable<void> Replica::HandleGenerate(const http::Request& request,
     }
     params = std::move(parsed->params);
     prompt_text = std::move(parsed->prompt);
+    prompt = MakePrompt(TokenizeChatPrompt(parsed->messages), profile_.block_size);
   }
   if (params.model != profile_.served_model_name) {
     ApiError error = ModelNotFound(params.model);
@@ -319,7 +322,6 @@ asio::awaitable<void> Replica::HandleGenerate(const http::Request& request,
     co_return;
   }
 
-  auto prompt = MakePromptFromText(prompt_text, profile_.block_size);
   auto max_tokens = ResolveMaxTokens(params.max_tokens, prompt->size(), limits);
   if (!max_tokens.ok()) {
     co_await RespondApiError(writer, max_tokens.error());

@@ -1,16 +1,16 @@
 // The simulated replica over real HTTP on loopback: OpenAI responses (streaming and not),
 // errors, vLLM metrics after known traffic, client disconnects, many concurrent streams.
+#include <gtest/gtest.h>
+
+#include <atomic>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/write.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_future.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/json.hpp>
-#include <gtest/gtest.h>
-
-#include <atomic>
 #include <thread>
 
 #include "core/http/client.h"
@@ -68,8 +68,11 @@ class ReplicaTest : public ::testing::Test {
 
 std::string CompletionBody(std::string_view prompt, int max_tokens, bool stream = false,
                            std::string_view extra = "") {
-  json::object body{{"model", kModel}, {"prompt", prompt}, {"max_tokens", max_tokens},
-                    {"ignore_eos", true}, {"stream", stream}};
+  json::object body{{"model", kModel},
+                    {"prompt", prompt},
+                    {"max_tokens", max_tokens},
+                    {"ignore_eos", true},
+                    {"stream", stream}};
   std::string text = json::serialize(body);
   if (!extra.empty()) text.insert(text.size() - 1, std::string(",") + std::string(extra));
   return text;
@@ -102,8 +105,7 @@ TEST_F(ReplicaTest, RepeatedPromptHitsThePrefixCacheInWholeBlocks) {
   EXPECT_EQ(body.at("usage").at("prompt_tokens_details").at("cached_tokens").as_int64(), 96);
   // The other replica has its own cache.
   auto other = Post(1, "/v1/completions", CompletionBody(prompt, 2));
-  EXPECT_EQ(json::parse(other.body).at("usage").at("prompt_tokens_details").at("cached_tokens"),
-            0);
+  EXPECT_EQ(json::parse(other.body).at("usage").at("prompt_tokens_details").at("cached_tokens"), 0);
 }
 
 TEST_F(ReplicaTest, AnswerSentBackInTheNextPromptHitsItsOwnBlocks) {
@@ -120,6 +122,34 @@ TEST_F(ReplicaTest, AnswerSentBackInTheNextPromptHitsItsOwnBlocks) {
   // 164 tokens of prompt + answer: 10 full blocks of 16 (the last block holds question bytes).
   EXPECT_EQ(json::parse(second.body).at("usage").at("prompt_tokens_details").at("cached_tokens"),
             160);
+}
+
+TEST_F(ReplicaTest, ChatAnswerSentBackAsAnAssistantMessageHitsItsOwnBlocks) {
+  // The chat template's headers leave the answer at any byte offset; the engine still sees the
+  // answer's own tokens (special tokens are single tokens), so the next turn hits them.
+  auto chat = [](const json::array& messages, int max_tokens) {
+    return json::serialize(json::object{{"model", kModel},
+                                        {"messages", messages},
+                                        {"max_tokens", max_tokens},
+                                        {"ignore_eos", true}});
+  };
+  const json::object user{{"role", "user"}, {"content", std::string(4 * 64 + 1, 'c')}};
+  auto first = Post(0, "/v1/chat/completions", chat(json::array{user}, 100));
+  ASSERT_EQ(first.status, 200) << first.body;
+  const json::value first_json = json::parse(first.body);
+  const int64_t first_prompt = first_json.at("usage").at("prompt_tokens").as_int64();
+  const std::string answer(first_json.at("choices").at(0).at("message").at("content").as_string());
+  const json::object assistant{{"role", "assistant"}, {"content", answer}};
+  const json::object follow_up{{"role", "user"}, {"content", "And then?"}};
+  auto second = Post(0, "/v1/chat/completions", chat(json::array{user, assistant, follow_up}, 2));
+  ASSERT_EQ(second.status, 200) << second.body;
+  const int64_t cached = json::parse(second.body)
+                             .at("usage")
+                             .at("prompt_tokens_details")
+                             .at("cached_tokens")
+                             .as_int64();
+  // The first prompt, the 100-token answer and its <|eot_id|>, in whole 16-token blocks.
+  EXPECT_EQ(cached, (first_prompt + 100 + 1) / 16 * 16);
 }
 
 TEST_F(ReplicaTest, SameSeedSameText) {
@@ -171,7 +201,8 @@ int StatusOfOversizedPost(uint16_t port) {
   socket.connect({asio::ip::make_address("127.0.0.1"), port});
   const std::string head =
       "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-      "Content-Length: " + std::to_string(9 << 20) + "\r\n\r\n";
+      "Content-Length: " +
+      std::to_string(9 << 20) + "\r\n\r\n";
   asio::write(socket, asio::buffer(head));
   std::string response(256, '\0');
   boost::system::error_code ec;
@@ -194,14 +225,25 @@ TEST_F(ReplicaTest, BadRequestsGetOpenAiErrorsAndTheServerKeepsServing) {
       {"malformed json", "/v1/completions", "{\"model\": ", 400, ""},
       {"not an object", "/v1/completions", "[1,2]", 400, ""},
       {"missing model", "/v1/completions", R"({"prompt":"x"})", 400, "model"},
-      {"missing prompt", "/v1/completions", std::string(R"({"model":")") + std::string(kModel) + "\"}", 400, "prompt"},
-      {"missing messages", "/v1/chat/completions", std::string(R"({"model":")") + std::string(kModel) + "\"}", 400, "messages"},
-      {"wrong type", "/v1/completions", std::string(R"({"model":")") + std::string(kModel) + R"(","prompt":"x","max_tokens":"ten"})", 400, "max_tokens"},
-      {"negative max_tokens", "/v1/completions", std::string(R"({"model":")") + std::string(kModel) + R"(","prompt":"x","max_tokens":-5})", 400, "max_tokens"},
-      {"absurd max_tokens", "/v1/completions", std::string(R"({"model":")") + std::string(kModel) + R"(","prompt":"x","max_tokens":99999999999})", 400, ""},
+      {"missing prompt", "/v1/completions",
+       std::string(R"({"model":")") + std::string(kModel) + "\"}", 400, "prompt"},
+      {"missing messages", "/v1/chat/completions",
+       std::string(R"({"model":")") + std::string(kModel) + "\"}", 400, "messages"},
+      {"wrong type", "/v1/completions",
+       std::string(R"({"model":")") + std::string(kModel) + R"(","prompt":"x","max_tokens":"ten"})",
+       400, "max_tokens"},
+      {"negative max_tokens", "/v1/completions",
+       std::string(R"({"model":")") + std::string(kModel) + R"(","prompt":"x","max_tokens":-5})",
+       400, "max_tokens"},
+      {"absurd max_tokens", "/v1/completions",
+       std::string(R"({"model":")") + std::string(kModel) +
+           R"(","prompt":"x","max_tokens":99999999999})",
+       400, ""},
       {"unknown model", "/v1/completions", R"({"model":"gpt-9","prompt":"x"})", 404, "gpt-9"},
-      {"invalid utf-8", "/v1/completions", std::string(R"({"model":")") + std::string(kModel) + "\",\"prompt\":\"\xC3\x28\"}", 400, ""},
-      {"prompt over max_model_len", "/v1/completions", CompletionBody(std::string(4 * 131072, 'x'), 16), 400, "maximum context length"},
+      {"invalid utf-8", "/v1/completions",
+       std::string(R"({"model":")") + std::string(kModel) + "\",\"prompt\":\"\xC3\x28\"}", 400, ""},
+      {"prompt over max_model_len", "/v1/completions",
+       CompletionBody(std::string(4 * 131072, 'x'), 16), 400, "maximum context length"},
   };
   for (const ErrorCase& c : cases) {
     SCOPED_TRACE(c.name);
@@ -244,9 +286,9 @@ TEST_F(ReplicaTest, MetricsCountKnownTraffic) {
   EXPECT_EQ(metrics::FindValue(samples, "vllm:prefix_cache_queries_total", labels), 192);
   // The 2nd and 3rd request hit 3 of 4 blocks (the last block is always recomputed).
   EXPECT_EQ(metrics::FindValue(samples, "vllm:prefix_cache_hits_total", labels), 96);
-  EXPECT_EQ(metrics::FindValue(samples, "vllm:request_success_total",
-                               {{"finished_reason", "length"}}),
-            3);
+  EXPECT_EQ(
+      metrics::FindValue(samples, "vllm:request_success_total", {{"finished_reason", "length"}}),
+      3);
   EXPECT_EQ(metrics::FindValue(samples, "vllm:time_to_first_token_seconds_count", labels), 3);
   EXPECT_EQ(metrics::FindValue(samples, "vllm:e2e_request_latency_seconds_count", labels), 3);
   EXPECT_EQ(metrics::FindValue(samples, "vllm:inter_token_latency_seconds_count", labels), 27);
@@ -311,9 +353,10 @@ TEST_F(ReplicaTest, ClientDisconnectAbortsTheRequest) {
   {
     asio::io_context io;
     http::Client client(io.get_executor());
-    auto done = asio::co_spawn(io, StreamAndHangUp(client, Url(0, "/v1/completions"),
-                                                   CompletionBody("long one", 100000, true)),
-                                   asio::use_future);
+    auto done = asio::co_spawn(io,
+                               StreamAndHangUp(client, Url(0, "/v1/completions"),
+                                               CompletionBody("long one", 100000, true)),
+                               asio::use_future);
     io.run();
     EXPECT_TRUE(done.get());
   }
@@ -321,8 +364,8 @@ TEST_F(ReplicaTest, ClientDisconnectAbortsTheRequest) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   std::optional<double> aborted;
   while (std::chrono::steady_clock::now() < deadline) {
-    aborted = metrics::FindValue(Scrape(0), "vllm:request_success_total",
-                                 {{"finished_reason", "abort"}});
+    aborted =
+        metrics::FindValue(Scrape(0), "vllm:request_success_total", {{"finished_reason", "abort"}});
     if (aborted == 1) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
@@ -333,8 +376,7 @@ TEST_F(ReplicaTest, ClientDisconnectAbortsTheRequest) {
 // One streamed completion; counts it in *complete when every token and [DONE] arrived.
 // (A free function: a coroutine lambda's captures would die with the lambda.)
 asio::awaitable<void> StreamOne(std::shared_ptr<http::Client> client, std::string url,
-                                std::string body, int expected_tokens,
-                                std::atomic<int>* complete) {
+                                std::string body, int expected_tokens, std::atomic<int>* complete) {
   http::ClientRequest request;
   request.method = Method::post;
   request.url = std::move(url);
@@ -369,11 +411,11 @@ TEST_F(ReplicaTest, ThousandConcurrentStreamsAllComplete) {
   options.max_idle_per_host = kStreams;
   auto client = std::make_shared<http::Client>(io.get_executor(), options);
   for (int i = 0; i < kStreams; ++i) {
-    asio::co_spawn(io,
-                   StreamOne(client, Url(i % 2, "/v1/completions"),
-                             CompletionBody("stream " + std::to_string(i), kTokens, true),
-                             kTokens, &complete),
-                   asio::detached);
+    asio::co_spawn(
+        io,
+        StreamOne(client, Url(i % 2, "/v1/completions"),
+                  CompletionBody("stream " + std::to_string(i), kTokens, true), kTokens, &complete),
+        asio::detached);
   }
   std::thread helper([&io] { io.run(); });
   io.run();
@@ -403,8 +445,7 @@ TEST(SimServerShutdown, StopWithoutGraceWhileStreamsWaitForTokens) {
   std::vector<asio::ip::tcp::socket> sockets;
   for (int i = 0; i < 8; ++i) {
     sockets.emplace_back(io);
-    sockets.back().connect(
-        {asio::ip::make_address("127.0.0.1"), server->replicas()[0]->port()});
+    sockets.back().connect({asio::ip::make_address("127.0.0.1"), server->replicas()[0]->port()});
     asio::write(sockets.back(), asio::buffer(request));
   }
   for (auto& socket : sockets) {  // every stream has sent a token
