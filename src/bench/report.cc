@@ -216,8 +216,13 @@ std::string ToJson(const Report& report) {
     po["goodput_rate"] = R(p.goodput_rate);
     po["knee_rate"] = R(p.knee_rate);
     po["prefix_hit_rate"] = R(p.prefix_hit_rate, 4);
-    po["ideal_prefix_hit_rate"] = R(p.ideal_prefix_hit_rate, 4);
-    po["ideal_fleet_kv_prefix_hit_rate"] = R(p.ideal_fleet_kv_prefix_hit_rate, 4);
+    if (p.has_ideal) {
+      po["ideal_prefix_hit_rate"] = R(p.ideal_prefix_hit_rate, 4);
+      po["ideal_fleet_kv_prefix_hit_rate"] = R(p.ideal_fleet_kv_prefix_hit_rate, 4);
+    } else {
+      po["ideal_prefix_hit_rate"] = nullptr;
+      po["ideal_fleet_kv_prefix_hit_rate"] = nullptr;
+    }
     boost::json::array stages;
     for (const StageStats& s : p.stages) {
       boost::json::object so;
@@ -292,10 +297,14 @@ std::string ToTable(const Report& report) {
   out += fmt::format("\n{:<16} {:>12} {:>14} {:>10} {:>8} {:>8} {:>9}\n", "policy", "peak tok/s",
                      "goodput rps", "knee", "hit%", "ideal%", "ideal-kv%");
   for (const PolicyReport& p : report.policies) {
-    out += fmt::format("{:<16} {:>12.0f} {:>8.2f} @{:<5.4g} {:>10.4g} {:>8.1f} {:>8.1f} {:>9.1f}\n",
-                       p.policy, p.peak_output_tokens_per_s, p.goodput_rps_at_slo, p.goodput_rate,
-                       p.knee_rate, 100 * p.prefix_hit_rate, 100 * p.ideal_prefix_hit_rate,
-                       100 * p.ideal_fleet_kv_prefix_hit_rate);
+    auto percent = [&](double rate, int width) {
+      return p.has_ideal ? fmt::format("{:>{}.1f}", 100 * rate, width)
+                         : fmt::format("{:>{}}", "-", width);
+    };
+    out += fmt::format("{:<16} {:>12.0f} {:>8.2f} @{:<5.4g} {:>10.4g} {:>8.1f} {} {}\n", p.policy,
+                       p.peak_output_tokens_per_s, p.goodput_rps_at_slo, p.goodput_rate,
+                       p.knee_rate, 100 * p.prefix_hit_rate, percent(p.ideal_prefix_hit_rate, 8),
+                       percent(p.ideal_fleet_kv_prefix_hit_rate, 9));
   }
   return out;
 }

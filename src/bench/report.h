@@ -94,6 +94,9 @@ struct PolicyReport {
   // The same with the cache bounded by the fleet's total KV blocks, LRU (ideal_cache.h): the
   // reference where the working set does not fit the fleet. 0 outside virtual runs.
   double ideal_fleet_kv_prefix_hit_rate = 0;
+  // Whether the ideals were computed (virtual runs); the HTTP runner cannot know them, and the
+  // reports print them as null / "-" there.
+  bool has_ideal = false;
 };
 
 // Peak, goodput (highest stage rate whose TTFT p90 meets the SLO → its completed-request

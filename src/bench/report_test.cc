@@ -1,10 +1,9 @@
 // Report statistics: percentiles, knee and goodput rules, and the JSON contract's keys.
 #include "bench/report.h"
 
+#include <boost/json.hpp>
 #include <regex>
 #include <string>
-
-#include <boost/json.hpp>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -108,19 +107,44 @@ TEST(Json, HasTheContractKeys) {
   EXPECT_EQ(o.at("fleet").as_string(), "h100x2-qwen3-32b-tp2:8");
   EXPECT_EQ(o.at("seed").as_int64(), 3);
   const auto& po = o.at("policies").as_array().at(0).as_object();
-  for (const char* key : {"policy", "peak_output_tokens_per_s", "goodput_rps_at_slo", "knee_rate",
-                          "stages"}) {
+  for (const char* key :
+       {"policy", "peak_output_tokens_per_s", "goodput_rps_at_slo", "knee_rate", "stages"}) {
     EXPECT_TRUE(po.contains(key)) << key;
   }
   const auto& so = po.at("stages").as_array().at(0).as_object();
-  for (const char* key : {"rate", "requests", "errors", "output_tokens_per_s",
-                          "input_tokens_per_s", "ttft_ms", "itl_ms", "e2e_ms", "prefix_hit_rate",
-                          "slo_attainment"}) {
+  for (const char* key : {"rate", "requests", "errors", "output_tokens_per_s", "input_tokens_per_s",
+                          "ttft_ms", "itl_ms", "e2e_ms", "prefix_hit_rate", "slo_attainment"}) {
     EXPECT_TRUE(so.contains(key)) << key;
   }
   for (const char* key : {"p50", "p90", "p99"}) {
     EXPECT_TRUE(so.at("ttft_ms").as_object().contains(key)) << key;
   }
+}
+
+TEST(Json, IdealsAreNumbersWhenComputedAndNullOtherwise) {
+  Report r;
+  PolicyReport p;
+  p.policy = "target";
+  p.stages = {At(3, 100, 10, 3)};
+  Summarize(p, 2000);
+  r.policies = {p};  // an HTTP run: no ideal
+  p.policy = "oracle";
+  p.has_ideal = true;
+  p.ideal_prefix_hit_rate = 0.998;
+  p.ideal_fleet_kv_prefix_hit_rate = 0.158;
+  r.policies.push_back(p);
+  const boost::json::value v = boost::json::parse(ToJson(r));
+  const auto& http = v.at("policies").at(0).as_object();
+  EXPECT_TRUE(http.at("ideal_prefix_hit_rate").is_null());
+  EXPECT_TRUE(http.at("ideal_fleet_kv_prefix_hit_rate").is_null());
+  const auto& virt = v.at("policies").at(1).as_object();
+  EXPECT_DOUBLE_EQ(virt.at("ideal_prefix_hit_rate").to_number<double>(), 0.998);
+  EXPECT_DOUBLE_EQ(virt.at("ideal_fleet_kv_prefix_hit_rate").to_number<double>(), 0.158);
+  const std::string table = ToTable(r);
+  EXPECT_NE(table.find("ideal-kv%"), std::string::npos);
+  EXPECT_NE(table.find("15.8"), std::string::npos);
+  const std::string http_row = table.substr(table.rfind("\ntarget"));
+  EXPECT_NE(http_row.substr(0, http_row.find('\n', 1)).find(" -"), std::string::npos) << table;
 }
 
 // Numbers are plain decimals ("14831.2", "2000.0"), never Boost.JSON's exponent form
@@ -159,7 +183,8 @@ TEST(Formats, CsvHasARowPerStageAndSvgALinePerPolicy) {
   const std::string svg = ToSvg(r);
   EXPECT_THAT(svg, ::testing::StartsWith("<svg"));
   size_t lines = 0;
-  for (size_t at = svg.find("<polyline"); at != std::string::npos; at = svg.find("<polyline", at + 1)) {
+  for (size_t at = svg.find("<polyline"); at != std::string::npos;
+       at = svg.find("<polyline", at + 1)) {
     ++lines;
   }
   EXPECT_EQ(lines, 4u);  // two panels x two policies

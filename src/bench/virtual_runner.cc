@@ -397,6 +397,7 @@ absl::StatusOr<PolicyReport> VirtualRun::Run() {
   };
   report.ideal_prefix_hit_rate = ratio(ideal_cached);
   report.ideal_fleet_kv_prefix_hit_rate = ratio(ideal_fleet_kv_cached);
+  report.has_ideal = true;
   Summarize(report, workload_.slo_ttft_p90_ms);
   return report;
 }
