@@ -150,11 +150,22 @@ class Scheduler {
     uint32_t epoch = 0;  // bumped on removal: completions of older picks are ignored
     EndpointLoad load;
   };
+  // What the producer's indexResponses needs at completion to continue the prompt's hash
+  // chain over the response (kept only when it is on; the vectors are reused with the slot).
+  struct PromptChain {
+    bool kept = false;
+    std::vector<uint64_t> blocks;  // the prompt's hashes as recorded at the pick
+    std::string tail;              // prompt bytes after the last full block
+    uint64_t seed = 0;             // the chain's seed (prompts shorter than one block)
+    int32_t block_bytes = 0;       // settings the hashes were made with
+    int32_t max_blocks = 0;
+  };
   struct InFlightSlot {
     InFlightRequest request;
     uint32_t epoch = 0;
     uint32_t generation = 1;
     bool live = false;
+    PromptChain chain;
   };
 
   Scheduler(PolicyConfig config, Rng& rng);
