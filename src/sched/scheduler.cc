@@ -328,6 +328,10 @@ void Scheduler::RemoveEndpoint(EndpointId endpoint) {
   for (const auto& plugin : plugins_) plugin->OnEndpointRemoved(endpoint);
 }
 
+bool Scheduler::WantsResponseText() const {
+  return producer_ != nullptr && producer_->options().index_responses;
+}
+
 EndpointLoad Scheduler::LoadOf(EndpointId endpoint) const {
   return endpoint < states_.size() ? states_[endpoint].load : EndpointLoad{};
 }
