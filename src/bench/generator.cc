@@ -277,8 +277,8 @@ GenRequest Generator::Turn(int slot, bool* last) {
   // The next turn's history: this prompt plus the answer. Its text is stand-in bytes of the
   // answer's length; the engine's tokens are the ones it generated (AppendEngineAnswer).
   c.history = text;
-  AppendText(c.history, output,
-             Seed(kAnswer, static_cast<uint64_t>(c.id), static_cast<uint64_t>(c.turn)));
+  r.answer_text_seed = Seed(kAnswer, static_cast<uint64_t>(c.id), static_cast<uint64_t>(c.turn));
+  AppendText(c.history, output, *r.answer_text_seed);
   c.history_tokens += question + output;
   if (options_.make_tokens) {
     r.prompt = Finish(std::move(text), c.system_len, std::move(engine_tokens));

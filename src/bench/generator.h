@@ -43,6 +43,10 @@ struct GenRequest {
   // those answer tokens fill (past the prompt's full blocks), for the ideal hit rate.
   std::optional<uint64_t> engine_seed;
   std::vector<uint64_t> answer_block_hashes;
+  // Multi-turn: the answer as the conversation's next turn carries it after this prompt, i.e.
+  // AppendText(text, output_len, *answer_text_seed) (the stand-in answer bytes a router sees).
+  // The virtual runner reports it to the scheduler as the response text.
+  std::optional<uint64_t> answer_text_seed;
 };
 
 struct GeneratorOptions {

@@ -120,6 +120,34 @@ TEST(Generator, ConversationTurnsExtendTheirHistory) {
   EXPECT_EQ(next.prompt->prompt_tokens, 40);
 }
 
+// The answer text a turn reports is the text its next turn carries between the two prompts
+// (what a gateway would read in the response and the router indexes with indexResponses).
+TEST(Generator, ATurnsAnswerTextIsWhatTheNextTurnCarriesAfterItsPrompt) {
+  Workload w;
+  w.kind = WorkloadKind::kMultiTurn;
+  w.multi_turn.num_groups = 1;
+  w.multi_turn.conversations_per_group = 1;
+  w.multi_turn.system_prompt_len = LengthDist::Fixed(32);
+  w.multi_turn.question_len = LengthDist::Fixed(8);
+  w.multi_turn.output_len = LengthDist::Fixed(20);
+  w.multi_turn.turns = LengthDist::Fixed(2);
+  for (bool tokens : {false, true}) {
+    GeneratorOptions options;
+    options.make_tokens = tokens;
+    Generator g(w, options);
+    const GenRequest t1 = g.NextForClient(0);
+    const GenRequest t2 = g.NextForClient(0);
+    ASSERT_TRUE(t1.answer_text_seed.has_value());
+    std::string answer;
+    AppendText(answer, t1.output_len, *t1.answer_text_seed);
+    EXPECT_EQ(t2.prompt->text.substr(0, t1.prompt->text.size() + answer.size()),
+              t1.prompt->text + answer);
+  }
+  // Other workloads have no conversation to carry an answer.
+  Generator shared(SharedPrefix(2, 2));
+  EXPECT_FALSE(shared.Next().answer_text_seed.has_value());
+}
+
 // For the virtual fleet a later turn's engine tokens are the earlier prompt, then exactly the
 // tokens the engine generates for that request (its engine seed), then the new question.
 TEST(Generator, AVirtualTurnCarriesTheTokensTheEngineGenerated) {

@@ -225,6 +225,12 @@ void VirtualRun::OnComplete(const sim::RequestRecord& record, sim::Fleet& fleet)
     c.prompt_tokens = record.prompt_tokens;
     c.cached_tokens = record.cached_tokens;
     c.output_tokens = record.output_tokens;
+    // A multi-turn answer as the next turn carries it (what a gateway reads in the response).
+    std::string answer;
+    if (ok && p.request.answer_text_seed && record.output_tokens == p.request.output_len) {
+      AppendText(answer, p.request.output_len, *p.request.answer_text_seed);
+      c.response_text = answer;
+    }
     scheduler_->OnComplete(p.handle, fleet.now(), c);
   }
   if (oracle_ && p.replica >= 0) {

@@ -28,6 +28,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   zumik::epp::UsageParser usage;
   usage.set_streaming(data[0] & 0x80);
+  usage.set_collect_text(data[0] & 0x40);
   usage.Feed(body.substr(0, body.size() / 2));
   usage.Feed(body.substr(body.size() / 2));
   usage.Finish();

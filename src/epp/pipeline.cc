@@ -89,6 +89,7 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Create(PipelineOptions optio
   ASSIGN_OR_RETURN(pipeline->scheduler_,
                    sched::Scheduler::FromPolicy(pipeline->options_.policy, pipeline->rng_));
   pipeline->session_header_ = pipeline->scheduler_->SessionHeaderName();
+  pipeline->collect_response_text_ = pipeline->scheduler_->WantsResponseText();
   if (metrics != nullptr) {
     Pipeline* self = pipeline.get();
     metrics->WatchPool(datastore, [self] {
@@ -392,6 +393,12 @@ std::variant<Admission, Rejection> Pipeline::AdmitOnce(
   for (auto& header : pick->response_headers) admission.response_headers.push_back(header);
   ctx->handle = pick->handle;
   ctx->primary = admission.endpoints.front();
+  // The response text continues the hashed prompt for completions and chat only.
+  if (collect_response_text_ &&
+      (kind == ApiKind::kCompletions || kind == ApiKind::kChatCompletions)) {
+    ctx->chat = kind == ApiKind::kChatCompletions;
+    ctx->usage.set_collect_text(true);
+  }
   if (metrics_ != nullptr) {
     ctx->series = &metrics_->Series(request.model, request.target_model);
     metrics_->RequestStarted(*ctx->series);
@@ -441,6 +448,17 @@ void Pipeline::OnDone(RequestContext& ctx) {
     completion.prompt_tokens = usage.prompt_tokens;
     completion.cached_tokens = usage.cached_tokens;
     completion.output_tokens = usage.completion_tokens;
+    // As the client's next prompt carries it: completions append the text; chat appends an
+    // assistant message, rendered as the prompt renderer renders one.
+    std::string assistant;
+    if (success && !ctx.usage.text().empty()) {
+      if (ctx.chat) {
+        sched::AppendChatMessage(assistant, "assistant", ctx.usage.text());
+        completion.response_text = assistant;
+      } else {
+        completion.response_text = ctx.usage.text();
+      }
+    }
     std::lock_guard lock(sched_mu_);
     scheduler_->OnComplete(ctx.handle, now, completion);
   }

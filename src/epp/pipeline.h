@@ -49,6 +49,7 @@ struct RequestContext {
   Time started{};
   Time first_byte{};  // zero until the first response body byte
   bool first_token_seen = false;
+  bool chat = false;  // /v1/chat/completions: the response text is an assistant message
   UsageParser usage;
   // The request's metric series (null without metrics or before admission).
   EppMetrics::ModelSeries* series = nullptr;
@@ -171,6 +172,7 @@ class Pipeline {
   mutable std::mutex sched_mu_;
   std::unique_ptr<sched::Scheduler> scheduler_;  // guarded by sched_mu_
   std::string session_header_;  // lower-case; fixed at creation
+  bool collect_response_text_ = false;  // the policy indexes responses; fixed at creation
   std::atomic<int> queued_{0};
   std::atomic<uint64_t> request_seq_{0};
 };

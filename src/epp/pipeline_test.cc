@@ -99,6 +99,84 @@ TEST_F(PipelineTest, SamePromptPrefixGoesToTheSameEndpoint) {
   }
 }
 
+// zumik-default indexes responses: the gateway collects the generated text, so a follow-up
+// prompt that carries it matches its whole history on the endpoint that answered.
+TEST_F(PipelineTest, AFollowUpMatchesTheIndexedResponseOfCompletions) {
+  SetUpPool(4);
+  auto p = Make();
+  const std::string prompt(2000, 'q');
+  auto first = p->Admit("/v1/completions", {}, Completion(prompt), {});
+  ASSERT_TRUE(std::holds_alternative<Admission>(first));
+  auto& ctx = *std::get<Admission>(first).ctx;
+  p->OnResponseHeaders(ctx, 200, "text/event-stream");
+  const std::string answer(3000, 'a');
+  p->OnResponseBody(ctx, "data: {\"choices\":[{\"index\":0,\"text\":\"" + answer.substr(0, 1000) +
+                             "\"}]}\n\ndata: {\"choices\":[{\"index\":0,\"text\":\"",
+                    false);
+  p->OnResponseBody(ctx, answer.substr(1000) + "\\n\"}]}\n\ndata: [DONE]\n\n", true);
+  p->OnDone(ctx);
+  const int64_t hits = p->SchedulerStats().prefix_hit_blocks;
+  // The next prompt: the prompt, the answer (ending in a newline, escaped in JSON), a question.
+  auto next = p->Admit("/v1/completions", {},
+                       Completion(prompt + answer + "\\n" + std::string(100, 'z')), {});
+  ASSERT_TRUE(std::holds_alternative<Admission>(next));
+  EXPECT_EQ(std::get<Admission>(next).endpoints.front(), std::get<Admission>(first).endpoints.front());
+  EXPECT_EQ(p->SchedulerStats().prefix_hit_blocks - hits, 5001 / 64);
+  p->OnDone(*std::get<Admission>(next).ctx);
+}
+
+TEST_F(PipelineTest, AChatFollowUpMatchesTheIndexedAssistantMessage) {
+  SetUpPool(4);
+  auto p = Make();
+  const std::string question(1000, 'q'), answer(2000, 'a');
+  const auto body = [](const std::string& messages) {
+    return R"({"model":"m","messages":[)" + messages + "]}";
+  };
+  const std::string user = R"({"role":"user","content":")" + question + "\"}";
+  auto first = p->Admit("/v1/chat/completions", {}, body(user), {});
+  ASSERT_TRUE(std::holds_alternative<Admission>(first));
+  auto& ctx = *std::get<Admission>(first).ctx;
+  p->OnResponseHeaders(ctx, 200, "application/json");
+  p->OnResponseBody(ctx,
+                    R"({"choices":[{"index":0,"message":{"role":"assistant","content":")" +
+                        answer + "\"}}]}",
+                    true);
+  p->OnDone(ctx);
+  const int64_t hits = p->SchedulerStats().prefix_hit_blocks;
+  auto next = p->Admit("/v1/chat/completions", {},
+                       body(user + R"(,{"role":"assistant","content":")" + answer + "\"}," +
+                            R"({"role":"user","content":"more"})"),
+                       {});
+  ASSERT_TRUE(std::holds_alternative<Admission>(next));
+  std::string history;
+  sched::AppendChatMessage(history, "user", question);
+  sched::AppendChatMessage(history, "assistant", answer);
+  EXPECT_EQ(p->SchedulerStats().prefix_hit_blocks - hits,
+            static_cast<int64_t>(history.size() / 64));
+  p->OnDone(*std::get<Admission>(next).ctx);
+}
+
+TEST_F(PipelineTest, APolicyWithoutIndexResponsesLearnsPromptsOnly) {
+  SetUpPool(1);
+  PipelineOptions options;
+  options.policy = "llm-d-default";
+  auto p = Make(options);
+  const std::string prompt(2000, 'q');
+  auto first = p->Admit("/v1/completions", {}, Completion(prompt), {});
+  ASSERT_TRUE(std::holds_alternative<Admission>(first));
+  auto& ctx = *std::get<Admission>(first).ctx;
+  p->OnResponseHeaders(ctx, 200, "application/json");
+  p->OnResponseBody(ctx, R"({"choices":[{"index":0,"text":")" + std::string(3000, 'a') + "\"}]}",
+                    true);
+  EXPECT_EQ(ctx.usage.text(), "");  // not even collected
+  p->OnDone(ctx);
+  const int64_t hits = p->SchedulerStats().prefix_hit_blocks;
+  auto next = p->Admit("/v1/completions", {}, Completion(prompt + std::string(3000, 'a')), {});
+  ASSERT_TRUE(std::holds_alternative<Admission>(next));
+  EXPECT_EQ(p->SchedulerStats().prefix_hit_blocks - hits, 2000 / 64);
+  p->OnDone(*std::get<Admission>(next).ctx);
+}
+
 TEST_F(PipelineTest, SubsetHintRestrictsTheCandidates) {
   SetUpPool(4);
   auto p = Make();

@@ -1,9 +1,41 @@
 // Incremental usage extraction from SSE and JSON response bodies (see usage_parser.h).
 #include "epp/usage_parser.h"
 
+#include <boost/json.hpp>
+
 #include "epp/usage_scanner.h"
 
 namespace zumik::epp {
+
+void AppendChoiceText(std::string_view json, std::string* out) {
+  namespace bj = boost::json;
+  boost::system::error_code ec;
+  const bj::value root = bj::parse(bj::string_view(json.data(), json.size()), ec);
+  if (ec || !root.is_object()) return;
+  const bj::value* choices = root.get_object().if_contains("choices");
+  if (choices == nullptr || !choices->is_array()) return;
+  const bj::object* choice = nullptr;
+  for (const bj::value& c : choices->get_array()) {
+    if (!c.is_object()) continue;
+    const bj::value* index = c.get_object().if_contains("index");
+    // Choice 0 (n > 1 streams interleave choices; a missing index is the only choice).
+    if (index == nullptr || (index->is_int64() && index->get_int64() == 0) ||
+        (index->is_uint64() && index->get_uint64() == 0)) {
+      choice = &c.get_object();
+      break;
+    }
+  }
+  if (choice == nullptr) return;
+  const bj::value* text = choice->if_contains("text");
+  for (std::string_view key : {"delta", "message"}) {
+    if (text != nullptr) break;
+    const bj::value* part = choice->if_contains(key);
+    if (part != nullptr && part->is_object()) text = part->get_object().if_contains("content");
+  }
+  if (text == nullptr || !text->is_string()) return;
+  const bj::string& s = text->get_string();
+  out->append(s.data(), s.size());
+}
 
 void UsageParser::Feed(std::string_view chunk) {
   if (finished_ || chunk.empty()) return;
@@ -60,12 +92,24 @@ void UsageParser::OnSseLine(std::string_view line) {
     return;
   }
   ++events_;
+  if (collect_text_) CollectText(line);
   // Only events that can carry usage are worth a parse.
   if (line.find("\"usage\"") == std::string_view::npos) return;
   ParseJson(line);
 }
 
+void UsageParser::CollectText(std::string_view json) {
+  if (text_overflow_) return;
+  AppendChoiceText(json, &text_);
+  if (text_.size() > kMaxTextBytes) {
+    text_overflow_ = true;
+    text_.clear();
+    text_.shrink_to_fit();
+  }
+}
+
 void UsageParser::ParseJson(std::string_view text) {
+  if (collect_text_ && !streaming_) CollectText(text);
   Usage found;
   if (ScanUsage(text, found) == ScanResult::kUnsure) ParseUsage(text, found);
   if (found.prompt_tokens >= 0) usage_.prompt_tokens = found.prompt_tokens;

@@ -16,10 +16,23 @@ struct Usage {
   int64_t cached_tokens = -1;
 };
 
+// Appends the generated text of choice 0 in one JSON document (a whole response or one SSE
+// event) to *out: `choices[0].text` (completions), `choices[0].delta.content` (a chat stream
+// chunk) or `choices[0].message.content` (a whole chat response). Nothing for anything else.
+void AppendChoiceText(std::string_view json, std::string* out);
+
 class UsageParser {
  public:
   // A JSON body larger than this is not parsed for usage (the bytes still pass through).
   static constexpr size_t kMaxBufferedBytes = 4 << 20;
+  // Collected response text is dropped (text() empty) once it would exceed this.
+  static constexpr size_t kMaxTextBytes = 4 << 20;
+
+  // Also collect the generated text (choice 0), for a scheduler that indexes responses. Off by
+  // default: it parses every SSE event, not only those that can carry usage.
+  void set_collect_text(bool collect) { collect_text_ = collect; }
+  // The collected text; empty unless collecting, or when it overflowed kMaxTextBytes.
+  const std::string& text() const { return text_; }
 
   void set_streaming(bool streaming) { streaming_ = streaming; }
   bool streaming() const { return streaming_; }
@@ -37,12 +50,16 @@ class UsageParser {
  private:
   void OnSseLine(std::string_view line);
   void ParseJson(std::string_view json);
+  void CollectText(std::string_view json);
 
   bool streaming_ = false;
   bool overflow_ = false;
   bool finished_ = false;
   std::string buffer_;  // partial SSE line, or the JSON body so far
   Usage usage_;
+  bool collect_text_ = false;
+  bool text_overflow_ = false;
+  std::string text_;
   int64_t events_ = 0;
   bool saw_done_ = false;
 };

@@ -97,5 +97,66 @@ TEST(UsageParser, SseUsageNullAndPartialEventsKeepEarlierValues) {
   EXPECT_EQ(p.events(), 3);
 }
 
+TEST(AppendChoiceText, ReadsChoiceZerosTextDeltaOrMessage) {
+  std::string out;
+  AppendChoiceText(R"({"choices":[{"index":0,"text":"ab\ncd"}]})", &out);
+  EXPECT_EQ(out, "ab\ncd");
+  AppendChoiceText(R"({"choices":[{"index":0,"delta":{"role":"assistant","content":"E"}}]})",
+                   &out);
+  AppendChoiceText(R"({"choices":[{"message":{"role":"assistant","content":"F"}}]})", &out);
+  EXPECT_EQ(out, "ab\ncdEF");
+  // Other choices, empty or missing content, usage-only chunks and garbage add nothing.
+  for (const char* other : {R"({"choices":[{"index":1,"text":"x"}]})",
+                            R"({"choices":[{"index":0,"delta":{}}]})",
+                            R"({"choices":[{"index":0,"delta":{"content":null}}]})",
+                            R"({"choices":[],"usage":{"prompt_tokens":1}})", "not json", "[]"}) {
+    AppendChoiceText(other, &out);
+  }
+  EXPECT_EQ(out, "ab\ncdEF");
+}
+
+TEST(UsageParser, CollectsTheStreamedTextOnlyWhenAsked) {
+  const std::string stream =
+      "data: {\"choices\":[{\"index\":0,\"text\":\"Hel\"}]}\n\n"
+      "data: {\"choices\":[{\"index\":0,\"text\":\"lo\"}]}\n\n"
+      "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":2}}\n\n"
+      "data: [DONE]\n\n";
+  UsageParser off;
+  off.set_streaming(true);
+  off.FinishWith(stream);
+  EXPECT_EQ(off.text(), "");
+  EXPECT_EQ(off.usage().completion_tokens, 2);
+  // Split at every point: the text and the usage still come out whole.
+  for (size_t cut = 1; cut < stream.size(); cut += 7) {
+    UsageParser on;
+    on.set_streaming(true);
+    on.set_collect_text(true);
+    on.Feed(stream.substr(0, cut));
+    on.FinishWith(stream.substr(cut));
+    EXPECT_EQ(on.text(), "Hello") << cut;
+    EXPECT_EQ(on.usage().completion_tokens, 2) << cut;
+  }
+}
+
+TEST(UsageParser, CollectsAWholeJsonBodysText) {
+  UsageParser p;
+  p.set_collect_text(true);
+  p.FinishWith(R"({"choices":[{"index":0,"message":{"role":"assistant","content":"Hi"}}],)"
+               R"("usage":{"completion_tokens":1}})");
+  EXPECT_EQ(p.text(), "Hi");
+  EXPECT_EQ(p.usage().completion_tokens, 1);
+}
+
+TEST(UsageParser, DropsCollectedTextPastTheCap) {
+  UsageParser p;
+  p.set_streaming(true);
+  p.set_collect_text(true);
+  const std::string piece(1 << 16, 'a');
+  const std::string event = "data: {\"choices\":[{\"index\":0,\"text\":\"" + piece + "\"}]}\n\n";
+  for (size_t sent = 0; sent <= UsageParser::kMaxTextBytes; sent += piece.size()) p.Feed(event);
+  p.Finish();
+  EXPECT_EQ(p.text(), "");  // a cut answer would index blocks the engine's cache does not match
+}
+
 }  // namespace
 }  // namespace zumik::epp

@@ -1,6 +1,7 @@
 // The approximate prefix index: which endpoint was recently sent which prompt blocks. It is the
 // router's guess of each endpoint's prefix cache (GIE "approximate prefix cache"), updated at
-// pick time for the chosen endpoint, never from the model server.
+// pick time for the chosen endpoint (and, with the producer's indexResponses, with the response
+// text at completion), never from the model server's cache events.
 //
 // Layout: one LRU hash set per endpoint. The LRU list is an array of 20-byte nodes
 // {hash, prev, next, stamp} with 32-bit links that never move (grown by an eighth at a time,

@@ -8,6 +8,7 @@
 
 #include "core/status.h"
 #include "fmt/format.h"
+#include "sched/hashing.h"
 #include "sched/plugins/prefix_producer.h"
 
 namespace zumik::sched {
@@ -243,6 +244,22 @@ PickHandle Scheduler::Commit(const CycleState& cycle, const Candidate& primary,
                                  .decoding_at_pick = state.load.decoding(),
                                  .prefix_blocks = primary.prefix_blocks,
                                  .prefill_done = false};
+  slot.chain.kept = false;
+  if (producer_ != nullptr && producer_->options().index_responses && cycle.prefix_matched) {
+    const InferenceRequest& request = *cycle.request;
+    PromptChain& chain = slot.chain;
+    chain.kept = true;
+    chain.blocks.assign(request.hashes.blocks.begin(), request.hashes.blocks.end());
+    // At the cap nothing can follow (and the bytes past it may be long): no tail then.
+    const bool capped = request.hashes.max_blocks > 0 &&
+                        chain.blocks.size() >= static_cast<size_t>(request.hashes.max_blocks);
+    const size_t full = chain.blocks.size() * static_cast<size_t>(request.hashes.block_bytes);
+    chain.tail.assign(capped ? std::string_view()
+                             : request.prompt.substr(std::min(full, request.prompt.size())));
+    chain.seed = PrefixHashSeed(request.TargetModel(), request.cache_salt);
+    chain.block_bytes = request.hashes.block_bytes;
+    chain.max_blocks = request.hashes.max_blocks;
+  }
   ++state.load.requests;
   ++state.load.prefill_requests;
   state.load.prefill_tokens += primary.uncached_tokens;
@@ -285,6 +302,13 @@ bool Scheduler::OnComplete(PickHandle handle, Time now, const Completion& comple
   const InFlightRequest& r = slot->request;
   EndpointState& state = states_[r.endpoint];
   if (state.epoch == slot->epoch) --state.load.requests;
+  const PromptChain& chain = slot->chain;
+  if (chain.kept && completion.success && !completion.response_text.empty() &&
+      state.epoch == slot->epoch && chain.block_bytes == producer_->block_bytes() &&
+      chain.max_blocks == producer_->max_blocks()) {
+    producer_->RecordResponse(r.endpoint, chain.blocks, chain.tail, chain.seed,
+                              completion.response_text);
+  }
   for (const auto& plugin : plugins_) plugin->OnComplete(r, now, completion);
   slot->live = false;
   ++slot->generation;
@@ -302,6 +326,10 @@ void Scheduler::RemoveEndpoint(EndpointId endpoint) {
   state.bound = false;
   state.address.clear();
   for (const auto& plugin : plugins_) plugin->OnEndpointRemoved(endpoint);
+}
+
+bool Scheduler::WantsResponseText() const {
+  return producer_ != nullptr && producer_->options().index_responses;
 }
 
 EndpointLoad Scheduler::LoadOf(EndpointId endpoint) const {

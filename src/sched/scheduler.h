@@ -137,6 +137,9 @@ class Scheduler {
   // The request header whose value the transport puts in InferenceRequest::session_key
   // (a session-affinity-scorer's headerName), or "" when the policy has none.
   const std::string& SessionHeaderName() const { return session_header_; }
+  // Whether OnComplete reads Completion::response_text (the policy's prefix producer has
+  // indexResponses on); a transport collects the response text only then.
+  bool WantsResponseText() const;
   const PrefixIndex* prefix_index() const;
   const std::vector<Profile>& profiles() const { return profiles_; }
   // The plugin instance with this name (introspection and tests); null if none.
@@ -150,11 +153,22 @@ class Scheduler {
     uint32_t epoch = 0;  // bumped on removal: completions of older picks are ignored
     EndpointLoad load;
   };
+  // What the producer's indexResponses needs at completion to continue the prompt's hash
+  // chain over the response (kept only when it is on; the vectors are reused with the slot).
+  struct PromptChain {
+    bool kept = false;
+    std::vector<uint64_t> blocks;  // the prompt's hashes as recorded at the pick
+    std::string tail;              // prompt bytes after the last full block
+    uint64_t seed = 0;             // the chain's seed (prompts shorter than one block)
+    int32_t block_bytes = 0;       // settings the hashes were made with
+    int32_t max_blocks = 0;
+  };
   struct InFlightSlot {
     InFlightRequest request;
     uint32_t epoch = 0;
     uint32_t generation = 1;
     bool live = false;
+    PromptChain chain;
   };
 
   Scheduler(PolicyConfig config, Rng& rng);

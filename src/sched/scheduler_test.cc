@@ -4,7 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/status.h"
@@ -195,6 +197,143 @@ TEST(Scheduler, RecordsThePromptForThePrimaryAtPickTime) {
   EXPECT_EQ(stats.prefix_looked_up_blocks, 16);
   EXPECT_EQ(stats.prefix_index_entries, 8);
   EXPECT_GT(stats.prefix_index_bytes, 0);
+}
+
+constexpr const char* kIndexResponses = R"(plugins:
+- type: approx-prefix-cache-producer
+  parameters: {indexResponses: true}
+- type: prefix-cache-scorer
+)";
+
+// Picks `prompt` (the prefix scorer sends a known prompt home) and completes it with `response`.
+PickResult PickAndComplete(Scheduler& scheduler, std::span<const Endpoint> eps,
+                           const std::string& prompt, std::string_view response,
+                           bool success = true) {
+  InferenceRequest request = Request(prompt);
+  auto pick = scheduler.Pick(request, eps, Time{0});
+  EXPECT_TRUE(pick.ok());
+  Completion done;
+  done.success = success;
+  done.response_text = response;
+  EXPECT_TRUE(scheduler.OnComplete(pick->handle, Time{1}, done));
+  return *pick;
+}
+
+int32_t MatchedBlocks(Scheduler& scheduler, std::span<const Endpoint> eps,
+                      const std::string& prompt, EndpointId endpoint) {
+  InferenceRequest request = Request(prompt);
+  auto pick = scheduler.Pick(request, eps, Time{2}, {.dry_run = true, .explain = true});
+  EXPECT_TRUE(pick.ok());
+  const Decision& d = *pick->decision;
+  for (size_t i = 0; i < d.candidates.size(); ++i) {
+    if (d.candidates[i] == endpoint) return d.prefix_blocks[i];
+  }
+  return -1;
+}
+
+// A follow-up prompt: the earlier prompt, the response, a new question; bytes differ by position
+// so that no block of one part equals a block of another.
+std::string Text(size_t bytes, char first) {
+  std::string out(bytes, first);
+  for (size_t i = 0; i < bytes; ++i) out[i] = static_cast<char>(first + i % 7);
+  return out;
+}
+
+TEST(Scheduler, IndexResponsesRecordsPromptPlusResponseForTheServingEndpoint) {
+  Rng rng(1);
+  auto scheduler = Make(kIndexResponses, rng);
+  std::vector<Endpoint> eps = {MakeEndpoint(0), MakeEndpoint(1)};
+  const std::string prompt = Text(64 * 8 + 10, 'a');  // 8 blocks and a 10-byte tail
+  const std::string response = Text(64 * 5, 'k');
+  const PickResult first = PickAndComplete(*scheduler, eps, prompt, response);
+  const EndpointId home = first.primary();
+  // The next turn carries the whole history: its first (522 + 320) / 64 = 13 blocks were hashed
+  // by the router across the prompt/response boundary exactly as this prompt cuts them.
+  const std::string next = prompt + response + Text(300, 'u');
+  EXPECT_EQ(MatchedBlocks(*scheduler, eps, next, home), 13);
+  EXPECT_EQ(MatchedBlocks(*scheduler, eps, next, 1 - home), 0);
+  EXPECT_EQ(scheduler->prefix_index()->EntriesOf(home), 13);
+}
+
+TEST(Scheduler, WithoutIndexResponsesOnlyThePromptIsKnown) {
+  Rng rng(1);
+  auto scheduler = Make("plugins:\n- type: prefix-cache-scorer\n", rng);
+  std::vector<Endpoint> eps = {MakeEndpoint(0), MakeEndpoint(1)};
+  const std::string prompt = Text(64 * 8 + 10, 'a');
+  const std::string response = Text(64 * 5, 'k');
+  const EndpointId home = PickAndComplete(*scheduler, eps, prompt, response).primary();
+  EXPECT_EQ(MatchedBlocks(*scheduler, eps, prompt + response + Text(300, 'u'), home), 8);
+}
+
+TEST(Scheduler, IndexResponsesChainsFromTheSeedForAPromptShorterThanABlock) {
+  Rng rng(1);
+  auto scheduler = Make(kIndexResponses, rng);
+  std::vector<Endpoint> eps = {MakeEndpoint(0)};
+  const std::string prompt = Text(30, 'a');  // no full block: nothing recorded at the pick
+  const std::string response = Text(100, 'k');
+  PickAndComplete(*scheduler, eps, prompt, response);
+  EXPECT_EQ(MatchedBlocks(*scheduler, eps, prompt + response + Text(64, 'u'), 0), 2);
+}
+
+TEST(Scheduler, IndexResponsesIgnoresFailuresEmptyResponsesAndRemovedEndpoints) {
+  Rng rng(1);
+  auto scheduler = Make(kIndexResponses, rng);
+  std::vector<Endpoint> eps = {MakeEndpoint(0)};
+  const std::string prompt = Text(64 * 4, 'a');
+  const std::string response = Text(64 * 4, 'k');
+  const std::string next = prompt + response;
+  PickAndComplete(*scheduler, eps, prompt, response, /*success=*/false);
+  EXPECT_EQ(MatchedBlocks(*scheduler, eps, next, 0), 4);
+  PickAndComplete(*scheduler, eps, prompt, "");
+  EXPECT_EQ(MatchedBlocks(*scheduler, eps, next, 0), 4);
+  // Removed while in flight: the completion belongs to the endpoint's previous life.
+  InferenceRequest request = Request(prompt);
+  auto pick = scheduler->Pick(request, eps, Time{0});
+  ASSERT_TRUE(pick.ok());
+  scheduler->RemoveEndpoint(0);
+  Completion done;
+  done.response_text = response;
+  EXPECT_TRUE(scheduler->OnComplete(pick->handle, Time{1}, done));
+  EXPECT_EQ(scheduler->prefix_index()->size(), 0);
+}
+
+TEST(Scheduler, IndexResponsesStopsAtTheMatchCap) {
+  Rng rng(1);
+  auto scheduler = Make(R"(plugins:
+- type: approx-prefix-cache-producer
+  parameters: {indexResponses: true, autoTune: false, maxPrefixBlocksToMatch: 6}
+- type: prefix-cache-scorer
+)",
+                        rng);
+  std::vector<Endpoint> eps = {MakeEndpoint(0)};
+  const std::string prompt = Text(64 * 4, 'a');
+  PickAndComplete(*scheduler, eps, prompt, Text(64 * 10, 'k'));
+  EXPECT_EQ(scheduler->prefix_index()->EntriesOf(0), 6);  // 4 prompt blocks + 2 up to the cap
+  // A prompt that already reached the cap adds nothing.
+  const std::string capped = Text(64 * 7, 'b');
+  PickAndComplete(*scheduler, eps, capped, Text(64 * 3, 'k'));
+  EXPECT_EQ(scheduler->prefix_index()->EntriesOf(0), 12);
+}
+
+TEST(Scheduler, IndexResponsesSkipsCompletionsHashedWithAnOldBlockSize) {
+  Rng rng(1);
+  auto scheduler = Make(kIndexResponses, rng);
+  std::vector<Endpoint> eps = {MakeEndpoint(0)};
+  eps[0].metrics.block_size = 16;
+  const std::string prompt = Text(64 * 4, 'a');
+  InferenceRequest request = Request(prompt);
+  auto pick = scheduler->Pick(request, eps, Time{0});
+  ASSERT_TRUE(pick.ok());
+  // Another block size is seen before the response ends: the index restarts, and the old
+  // request's hashes can no longer be continued.
+  eps[0].metrics.block_size = 32;
+  InferenceRequest other = Request(Text(128 * 2, 'z'));
+  ASSERT_TRUE(scheduler->Pick(other, eps, Time{1}).ok());
+  EXPECT_EQ(scheduler->prefix_index()->EntriesOf(0), 2);
+  Completion done;
+  done.response_text = Text(64 * 4, 'k');
+  EXPECT_TRUE(scheduler->OnComplete(pick->handle, Time{2}, done));
+  EXPECT_EQ(scheduler->prefix_index()->EntriesOf(0), 2);
 }
 
 TEST(Scheduler, AutoTunesTheBlockSizeFromTheEndpointsCacheConfig) {

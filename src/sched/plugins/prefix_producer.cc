@@ -2,6 +2,7 @@
 #include "sched/plugins/prefix_producer.h"
 
 #include <algorithm>
+#include <cstdint>
 
 #include "core/status.h"
 #include "sched/hashing.h"
@@ -12,7 +13,7 @@ absl::StatusOr<bool> PrefixProducerOptions::Read(PluginParams& params) {
   bool any = false;
   for (std::string_view key : {"autoTune", "hashBlockSize", "blockSize", "blockSizeTokens",
                                "maxPrefixBlocksToMatch", "maxPrefixTokensToMatch",
-                               "lruCapacityPerServer", "maxIndexEntries"}) {
+                               "lruCapacityPerServer", "maxIndexEntries", "indexResponses"}) {
     any = any || params.Has(key);
   }
   RETURN_IF_ERROR(params.Read("autoTune", &auto_tune));
@@ -42,6 +43,7 @@ absl::StatusOr<bool> PrefixProducerOptions::Read(PluginParams& params) {
   RETURN_IF_ERROR(params.ReadAtLeast("maxPrefixTokensToMatch", &max_prefix_tokens, 0));
   RETURN_IF_ERROR(params.ReadAtLeast("lruCapacityPerServer", &lru_capacity_per_server, 1));
   RETURN_IF_ERROR(params.ReadAtLeast("maxIndexEntries", &max_index_entries, 1));
+  RETURN_IF_ERROR(params.Read("indexResponses", &index_responses));
   return any;
 }
 
@@ -125,6 +127,30 @@ void ApproxPrefixCacheProducer::PreRequest(const CycleState& cycle, const Candid
   looked_up_blocks_ += cycle.total_blocks;
   index_.SetCapacity(primary.id(), CapacityFor(*primary.endpoint));
   index_.Record(primary.id(), cycle.request->hashes.blocks);
+}
+
+void ApproxPrefixCacheProducer::RecordResponse(EndpointId endpoint,
+                                               std::span<const uint64_t> prompt_blocks,
+                                               std::string_view tail, uint64_t seed,
+                                               std::string_view response) {
+  const int max = max_blocks();
+  const size_t room =
+      max > 0 ? static_cast<size_t>(max) - std::min(prompt_blocks.size(), static_cast<size_t>(max))
+              : SIZE_MAX;
+  if (room == 0 || response.empty()) return;
+  // The chain goes on from the prompt's last full block (or the seed) over the prompt's partial
+  // last block followed by the response, exactly as hashing the next prompt would cut it.
+  joined_.assign(tail);
+  joined_.append(response);
+  const uint64_t parent = prompt_blocks.empty() ? seed : prompt_blocks.back();
+  HashPromptBlocks(joined_, parent, block_bytes_,
+                   room == SIZE_MAX ? 0 : static_cast<int>(room), &more_);
+  if (more_.empty()) return;
+  chain_.assign(prompt_blocks.begin(), prompt_blocks.end());
+  chain_.insert(chain_.end(), more_.begin(), more_.end());
+  // The whole chain, so the prompt's blocks stay at least as recent as the response's
+  // (the index's prefix closure).
+  index_.Record(endpoint, chain_);
 }
 
 }  // namespace zumik::sched

@@ -1,6 +1,7 @@
 // approx-prefix-cache-producer: hashes the request's prompt (once), looks up how many leading
 // blocks each candidate holds in the approximate prefix index, and records the request's blocks
-// for the chosen endpoint after the pick. Consumed by prefix-cache-scorer,
+// for the chosen endpoint after the pick (with indexResponses, also prompt + response blocks
+// when the response ends and the transport reports its text). Consumed by prefix-cache-scorer,
 // prefix-cache-affinity-filter, no-hit-lru-scorer, token-load-scorer and predicted-ttft-scorer
 // through Candidate::prefix_blocks / uncached_tokens. One per Scheduler: declared explicitly,
 // or created implicitly (from prefix-cache-scorer's GIE v1 parameters when it has any).
@@ -10,6 +11,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -28,10 +30,16 @@ struct PrefixProducerOptions {
   int64_t max_prefix_blocks = 0;
   int64_t lru_capacity_per_server = PrefixIndex::kDefaultCapacityPerEndpoint;
   int64_t max_index_entries = PrefixIndex::kDefaultMaxEntries;
+  // Ours: at a successful completion whose transport reports the response text, also record
+  // the blocks of prompt + response for the endpoint that served it, as the engine's prefix
+  // cache holds the decoded tokens too (llm-d's precise prefix cache learns them from KV
+  // events). A conversation's next turn then matches its whole history there, not just the
+  // previous prompt. Off by default (GIE records prompts only).
+  bool index_responses = false;
 
   // Reads the index parameters (GIE v1: hashBlockSize, blockSize; v1.4/RTR: blockSizeTokens,
   // maxPrefixTokensToMatch; both: maxPrefixBlocksToMatch, lruCapacityPerServer, autoTune; ours:
-  // maxIndexEntries). Returns whether any was present.
+  // maxIndexEntries, indexResponses). Returns whether any was present.
   absl::StatusOr<bool> Read(PluginParams& params);
 };
 
@@ -55,6 +63,12 @@ class ApproxPrefixCacheProducer final : public Plugin {
   void Match(const CycleState& cycle, std::span<Candidate> candidates);
 
   void PreRequest(const CycleState& cycle, const Candidate& primary, Headers& headers) override;
+  // indexResponses: records prompt + response for `endpoint`. `prompt_blocks` are the prompt's
+  // hashes as recorded at the pick and `tail` its bytes after the last full block; both must
+  // have been made with the current block size and cap (the Scheduler checks). Blocks past the
+  // cap are not hashed; a prompt that already reached the cap adds nothing.
+  void RecordResponse(EndpointId endpoint, std::span<const uint64_t> prompt_blocks,
+                      std::string_view tail, uint64_t seed, std::string_view response);
   void OnEndpointRemoved(EndpointId endpoint) override { index_.RemoveEndpoint(endpoint); }
 
   const PrefixIndex& index() const { return index_; }
@@ -74,6 +88,9 @@ class ApproxPrefixCacheProducer final : public Plugin {
   int64_t looked_up_blocks_ = 0;
   std::vector<EndpointId> ids_;  // scratch
   std::vector<int32_t> blocks_;  // scratch
+  std::vector<uint64_t> chain_;  // scratch: prompt + response hashes
+  std::vector<uint64_t> more_;   // scratch: response hashes
+  std::string joined_;           // scratch: tail + response
 };
 
 }  // namespace zumik::sched
