@@ -1,6 +1,6 @@
 # The two set-up commands: `make up` (run the profile) and `make test` (run every test).
 # Both bootstrap the machine (idempotent apt installs) and build first.
-.PHONY: up test build bench bootstrap unit asan fuzz clean
+.PHONY: up test build bench bootstrap unit asan fuzz format clean
 
 JOBS ?= $(shell nproc)
 # ccache: paths under the checkout are hashed relative to it, so a fresh clone elsewhere still
@@ -33,6 +33,10 @@ fuzz: bootstrap
 	@cmake --preset fuzz >/dev/null
 	@cmake --build --preset fuzz -j $(JOBS)
 	@scripts/run-fuzzers $(FUZZ_SECONDS)
+
+# Reformats every tracked C++ file with .clang-format (`make test` checks it: source_format).
+format: bootstrap
+	@scripts/check-format --fix
 
 clean:
 	rm -rf build

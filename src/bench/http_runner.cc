@@ -3,13 +3,13 @@
 // io_context thread, so nothing is locked.
 #include "bench/http_runner.h"
 
+#include <algorithm>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
-#include <algorithm>
 #include <chrono>
 
 #include "bench/generator.h"
@@ -292,8 +292,8 @@ asio::awaitable<void> Drive(RunState* st, std::vector<StageStats>* out) {
       }
       if (!closed && st->outstanding[si] == 0) break;
     }
-    StageStats stats = FinishStage(st->acc[si], stage.rate, stage.warmup, start_s,
-                                   w.slo_ttft_p90_ms);
+    StageStats stats =
+        FinishStage(st->acc[si], stage.rate, stage.warmup, start_s, w.slo_ttft_p90_ms);
     stats.timed_out = st->timed_out[si];
     st->acc[si] = StageAccumulator();
     if (!stage.warmup) out->push_back(std::move(stats));
@@ -306,9 +306,8 @@ asio::awaitable<void> Drive(RunState* st, std::vector<StageStats>* out) {
 }
 
 absl::StatusOr<std::string> DiscoverModel(const std::string& target) {
-  absl::StatusOr<http::ClientResponse> r =
-      http::FetchBlocking(http::Method::get, target + "/v1/models", {}, {},
-                          std::chrono::seconds(10));
+  absl::StatusOr<http::ClientResponse> r = http::FetchBlocking(
+      http::Method::get, target + "/v1/models", {}, {}, std::chrono::seconds(10));
   if (!r.ok()) return r.status();
   RETURN_IF_ERROR(http::StatusFromResponse(*r));
   boost::system::error_code ec;
@@ -325,8 +324,7 @@ absl::StatusOr<std::string> DiscoverModel(const std::string& target) {
     }
   }
   return Errorf(absl::StatusCode::kFailedPrecondition,
-                "{}/v1/models lists no model: pass --model or set model: in the workload",
-                target);
+                "{}/v1/models lists no model: pass --model or set model: in the workload", target);
 }
 
 }  // namespace
@@ -377,8 +375,8 @@ absl::StatusOr<Report> RunHttp(const Workload& workload, const HttpOptions& opti
   std::string target = options.target;
   while (!target.empty() && target.back() == '/') target.pop_back();
   if (!target.starts_with("http://") && !target.starts_with("https://")) {
-    return Errorf(absl::StatusCode::kInvalidArgument,
-                  "--target '{}': expected http://HOST:PORT", options.target);
+    return Errorf(absl::StatusCode::kInvalidArgument, "--target '{}': expected http://HOST:PORT",
+                  options.target);
   }
   std::string model = !options.model.empty() ? options.model : workload.model;
   if (model.empty()) {

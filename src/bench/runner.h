@@ -42,7 +42,8 @@ absl::StatusOr<PolicyReport> RunVirtualPolicy(const Workload& workload, const st
                                               const VirtualOptions& options);
 
 // Every policy, side by side, in the order given.
-absl::StatusOr<Report> RunVirtual(const Workload& workload, const std::vector<std::string>& policies,
+absl::StatusOr<Report> RunVirtual(const Workload& workload,
+                                  const std::vector<std::string>& policies,
                                   const VirtualOptions& options);
 
 // Inter-arrival gaps of a stage's open-loop schedule, in seconds from the stage start.

@@ -3,12 +3,11 @@
 #include "bench/workload.h"
 
 #include <algorithm>
+#include <boost/json.hpp>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
-
-#include <boost/json.hpp>
 
 #include "core/status.h"
 
@@ -215,11 +214,10 @@ Status ReadWorkload(const YAML::Node& root, const std::string& source, Workload*
     }
   }
   if (!known) {
-    return reader.Error("kind",
-                        kind.empty() ? "missing: shared-prefix, multi-turn, long-doc-qa, "
-                                       "random or trace"
-                                     : "expected shared-prefix, multi-turn, long-doc-qa, "
-                                       "random or trace");
+    return reader.Error("kind", kind.empty() ? "missing: shared-prefix, multi-turn, long-doc-qa, "
+                                               "random or trace"
+                                             : "expected shared-prefix, multi-turn, long-doc-qa, "
+                                               "random or trace");
   }
   for (const Section& s : kSections) {
     if (!reader.Has(s.key)) continue;

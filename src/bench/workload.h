@@ -92,7 +92,7 @@ struct Stage {
   double rate = 1;  // requests/s, or concurrent clients for `concurrency`
   Duration duration = std::chrono::seconds(30);
   bool warmup = false;
-  Duration timeout{0};  // after the stage's issuing ends; 0: wait for every request
+  Duration timeout{0};   // after the stage's issuing ends; 0: wait for every request
   Duration interval{0};  // pause after the stage
 };
 

@@ -73,8 +73,8 @@ TEST(Workload, ErrorsNameFileLineAndKey) {
   EXPECT_THAT(std::string(MessageOf(typo.status())), HasSubstr("typo.yaml:3"));
   EXPECT_THAT(std::string(MessageOf(typo.status())), HasSubstr("input_lenn"));
 
-  auto arrival = ParseWorkload("kind: random\nload:\n  arrival: bursty\n  stages: [{rate: 1}]\n",
-                               "a.yaml");
+  auto arrival =
+      ParseWorkload("kind: random\nload:\n  arrival: bursty\n  stages: [{rate: 1}]\n", "a.yaml");
   ASSERT_FALSE(arrival.ok());
   EXPECT_THAT(std::string(MessageOf(arrival.status())), HasSubstr("a.yaml:3"));
   EXPECT_THAT(std::string(MessageOf(arrival.status())), HasSubstr("load.arrival"));

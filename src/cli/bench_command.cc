@@ -152,8 +152,9 @@ void AddBenchCommand(CLI::App& app) {
   cmd->add_option("--csv", flags->csv, "Write per-stage CSV here");
   cmd->add_option("--svg", flags->svg, "Write TTFT p90 and throughput plots (SVG) here");
   cmd->add_option("--seed", flags->seed, "Override the workload's seed");
-  cmd->add_option("--model", flags->model, "Model name to request (--target; default: the "
-                                           "workload's, else the target's first model)");
+  cmd->add_option("--model", flags->model,
+                  "Model name to request (--target; default: the "
+                  "workload's, else the target's first model)");
   cmd->add_option("--jobs", flags->jobs, "Policies simulated in parallel (--virtual)")
       ->capture_default_str()
       ->check(CLI::Range(1, 64));

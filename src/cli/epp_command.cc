@@ -66,7 +66,8 @@ void AddEppCommand(CLI::App& app) {
   cmd->add_option("--grpc-cert", f->grpc_cert, "PEM certificate for --grpc-tls");
   cmd->add_option("--grpc-key", f->grpc_key, "PEM key for --grpc-tls");
   cmd->add_option("--metrics-port", f->metrics_port, "Prometheus /metrics port, -1 = off")
-      ->capture_default_str()->check(CLI::Range(-1, 65535));
+      ->capture_default_str()
+      ->check(CLI::Range(-1, 65535));
   cmd->add_option("--config", f->config,
                   "Scheduling policy: built-in name or EndpointPickerConfig file")
       ->capture_default_str();
@@ -81,15 +82,18 @@ void AddEppCommand(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--max-queued", f->max_queued,
                   "Queue up to N sheddable requests while saturated instead of 429 (0 = off)")
-      ->capture_default_str()->check(CLI::Range(0, 1000000));
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1000000));
   cmd->add_option("--queue-ttl", f->queue_ttl, "How long a queued request may wait")
       ->capture_default_str();
   cmd->add_option("--objective", f->objectives,
                   "InferenceObjective priority, NAME=PRIORITY (negative = sheddable); repeatable");
   cmd->add_flag("--subset-ip-only", f->subset_ip_only,
                 "Match envoy.lb.subset_hint entries by IP only (GIE v1.0.0)");
-  cmd->add_option("--max-body-bytes", f->max_body_bytes, "Largest request body accepted (413 above)")
-      ->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{1} << 32));
+  cmd->add_option("--max-body-bytes", f->max_body_bytes,
+                  "Largest request body accepted (413 above)")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 32));
   cmd->add_option("--threads", f->threads,
                   "Gateway worker threads, each with its own event loop and upstream pool; "
                   "new connections go to the worker with the fewest")
@@ -100,8 +104,7 @@ void AddEppCommand(CLI::App& app) {
 
   cmd->callback([f] {
     auto fail = [](std::string_view message) {
-      std::fprintf(stderr, "zumik epp: %.*s\n", static_cast<int>(message.size()),
-                   message.data());
+      std::fprintf(stderr, "zumik epp: %.*s\n", static_cast<int>(message.size()), message.data());
       ExitCode() = 2;
     };
     if (f->listen_http < 0 && f->listen_grpc < 0) {
@@ -145,8 +148,8 @@ void AddEppCommand(CLI::App& app) {
     for (const auto& d : durations) {
       auto parsed = ParseDuration(*d.text);
       if (!parsed.ok() || *parsed <= Duration::zero()) {
-        return fail(fmt::format("{} '{}': not a positive duration (e.g. 50ms, 2s)", d.name,
-                                *d.text));
+        return fail(
+            fmt::format("{} '{}': not a positive duration (e.g. 50ms, 2s)", d.name, *d.text));
       }
       *d.out = *parsed;
     }
@@ -179,8 +182,10 @@ void AddEppCommand(CLI::App& app) {
     auto& s = **service;
     std::printf("zumik epp: policy %s, %zu endpoint(s) at start\n", f->config.c_str(),
                 s.datastore().size());
-    if (s.http_port() >= 0) std::printf("  gateway  http://%s:%d\n", f->host.c_str(), s.http_port());
-    if (s.grpc_port() >= 0) std::printf("  ext_proc grpc://%s:%d\n", f->host.c_str(), s.grpc_port());
+    if (s.http_port() >= 0)
+      std::printf("  gateway  http://%s:%d\n", f->host.c_str(), s.http_port());
+    if (s.grpc_port() >= 0)
+      std::printf("  ext_proc grpc://%s:%d\n", f->host.c_str(), s.grpc_port());
     if (s.metrics_port() >= 0) {
       std::printf("  metrics  http://%s:%d/metrics\n", f->host.c_str(), s.metrics_port());
     }

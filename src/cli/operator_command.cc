@@ -59,8 +59,11 @@ void RunOperator(const OperatorFlags& flags) {
   options.status_refresh = FromSeconds(flags.status_refresh_s);
   auto interval = ParseDuration(flags.heartbeat_interval);
   if (!interval.ok() || *interval <= Duration(0)) {
-    Fail("--heartbeat-interval (or ZUMIK_HEARTBEAT_INTERVAL) must be a positive duration such as "
-         "30s, not '" + flags.heartbeat_interval + "'", 2);
+    Fail(
+        "--heartbeat-interval (or ZUMIK_HEARTBEAT_INTERVAL) must be a positive duration such as "
+        "30s, not '" +
+            flags.heartbeat_interval + "'",
+        2);
     return;
   }
   options.heartbeat_interval = *interval;
@@ -102,9 +105,10 @@ void RunOperator(const OperatorFlags& flags) {
   op::Operator the_operator(options, *inventory, *store, control_plane, RealClock::Instance(),
                             [release](const std::string& id) {
                               std::printf("zumik operator: registered cluster %s\n", id.c_str());
-                              std::printf("  wire heartbeats: helm upgrade %s ./infra/k8s-portable "
-                                          "--reuse-values --set operator.clusterId=%s\n",
-                                          release.c_str(), id.c_str());
+                              std::printf(
+                                  "  wire heartbeats: helm upgrade %s ./infra/k8s-portable "
+                                  "--reuse-values --set operator.clusterId=%s\n",
+                                  release.c_str(), id.c_str());
                               std::fflush(stdout);
                             });
 
@@ -143,19 +147,27 @@ void AddOperatorCommand(CLI::App& app) {
       ->required();
   cmd->add_option("--api-key-file", flags->api_key_file,
                   "File holding the org API key (the mounted zumik-control-plane secret)");
-  cmd->add_option("--cluster-id", flags->cluster_id, "The id to heartbeat (byc_...); empty: register");
-  cmd->add_option("--namespace", flags->ns, "Namespace of the release (default: the service account's)");
+  cmd->add_option("--cluster-id", flags->cluster_id,
+                  "The id to heartbeat (byc_...); empty: register");
+  cmd->add_option("--namespace", flags->ns,
+                  "Namespace of the release (default: the service account's)");
   cmd->add_option("--release", flags->release, "Helm release name")->capture_default_str();
   cmd->add_option("--name", flags->name, "Cluster name in the registry (default: the release)");
-  cmd->add_option("--kubeconfig", flags->kubeconfig, "Kubeconfig for development (default: in-cluster)");
-  cmd->add_option("--chart-version", flags->chart_version, "Chart version reported at registration");
+  cmd->add_option("--kubeconfig", flags->kubeconfig,
+                  "Kubeconfig for development (default: in-cluster)");
+  cmd->add_option("--chart-version", flags->chart_version,
+                  "Chart version reported at registration");
   cmd->add_option("--status-refresh", flags->status_refresh_s,
-                  "Seconds after which an unchanged status is sent again")->capture_default_str();
-  cmd->add_option("--heartbeat-interval", flags->heartbeat_interval,
-                  "Heartbeat interval until the registry answers with its own (chart: operator.schedule)")
-      ->envname("ZUMIK_HEARTBEAT_INTERVAL")->capture_default_str();
+                  "Seconds after which an unchanged status is sent again")
+      ->capture_default_str();
+  cmd->add_option(
+         "--heartbeat-interval", flags->heartbeat_interval,
+         "Heartbeat interval until the registry answers with its own (chart: operator.schedule)")
+      ->envname("ZUMIK_HEARTBEAT_INTERVAL")
+      ->capture_default_str();
   cmd->add_flag("--once", flags->once, "Register if needed, send one heartbeat, exit");
-  cmd->add_flag("--local", flags->local, "Take the inventory from flags instead of Kubernetes (zumik up)");
+  cmd->add_flag("--local", flags->local,
+                "Take the inventory from flags instead of Kubernetes (zumik up)");
   cmd->add_option("--gpus", flags->gpus, "Local mode: PRODUCT:COUNT (repeatable)");
   cmd->add_option("--fingerprint", flags->fingerprint, "Local mode: the cluster fingerprint");
   cmd->add_option("--kubernetes-version", flags->kubernetes_version, "Local mode: reported version")
@@ -163,8 +175,9 @@ void AddOperatorCommand(CLI::App& app) {
   cmd->add_option("--nodes", flags->nodes, "Local mode: node count")->capture_default_str();
   cmd->add_option("--model", flags->model, "Local mode: model served");
   cmd->add_option("--tensor-parallel-size", flags->tensor_parallel_size, "Local mode: TP size");
-  cmd->add_option("--state-file", flags->state_file,
-                  "Local mode: where the id and token are kept (default ~/.zumik/operator-<release>.json)");
+  cmd->add_option(
+      "--state-file", flags->state_file,
+      "Local mode: where the id and token are kept (default ~/.zumik/operator-<release>.json)");
   cmd->callback([flags] { RunOperator(*flags); });
 }
 

@@ -16,14 +16,19 @@ void AddPreflightCommand(CLI::App& app) {
     op::PreflightOptions options;
   };
   auto flags = std::make_shared<Flags>();
-  auto* cmd = app.add_subcommand("preflight", "Check the cluster's prerequisites for the portable chart");
-  cmd->add_option("--kubeconfig", flags->kubeconfig, "Kubeconfig (default: KUBECONFIG, in-cluster, ~/.kube/config)");
-  cmd->add_flag("--kserve,!--no-kserve", flags->options.kserve, "Check the KServe CRDs (kserve.enabled)")
+  auto* cmd =
+      app.add_subcommand("preflight", "Check the cluster's prerequisites for the portable chart");
+  cmd->add_option("--kubeconfig", flags->kubeconfig,
+                  "Kubeconfig (default: KUBECONFIG, in-cluster, ~/.kube/config)");
+  cmd->add_flag("--kserve,!--no-kserve", flags->options.kserve,
+                "Check the KServe CRDs (kserve.enabled)")
       ->capture_default_str();
-  cmd->add_flag("--router,!--no-router", flags->options.router, "Check the InferencePool CRD (router.enabled)")
+  cmd->add_flag("--router,!--no-router", flags->options.router,
+                "Check the InferencePool CRD (router.enabled)")
       ->capture_default_str();
   cmd->add_flag("--aibrix,!--no-aibrix", flags->options.aibrix,
-                "Check the AIBrix CRDs (aibrix.autoscaler.enabled)")->capture_default_str();
+                "Check the AIBrix CRDs (aibrix.autoscaler.enabled)")
+      ->capture_default_str();
   cmd->add_option("--gpu-product", flags->options.gpu_product,
                   "Require a node labelled nvidia.com/gpu.product=<this> (runtime.gpuProduct)");
   cmd->add_option("--route", flags->options.route, "Path the EPP will own")->capture_default_str();

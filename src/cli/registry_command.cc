@@ -76,7 +76,8 @@ void AddRegistryCommand(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--missed-beats", flags->missed_beats,
                   "Missed intervals before a cluster is 'unknown'")
-      ->capture_default_str()->check(CLI::Range(1, 100));
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100));
   cmd->add_option("--offline-after", flags->offline_after,
                   "Silence after which a cluster is 'offline'")
       ->capture_default_str();
@@ -85,17 +86,22 @@ void AddRegistryCommand(CLI::App& app) {
   cmd->add_option("--flush-interval", flags->flush_interval,
                   "How often accepted heartbeats are written to the database")
       ->capture_default_str();
-  cmd->add_option("--threads", flags->threads, "I/O threads")->capture_default_str()
+  cmd->add_option("--threads", flags->threads, "I/O threads")
+      ->capture_default_str()
       ->check(CLI::Range(1, 64));
   cmd->add_option("--rate-limit", flags->rate_limit, "Requests per second per API key")
-      ->capture_default_str()->check(CLI::PositiveNumber);
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--rate-burst", flags->rate_burst, "Burst per API key")
-      ->capture_default_str()->check(CLI::PositiveNumber);
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--heartbeat-rate", flags->heartbeat_rate,
                   "Heartbeats per second allowed per cluster (burst 10x)")
-      ->capture_default_str()->check(CLI::PositiveNumber);
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--page-refresh", flags->page_refresh, "Web page refresh period in seconds")
-      ->capture_default_str()->check(CLI::Range(1, 3600));
+      ->capture_default_str()
+      ->check(CLI::Range(1, 3600));
 
   auto* keys = cmd->add_subcommand("keys", "Manage an org's API keys (create prints the key once)");
   keys->require_subcommand(1);
@@ -159,7 +165,8 @@ void AddRegistryCommand(CLI::App& app) {
     if (!store) return;
     std::string prefix = flags->prefix;
     // Accept the whole key too, without echoing it.
-    if (prefix.size() > registry::kApiKeyLookupLength) prefix = registry::ApiKeyLookupPrefix(prefix);
+    if (prefix.size() > registry::kApiKeyLookupLength)
+      prefix = registry::ApiKeyLookupPrefix(prefix);
     if (absl::Status status =
             store->RevokeApiKey(flags->org, prefix, RealClock::Instance().UnixSeconds());
         !status.ok()) {

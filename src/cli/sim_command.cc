@@ -24,10 +24,12 @@ void AddSimCommand(CLI::App& app) {
   auto flags = std::make_shared<Flags>();
   auto* cmd = app.add_subcommand(
       "sim", "Serve N simulated vLLM replicas (OpenAI API + vLLM metrics) on ports P..P+N-1");
-  cmd->add_option("--replicas", flags->replicas, "Number of replicas")->capture_default_str()
+  cmd->add_option("--replicas", flags->replicas, "Number of replicas")
+      ->capture_default_str()
       ->check(CLI::Range(1, 1024));
   cmd->add_option("--port", flags->port, "Port of replica 0; replica i listens on port+i")
-      ->capture_default_str()->check(CLI::Range(0, 65535));
+      ->capture_default_str()
+      ->check(CLI::Range(0, 65535));
   cmd->add_option("--host", flags->host, "Address to listen on")->capture_default_str();
   std::string profiles_help = "Replica profile, built-in name or profile YAML file: ";
   for (const auto& name : sim::ProfileNames()) profiles_help += name + " ";
@@ -37,7 +39,8 @@ void AddSimCommand(CLI::App& app) {
   cmd->add_flag("--lmcache", flags->lmcache, "Enable the simulated LMCache CPU KV tier");
   cmd->add_option("--seed", flags->seed, "Seed of generated text and stop lengths")
       ->capture_default_str();
-  cmd->add_option("--threads", flags->threads, "I/O threads")->capture_default_str()
+  cmd->add_option("--threads", flags->threads, "I/O threads")
+      ->capture_default_str()
       ->check(CLI::Range(1, 64));
 
   cmd->callback([flags] {
@@ -63,16 +66,16 @@ void AddSimCommand(CLI::App& app) {
       ExitCode() = 1;
       return;
     }
-    std::printf("zumik sim: %d x %s serving model \"%s\"\n", flags->replicas,
-                profile->name.c_str(), profile->served_model_name.c_str());
+    std::printf("zumik sim: %d x %s serving model \"%s\"\n", flags->replicas, profile->name.c_str(),
+                profile->served_model_name.c_str());
     for (const auto& replica : server.replicas()) {
       std::printf("  %s  http://%s:%u  (/v1/completions, /v1/chat/completions, /metrics)\n",
                   replica->name().c_str(), flags->host.c_str(), replica->port());
     }
-    std::printf("try: curl -s http://%s:%u/v1/completions -H 'Content-Type: application/json' "
-                "-d '{\"model\":\"%s\",\"prompt\":\"Hello\",\"max_tokens\":16}'\n",
-                flags->host.c_str(), server.replicas().front()->port(),
-                profile->served_model_name.c_str());
+    std::printf(
+        "try: curl -s http://%s:%u/v1/completions -H 'Content-Type: application/json' "
+        "-d '{\"model\":\"%s\",\"prompt\":\"Hello\",\"max_tokens\":16}'\n",
+        flags->host.c_str(), server.replicas().front()->port(), profile->served_model_name.c_str());
     std::printf("Ctrl-C stops.\n");
     std::fflush(stdout);
     const int signal = WaitForTerminationSignal();

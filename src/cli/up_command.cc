@@ -38,17 +38,20 @@ void AddUpCommand(CLI::App& app) {
       "Run the whole profile on this machine: registry, simulated fleet, EPP gateway (and a "
       "round-robin one), operator, Prometheus; benchmark EPP vs round-robin; serve until Ctrl-C");
   cmd->add_option("--replicas", options->replicas, "Simulated replicas per fleet")
-      ->capture_default_str()->check(CLI::Range(1, 64));
+      ->capture_default_str()
+      ->check(CLI::Range(1, 64));
   cmd->add_option("--profile", options->profile, "Replica profile (see `zumik sim --help`)")
       ->capture_default_str();
   cmd->add_flag("--no-bench", *no_bench, "Skip the EPP vs round-robin benchmark");
   cmd->add_option("--bench-seconds", options->bench_seconds, "Length of the benchmark")
-      ->capture_default_str()->check(CLI::Range(5, 3600));
+      ->capture_default_str()
+      ->check(CLI::Range(5, 3600));
   cmd->add_flag("--exit", options->exit_after, "Stop everything after the report");
   cmd->add_option("--port-base", options->port_base,
                   "First port: gateways base, base+1; registry base+2; metrics base+3, base+4; "
                   "Prometheus base+5; replicas from base+10")
-      ->capture_default_str()->check(CLI::Range(1024, 65000));
+      ->capture_default_str()
+      ->check(CLI::Range(1024, 65000));
   cmd->add_option("--run-dir", options->run_dir,
                   "Directory for logs, the registry database and the report "
                   "(default zumik-run/up-<UTC time>)");

@@ -10,8 +10,7 @@ Time RealClock::Now() const {
 }
 
 double RealClock::UnixSeconds() const {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 RealClock& RealClock::Instance() {

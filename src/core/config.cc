@@ -23,16 +23,15 @@ absl::StatusOr<YamlDoc> ParseYaml(std::string_view text, std::string source) {
   try {
     return YamlDoc{YAML::Load(std::string(text)), std::move(source)};
   } catch (const YAML::Exception& e) {
-    return absl::InvalidArgumentError(Cat(source, ":", e.mark.line + 1,
-                                                   ": invalid YAML: ", e.msg));
+    return absl::InvalidArgumentError(Cat(source, ":", e.mark.line + 1, ": invalid YAML: ", e.msg));
   }
 }
 
 absl::StatusOr<YamlDoc> LoadYamlFile(const std::string& path) {
   std::ifstream in(path);
   if (!in) {
-    return absl::NotFoundError(Cat("cannot read config file '", path,
-                                            "': check the path and its permissions"));
+    return absl::NotFoundError(
+        Cat("cannot read config file '", path, "': check the path and its permissions"));
   }
   std::stringstream buffer;
   buffer << in.rdbuf();
@@ -42,8 +41,8 @@ absl::StatusOr<YamlDoc> LoadYamlFile(const std::string& path) {
 absl::Status ApplyOverride(YAML::Node& root, std::string_view assignment) {
   const auto eq = assignment.find('=');
   if (eq == std::string_view::npos || eq == 0) {
-    return absl::InvalidArgumentError(Cat(
-        "override '", assignment, "' is not of the form key.path=value (e.g. c_lin=22e-6)"));
+    return absl::InvalidArgumentError(
+        Cat("override '", assignment, "' is not of the form key.path=value (e.g. c_lin=22e-6)"));
   }
   const std::string_view key = assignment.substr(0, eq);
   const std::string_view value = assignment.substr(eq + 1);
@@ -65,8 +64,8 @@ absl::Status ApplyOverride(YAML::Node& root, std::string_view assignment) {
         node[parts[i]] = YAML::Node(YAML::NodeType::Map);
         next = node[parts[i]];
       } else if (!next.IsMap()) {
-        return absl::InvalidArgumentError(Cat(
-            "override '", assignment, "': '", parts[i], "' is a value, not a section"));
+        return absl::InvalidArgumentError(
+            Cat("override '", assignment, "': '", parts[i], "' is a value, not a section"));
       }
       node.reset(next);
     }
@@ -99,8 +98,8 @@ absl::StatusOr<Duration> ParseDuration(std::string_view text) {
   double value = 0;
   const auto [ptr, ec] = std::from_chars(number.data(), number.data() + number.size(), value);
   if (ec != std::errc() || ptr != number.data() + number.size() || value < 0) {
-    return absl::InvalidArgumentError(Cat(
-        "'", text, "' is not a duration: write e.g. 250ms, 1.5s, 2m or a number of seconds"));
+    return absl::InvalidArgumentError(
+        Cat("'", text, "' is not a duration: write e.g. 250ms, 1.5s, 2m or a number of seconds"));
   }
   return FromSeconds(value * scale);
 }
@@ -116,8 +115,8 @@ FieldReader::FieldReader(const YAML::Node& map, std::string source, std::string 
 absl::Status FieldReader::CheckIsMap() const {
   if (!map_ || map_.IsNull() || map_.IsMap()) return absl::OkStatus();
   return absl::InvalidArgumentError(Cat(Where(map_, source_), ": '",
-                                                 path_.empty() ? "<root>" : path_,
-                                                 "' must be a mapping of key: value"));
+                                        path_.empty() ? "<root>" : path_,
+                                        "' must be a mapping of key: value"));
 }
 
 std::string FieldReader::PathOf(std::string_view key) const {
@@ -147,7 +146,8 @@ absl::Status FieldReader::Error(std::string_view key, std::string_view message) 
   YAML::Node at = map_;
   if (map_ && map_.IsMap()) {
     for (const auto& kv : map_) {
-      if (kv.first.Scalar() == key) at.reset(kv.second);  // reset: operator= would overwrite the map
+      if (kv.first.Scalar() == key)
+        at.reset(kv.second);  // reset: operator= would overwrite the map
     }
   }
   return absl::InvalidArgumentError(
@@ -226,8 +226,7 @@ absl::Status FieldReader::Finish() const {
     const std::string& key = kv.first.Scalar();
     if (!read_.contains(key)) {
       return absl::InvalidArgumentError(Cat(Where(kv.first, source_), ": unknown key '",
-                                                     PathOf(key),
-                                                     "': check its spelling against the docs"));
+                                            PathOf(key), "': check its spelling against the docs"));
     }
   }
   return absl::OkStatus();

@@ -1,7 +1,8 @@
 #include "core/config.h"
-#include "core/status.h"
 
 #include <gtest/gtest.h>
+
+#include "core/status.h"
 
 namespace zumik {
 namespace {

@@ -15,9 +15,8 @@ std::mutex& LoggersMutex() {
 absl::Status InitLogging(std::string_view level) {
   const auto parsed = spdlog::level::from_str(std::string(level));
   if (parsed == spdlog::level::off && level != "off") {
-    return absl::InvalidArgumentError(
-        "unknown log level '" + std::string(level) +
-        "': use one of trace, debug, info, warn, error, off");
+    return absl::InvalidArgumentError("unknown log level '" + std::string(level) +
+                                      "': use one of trace, debug, info, warn, error, off");
   }
   spdlog::set_level(parsed);
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e level=%l component=%n %v");

@@ -32,10 +32,10 @@ inline std::string_view MessageOf(const absl::Status& status) {
 #define ZUMIK_STATUS_CONCAT(a, b) ZUMIK_STATUS_CONCAT_INNER(a, b)
 
 // Returns from the enclosing function when `expr` yields a non-OK status.
-#define RETURN_IF_ERROR(expr)                          \
-  do {                                                 \
-    ::absl::Status zumik_status_ = (expr);             \
-    if (!zumik_status_.ok()) return zumik_status_;     \
+#define RETURN_IF_ERROR(expr)                      \
+  do {                                             \
+    ::absl::Status zumik_status_ = (expr);         \
+    if (!zumik_status_.ok()) return zumik_status_; \
   } while (false)
 
 // `ASSIGN_OR_RETURN(auto x, MaybeX());` declares x from an OK StatusOr, else returns its status.

@@ -83,9 +83,9 @@ class BodyScanner : public json_scan::Cursor {
       if (!First(8)) return false;
       return Peek() == '"' ? DecodedString(out.cache_salt) : SkipValue(1);
     }
-    bool text_key = (kind_ == ApiKind::kCompletions && key == "prompt") ||
-                    ((kind_ == ApiKind::kEmbeddings || kind_ == ApiKind::kResponses) &&
-                     key == "input");
+    bool text_key =
+        (kind_ == ApiKind::kCompletions && key == "prompt") ||
+        ((kind_ == ApiKind::kEmbeddings || kind_ == ApiKind::kResponses) && key == "input");
     if (text_key) {
       // Arrays and other shapes (serialized or rejected by the DOM reading) are left to it.
       if (!First(16) || Peek() != '"') return false;

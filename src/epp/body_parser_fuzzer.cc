@@ -19,8 +19,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   zumik::epp::ParsedBody scanned_body;
   if (zumik::epp::ScanBody(kind, body, scanned_body)) {
     auto dom = zumik::epp::ParseBodyWithDom(kind, body);
-    if (!dom.ok || dom.body.model != scanned_body.model ||
-        dom.body.prompt != scanned_body.prompt || dom.body.stream != scanned_body.stream ||
+    if (!dom.ok || dom.body.model != scanned_body.model || dom.body.prompt != scanned_body.prompt ||
+        dom.body.stream != scanned_body.stream ||
         dom.body.include_usage != scanned_body.include_usage ||
         dom.body.cache_salt != scanned_body.cache_salt) {
       __builtin_trap();

@@ -70,8 +70,10 @@ TEST(ParseBody, RejectsWrongShapes) {
   EXPECT_FALSE(ParseBody(ApiKind::kCompletions, R"({"model":"m"})").ok);
   EXPECT_FALSE(ParseBody(ApiKind::kCompletions, R"({"model":"m","prompt":"x","stream":"yes"})").ok);
   EXPECT_FALSE(ParseBody(ApiKind::kChatCompletions, R"({"model":"m","messages":"hi"})").ok);
-  EXPECT_FALSE(ParseBody(ApiKind::kChatCompletions, R"({"model":"m","messages":[{"content":"x"}]})").ok);
-  auto r = ParseBody(ApiKind::kChatCompletions, R"({"model":"m","messages":[{"role":"user","content":5}]})");
+  EXPECT_FALSE(
+      ParseBody(ApiKind::kChatCompletions, R"({"model":"m","messages":[{"content":"x"}]})").ok);
+  auto r = ParseBody(ApiKind::kChatCompletions,
+                     R"({"model":"m","messages":[{"role":"user","content":5}]})");
   EXPECT_FALSE(r.ok);
   EXPECT_EQ(r.error.param, "messages[0].content");
 }
@@ -135,8 +137,8 @@ const std::vector<BodyCase>& BodyCases() {
        R"({"text":"!"}]},{"role":"assistant","content":null},{"name":"x","role":"user"}]})",
        true},
       {ApiKind::kChatCompletions, R"({"model":"m","messages":[]})", true},
-      {ApiKind::kChatCompletions, R"({"model":"m","messages":[{"role":"u","content":[{"text":5}]}]})",
-       true},
+      {ApiKind::kChatCompletions,
+       R"({"model":"m","messages":[{"role":"u","content":[{"text":5}]}]})", true},
       {ApiKind::kEmbeddings, R"({"model":"m","input":"abc","prompt":[1]})", true},
       {ApiKind::kResponses, R"({"input":"q","model":"m","instructions":"I:"})", true},
       {ApiKind::kResponses, R"({"input":"q","model":"m","instructions":null})", true},
@@ -183,8 +185,8 @@ TEST(ScanBody, ReadsTheCommonShapesAsTheDomDoes) {
 // Every truncation and single-byte change of the cases, read as every kind.
 TEST(ScanBody, AgreesWithTheDomOnDamagedBodies) {
   const std::string replacements = "{}[]\":,0 \\nut\x80\xc3\xff";
-  const ApiKind kinds[] = {ApiKind::kCompletions, ApiKind::kChatCompletions,
-                           ApiKind::kEmbeddings, ApiKind::kResponses};
+  const ApiKind kinds[] = {ApiKind::kCompletions, ApiKind::kChatCompletions, ApiKind::kEmbeddings,
+                           ApiKind::kResponses};
   for (const BodyCase& c : BodyCases()) {
     for (ApiKind kind : kinds) {
       for (size_t n = 0; n < c.body.size(); ++n) {

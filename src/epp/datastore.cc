@@ -12,14 +12,16 @@ namespace zumik::epp {
 
 Engine EngineOfLabels(const sched::Labels& labels) {
   const std::string* engine = sched::FindLabel(labels, "llm-d.ai/engine-type");
-  if (engine == nullptr) engine = sched::FindLabel(labels, "inference.networking.k8s.io/engine-type");
+  if (engine == nullptr)
+    engine = sched::FindLabel(labels, "inference.networking.k8s.io/engine-type");
   if (engine != nullptr && *engine == "sglang") return Engine::kSglang;
   return Engine::kVllm;
 }
 
 int Snapshot::Find(std::string_view address) const {
-  auto it = std::lower_bound(endpoints.begin(), endpoints.end(), address,
-                             [](const sched::Endpoint& e, std::string_view a) { return e.address < a; });
+  auto it =
+      std::lower_bound(endpoints.begin(), endpoints.end(), address,
+                       [](const sched::Endpoint& e, std::string_view a) { return e.address < a; });
   if (it == endpoints.end() || it->address != address) return -1;
   return static_cast<int>(it - endpoints.begin());
 }

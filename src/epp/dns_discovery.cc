@@ -26,8 +26,7 @@ absl::StatusOr<DnsTarget> ParseDnsTarget(std::string_view text) {
   int port = 0;
   std::string_view port_text = text.substr(colon + 1);
   auto [ptr, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
-  if (ec != std::errc() || ptr != port_text.data() + port_text.size() || port < 1 ||
-      port > 65535) {
+  if (ec != std::errc() || ptr != port_text.data() + port_text.size() || port < 1 || port > 65535) {
     return Errorf(absl::StatusCode::kInvalidArgument, "--dns '{}': bad port", text);
   }
   return DnsTarget{std::string(text.substr(0, colon)), static_cast<uint16_t>(port)};
@@ -52,7 +51,7 @@ std::vector<EndpointSpec> SpecsOf(const asio::ip::tcp::resolver::results_type& r
     auto address = entry.endpoint().address();
     EndpointSpec spec;
     spec.address = address.is_v6() ? fmt::format("[{}]:{}", address.to_string(), port)
-                                    : fmt::format("{}:{}", address.to_string(), port);
+                                   : fmt::format("{}:{}", address.to_string(), port);
     specs.push_back(std::move(spec));
   }
   return specs;
@@ -81,8 +80,7 @@ asio::awaitable<void> ResolveLoop(std::shared_ptr<DnsDiscovery::Shared> shared) 
 
 }  // namespace
 
-DnsDiscovery::DnsDiscovery(asio::io_context& io, Datastore& datastore,
-                           DnsDiscoveryOptions options)
+DnsDiscovery::DnsDiscovery(asio::io_context& io, Datastore& datastore, DnsDiscoveryOptions options)
     : shared_(std::make_shared<Shared>(io, datastore, std::move(options))) {}
 
 DnsDiscovery::~DnsDiscovery() { Stop(); }

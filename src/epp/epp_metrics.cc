@@ -30,19 +30,19 @@ absl::Status EppMetrics::Init(std::string pool_name) {
   pool_name_ = std::move(pool_name);
   auto& r = registry_;
   const std::vector<std::string> model_labels = {"model_name", "target_model_name"};
-  std::vector<double> seconds = {0.005, 0.025, 0.05, 0.1,  0.2,  0.4, 0.6, 0.8, 1.0, 1.25, 1.5,
-                                 2,     3,     4,    5,    6,    8,   10,  15,  20,  30,   45,
-                                 60,    120,   180,  240,  300,  360, 480, 600, 900, 1200, 1800};
+  std::vector<double> seconds = {0.005, 0.025, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0, 1.25, 1.5,
+                                 2,     3,     4,    5,   6,   8,   10,  15,  20,  30,   45,
+                                 60,    120,   180,  240, 300, 360, 480, 600, 900, 1200, 1800};
   std::vector<double> ttft = {0.001, 0.002, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25,
                               0.5,   0.75,  1.0,   2.5,  5.0,  10,   20,   40,   80,  160};
-  std::vector<double> sched_buckets = {0.00001, 0.00002, 0.00005, 0.0001, 0.0002, 0.0005,
-                                       0.001,   0.002,   0.005,   0.01,   0.02,   0.05, 0.1};
+  std::vector<double> sched_buckets = {0.00001, 0.00002, 0.00005, 0.0001, 0.0002, 0.0005, 0.001,
+                                       0.002,   0.005,   0.01,    0.02,   0.05,   0.1};
   std::vector<double> tokens = metrics::ExponentialBuckets(1, 2, 24);
   std::vector<double> bytes = metrics::ExponentialBuckets(64, 4, 14);
 
-  ASSIGN_OR_RETURN(request_total_, r.AddCounter("llm_d_epp_request_total",
-                                                "Requests admitted or rejected, by model.",
-                                                model_labels));
+  ASSIGN_OR_RETURN(request_total_,
+                   r.AddCounter("llm_d_epp_request_total",
+                                "Requests admitted or rejected, by model.", model_labels));
   ASSIGN_OR_RETURN(request_error_total_,
                    r.AddCounter("llm_d_epp_request_error_total", "Requests that failed, by code.",
                                 {"model_name", "target_model_name", "error_code"}));
@@ -58,12 +58,12 @@ absl::Status EppMetrics::Init(std::string pool_name) {
   ASSIGN_OR_RETURN(output_tokens_,
                    r.AddHistogram("llm_d_epp_request_output_tokens", "Completion tokens (usage).",
                                   model_labels, tokens));
-  ASSIGN_OR_RETURN(cached_tokens_,
-                   r.AddHistogram("llm_d_epp_request_cached_tokens",
-                                  "Prompt tokens served from the prefix cache (usage).",
-                                  model_labels, tokens));
-  ASSIGN_OR_RETURN(request_running_, r.AddGauge("llm_d_epp_request_running",
-                                                "Requests in flight.", model_labels));
+  ASSIGN_OR_RETURN(
+      cached_tokens_,
+      r.AddHistogram("llm_d_epp_request_cached_tokens",
+                     "Prompt tokens served from the prefix cache (usage).", model_labels, tokens));
+  ASSIGN_OR_RETURN(request_running_,
+                   r.AddGauge("llm_d_epp_request_running", "Requests in flight.", model_labels));
   ASSIGN_OR_RETURN(ttft_, r.AddHistogram("llm_d_epp_request_ttft_seconds",
                                          "Time to the first response body byte.",
                                          {"model_name", "target_model_name", "streaming"}, ttft));
@@ -75,21 +75,20 @@ absl::Status EppMetrics::Init(std::string pool_name) {
                                 "Scheduling attempts, by outcome.", {"status"}));
   ASSIGN_OR_RETURN(scrape_errors_, r.AddCounter("llm_d_epp_metrics_scrape_errors_total",
                                                 "Failed model-server metric scrapes."));
-  ASSIGN_OR_RETURN(pool_kv_, r.AddCallbackGauge("llm_d_epp_average_kv_cache_utilization",
-                                                "Mean KV-cache utilization of ready endpoints.",
-                                                {"name"}));
-  ASSIGN_OR_RETURN(pool_queue_, r.AddCallbackGauge("llm_d_epp_average_queue_size",
-                                                   "Mean waiting queue of ready endpoints.",
-                                                   {"name"}));
+  ASSIGN_OR_RETURN(pool_kv_,
+                   r.AddCallbackGauge("llm_d_epp_average_kv_cache_utilization",
+                                      "Mean KV-cache utilization of ready endpoints.", {"name"}));
+  ASSIGN_OR_RETURN(pool_queue_,
+                   r.AddCallbackGauge("llm_d_epp_average_queue_size",
+                                      "Mean waiting queue of ready endpoints.", {"name"}));
   ASSIGN_OR_RETURN(pool_running_,
                    r.AddCallbackGauge("llm_d_epp_average_running_requests",
                                       "Mean running requests of ready endpoints.", {"name"}));
   ASSIGN_OR_RETURN(ready_endpoints_, r.AddCallbackGauge("llm_d_epp_ready_endpoints",
                                                         "Ready endpoints in the pool.", {"name"}));
-  ASSIGN_OR_RETURN(per_endpoint_queue_,
-                   r.AddCallbackGauge("llm_d_epp_per_endpoint_queue_size",
-                                      "Waiting queue per endpoint (scraped).",
-                                      {"name", "model_server_endpoint"}));
+  ASSIGN_OR_RETURN(per_endpoint_queue_, r.AddCallbackGauge("llm_d_epp_per_endpoint_queue_size",
+                                                           "Waiting queue per endpoint (scraped).",
+                                                           {"name", "model_server_endpoint"}));
   ASSIGN_OR_RETURN(prefix_size_, r.AddCallbackGauge("llm_d_epp_prefix_indexer_size",
                                                     "Entries in the prefix index."));
   ASSIGN_OR_RETURN(prefix_hit_ratio_,
@@ -118,10 +117,18 @@ void EppMetrics::WatchPool(const Datastore& datastore,
       }
       double n = ready > 0 ? ready : 1;
       switch (which) {
-        case 0: emit.Emit({pool}, kv / n); break;
-        case 1: emit.Emit({pool}, queue / n); break;
-        case 2: emit.Emit({pool}, running / n); break;
-        case 3: emit.Emit({pool}, ready); break;
+        case 0:
+          emit.Emit({pool}, kv / n);
+          break;
+        case 1:
+          emit.Emit({pool}, queue / n);
+          break;
+        case 2:
+          emit.Emit({pool}, running / n);
+          break;
+        case 3:
+          emit.Emit({pool}, ready);
+          break;
         default: {
           size_t count = 0;
           for (const auto& e : snapshot->endpoints) {

@@ -222,7 +222,7 @@ absl::Status StartGatewayWorkers(EppService::Impl& impl) {
   if (count > 1) gateways.front()->SpreadConnectionsOver(gateways);
   for (GatewayWorker& w : impl.workers) {
     RETURN_IF_ERROR(&w == &impl.workers.front() ? w.gateway->Start()
-                                                 : w.gateway->StartWithoutListener());
+                                                : w.gateway->StartWithoutListener());
     w.thread = std::thread([io = w.io.get()] { io->run(); });
   }
   return absl::OkStatus();
@@ -236,7 +236,8 @@ absl::StatusOr<std::unique_ptr<EppService>> EppService::Start(EppServiceOptions 
   Impl& s = *impl;
   s.work.emplace(s.io->get_executor());
   ASSIGN_OR_RETURN(s.metrics, EppMetrics::Create(s.options.pool_label));
-  ASSIGN_OR_RETURN(auto pipeline, Pipeline::Create(s.options.pipeline, s.datastore, s.metrics.get()));
+  ASSIGN_OR_RETURN(auto pipeline,
+                   Pipeline::Create(s.options.pipeline, s.datastore, s.metrics.get()));
   s.pipeline = std::move(pipeline);
   RETURN_IF_ERROR(AddDiscovery(s));
   s.thread = std::thread([io = s.io.get()] { io->run(); });
@@ -253,9 +254,8 @@ absl::StatusOr<std::unique_ptr<EppService>> EppService::Start(EppServiceOptions 
     router.Get("/metrics", [metrics](http::Request&, http::ResponseWriter& writer) {
       return ServeMetrics(metrics, writer);
     });
-    router.Get("/health", [](http::Request&, http::ResponseWriter& writer) {
-      return ServeOk(writer);
-    });
+    router.Get("/health",
+               [](http::Request&, http::ResponseWriter& writer) { return ServeOk(writer); });
     s.metrics_server =
         std::make_unique<http::Server>(*s.io, std::move(server_options), std::move(router));
     RETURN_IF_ERROR(s.metrics_server->Start());

@@ -181,9 +181,9 @@ asio::awaitable<void> Proxy(std::shared_ptr<Gateway::Shared> shared, http::Reque
   if (const ApiKind kind = ApiKindOfPath(request.target());
       kind != ApiKind::kUnknown && !MethodAllowed(request.method(), kind)) {
     const http::Headers allow = {{"Allow", std::string(AllowedMethods(kind))}};
-    const std::string message = fmt::format("method {} is not allowed for {} (allowed: {})",
-                                            request.method_name(), request.path(),
-                                            AllowedMethods(kind));
+    const std::string message =
+        fmt::format("method {} is not allowed for {} (allowed: {})", request.method_name(),
+                    request.path(), AllowedMethods(kind));
     co_await writer.RespondError(405, message, "invalid_request_error", {}, allow);
     co_return;
   }

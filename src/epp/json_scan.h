@@ -96,7 +96,14 @@ class Cursor {
       if (c == '\\') {
         if (++p_ == end_) return false;
         switch (*p_) {
-          case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
+          case '"':
+          case '\\':
+          case '/':
+          case 'b':
+          case 'f':
+          case 'n':
+          case 'r':
+          case 't':
             ++p_;
             continue;
           default:
@@ -113,9 +120,7 @@ class Cursor {
   // One multi-byte UTF-8 sequence at p_, strictly (RFC 3629: no overlong forms, no
   // surrogates, nothing above U+10FFFF).
   bool Utf8Sequence() {
-    auto byte = [&](size_t i) {
-      return p_ + i < end_ ? static_cast<unsigned char>(p_[i]) : 0;
-    };
+    auto byte = [&](size_t i) { return p_ + i < end_ ? static_cast<unsigned char>(p_[i]) : 0; };
     auto cont = [](unsigned char b) { return b >= 0x80 && b <= 0xbf; };
     unsigned char b0 = byte(0), b1 = byte(1);
     size_t length;
@@ -152,12 +157,24 @@ class Cursor {
         continue;
       }
       switch (raw[++i]) {
-        case 'b': out.push_back('\b'); break;
-        case 'f': out.push_back('\f'); break;
-        case 'n': out.push_back('\n'); break;
-        case 'r': out.push_back('\r'); break;
-        case 't': out.push_back('\t'); break;
-        default: out.push_back(raw[i]); break;  // " \\ /
+        case 'b':
+          out.push_back('\b');
+          break;
+        case 'f':
+          out.push_back('\f');
+          break;
+        case 'n':
+          out.push_back('\n');
+          break;
+        case 'r':
+          out.push_back('\r');
+          break;
+        case 't':
+          out.push_back('\t');
+          break;
+        default:
+          out.push_back(raw[i]);
+          break;  // " \\ /
       }
     }
     return true;
@@ -194,8 +211,7 @@ class Cursor {
   }
 
   bool Literal(std::string_view word) {
-    if (static_cast<size_t>(end_ - p_) < word.size() ||
-        std::string_view(p_, word.size()) != word) {
+    if (static_cast<size_t>(end_ - p_) < word.size() || std::string_view(p_, word.size()) != word) {
       return false;
     }
     p_ += word.size();

@@ -83,8 +83,8 @@ std::string NewRequestId(Rng& rng) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Create(PipelineOptions options,
-                                                          Datastore& datastore,
-                                                          EppMetrics* metrics, Clock& clock) {
+                                                           Datastore& datastore,
+                                                           EppMetrics* metrics, Clock& clock) {
   std::unique_ptr<Pipeline> pipeline(new Pipeline(std::move(options), datastore, metrics, clock));
   ASSIGN_OR_RETURN(pipeline->scheduler_,
                    sched::Scheduler::FromPolicy(pipeline->options_.policy, pipeline->rng_));
@@ -97,11 +97,10 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Create(PipelineOptions optio
       EppMetrics::SchedulerGauges gauges;
       gauges.prefix_index_entries = stats.prefix_index_entries;
       gauges.prefix_index_bytes = stats.prefix_index_bytes;
-      gauges.prefix_hit_ratio =
-          stats.prefix_looked_up_blocks > 0
-              ? static_cast<double>(stats.prefix_hit_blocks) /
-                    static_cast<double>(stats.prefix_looked_up_blocks)
-              : 0.0;
+      gauges.prefix_hit_ratio = stats.prefix_looked_up_blocks > 0
+                                    ? static_cast<double>(stats.prefix_hit_blocks) /
+                                          static_cast<double>(stats.prefix_looked_up_blocks)
+                                    : 0.0;
       gauges.in_flight = stats.in_flight;
       return gauges;
     });
@@ -109,8 +108,7 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Create(PipelineOptions optio
   return pipeline;
 }
 
-Pipeline::Pipeline(PipelineOptions options, Datastore& datastore, EppMetrics* metrics,
-                   Clock& clock)
+Pipeline::Pipeline(PipelineOptions options, Datastore& datastore, EppMetrics* metrics, Clock& clock)
     : options_(std::move(options)),
       datastore_(datastore),
       metrics_(metrics),
@@ -209,8 +207,8 @@ std::variant<Admission, Rejection> Pipeline::AdmitOnce(
   Time now = clock_.Now();
   ApiKind kind = ApiKindOfPath(path);
   if (kind == ApiKind::kUnknown) {
-    return Reject(404, fmt::format("unknown path '{}'", path.substr(0, 200)), "not_found_error",
-                  {}, {});
+    return Reject(404, fmt::format("unknown path '{}'", path.substr(0, 200)), "not_found_error", {},
+                  {});
   }
   if (body.size() > options_.max_body_bytes) {
     return Reject(413,
@@ -238,8 +236,8 @@ std::variant<Admission, Rejection> Pipeline::AdmitOnce(
   if (!subset.empty()) {
     for (const auto& e : snapshot->endpoints) {
       for (const auto& hint : subset) {
-        bool match = options_.subset_match_ip_only ? HostOf(hint) == HostOf(e.address)
-                                                   : hint == e.address;
+        bool match =
+            options_.subset_match_ip_only ? HostOf(hint) == HostOf(e.address) : hint == e.address;
         if (match) {
           subset_endpoints.push_back(e);
           break;
@@ -301,8 +299,8 @@ std::variant<Admission, Rejection> Pipeline::AdmitOnce(
       request.priority = it->second;
     } else {
       int value = 0;
-      auto [ptr, ec] = std::from_chars(objective->data(), objective->data() + objective->size(),
-                                       value);
+      auto [ptr, ec] =
+          std::from_chars(objective->data(), objective->data() + objective->size(), value);
       if (ec == std::errc() && ptr == objective->data() + objective->size()) {
         request.priority = value;
       }
@@ -375,8 +373,8 @@ std::variant<Admission, Rejection> Pipeline::AdmitOnce(
   if (!pick.ok()) {
     int status = http::HttpStatusFromStatus(pick.status());
     if (status != 429 && status != 503) status = 500;
-    Rejection r = Reject(status, fmt::format("scheduling failed: {}", MessageOf(pick.status())),
-                         {}, status == 429 ? "rejected-saturated" : "", label_model());
+    Rejection r = Reject(status, fmt::format("scheduling failed: {}", MessageOf(pick.status())), {},
+                         status == 429 ? "rejected-saturated" : "", label_model());
     if (status == 429) r.dropped_reason = "rejected-saturated";
     return r;
   }

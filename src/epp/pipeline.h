@@ -7,8 +7,8 @@
 #pragma once
 
 #include <atomic>
-#include <map>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -66,8 +66,8 @@ struct Admission {
 };
 
 struct Rejection {
-  int http_status = 500;  // 400 / 404 / 413 / 429 / 503
-  std::string json_body;  // {"error":{"message","type","param","code"}}
+  int http_status = 500;       // 400 / 404 / 413 / 429 / 503
+  std::string json_body;       // {"error":{"message","type","param","code"}}
   std::string dropped_reason;  // x-llm-d-request-dropped-reason value ("" when not shed)
   // A sheddable request refused because the pool is saturated: a transport with its own
   // (async) queue may retry it until PipelineOptions::queue_ttl (see Admit's may_wait).
@@ -171,8 +171,8 @@ class Pipeline {
   Rng rng_;
   mutable std::mutex sched_mu_;
   std::unique_ptr<sched::Scheduler> scheduler_;  // guarded by sched_mu_
-  std::string session_header_;  // lower-case; fixed at creation
-  bool collect_response_text_ = false;  // the policy indexes responses; fixed at creation
+  std::string session_header_;                   // lower-case; fixed at creation
+  bool collect_response_text_ = false;           // the policy indexes responses; fixed at creation
   std::atomic<int> queued_{0};
   std::atomic<uint64_t> request_seq_{0};
 };

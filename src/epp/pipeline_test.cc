@@ -5,8 +5,8 @@
 
 #include <boost/json.hpp>
 #include <chrono>
-#include <set>
 #include <regex>
+#include <set>
 #include <thread>
 
 namespace zumik::epp {
@@ -110,8 +110,9 @@ TEST_F(PipelineTest, AFollowUpMatchesTheIndexedResponseOfCompletions) {
   auto& ctx = *std::get<Admission>(first).ctx;
   p->OnResponseHeaders(ctx, 200, "text/event-stream");
   const std::string answer(3000, 'a');
-  p->OnResponseBody(ctx, "data: {\"choices\":[{\"index\":0,\"text\":\"" + answer.substr(0, 1000) +
-                             "\"}]}\n\ndata: {\"choices\":[{\"index\":0,\"text\":\"",
+  p->OnResponseBody(ctx,
+                    "data: {\"choices\":[{\"index\":0,\"text\":\"" + answer.substr(0, 1000) +
+                        "\"}]}\n\ndata: {\"choices\":[{\"index\":0,\"text\":\"",
                     false);
   p->OnResponseBody(ctx, answer.substr(1000) + "\\n\"}]}\n\ndata: [DONE]\n\n", true);
   p->OnDone(ctx);
@@ -120,7 +121,8 @@ TEST_F(PipelineTest, AFollowUpMatchesTheIndexedResponseOfCompletions) {
   auto next = p->Admit("/v1/completions", {},
                        Completion(prompt + answer + "\\n" + std::string(100, 'z')), {});
   ASSERT_TRUE(std::holds_alternative<Admission>(next));
-  EXPECT_EQ(std::get<Admission>(next).endpoints.front(), std::get<Admission>(first).endpoints.front());
+  EXPECT_EQ(std::get<Admission>(next).endpoints.front(),
+            std::get<Admission>(first).endpoints.front());
   EXPECT_EQ(p->SchedulerStats().prefix_hit_blocks - hits, 5001 / 64);
   p->OnDone(*std::get<Admission>(next).ctx);
 }
@@ -137,10 +139,10 @@ TEST_F(PipelineTest, AChatFollowUpMatchesTheIndexedAssistantMessage) {
   ASSERT_TRUE(std::holds_alternative<Admission>(first));
   auto& ctx = *std::get<Admission>(first).ctx;
   p->OnResponseHeaders(ctx, 200, "application/json");
-  p->OnResponseBody(ctx,
-                    R"({"choices":[{"index":0,"message":{"role":"assistant","content":")" +
-                        answer + "\"}}]}",
-                    true);
+  p->OnResponseBody(
+      ctx,
+      R"({"choices":[{"index":0,"message":{"role":"assistant","content":")" + answer + "\"}}]}",
+      true);
   p->OnDone(ctx);
   const int64_t hits = p->SchedulerStats().prefix_hit_blocks;
   auto next = p->Admit("/v1/chat/completions", {},
@@ -354,7 +356,8 @@ TEST_F(PipelineQueueMetricsTest, RequestAdmittedAfterWaitingInTheQueueIsNoReject
   SetLoad(/*saturated=*/true);
   std::variant<Admission, Rejection> result;
   // The virtual clock stands still, so the wait cannot time out: it ends when admitted.
-  std::thread waiter([&] { result = p->Admit("/v1/completions", sheddable_, Completion("x"), {}); });
+  std::thread waiter(
+      [&] { result = p->Admit("/v1/completions", sheddable_, Completion("x"), {}); });
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   while (p->queued() == 0 && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::yield();

@@ -8,8 +8,8 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <charconv>
 #include <mutex>
@@ -39,13 +39,19 @@ struct Names {
   std::string_view num_blocks_label;
 };
 
-constexpr Names kVllmNames{"vllm:num_requests_waiting", "vllm:num_requests_running",
-                           "vllm:kv_cache_usage_perc",  "vllm:gpu_cache_usage_perc",
-                           "vllm:cache_config_info",    "block_size",
+constexpr Names kVllmNames{"vllm:num_requests_waiting",
+                           "vllm:num_requests_running",
+                           "vllm:kv_cache_usage_perc",
+                           "vllm:gpu_cache_usage_perc",
+                           "vllm:cache_config_info",
+                           "block_size",
                            "num_gpu_blocks"};
-constexpr Names kSglangNames{"sglang:num_queue_reqs", "sglang:num_running_reqs",
-                             "sglang:token_usage",    "",
-                             "sglang:cache_config_info", "page_size",
+constexpr Names kSglangNames{"sglang:num_queue_reqs",
+                             "sglang:num_running_reqs",
+                             "sglang:token_usage",
+                             "",
+                             "sglang:cache_config_info",
+                             "page_size",
                              "num_pages"};
 
 int64_t LabelInt(const metrics::Sample& sample, std::string_view label) {

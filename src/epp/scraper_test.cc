@@ -58,8 +58,7 @@ TEST(ExtractMetrics, ReadsSglangNamesWhenTheLabelSaysSo) {
   EXPECT_EQ(m->block_size, 32);
   EXPECT_EQ(m->num_gpu_blocks, 1000);
   // The same text read as vLLM has none of the names.
-  EXPECT_EQ(ExtractMetrics(text, Engine::kVllm, kNow).status().code(),
-            absl::StatusCode::kNotFound);
+  EXPECT_EQ(ExtractMetrics(text, Engine::kVllm, kNow).status().code(), absl::StatusCode::kNotFound);
 }
 
 TEST(ExtractMetrics, RejectsGarbageAndClampsNonsenseValues) {

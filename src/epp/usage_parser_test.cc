@@ -40,9 +40,10 @@ TEST(UsageParser, ReadsSseUsageAcrossChunkBoundaries) {
 TEST(UsageParser, ReadsResponsesApiCompletedEvent) {
   UsageParser p;
   p.set_streaming(true);
-  p.Feed("event: response.completed\r\ndata: {\"type\":\"response.completed\",\"response\":"
-         "{\"usage\":{\"input_tokens\":7,\"output_tokens\":4,"
-         "\"input_tokens_details\":{\"cached_tokens\":2}}}}\r\n\r\n");
+  p.Feed(
+      "event: response.completed\r\ndata: {\"type\":\"response.completed\",\"response\":"
+      "{\"usage\":{\"input_tokens\":7,\"output_tokens\":4,"
+      "\"input_tokens_details\":{\"cached_tokens\":2}}}}\r\n\r\n");
   EXPECT_EQ(p.usage().prompt_tokens, 7);
   EXPECT_EQ(p.usage().completion_tokens, 4);
   EXPECT_EQ(p.usage().cached_tokens, 2);
@@ -62,9 +63,8 @@ TEST(UsageParser, IgnoresGarbageAndOversizedBodies) {
 }
 
 TEST(UsageParser, FinishWithReadsTheLastChunkInPlaceOrAfterTheBufferedPart) {
-  const std::string body =
-      R"({"usage":{"prompt_tokens":12,"completion_tokens":5,)"
-      R"("prompt_tokens_details":{"cached_tokens":8}}})";
+  const std::string body = R"({"usage":{"prompt_tokens":12,"completion_tokens":5,)"
+                           R"("prompt_tokens_details":{"cached_tokens":8}}})";
   for (size_t split : {size_t{0}, size_t{1}, body.size() / 2, body.size()}) {
     UsageParser p;
     p.Feed(std::string_view(body).substr(0, split));
@@ -87,9 +87,10 @@ TEST(UsageParser, FinishWithReadsTheLastChunkInPlaceOrAfterTheBufferedPart) {
 TEST(UsageParser, SseUsageNullAndPartialEventsKeepEarlierValues) {
   UsageParser p;
   p.set_streaming(true);
-  p.Feed("data: {\"choices\":[{\"text\":\"\\\"usage\\\":{}\"}],\"usage\":null}\n\n"
-         "data: {\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":2}}\n\n"
-         "data: {\"usage\":{\"completion_tokens\":4,\"prompt_tokens\":null}}\n\n");
+  p.Feed(
+      "data: {\"choices\":[{\"text\":\"\\\"usage\\\":{}\"}],\"usage\":null}\n\n"
+      "data: {\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":2}}\n\n"
+      "data: {\"usage\":{\"completion_tokens\":4,\"prompt_tokens\":null}}\n\n");
   p.Finish();
   EXPECT_EQ(p.usage().prompt_tokens, 3);
   EXPECT_EQ(p.usage().completion_tokens, 4);
@@ -101,15 +102,14 @@ TEST(AppendChoiceText, ReadsChoiceZerosTextDeltaOrMessage) {
   std::string out;
   AppendChoiceText(R"({"choices":[{"index":0,"text":"ab\ncd"}]})", &out);
   EXPECT_EQ(out, "ab\ncd");
-  AppendChoiceText(R"({"choices":[{"index":0,"delta":{"role":"assistant","content":"E"}}]})",
-                   &out);
+  AppendChoiceText(R"({"choices":[{"index":0,"delta":{"role":"assistant","content":"E"}}]})", &out);
   AppendChoiceText(R"({"choices":[{"message":{"role":"assistant","content":"F"}}]})", &out);
   EXPECT_EQ(out, "ab\ncdEF");
   // Other choices, empty or missing content, usage-only chunks and garbage add nothing.
-  for (const char* other : {R"({"choices":[{"index":1,"text":"x"}]})",
-                            R"({"choices":[{"index":0,"delta":{}}]})",
-                            R"({"choices":[{"index":0,"delta":{"content":null}}]})",
-                            R"({"choices":[],"usage":{"prompt_tokens":1}})", "not json", "[]"}) {
+  for (const char* other :
+       {R"({"choices":[{"index":1,"text":"x"}]})", R"({"choices":[{"index":0,"delta":{}}]})",
+        R"({"choices":[{"index":0,"delta":{"content":null}}]})",
+        R"({"choices":[],"usage":{"prompt_tokens":1}})", "not json", "[]"}) {
     AppendChoiceText(other, &out);
   }
   EXPECT_EQ(out, "ab\ncdEF");

@@ -9,10 +9,10 @@
 #include <sstream>
 #include <utility>
 
+#include "core/base64.h"
 #include "core/config.h"
 #include "core/http/errors.h"
 #include "core/status.h"
-#include "core/base64.h"
 
 namespace zumik::kube {
 namespace asio = boost::asio;
@@ -97,7 +97,8 @@ absl::Status StatusFromHttp(int status, const std::string& body, std::string_vie
 absl::StatusOr<json::value> ParseJson(const std::string& body, std::string_view what) {
   boost::system::error_code ec;
   json::value value = json::parse(body, ec);
-  if (ec) return Errorf(absl::StatusCode::kInternal, "{}: response is not JSON: {}", what, ec.message());
+  if (ec)
+    return Errorf(absl::StatusCode::kInternal, "{}: response is not JSON: {}", what, ec.message());
   return value;
 }
 
@@ -198,14 +199,17 @@ absl::StatusOr<Config> LoadKubeconfig(const std::string& path, const std::string
       }
       if (user["client-certificate-data"]) {
         auto pem = Base64Decode(user["client-certificate-data"].as<std::string>());
-        if (!pem) return Errorf(absl::StatusCode::kInvalidArgument, "{}: bad client-certificate-data", path);
+        if (!pem)
+          return Errorf(absl::StatusCode::kInvalidArgument, "{}: bad client-certificate-data",
+                        path);
         config.tls.client_cert_pem = *pem;
       } else if (user["client-certificate"]) {
         config.tls.client_cert_file = user["client-certificate"].as<std::string>();
       }
       if (user["client-key-data"]) {
         auto pem = Base64Decode(user["client-key-data"].as<std::string>());
-        if (!pem) return Errorf(absl::StatusCode::kInvalidArgument, "{}: bad client-key-data", path);
+        if (!pem)
+          return Errorf(absl::StatusCode::kInvalidArgument, "{}: bad client-key-data", path);
         config.tls.client_key_pem = Secret(*pem);
       } else if (user["client-key"]) {
         config.tls.client_key_file = user["client-key"].as<std::string>();
@@ -213,7 +217,8 @@ absl::StatusOr<Config> LoadKubeconfig(const std::string& path, const std::string
     }
     return config;
   } catch (const std::exception& e) {
-    return Errorf(absl::StatusCode::kInvalidArgument, "{}: malformed kubeconfig: {}", path, e.what());
+    return Errorf(absl::StatusCode::kInvalidArgument, "{}: malformed kubeconfig: {}", path,
+                  e.what());
   }
 }
 
@@ -252,10 +257,14 @@ std::string Resource::Path(std::string_view ns, std::string_view name) const {
 
 std::string_view EventTypeName(EventType type) {
   switch (type) {
-    case EventType::kAdded: return "ADDED";
-    case EventType::kModified: return "MODIFIED";
-    case EventType::kDeleted: return "DELETED";
-    case EventType::kBookmark: return "BOOKMARK";
+    case EventType::kAdded:
+      return "ADDED";
+    case EventType::kModified:
+      return "MODIFIED";
+    case EventType::kDeleted:
+      return "DELETED";
+    case EventType::kBookmark:
+      return "BOOKMARK";
   }
   return "?";
 }
@@ -423,7 +432,8 @@ Client::~Client() = default;
 
 http::ClientRequest Client::MakeRequest(http::Method method, std::string path, std::string body,
                                         std::string content_type) const {
-  http::ClientRequest request = http::ClientRequest::Make(method, config_.server + path, std::move(body));
+  http::ClientRequest request =
+      http::ClientRequest::Make(method, config_.server + path, std::move(body));
   request.WithHeader("Accept", "application/json");
   if (!content_type.empty()) request.WithHeader("Content-Type", std::move(content_type));
   if (!config_.token.empty()) {
@@ -437,7 +447,8 @@ asio::awaitable<absl::StatusOr<json::value>> Client::Send(http::ClientRequest re
                                        request.url.substr(config_.server.size()));
   absl::StatusOr<http::ClientResponse> response = co_await http_.Fetch(std::move(request));
   if (!response.ok()) {
-    absl::Status failed(response.status().code(), fmt::format("{}: {}", what, MessageOf(response.status())));
+    absl::Status failed(response.status().code(),
+                        fmt::format("{}: {}", what, MessageOf(response.status())));
     co_return failed;
   }
   if (!response->ok()) {
@@ -494,7 +505,8 @@ asio::awaitable<absl::StatusOr<WatchStream>> Client::Watch(Resource resource, st
   const std::string what = fmt::format("WATCH {}", resource.Path(ns));
   absl::StatusOr<http::ClientStream> stream = co_await http_.Stream(std::move(request));
   if (!stream.ok()) {
-    absl::Status failed(stream.status().code(), fmt::format("{}: {}", what, MessageOf(stream.status())));
+    absl::Status failed(stream.status().code(),
+                        fmt::format("{}: {}", what, MessageOf(stream.status())));
     co_return failed;
   }
   if (stream->status() < 200 || stream->status() >= 300) {
@@ -510,8 +522,8 @@ asio::awaitable<absl::StatusOr<WatchStream>> Client::Watch(Resource resource, st
 asio::awaitable<absl::StatusOr<json::object>> Client::Create(Resource resource, std::string ns,
                                                              json::object object) {
   object["apiVersion"] = resource.ApiVersion();
-  http::ClientRequest request =
-      MakeRequest(http::Method::post, resource.Path(ns), json::serialize(object), "application/json");
+  http::ClientRequest request = MakeRequest(http::Method::post, resource.Path(ns),
+                                            json::serialize(object), "application/json");
   absl::StatusOr<json::value> value = co_await Send(std::move(request));
   co_return AsObject(std::move(value));
 }
@@ -528,7 +540,8 @@ asio::awaitable<absl::StatusOr<json::object>> Client::Update(Resource resource, 
 }
 
 asio::awaitable<absl::StatusOr<json::object>> Client::MergePatch(Resource resource, std::string ns,
-                                                                 std::string name, json::value patch) {
+                                                                 std::string name,
+                                                                 json::value patch) {
   http::ClientRequest request = MakeRequest(http::Method::patch, resource.Path(ns, name),
                                             json::serialize(patch), "application/merge-patch+json");
   absl::StatusOr<json::value> value = co_await Send(std::move(request));
@@ -538,7 +551,8 @@ asio::awaitable<absl::StatusOr<json::object>> Client::MergePatch(Resource resour
 asio::awaitable<absl::StatusOr<json::object>> Client::Apply(Resource resource, std::string ns,
                                                             json::object object) {
   absl::StatusOr<json::object> created = co_await Create(resource, ns, object);
-  if (created.ok() || created.status().code() != absl::StatusCode::kAlreadyExists) co_return created;
+  if (created.ok() || created.status().code() != absl::StatusCode::kAlreadyExists)
+    co_return created;
   const std::string name = ObjectKeyPath(object);
   absl::StatusOr<json::object> current = co_await Get(resource, ns, name);
   if (!current.ok()) co_return current.status();

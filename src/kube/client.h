@@ -28,7 +28,8 @@
 
 namespace zumik::kube {
 
-inline constexpr std::string_view kServiceAccountDir = "/var/run/secrets/kubernetes.io/serviceaccount";
+inline constexpr std::string_view kServiceAccountDir =
+    "/var/run/secrets/kubernetes.io/serviceaccount";
 
 // Where the API server is and how to reach it.
 struct Config {
@@ -75,7 +76,8 @@ inline const Resource kNamespaces{"", "v1", "namespaces", false};
 inline const Resource kConfigMaps{"", "v1", "configmaps", true};
 inline const Resource kSecrets{"", "v1", "secrets", true};
 inline const Resource kDeployments{"apps", "v1", "deployments", true};
-inline const Resource kInferencePoolsV1{"inference.networking.k8s.io", "v1", "inferencepools", true};
+inline const Resource kInferencePoolsV1{"inference.networking.k8s.io", "v1", "inferencepools",
+                                        true};
 inline const Resource kInferencePoolsV1Alpha2{"inference.networking.x-k8s.io", "v1alpha2",
                                               "inferencepools", true};
 inline const Resource kInferenceServices{"serving.kserve.io", "v1beta1", "inferenceservices", true};
@@ -156,8 +158,7 @@ class Client {
 
   // Any API path ("/version", "/apis/serving.kserve.io"), the parsed JSON body.
   boost::asio::awaitable<absl::StatusOr<boost::json::value>> GetPath(std::string path);
-  boost::asio::awaitable<absl::StatusOr<boost::json::object>> Get(Resource resource,
-                                                                  std::string ns,
+  boost::asio::awaitable<absl::StatusOr<boost::json::object>> Get(Resource resource, std::string ns,
                                                                   std::string name);
   boost::asio::awaitable<absl::StatusOr<ObjectList>> List(Resource resource, std::string ns,
                                                           ListOptions options);
@@ -173,8 +174,10 @@ class Client {
                                                                      std::string ns,
                                                                      boost::json::object object);
   // PATCH with application/merge-patch+json.
-  boost::asio::awaitable<absl::StatusOr<boost::json::object>> MergePatch(
-      Resource resource, std::string ns, std::string name, boost::json::value patch);
+  boost::asio::awaitable<absl::StatusOr<boost::json::object>> MergePatch(Resource resource,
+                                                                         std::string ns,
+                                                                         std::string name,
+                                                                         boost::json::value patch);
   // Creates the object, or replaces an existing one of the same name (create, then
   // update with the current resourceVersion on kAlreadyExists).
   boost::asio::awaitable<absl::StatusOr<boost::json::object>> Apply(Resource resource,

@@ -8,9 +8,9 @@
 #include <filesystem>
 #include <fstream>
 
+#include "core/base64.h"
 #include "core/http/test_util.h"
 #include "core/status.h"
-#include "core/base64.h"
 #include "kube/testing/fake_api_server.h"
 #include "kube/testing/test_objects.h"
 
@@ -25,10 +25,8 @@ using http::testing::Spawn;
 using testing::FakeApiServer;
 using testing::MakePod;
 
-asio::awaitable<absl::StatusOr<std::vector<WatchEvent>>> CollectEvents(Client* client, Resource resource,
-                                                                        std::string ns,
-                                                                        WatchOptions options,
-                                                                        size_t count) {
+asio::awaitable<absl::StatusOr<std::vector<WatchEvent>>> CollectEvents(
+    Client* client, Resource resource, std::string ns, WatchOptions options, size_t count) {
   absl::StatusOr<WatchStream> stream = co_await client->Watch(resource, ns, options);
   if (!stream.ok()) co_return stream.status();
   std::vector<WatchEvent> events;
@@ -108,7 +106,8 @@ TEST_F(ClientTest, CreateUpdatePatchAndDeleteAConfigMap) {
   replacement["data"].as_object()["cluster_id"] = "byc_3";
   auto applied = RunOn(io_.io(), client_->Apply(kConfigMaps, "zumik", replacement));
   ASSERT_TRUE(applied.ok()) << applied.status();
-  EXPECT_EQ(api_.Find(kConfigMaps, "zumik", "state")->at("data").at("cluster_id").as_string(), "byc_3");
+  EXPECT_EQ(api_.Find(kConfigMaps, "zumik", "state")->at("data").at("cluster_id").as_string(),
+            "byc_3");
 
   EXPECT_TRUE(RunOn(io_.io(), client_->Delete(kConfigMaps, "zumik", "state")).ok());
   EXPECT_FALSE(api_.Find(kConfigMaps, "zumik", "state").has_value());
@@ -190,13 +189,15 @@ TEST(KubeConfig, LoadsServerTokenAndCaFromAKubeconfig) {
   const std::string path = dir + "/config";
   std::ofstream(path) << "apiVersion: v1\nkind: Config\ncurrent-context: dev\n"
                          "clusters:\n- name: c1\n  cluster:\n    server: https://10.1.2.3:6443/\n"
-                         "    certificate-authority-data: " + Base64Encode("PEM-CA") + "\n"
-                         "- name: c2\n  cluster:\n    server: http://127.0.0.1:1\n"
-                         "    insecure-skip-tls-verify: true\n"
-                         "contexts:\n- name: dev\n  context:\n    cluster: c1\n    user: u1\n"
-                         "    namespace: team\n"
-                         "- name: other\n  context:\n    cluster: c2\n    user: u1\n"
-                         "users:\n- name: u1\n  user:\n    token: sekret\n";
+                         "    certificate-authority-data: " +
+                             Base64Encode("PEM-CA") +
+                             "\n"
+                             "- name: c2\n  cluster:\n    server: http://127.0.0.1:1\n"
+                             "    insecure-skip-tls-verify: true\n"
+                             "contexts:\n- name: dev\n  context:\n    cluster: c1\n    user: u1\n"
+                             "    namespace: team\n"
+                             "- name: other\n  context:\n    cluster: c2\n    user: u1\n"
+                             "users:\n- name: u1\n  user:\n    token: sekret\n";
   auto config = LoadKubeconfig(path);
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->server, "https://10.1.2.3:6443");
@@ -235,7 +236,8 @@ TEST(KubeConfig, InClusterReadsTheServiceAccountMount) {
 TEST(Resource, BuildsCoreGroupAndNamespacedPaths) {
   EXPECT_EQ(kPods.Path("ns", "p"), "/api/v1/namespaces/ns/pods/p");
   EXPECT_EQ(kNodes.Path("ignored"), "/api/v1/nodes");
-  EXPECT_EQ(kInferencePoolsV1.Path("ns"), "/apis/inference.networking.k8s.io/v1/namespaces/ns/inferencepools");
+  EXPECT_EQ(kInferencePoolsV1.Path("ns"),
+            "/apis/inference.networking.k8s.io/v1/namespaces/ns/inferencepools");
   EXPECT_EQ(kDeployments.Path(""), "/apis/apps/v1/deployments");
   EXPECT_EQ(kDeployments.ApiVersion(), "apps/v1");
 }

@@ -2,13 +2,13 @@
 // its namespace, reported as endpoints whenever that set changes.
 #include "kube/pool_discovery.h"
 
+#include <algorithm>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <algorithm>
 #include <future>
 #include <mutex>
 #include <optional>
@@ -27,8 +27,12 @@ std::string PoolEndpoint::HostPort() const {
 
 struct PoolDiscovery::State {
   State(asio::any_io_executor ex, Client& c, PoolDiscoveryOptions o, Callback cb)
-      : executor(asio::make_strand(ex)), client(c), options(std::move(o)), callback(std::move(cb)),
-        timer(executor), rng(options.reflector.seed) {}
+      : executor(asio::make_strand(ex)),
+        client(c),
+        options(std::move(o)),
+        callback(std::move(cb)),
+        timer(executor),
+        rng(options.reflector.seed) {}
 
   asio::strand<asio::any_io_executor> executor;
   Client& client;

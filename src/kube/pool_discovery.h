@@ -57,8 +57,8 @@ class PoolDiscovery {
   using Callback = std::function<void(const std::vector<PoolEndpoint>& endpoints)>;
 
   // `client` must outlive this object.
-  PoolDiscovery(boost::asio::any_io_executor executor, Client& client,
-                PoolDiscoveryOptions options, Callback callback);
+  PoolDiscovery(boost::asio::any_io_executor executor, Client& client, PoolDiscoveryOptions options,
+                Callback callback);
   // Stops (see Stop).
   ~PoolDiscovery();
   PoolDiscovery(const PoolDiscovery&) = delete;
@@ -78,7 +78,7 @@ class PoolDiscovery {
   // The last list/watch error (OK when the last attempt succeeded), for readiness reporting.
   absl::Status last_error() const;
 
- // Implementation detail (shared with the background coroutines).
+  // Implementation detail (shared with the background coroutines).
   struct State;
 
  private:

@@ -38,13 +38,15 @@ class PoolDiscoveryTest : public ::testing::Test {
     options.pool_group = std::move(group);
     options.reflector.backoff.initial = std::chrono::milliseconds(1);
     options.reflector.backoff.max = std::chrono::milliseconds(20);
-    discovery_ = std::make_unique<PoolDiscovery>(
-        io_.io().get_executor(), *client_, options, [this](const std::vector<PoolEndpoint>& endpoints) {
-          std::vector<std::string> out;
-          for (const auto& e : endpoints) out.push_back(e.pod_name + "@" + e.HostPort());
-          std::lock_guard lock(mu_);
-          reports_.push_back(std::move(out));
-        });
+    discovery_ =
+        std::make_unique<PoolDiscovery>(io_.io().get_executor(), *client_, options,
+                                        [this](const std::vector<PoolEndpoint>& endpoints) {
+                                          std::vector<std::string> out;
+                                          for (const auto& e : endpoints)
+                                            out.push_back(e.pod_name + "@" + e.HostPort());
+                                          std::lock_guard lock(mu_);
+                                          reports_.push_back(std::move(out));
+                                        });
     discovery_->Start();
   }
   std::vector<std::string> Last() {
@@ -75,8 +77,9 @@ const std::map<std::string, std::string> kVllm = {{"app", "vllm"}};
 TEST_F(PoolDiscoveryTest, ReportsEveryTargetPortOfReadyPodsTheSelectorMatches) {
   api_.Upsert(kInferencePoolsV1, MakePoolV1("pool", "serving", kVllm, {8000, 8001}));
   api_.Upsert(kInferencePoolsV1, MakePoolV1("other-pool", "serving", {{"app", "x"}}, {9000}));
-  api_.Upsert(kPods, MakePod("vllm-0", "serving", {{"app", "vllm"}, {"llm-d.ai/engine-type", "vllm"}},
-                             "10.0.0.1", true));
+  api_.Upsert(kPods,
+              MakePod("vllm-0", "serving", {{"app", "vllm"}, {"llm-d.ai/engine-type", "vllm"}},
+                      "10.0.0.1", true));
   api_.Upsert(kPods, MakePod("vllm-1", "serving", kVllm, "10.0.0.2", false));  // not ready
   api_.Upsert(kPods, MakePod("web-0", "serving", {{"app", "web"}}, "10.0.0.3", true));
   api_.Upsert(kPods, MakePod("vllm-9", "elsewhere", kVllm, "10.0.0.4", true));

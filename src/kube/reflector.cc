@@ -2,13 +2,13 @@
 // backoff with jitter on errors.
 #include "kube/reflector.h"
 
+#include <algorithm>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <algorithm>
 #include <cmath>
 #include <future>
 #include <mutex>
@@ -101,7 +101,8 @@ asio::awaitable<void> RunLoop(std::shared_ptr<Reflector::State> state) {
           co_await state->client.List(state->resource, state->ns, state->selector);
       if (state->Stopping()) break;
       if (!list.ok()) {
-        logger->warn("list {} failed: {}", state->resource.Path(state->ns), MessageOf(list.status()));
+        logger->warn("list {} failed: {}", state->resource.Path(state->ns),
+                     MessageOf(list.status()));
         state->ReportError(list.status());
         const Duration delay = state->options.backoff.Delay(attempt++, state->rng);
         co_await Sleep(state, delay);
@@ -142,7 +143,8 @@ asio::awaitable<void> RunLoop(std::shared_ptr<Reflector::State> state) {
         need_list = true;
         continue;
       }
-      logger->warn("watch {} failed: {}", state->resource.Path(state->ns), MessageOf(stream.status()));
+      logger->warn("watch {} failed: {}", state->resource.Path(state->ns),
+                   MessageOf(stream.status()));
       state->ReportError(stream.status());
       const Duration delay = state->options.backoff.Delay(attempt++, state->rng);
       co_await Sleep(state, delay);
@@ -164,7 +166,8 @@ asio::awaitable<void> RunLoop(std::shared_ptr<Reflector::State> state) {
           ++state->stats.gone;
           need_list = true;
         } else {
-          logger->info("watch {} ended: {}", state->resource.Path(state->ns), MessageOf(event.status()));
+          logger->info("watch {} ended: {}", state->resource.Path(state->ns),
+                       MessageOf(event.status()));
           state->ReportError(event.status());
           failed = true;
         }

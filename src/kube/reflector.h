@@ -78,7 +78,7 @@ class Reflector {
 
   ReflectorStats stats() const;
 
- // Implementation detail (shared with the background coroutines).
+  // Implementation detail (shared with the background coroutines).
   struct State;
 
  private:

@@ -29,13 +29,24 @@ absl::Status ErrorFromResponse(const http::ClientResponse& response, std::string
   const std::string message = RegistryMessage(response.body);
   absl::StatusCode code;
   switch (response.status) {
-    case 401: code = absl::StatusCode::kUnauthenticated; break;
-    case 403: code = absl::StatusCode::kPermissionDenied; break;
-    case 404: code = absl::StatusCode::kNotFound; break;
-    case 409: code = absl::StatusCode::kAlreadyExists; break;
-    case 429: code = absl::StatusCode::kResourceExhausted; break;
+    case 401:
+      code = absl::StatusCode::kUnauthenticated;
+      break;
+    case 403:
+      code = absl::StatusCode::kPermissionDenied;
+      break;
+    case 404:
+      code = absl::StatusCode::kNotFound;
+      break;
+    case 409:
+      code = absl::StatusCode::kAlreadyExists;
+      break;
+    case 429:
+      code = absl::StatusCode::kResourceExhausted;
+      break;
     default:
-      code = response.status >= 500 ? absl::StatusCode::kUnavailable : absl::StatusCode::kInvalidArgument;
+      code = response.status >= 500 ? absl::StatusCode::kUnavailable
+                                    : absl::StatusCode::kInvalidArgument;
   }
   return absl::Status(code, fmt::format("{}: HTTP {}: {}", what, response.status, message));
 }
@@ -76,7 +87,8 @@ absl::StatusOr<Registration> HttpControlPlane::Register(const Secret& api_key,
   if (!response.ok()) return ErrorFromResponse(response, "register");
   boost::system::error_code ec;
   json::value value = json::parse(response.body, ec);
-  if (ec || !value.is_object()) return absl::UnavailableError("register: the registry answered non-JSON");
+  if (ec || !value.is_object())
+    return absl::UnavailableError("register: the registry answered non-JSON");
   const json::object& object = value.get_object();
   Registration registration;
   const json::value* id = object.if_contains("id");

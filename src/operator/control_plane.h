@@ -40,7 +40,8 @@ struct Registration {
 class ControlPlane {
  public:
   virtual ~ControlPlane() = default;
-  virtual absl::StatusOr<Registration> Register(const Secret& api_key, const RegisterRequest& request) = 0;
+  virtual absl::StatusOr<Registration> Register(const Secret& api_key,
+                                                const RegisterRequest& request) = 0;
   // Returns the heartbeat interval the registry asks for.
   virtual absl::StatusOr<int> Heartbeat(const std::string& id, const Secret& cluster_token,
                                         const std::optional<boost::json::object>& status) = 0;
@@ -50,7 +51,8 @@ class ControlPlane {
 class HttpControlPlane : public ControlPlane {
  public:
   explicit HttpControlPlane(std::string base_url);
-  absl::StatusOr<Registration> Register(const Secret& api_key, const RegisterRequest& request) override;
+  absl::StatusOr<Registration> Register(const Secret& api_key,
+                                        const RegisterRequest& request) override;
   absl::StatusOr<int> Heartbeat(const std::string& id, const Secret& cluster_token,
                                 const std::optional<boost::json::object>& status) override;
 

@@ -75,7 +75,8 @@ json::object StatusSnapshot(const Inventory& inventory) {
   replicas["desired"] = inventory.replicas_desired;
   status["replicas"] = std::move(replicas);
   if (!inventory.model.empty()) status["model"] = inventory.model;
-  if (inventory.tensor_parallel_size > 0) status["tensor_parallel_size"] = inventory.tensor_parallel_size;
+  if (inventory.tensor_parallel_size > 0)
+    status["tensor_parallel_size"] = inventory.tensor_parallel_size;
   json::array routes;
   for (const RouteOwner& r : inventory.routes) {
     json::object entry;
@@ -95,13 +96,17 @@ absl::StatusOr<Inventory> KubeInventory::Collect() {
   Inventory inventory;
 
   ASSIGN_OR_RETURN(json::value version, kube_.Run(client.GetPath("/version")));
-  if (version.is_object()) inventory.kubernetes_version = StringOf(version.get_object().if_contains("gitVersion"));
+  if (version.is_object())
+    inventory.kubernetes_version = StringOf(version.get_object().if_contains("gitVersion"));
 
-  ASSIGN_OR_RETURN(json::object kube_system, kube_.Run(client.Get(kube::kNamespaces, "", "kube-system")));
+  ASSIGN_OR_RETURN(json::object kube_system,
+                   kube_.Run(client.Get(kube::kNamespaces, "", "kube-system")));
   inventory.fingerprint = StringOf(FindPath(kube_system, "metadata.uid"));
-  if (inventory.fingerprint.empty()) return absl::InternalError("the kube-system namespace has no uid");
+  if (inventory.fingerprint.empty())
+    return absl::InternalError("the kube-system namespace has no uid");
 
-  ASSIGN_OR_RETURN(kube::ObjectList nodes, kube_.Run(client.List(kube::kNodes, "", kube::ListOptions{})));
+  ASSIGN_OR_RETURN(kube::ObjectList nodes,
+                   kube_.Run(client.List(kube::kNodes, "", kube::ListOptions{})));
   inventory.nodes = static_cast<int>(nodes.items.size());
   std::map<std::string, int> by_product;
   for (const json::object& node : nodes.items) {
@@ -117,7 +122,8 @@ absl::StatusOr<Inventory> KubeInventory::Collect() {
 
   kube::ListOptions mine;
   mine.label_selector = "app.kubernetes.io/instance=" + release_;
-  ASSIGN_OR_RETURN(kube::ObjectList deployments, kube_.Run(client.List(kube::kDeployments, ns_, mine)));
+  ASSIGN_OR_RETURN(kube::ObjectList deployments,
+                   kube_.Run(client.List(kube::kDeployments, ns_, mine)));
   bool have_model_servers = false;
   for (const json::object& d : deployments.items) {
     const auto labels = kube::ObjectLabels(d);
@@ -135,7 +141,8 @@ absl::StatusOr<Inventory> KubeInventory::Collect() {
   }
   inventory.serving_ready = have_model_servers && inventory.replicas_ready > 0;
 
-  absl::StatusOr<json::object> isvc = kube_.Run(client.Get(kube::kInferenceServices, ns_, release_));
+  absl::StatusOr<json::object> isvc =
+      kube_.Run(client.Get(kube::kInferenceServices, ns_, release_));
   if (isvc.ok()) {
     inventory.serving_ready = ConditionTrue(*isvc, "Ready");
     TakeModel(*isvc, inventory);

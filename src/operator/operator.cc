@@ -28,7 +28,8 @@ absl::StatusOr<Secret> ReadApiKeyFile(const std::string& path) {
   std::ifstream in(path);
   if (!in) {
     return Errorf(absl::StatusCode::kFailedPrecondition,
-                  "cannot read the API key file {} (is the zumik-control-plane secret mounted?)", path);
+                  "cannot read the API key file {} (is the zumik-control-plane secret mounted?)",
+                  path);
   }
   std::string line;
   std::getline(in, line);
@@ -117,8 +118,9 @@ StepResult Operator::Register(const Inventory& inventory) {
     }
     if (status.code() == absl::StatusCode::kAlreadyExists ||
         status.code() == absl::StatusCode::kInvalidArgument) {
-      return StepResult{StepResult::Kind::kFatal, Duration{0},
-                        Errorf(status.code(), "registration refused: {}; not retrying", MessageOf(status))};
+      return StepResult{
+          StepResult::Kind::kFatal, Duration{0},
+          Errorf(status.code(), "registration refused: {}; not retrying", MessageOf(status))};
     }
     return Backoff(status);
   }
@@ -156,8 +158,9 @@ StepResult Operator::Heartbeat(const Inventory& inventory) {
     const absl::Status& error = answer.status();
     if (IsAuthFailure(error) || error.code() == absl::StatusCode::kNotFound) {
       ++stats_.token_rejections;
-      Log()->warn("the registry rejected the token of cluster {} ({}); registering again with the API key",
-                  cluster_id_, MessageOf(error));
+      Log()->warn(
+          "the registry rejected the token of cluster {} ({}); registering again with the API key",
+          cluster_id_, MessageOf(error));
       token_ = Secret();
       return StepResult{StepResult::Kind::kWait, Duration{0}, error};
     }
@@ -172,7 +175,8 @@ StepResult Operator::Heartbeat(const Inventory& inventory) {
   ++stats_.heartbeats;
   attempt_ = 0;
   const double factor = 1.0 + options_.heartbeat_jitter * (2.0 * rng_.Uniform() - 1.0);
-  return StepResult{StepResult::Kind::kWait, FromSeconds(ToSeconds(interval_) * factor), absl::OkStatus()};
+  return StepResult{StepResult::Kind::kWait, FromSeconds(ToSeconds(interval_) * factor),
+                    absl::OkStatus()};
 }
 
 absl::Status Operator::Run(const std::function<bool(Duration)>& sleep, bool once) {
@@ -186,7 +190,8 @@ absl::Status Operator::Run(const std::function<bool(Duration)>& sleep, bool once
     if (once) {
       if (stats_.heartbeats > heartbeats) return absl::OkStatus();
       // A re-registration after a rejected token continues at once; anything else is the end.
-      const bool reregister = token_.empty() && step.wait == Duration{0} && stats_.token_rejections <= 1;
+      const bool reregister =
+          token_.empty() && step.wait == Duration{0} && stats_.token_rejections <= 1;
       if (!step.status.ok() && !reregister) return step.status;
     }
     if (!sleep(step.wait)) return absl::OkStatus();

@@ -30,7 +30,8 @@ class ScriptedControlPlane : public ControlPlane {
   std::vector<std::optional<json::object>> heartbeats;
   std::vector<std::string> keys_seen;
 
-  absl::StatusOr<Registration> Register(const Secret& api_key, const RegisterRequest& request) override {
+  absl::StatusOr<Registration> Register(const Secret& api_key,
+                                        const RegisterRequest& request) override {
     keys_seen.push_back(api_key.Reveal());
     if (!register_errors.empty()) {
       absl::Status error = register_errors.front();
@@ -179,7 +180,8 @@ TEST_F(OperatorTest, RefreshesTheStatusAfterTheRefreshPeriodEvenWithoutChange) {
 
 TEST_F(OperatorTest, BacksOffExponentiallyWithJitterDuringAnOutageAndRecovers) {
   options_.backoff = kube::Backoff{std::chrono::seconds(1), std::chrono::seconds(60), 2.0, 0.2};
-  for (int i = 0; i < 8; ++i) control_plane_.register_errors.push_back(absl::UnavailableError("down"));
+  for (int i = 0; i < 8; ++i)
+    control_plane_.register_errors.push_back(absl::UnavailableError("down"));
   Operator op = Make();
   std::vector<double> waits;
   for (int i = 0; i < 8; ++i) {
@@ -203,7 +205,8 @@ TEST_F(OperatorTest, BacksOffExponentiallyWithJitterDuringAnOutageAndRecovers) {
 }
 
 TEST_F(OperatorTest, ARejectedApiKeyIsFatalAndNotRetried) {
-  control_plane_.register_errors.push_back(absl::UnauthenticatedError("register: HTTP 401: invalid API key"));
+  control_plane_.register_errors.push_back(
+      absl::UnauthenticatedError("register: HTTP 401: invalid API key"));
   Operator op = Make();
   StepResult step = op.Step();
   EXPECT_EQ(step.kind, StepResult::Kind::kFatal);
@@ -244,14 +247,21 @@ TEST_F(OperatorTest, AMissingApiKeyFileIsAClearError) {
 TEST_F(OperatorTest, RunOnceReturnsAfterTheFirstHeartbeat) {
   Operator op = Make();
   int sleeps = 0;
-  absl::Status status = op.Run([&](Duration d) { clock_.Advance(d); ++sleeps; return true; }, true);
+  absl::Status status = op.Run(
+      [&](Duration d) {
+        clock_.Advance(d);
+        ++sleeps;
+        return true;
+      },
+      true);
   EXPECT_TRUE(status.ok()) << status;
   EXPECT_EQ(op.stats().heartbeats, 1u);
   EXPECT_EQ(sleeps, 1);  // after registration, before the heartbeat
 }
 
 TEST(FileStateStore, RoundTripsAndStartsEmpty) {
-  const std::string path = std::filesystem::temp_directory_path() / "operator_state_test" / "state.json";
+  const std::string path =
+      std::filesystem::temp_directory_path() / "operator_state_test" / "state.json";
   std::filesystem::remove(path);
   FileStateStore store(path);
   auto empty = store.Load();

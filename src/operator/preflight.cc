@@ -74,16 +74,20 @@ std::vector<CheckResult> RunPreflight(KubeSession& kube, const PreflightOptions&
   absl::StatusOr<json::value> version = kube.Run(client.GetPath("/version"));
   if (!version.ok()) {
     api.detail = std::string(MessageOf(version.status()));
-    api.fix = "check --kubeconfig / KUBECONFIG (or the in-cluster service account) and that the API server is reachable";
+    api.fix =
+        "check --kubeconfig / KUBECONFIG (or the in-cluster service account) and that the API "
+        "server is reachable";
     results.push_back(std::move(api));
     return results;
   }
   api.passed = true;
-  api.detail = version->is_object() ? StringOf(version->get_object().if_contains("gitVersion")) : "";
+  api.detail =
+      version->is_object() ? StringOf(version->get_object().if_contains("gitVersion")) : "";
   results.push_back(std::move(api));
 
   // GPUs.
-  absl::StatusOr<kube::ObjectList> nodes = kube.Run(client.List(kube::kNodes, "", kube::ListOptions{}));
+  absl::StatusOr<kube::ObjectList> nodes =
+      kube.Run(client.List(kube::kNodes, "", kube::ListOptions{}));
   CheckResult gpus;
   gpus.name = "GPU nodes (nvidia.com/gpu)";
   std::map<std::string, int> products;
@@ -103,29 +107,33 @@ std::vector<CheckResult> RunPreflight(KubeSession& kube, const PreflightOptions&
       products[it == labels.end() ? "unlabelled" : it->second] += n;
     }
     gpus.passed = gpu_nodes > 0;
-    gpus.detail = fmt::format("{} of {} nodes, {} GPUs allocatable", gpu_nodes, nodes->items.size(), total);
+    gpus.detail =
+        fmt::format("{} of {} nodes, {} GPUs allocatable", gpu_nodes, nodes->items.size(), total);
     if (!gpus.passed) {
-      gpus.fix = "install the NVIDIA GPU operator (helm install gpu-operator nvidia/gpu-operator -n "
-                 "gpu-operator --create-namespace) or the NVIDIA device plugin";
+      gpus.fix =
+          "install the NVIDIA GPU operator (helm install gpu-operator nvidia/gpu-operator -n "
+          "gpu-operator --create-namespace) or the NVIDIA device plugin";
     }
   }
   results.push_back(gpus);
 
   if (options.kserve) {
-    results.push_back(GroupCheck(kube, "KServe CRDs (serving.kserve.io)", {"serving.kserve.io"}, false,
-                                 "install KServe (CRDs and controller, https://kserve.github.io/website/) "
-                                 "or set kserve.enabled=false"));
+    results.push_back(
+        GroupCheck(kube, "KServe CRDs (serving.kserve.io)", {"serving.kserve.io"}, false,
+                   "install KServe (CRDs and controller, https://kserve.github.io/website/) "
+                   "or set kserve.enabled=false"));
   }
   if (options.router) {
     results.push_back(GroupCheck(
-        kube, "InferencePool CRD", {"inference.networking.k8s.io", "inference.networking.x-k8s.io"}, true,
+        kube, "InferencePool CRD", {"inference.networking.k8s.io", "inference.networking.x-k8s.io"},
+        true,
         "install the Gateway API Inference Extension CRDs (kubectl apply -f https://github.com/"
         "kubernetes-sigs/gateway-api-inference-extension/releases/latest/download/manifests.yaml) "
         "or set router.enabled=false"));
   }
   if (options.aibrix) {
-    results.push_back(GroupCheck(kube, "AIBrix CRDs", {"autoscaling.aibrix.ai", "orchestration.aibrix.ai"},
-                                 false,
+    results.push_back(GroupCheck(kube, "AIBrix CRDs",
+                                 {"autoscaling.aibrix.ai", "orchestration.aibrix.ai"}, false,
                                  "install AIBrix (kubectl apply -f aibrix-dependency + aibrix-core "
                                  "release manifests) or set aibrix.autoscaler.enabled=false"));
   }
@@ -142,15 +150,20 @@ std::vector<CheckResult> RunPreflight(KubeSession& kube, const PreflightOptions&
       }
       product.passed = labelled > 0;
       std::vector<std::string> available;
-      for (const auto& [name, count] : products) available.push_back(fmt::format("{} x{}", name, count));
-      product.detail = product.passed
-                           ? fmt::format("{} node(s) labelled nvidia.com/gpu.product={}", labelled, options.gpu_product)
-                           : fmt::format("no node labelled nvidia.com/gpu.product={}; available: {}",
-                                         options.gpu_product,
-                                         available.empty() ? std::string("none") : fmt::format("{}", fmt::join(available, ", ")));
+      for (const auto& [name, count] : products)
+        available.push_back(fmt::format("{} x{}", name, count));
+      product.detail =
+          product.passed
+              ? fmt::format("{} node(s) labelled nvidia.com/gpu.product={}", labelled,
+                            options.gpu_product)
+              : fmt::format("no node labelled nvidia.com/gpu.product={}; available: {}",
+                            options.gpu_product,
+                            available.empty() ? std::string("none")
+                                              : fmt::format("{}", fmt::join(available, ", ")));
       if (!product.passed) {
-        product.fix = "set runtime.gpuProduct to an available product, or add nodes with that GPU "
-                      "(GPU feature discovery sets the label)";
+        product.fix =
+            "set runtime.gpuProduct to an available product, or add nodes with that GPU "
+            "(GPU feature discovery sets the label)";
       }
     } else {
       product.detail = "cannot list nodes";
@@ -162,7 +175,8 @@ std::vector<CheckResult> RunPreflight(KubeSession& kube, const PreflightOptions&
   // One replica-selection owner per path.
   CheckResult owner;
   owner.name = "Single route owner for " + options.route;
-  absl::StatusOr<kube::ObjectList> routes = kube.Run(client.List(kube::kHttpRoutes, "", kube::ListOptions{}));
+  absl::StatusOr<kube::ObjectList> routes =
+      kube.Run(client.List(kube::kHttpRoutes, "", kube::ListOptions{}));
   if (!routes.ok() && routes.status().code() == absl::StatusCode::kNotFound) {
     owner.passed = true;
     owner.detail = "no HTTPRoutes (Gateway API not installed)";
@@ -180,9 +194,11 @@ std::vector<CheckResult> RunPreflight(KubeSession& kube, const PreflightOptions&
       for (const json::value& rule : rules->get_array()) {
         if (!rule.is_object()) continue;
         bool same_path = false;
-        if (const json::value* matches = rule.get_object().if_contains("matches"); matches && matches->is_array()) {
+        if (const json::value* matches = rule.get_object().if_contains("matches");
+            matches && matches->is_array()) {
           for (const json::value& m : matches->get_array()) {
-            if (m.is_object() && StringOf(FindPath(m.get_object(), "path.value")) == options.route) same_path = true;
+            if (m.is_object() && StringOf(FindPath(m.get_object(), "path.value")) == options.route)
+              same_path = true;
           }
         }
         if (!same_path) continue;
@@ -199,11 +215,14 @@ std::vector<CheckResult> RunPreflight(KubeSession& kube, const PreflightOptions&
       }
     }
     owner.passed = conflicts.empty();
-    owner.detail = owner.passed ? fmt::format("{} HTTPRoute(s), none routes {} elsewhere", routes->items.size(), options.route)
-                                : fmt::format("{} also routed by {}", options.route, fmt::format("{}", fmt::join(conflicts, "; ")));
+    owner.detail = owner.passed ? fmt::format("{} HTTPRoute(s), none routes {} elsewhere",
+                                              routes->items.size(), options.route)
+                                : fmt::format("{} also routed by {}", options.route,
+                                              fmt::format("{}", fmt::join(conflicts, "; ")));
     if (!owner.passed) {
-      owner.fix = "one scheduler owns replica selection per path: remove that route (e.g. the Dynamo "
-                  "router's) or serve this release on another path";
+      owner.fix =
+          "one scheduler owns replica selection per path: remove that route (e.g. the Dynamo "
+          "router's) or serve this release on another path";
     }
   }
   results.push_back(std::move(owner));
@@ -220,9 +239,11 @@ std::string FormatPreflightTable(const std::vector<CheckResult>& results) {
   std::string out = fmt::format("{:<{}}  {:<6}  {}\n", "CHECK", width, "RESULT", "DETAIL");
   for (const auto& r : results) {
     out += fmt::format("{:<{}}  {:<6}  {}\n", r.name, width, r.passed ? "PASS" : "FAIL", r.detail);
-    if (!r.passed && !r.fix.empty()) out += fmt::format("{:<{}}  {:<6}  fix: {}\n", "", width, "", r.fix);
+    if (!r.passed && !r.fix.empty())
+      out += fmt::format("{:<{}}  {:<6}  fix: {}\n", "", width, "", r.fix);
   }
-  const size_t failed = static_cast<size_t>(std::count_if(results.begin(), results.end(), [](const CheckResult& r) { return !r.passed; }));
+  const size_t failed = static_cast<size_t>(std::count_if(
+      results.begin(), results.end(), [](const CheckResult& r) { return !r.passed; }));
   out += failed == 0 ? std::string("preflight: all checks passed\n")
                      : fmt::format("preflight: {} of {} checks failed\n", failed, results.size());
   return out;

@@ -1,15 +1,16 @@
 // Persistence of the cluster id and token.
 #include "operator/state_store.h"
 
+#include <sys/stat.h>
+
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
-#include <sys/stat.h>
 
-#include "core/status.h"
 #include "core/base64.h"
+#include "core/status.h"
 
 namespace zumik::op {
 namespace json = boost::json;
@@ -20,17 +21,20 @@ KubeStateStore::KubeStateStore(KubeSession& kube, std::string ns, std::string re
 absl::StatusOr<std::optional<ClusterState>> KubeStateStore::Load() {
   kube::Client& client = kube_.client();
   absl::StatusOr<json::object> config_map = kube_.Run(client.Get(kube::kConfigMaps, ns_, name_));
-  if (config_map.status().code() == absl::StatusCode::kNotFound) return std::optional<ClusterState>();
+  if (config_map.status().code() == absl::StatusCode::kNotFound)
+    return std::optional<ClusterState>();
   if (!config_map.ok()) return config_map.status();
   const json::value* id = kube::FindPath(*config_map, "data.cluster_id");
-  if (id == nullptr || !id->is_string() || id->get_string().empty()) return std::optional<ClusterState>();
+  if (id == nullptr || !id->is_string() || id->get_string().empty())
+    return std::optional<ClusterState>();
   ClusterState state;
   state.cluster_id = std::string(id->get_string());
   absl::StatusOr<json::object> secret = kube_.Run(client.Get(kube::kSecrets, ns_, name_));
   if (secret.ok()) {
     const json::value* token = kube::FindPath(*secret, "data.cluster_token");
     if (token != nullptr && token->is_string()) {
-      auto decoded = Base64Decode(std::string_view(token->get_string().data(), token->get_string().size()));
+      auto decoded =
+          Base64Decode(std::string_view(token->get_string().data(), token->get_string().size()));
       if (decoded) state.cluster_token = Secret(*decoded);
     }
   } else if (secret.status().code() != absl::StatusCode::kNotFound) {

@@ -20,7 +20,8 @@ std::string_view LivenessName(Liveness liveness) {
 }
 
 std::optional<Liveness> ParseLiveness(std::string_view name) {
-  for (Liveness l : {Liveness::kPending, Liveness::kHealthy, Liveness::kUnknown, Liveness::kOffline}) {
+  for (Liveness l :
+       {Liveness::kPending, Liveness::kHealthy, Liveness::kUnknown, Liveness::kOffline}) {
     if (LivenessName(l) == name) return l;
   }
   return std::nullopt;

@@ -50,8 +50,8 @@ TEST(Classify, GivesEveryClusterAStartUpGraceAfterARegistryRestart) {
 TEST(ClassifyFleet, SuspectsItselfWhenMostClustersGoStaleAtOnce) {
   LivenessPolicy policy;
   std::vector<LivenessInput> fleet;
-  for (int i = 0; i < 4; ++i) fleet.push_back(BeatAt(kStart));       // will be stale
-  fleet.push_back(BeatAt(kStart + 100));                              // still beating
+  for (int i = 0; i < 4; ++i) fleet.push_back(BeatAt(kStart));  // will be stale
+  fleet.push_back(BeatAt(kStart + 100));                        // still beating
   FleetLiveness result = ClassifyFleet(policy, kStart + 120, kLongAgo, fleet);
   EXPECT_TRUE(result.suspect);
   EXPECT_EQ(result.stale, 4u);
@@ -79,7 +79,8 @@ TEST(ClassifyFleet, NeedsAMinimumFleetBeforeSuspectingItself) {
 }
 
 TEST(LivenessName, RoundTrips) {
-  for (Liveness l : {Liveness::kPending, Liveness::kHealthy, Liveness::kUnknown, Liveness::kOffline}) {
+  for (Liveness l :
+       {Liveness::kPending, Liveness::kHealthy, Liveness::kUnknown, Liveness::kOffline}) {
     EXPECT_EQ(ParseLiveness(LivenessName(l)), l);
   }
   EXPECT_FALSE(ParseLiveness("ready").has_value());

@@ -35,7 +35,8 @@ absl::StatusOr<json::object> ParseObject(std::string_view body, bool empty_is_ob
   }
   boost::system::error_code ec;
   json::value value = json::parse(json::string_view(body.data(), body.size()), ec);
-  if (ec) return Errorf(absl::StatusCode::kInvalidArgument, "body is not valid JSON: {}", ec.message());
+  if (ec)
+    return Errorf(absl::StatusCode::kInvalidArgument, "body is not valid JSON: {}", ec.message());
   if (!value.is_object()) return absl::InvalidArgumentError("body must be a JSON object");
   return std::move(value.as_object());
 }
@@ -210,18 +211,20 @@ absl::StatusOr<RegisterRequest> DecodeRegisterRequest(std::string_view body) {
                            {"kv_layer", &request.stack.kv_layer}};
   for (const TagField& tag : tags) {
     const std::string field = fmt::format("stack.{}", tag.key);
-    ASSIGN_OR_RETURN(*tag.out, ReadString(stack->get_object(), tag.key, field, false, kMaxTagLength));
+    ASSIGN_OR_RETURN(*tag.out,
+                     ReadString(stack->get_object(), tag.key, field, false, kMaxTagLength));
     RETURN_IF_ERROR(CheckTag(field, *tag.out));
   }
-  ASSIGN_OR_RETURN(request.fingerprint, ReadString(object, "fingerprint", "fingerprint", true,
-                                                   kMaxFingerprintLength));
+  ASSIGN_OR_RETURN(request.fingerprint,
+                   ReadString(object, "fingerprint", "fingerprint", true, kMaxFingerprintLength));
   for (char c : request.fingerprint) {
     if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-')) {
       return FieldError("fingerprint", "must be letters, digits and '-' (the kube-system UID)");
     }
   }
-  ASSIGN_OR_RETURN(request.kubernetes_version, ReadString(object, "kubernetes_version",
-                                                          "kubernetes_version", false, kMaxTagLength));
+  ASSIGN_OR_RETURN(
+      request.kubernetes_version,
+      ReadString(object, "kubernetes_version", "kubernetes_version", false, kMaxTagLength));
   RETURN_IF_ERROR(CheckTag("kubernetes_version", request.kubernetes_version));
   ASSIGN_OR_RETURN(request.chart_version,
                    ReadString(object, "chart_version", "chart_version", false, kMaxTagLength));
@@ -251,8 +254,8 @@ boost::json::object EncodeStatus(const StatusSnapshot& status) {
   return json::object{
       {"gpus", std::move(gpus)},
       {"nodes", status.nodes},
-      {"replicas", json::object{{"ready", status.replicas_ready},
-                                {"desired", status.replicas_desired}}},
+      {"replicas",
+       json::object{{"ready", status.replicas_ready}, {"desired", status.replicas_desired}}},
       {"model", status.model},
       {"tensor_parallel_size", status.tensor_parallel_size},
       {"routes", std::move(routes)},
@@ -271,8 +274,10 @@ absl::StatusOr<StatusSnapshot> StatusFromJson(std::string_view text) {
 }
 
 boost::json::object EncodeStack(const Stack& stack) {
-  return json::object{{"router", stack.router},   {"runtime", stack.runtime},
-                      {"serving", stack.serving}, {"autoscaler", stack.autoscaler},
+  return json::object{{"router", stack.router},
+                      {"runtime", stack.runtime},
+                      {"serving", stack.serving},
+                      {"autoscaler", stack.autoscaler},
                       {"kv_layer", stack.kv_layer}};
 }
 

@@ -47,7 +47,8 @@ INSTANTIATE_TEST_SUITE_P(
     Fields, DecodeRegisterRequestRejects,
     ::testing::Values(
         BadCase{R"({"profile":"byoc_epp","stack":{},"fingerprint":"u"})", "'name'"},
-        BadCase{R"({"name":"Bad_Name","profile":"byoc_epp","stack":{},"fingerprint":"u"})", "'name'"},
+        BadCase{R"({"name":"Bad_Name","profile":"byoc_epp","stack":{},"fingerprint":"u"})",
+                "'name'"},
         BadCase{R"({"name":"a","profile":"byoc_x","stack":{},"fingerprint":"u"})", "'profile'"},
         BadCase{R"({"name":"a","profile":"byoc_epp","fingerprint":"u"})", "'stack'"},
         BadCase{R"({"name":"a","profile":"byoc_epp","stack":{"runtime":7},"fingerprint":"u"})",
@@ -96,16 +97,19 @@ TEST(DecodeHeartbeatRequest, DecodesAStatusSnapshot) {
 }
 
 TEST(DecodeHeartbeatRequest, NamesTheBadNestedField) {
-  EXPECT_THAT(Message(DecodeHeartbeatRequest(R"({"status":{"gpus":[{"product":"x","count":-1}]}})")
-                          .status()),
-              HasSubstr("status.gpus[0].count"));
-  EXPECT_THAT(Message(DecodeHeartbeatRequest(R"({"status":{"routes":[{"path":"v1","owner":"epp"}]}})")
-                          .status()),
-              HasSubstr("status.routes[0].path"));
+  EXPECT_THAT(
+      Message(
+          DecodeHeartbeatRequest(R"({"status":{"gpus":[{"product":"x","count":-1}]}})").status()),
+      HasSubstr("status.gpus[0].count"));
+  EXPECT_THAT(
+      Message(DecodeHeartbeatRequest(R"({"status":{"routes":[{"path":"v1","owner":"epp"}]}})")
+                  .status()),
+      HasSubstr("status.routes[0].path"));
   EXPECT_THAT(Message(DecodeHeartbeatRequest(R"({"status":{"nodes":1.5}})").status()),
               HasSubstr("status.nodes"));
-  EXPECT_THAT(Message(DecodeHeartbeatRequest(R"({"status":{"nodes":99999999999999999999}})").status()),
-              HasSubstr("status.nodes"));
+  EXPECT_THAT(
+      Message(DecodeHeartbeatRequest(R"({"status":{"nodes":99999999999999999999}})").status()),
+      HasSubstr("status.nodes"));
   EXPECT_THAT(Message(DecodeHeartbeatRequest(R"({"status":[]})").status()), HasSubstr("'status'"));
 }
 

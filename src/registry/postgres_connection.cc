@@ -60,10 +60,11 @@ class PostgresConnection final : public SqlConnection {
     const ExecStatusType state = PQresultStatus(result);
     if (state != PGRES_COMMAND_OK && state != PGRES_TUPLES_OK) {
       const char* sqlstate = PQresultErrorField(result, PG_DIAG_SQLSTATE);
-      const absl::StatusCode code =
-          sqlstate != nullptr && std::strcmp(sqlstate, "23505") == 0 ? absl::StatusCode::kAlreadyExists
-          : PQstatus(conn_) != CONNECTION_OK                          ? absl::StatusCode::kUnavailable
-                                                                      : absl::StatusCode::kInternal;
+      const absl::StatusCode code = sqlstate != nullptr && std::strcmp(sqlstate, "23505") == 0
+                                        ? absl::StatusCode::kAlreadyExists
+                                    : PQstatus(conn_) != CONNECTION_OK
+                                        ? absl::StatusCode::kUnavailable
+                                        : absl::StatusCode::kInternal;
       absl::Status status = Errorf(code, "postgres: {}", Trimmed(PQresultErrorMessage(result)));
       PQclear(result);
       return status;

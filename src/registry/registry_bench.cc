@@ -31,7 +31,8 @@ Fleet& TenThousand() {
     ServiceOptions options;
     options.heartbeat_rate_per_s = 1e9;
     options.heartbeat_burst = 1e9;
-    f->service = std::make_unique<RegistryService>(*f->store, RealClock::Instance(), options, nullptr);
+    f->service =
+        std::make_unique<RegistryService>(*f->store, RealClock::Instance(), options, nullptr);
     (void)f->service->Load();
     f->caller = Caller{"bench", "zk_live_bench000"};
     HeartbeatRequest beat;
@@ -106,7 +107,8 @@ void BM_FlushSqlite(benchmark::State& state) {
   Fleet& fleet = TenThousand();
   const size_t batch = static_cast<size_t>(state.range(0));
   std::vector<HeartbeatWrite> writes;
-  for (size_t i = 0; i < batch; ++i) writes.push_back({fleet.clusters[i].id, 1.7e9 + i, std::nullopt});
+  for (size_t i = 0; i < batch; ++i)
+    writes.push_back({fleet.clusters[i].id, 1.7e9 + i, std::nullopt});
   for (auto _ : state) {
     if (!fleet.store->WriteHeartbeats(writes).ok()) state.SkipWithError("write failed");
   }

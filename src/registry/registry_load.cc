@@ -5,15 +5,14 @@
 // total rate over C keep-alive connections (paced; latency counted from each beat's
 // scheduled time, so a stall is not hidden), and times GET /v1/clusters of all N.
 // Prints achieved rate, p50/p99/max latency and the list time.
+#include <algorithm>
+#include <atomic>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/json/parse.hpp>
-
-#include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -84,7 +83,8 @@ struct Cluster {
 
 double Percentile(std::vector<double>& values, double p) {
   if (values.empty()) return 0;
-  const size_t index = std::min(values.size() - 1, static_cast<size_t>(p * static_cast<double>(values.size())));
+  const size_t index =
+      std::min(values.size() - 1, static_cast<size_t>(p * static_cast<double>(values.size())));
   std::nth_element(values.begin(), values.begin() + static_cast<long>(index), values.end());
   return values[index];
 }
@@ -94,19 +94,27 @@ bool Parse(int argc, char** argv, Args& args) {
     const std::string flag = argv[i];
     if (i + 1 >= argc) return false;
     const std::string value = argv[++i];
-    if (flag == "--db") args.db = value;
+    if (flag == "--db")
+      args.db = value;
     else if (flag == "--target") {
       const size_t colon = value.rfind(':');
       if (colon == std::string::npos) return false;
       args.host = value.substr(0, colon);
       args.port = value.substr(colon + 1);
-    } else if (flag == "--api-key") args.api_key = value;
-    else if (flag == "--clusters") args.clusters = std::atoi(value.c_str());
-    else if (flag == "--rate") args.rate = std::atof(value.c_str());
-    else if (flag == "--duration") args.duration_s = std::atof(value.c_str());
-    else if (flag == "--connections") args.connections = std::atoi(value.c_str());
-    else if (flag == "--server-threads") args.server_threads = std::atoi(value.c_str());
-    else return false;
+    } else if (flag == "--api-key")
+      args.api_key = value;
+    else if (flag == "--clusters")
+      args.clusters = std::atoi(value.c_str());
+    else if (flag == "--rate")
+      args.rate = std::atof(value.c_str());
+    else if (flag == "--duration")
+      args.duration_s = std::atof(value.c_str());
+    else if (flag == "--connections")
+      args.connections = std::atoi(value.c_str());
+    else if (flag == "--server-threads")
+      args.server_threads = std::atoi(value.c_str());
+    else
+      return false;
   }
   return (!args.db.empty() || (!args.port.empty() && !args.api_key.empty())) && args.clusters > 0 &&
          args.rate > 0 && args.connections > 0;
@@ -136,7 +144,8 @@ int main(int argc, char** argv) {
     }
     args.port = std::to_string(server->port());
     auto key = zumik::registry::GenerateApiKey();
-    (void)server->store().InsertApiKey({key.lookup_prefix, "load", key.sha256_hex, 0, std::nullopt});
+    (void)server->store().InsertApiKey(
+        {key.lookup_prefix, "load", key.sha256_hex, 0, std::nullopt});
     args.api_key = key.key.Reveal();
   }
 
@@ -155,14 +164,16 @@ int main(int argc, char** argv) {
               R"({{"name":"load-{}","profile":"{}","stack":{{"router":"epp","runtime":"vllm"}},)"
               R"("fingerprint":"load-uid-{}"}})",
               i, i % 2 ? "byoc_dynamo" : "byoc_epp", i);
-          const int status = conn.Send(beast::http::verb::post, "/v1/clusters", args.api_key, request, &body);
+          const int status =
+              conn.Send(beast::http::verb::post, "/v1/clusters", args.api_key, request, &body);
           if (status != 200 && status != 201) {
             ++failures;
             continue;
           }
           auto object = boost::json::parse(body).as_object();
           clusters[static_cast<size_t>(i)] =
-              Cluster{std::string(object["id"].as_string()), std::string(object["cluster_token"].as_string())};
+              Cluster{std::string(object["id"].as_string()),
+                      std::string(object["cluster_token"].as_string())};
         }
       });
     }
@@ -197,10 +208,11 @@ int main(int argc, char** argv) {
           std::this_thread::sleep_until(scheduled);
           const Cluster& c = clusters[next_cluster % clusters.size()];
           next_cluster += static_cast<size_t>(args.connections);
-          const int status = conn.Send(beast::http::verb::post, "/v1/clusters/" + c.id + "/heartbeat",
-                                       c.token, "{}");
+          const int status = conn.Send(beast::http::verb::post,
+                                       "/v1/clusters/" + c.id + "/heartbeat", c.token, "{}");
           if (status != 200) ++errors;
-          mine.push_back(std::chrono::duration<double, std::milli>(Clock::now() - scheduled).count());
+          mine.push_back(
+              std::chrono::duration<double, std::milli>(Clock::now() - scheduled).count());
           scheduled += period;
         }
       });
@@ -214,9 +226,10 @@ int main(int argc, char** argv) {
   const double p50 = Percentile(all, 0.50);
   const double p99 = Percentile(all, 0.99);
   const double max = all.empty() ? 0 : *std::max_element(all.begin(), all.end());
-  std::printf("heartbeats: %zu in %.2f s = %.0f/s (target %.0f/s), errors %ld, latency ms "
-              "p50 %.3f p99 %.3f max %.3f\n",
-              sent, elapsed, sent / elapsed, args.rate, errors.load(), p50, p99, max);
+  std::printf(
+      "heartbeats: %zu in %.2f s = %.0f/s (target %.0f/s), errors %ld, latency ms "
+      "p50 %.3f p99 %.3f max %.3f\n",
+      sent, elapsed, sent / elapsed, args.rate, errors.load(), p50, p99, max);
 
   // Listing all clusters (the org's whole fleet) through the API.
   {

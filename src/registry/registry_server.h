@@ -34,7 +34,8 @@ struct RegistryServerOptions {
 class RegistryServer {
  public:
   // `clock` must outlive the server (RealClock::Instance() outside tests).
-  explicit RegistryServer(RegistryServerOptions options, const Clock& clock = RealClock::Instance());
+  explicit RegistryServer(RegistryServerOptions options,
+                          const Clock& clock = RealClock::Instance());
   ~RegistryServer();
   RegistryServer(const RegistryServer&) = delete;
   RegistryServer& operator=(const RegistryServer&) = delete;

@@ -1,22 +1,21 @@
 // The registry service: request handling, in-memory cluster index, write-behind heartbeats.
 #include "registry/service.h"
 
+#include <algorithm>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
-
-#include <algorithm>
 #include <chrono>
 #include <ctime>
 #include <functional>
 #include <map>
 
+#include "core/html.h"
 #include "core/http/errors.h"
 #include "core/http/response_writer.h"
 #include "core/log.h"
 #include "core/metrics/exposition.h"
-#include "core/html.h"
 #include "core/status.h"
 #include "registry/credentials.h"
 
@@ -123,7 +122,8 @@ Reply SignInReply() {
                        "org's API key (<code>zk_live_&hellip;</code>) as the password, or send "
                        "<code>Authorization: Bearer zk_live_&hellip;</code>. An admin creates a "
                        "key with <code>zumik registry keys create --org NAME</code>."));
-  reply.headers.emplace_back("WWW-Authenticate", "Basic realm=\"Zumik registry\", charset=\"UTF-8\"");
+  reply.headers.emplace_back("WWW-Authenticate",
+                             "Basic realm=\"Zumik registry\", charset=\"UTF-8\"");
   return reply;
 }
 
@@ -158,12 +158,11 @@ void AppendJsonString(std::string_view text, std::string& out) {
 }
 
 bool StackMatches(const Stack& stack, std::string_view filter) {
-  const std::pair<std::string_view, const std::string*> tags[] = {
-      {"router", &stack.router},
-      {"runtime", &stack.runtime},
-      {"serving", &stack.serving},
-      {"autoscaler", &stack.autoscaler},
-      {"kv_layer", &stack.kv_layer}};
+  const std::pair<std::string_view, const std::string*> tags[] = {{"router", &stack.router},
+                                                                  {"runtime", &stack.runtime},
+                                                                  {"serving", &stack.serving},
+                                                                  {"autoscaler", &stack.autoscaler},
+                                                                  {"kv_layer", &stack.kv_layer}};
   const size_t colon = filter.find(':');
   for (const auto& [key, value] : tags) {
     if (colon == std::string_view::npos) {
@@ -207,8 +206,8 @@ asio::awaitable<Reply> CallOnPool(std::function<Reply()> work) { co_return work(
 class RegistryService::Metrics {
  public:
   Metrics(RegistryService& service, metrics::Registry& registry) {
-    if (auto family = registry.AddCounter("zumik_registry_heartbeats_total",
-                                          "Heartbeats accepted.");
+    if (auto family =
+            registry.AddCounter("zumik_registry_heartbeats_total", "Heartbeats accepted.");
         family.ok()) {
       heartbeats_ = (*family)->With({});
     }
@@ -217,9 +216,9 @@ class RegistryService::Metrics {
         family.ok()) {
       registrations_ = *family;
     }
-    if (auto family = registry.AddCounter("zumik_registry_auth_failures_total",
-                                          "Requests rejected for a bad credential.",
-                                          {"credential"});
+    if (auto family =
+            registry.AddCounter("zumik_registry_auth_failures_total",
+                                "Requests rejected for a bad credential.", {"credential"});
         family.ok()) {
       auth_failures_ = *family;
     }
@@ -229,8 +228,8 @@ class RegistryService::Metrics {
       rate_limited_ = *family;
     }
     if (auto family = registry.AddHistogram(
-            "zumik_registry_request_duration_seconds", "Request handling time by route.",
-            {"route"}, {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1});
+            "zumik_registry_request_duration_seconds", "Request handling time by route.", {"route"},
+            {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1});
         family.ok()) {
       durations_ = *family;
     }
@@ -241,8 +240,8 @@ class RegistryService::Metrics {
       clusters_handle_ = (*family)->AddCollector([&service](metrics::CallbackFamily::Emitter& out) {
         std::map<std::pair<std::string_view, std::string_view>, int> counts;
         for (Profile p : {Profile::kByocEpp, Profile::kByocDynamo}) {
-          for (Liveness l : {Liveness::kPending, Liveness::kHealthy, Liveness::kUnknown,
-                             Liveness::kOffline}) {
+          for (Liveness l :
+               {Liveness::kPending, Liveness::kHealthy, Liveness::kUnknown, Liveness::kOffline}) {
             counts[{ProfileName(p), LivenessName(l)}] = 0;
           }
         }
@@ -333,7 +332,8 @@ bool RegistryService::Take(Bucket& bucket, double now_unix, double rate, double 
     bucket.last_unix = now_unix;
     bucket.initialised = true;
   }
-  bucket.tokens = std::min(burst, bucket.tokens + std::max(0.0, now_unix - bucket.last_unix) * rate);
+  bucket.tokens =
+      std::min(burst, bucket.tokens + std::max(0.0, now_unix - bucket.last_unix) * rate);
   bucket.last_unix = now_unix;
   if (bucket.tokens < 1) return false;
   bucket.tokens -= 1;
@@ -387,9 +387,8 @@ absl::StatusOr<RegisterResult> RegistryService::RegisterCluster(const Caller& ca
   absl::StatusOr<UpsertOutcome> outcome = store_.UpsertCluster(proposed);
   if (!outcome.ok()) {
     if (metrics_) {
-      metrics_->Registration(outcome.status().code() == absl::StatusCode::kAlreadyExists
-                                 ? "conflict"
-                                 : "error");
+      metrics_->Registration(
+          outcome.status().code() == absl::StatusCode::kAlreadyExists ? "conflict" : "error");
     }
     return outcome.status();
   }
@@ -402,7 +401,8 @@ absl::StatusOr<RegisterResult> RegistryService::RegisterCluster(const Caller& ca
     std::optional<double> status_unix = entry.record.status_unix;
     const bool known = !entry.record.id.empty();
     entry.record = outcome->record;
-    if (known && last && (!entry.record.last_heartbeat_unix || *last > *entry.record.last_heartbeat_unix)) {
+    if (known && last &&
+        (!entry.record.last_heartbeat_unix || *last > *entry.record.last_heartbeat_unix)) {
       entry.record.last_heartbeat_unix = last;
     }
     if (known && status && status_unix &&
@@ -412,8 +412,9 @@ absl::StatusOr<RegisterResult> RegistryService::RegisterCluster(const Caller& ca
     }
   }
   if (metrics_) metrics_->Registration(outcome->created ? "created" : "existing");
-  Logger("registry")->info("org {}: cluster {} ({}) {}", caller.org, outcome->record.id,
-                           outcome->record.name, outcome->created ? "registered" : "re-registered");
+  Logger("registry")
+      ->info("org {}: cluster {} ({}) {}", caller.org, outcome->record.id, outcome->record.name,
+             outcome->created ? "registered" : "re-registered");
   RegisterResult result;
   result.id = outcome->record.id;
   result.cluster_token = std::move(token);
@@ -476,7 +477,8 @@ std::vector<ClusterView> RegistryService::Snapshot(std::string_view org, Registr
         selected.push_back(inputs.size());
         views.push_back(ClusterView{entry.record, Liveness::kPending, {}});
       }
-      inputs.push_back(LivenessInput{entry.record.registered_unix, entry.record.last_heartbeat_unix});
+      inputs.push_back(
+          LivenessInput{entry.record.registered_unix, entry.record.last_heartbeat_unix});
     }
   }
   // Liveness is judged over the whole fleet: suspicion is about the registry, not an org.
@@ -673,8 +675,8 @@ void RegistryService::AppendClusterJson(const ClusterView& view, double now_unix
       fmt::format_to(std::back_inserter(out), ",\"count\":{}}}", st.gpus[i].count);
     }
     fmt::format_to(std::back_inserter(out),
-                   "],\"nodes\":{},\"replicas\":{{\"ready\":{},\"desired\":{}}},\"model\":", st.nodes,
-                   st.replicas_ready, st.replicas_desired);
+                   "],\"nodes\":{},\"replicas\":{{\"ready\":{},\"desired\":{}}},\"model\":",
+                   st.nodes, st.replicas_ready, st.replicas_desired);
     AppendJsonString(st.model, out);
     fmt::format_to(std::back_inserter(out), ",\"tensor_parallel_size\":{},\"routes\":[",
                    st.tensor_parallel_size);
@@ -772,19 +774,19 @@ std::string RegistryService::RenderPage(std::string_view org) const {
       }
     }
     for (const RouteConflict& c : view.conflicts) {
-      routes += fmt::format("<br><span class=\"conflict\">conflict: {} also claimed by {} ({}, "
-                            "{})</span>",
-                            HtmlEscape(c.path), HtmlEscape(c.other_name), HtmlEscape(c.other_id),
-                            HtmlEscape(c.other_owner));
+      routes += fmt::format(
+          "<br><span class=\"conflict\">conflict: {} also claimed by {} ({}, "
+          "{})</span>",
+          HtmlEscape(c.path), HtmlEscape(c.other_name), HtmlEscape(c.other_id),
+          HtmlEscape(c.other_owner));
     }
     const std::string_view liveness = LivenessName(view.liveness);
     html += fmt::format(
         "<tr data-id=\"{}\"><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td>"
         "<td class=\"{}\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
-        HtmlEscape(r.id), HtmlEscape(r.name), HtmlEscape(r.id),
-        ProfileName(r.profile), HtmlEscape(StackSummary(r.stack)), liveness, liveness,
-        HtmlEscape(heartbeat), HtmlEscape(GpuSummary(r.status)),
-        HtmlEscape(r.status ? r.status->model : ""), routes);
+        HtmlEscape(r.id), HtmlEscape(r.name), HtmlEscape(r.id), ProfileName(r.profile),
+        HtmlEscape(StackSummary(r.stack)), liveness, liveness, HtmlEscape(heartbeat),
+        HtmlEscape(GpuSummary(r.status)), HtmlEscape(r.status ? r.status->model : ""), routes);
   }
   html += "</tbody></table>\n</body></html>\n";
   return html;
@@ -876,11 +878,10 @@ asio::awaitable<void> RegistryService::HandleApi(http::Request& request,
     co_await writer.Respond(reply.status, reply.body, reply.content_type, reply.headers);
   }
   if (metrics_) {
-    const std::string_view route = path == "/v1/clusters"
-                                       ? (method == "POST" ? "register" : "list")
-                                       : (method == "DELETE" ? "delete" : "get");
-    metrics_->Observe(route, std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
-                                 .count());
+    const std::string_view route = path == "/v1/clusters" ? (method == "POST" ? "register" : "list")
+                                                          : (method == "DELETE" ? "delete" : "get");
+    metrics_->Observe(
+        route, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   }
 }
 
@@ -911,8 +912,9 @@ asio::awaitable<void> RegistryService::HandleHeartbeatOrApi(http::Request& reque
   }
   co_await writer.Respond(reply.status, reply.body, reply.content_type, reply.headers);
   if (metrics_) {
-    metrics_->Observe("heartbeat",
-                      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    metrics_->Observe(
+        "heartbeat",
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   }
 }
 
@@ -935,11 +937,11 @@ RegistryService::Reply RegistryService::PageCall(std::string_view authorization)
   if (status.code() == absl::StatusCode::kUnauthenticated) return SignInReply();
   const Reply error = ErrorReply(status);  // logs the cause of a 500
   const bool limited = error.status == 429;
-  Reply reply = HtmlReply(error.status,
-                          HtmlMessage("Zumik registry",
-                                      limited ? "Too many requests with this API key; the page "
-                                                "retries by itself in a moment."
-                                              : "The registry failed to answer; see its log."));
+  Reply reply = HtmlReply(
+      error.status,
+      HtmlMessage("Zumik registry", limited ? "Too many requests with this API key; the page "
+                                              "retries by itself in a moment."
+                                            : "The registry failed to answer; see its log."));
   if (limited) reply.headers.emplace_back("Retry-After", "1");
   return reply;
 }
@@ -954,8 +956,8 @@ asio::awaitable<void> RegistryService::HandlePage(http::Request& request,
   Reply reply = co_await std::move(call);
   co_await writer.Respond(reply.status, reply.body, reply.content_type, reply.headers);
   if (metrics_) {
-    metrics_->Observe("page",
-                      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    metrics_->Observe(
+        "page", std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   }
 }
 
@@ -968,8 +970,7 @@ asio::awaitable<void> RegistryService::HandleHealth(http::Request&, http::Respon
   co_await writer.Respond(200, body);
 }
 
-asio::awaitable<void> RegistryService::HandleMetrics(http::Request&,
-                                                     http::ResponseWriter& writer) {
+asio::awaitable<void> RegistryService::HandleMetrics(http::Request&, http::ResponseWriter& writer) {
   const std::string text = metrics_registry_->Expose();
   co_await writer.Respond(200, text, metrics::kContentType);
 }

@@ -41,8 +41,9 @@ RegisterRequest Request(std::string name, std::string fingerprint,
   RegisterRequest request;
   request.name = std::move(name);
   request.profile = profile;
-  request.stack = profile == Profile::kByocEpp ? Stack{"epp", "vllm", "kserve", "aibrix", "lmcache"}
-                                               : Stack{"dynamo-router", "vllm", "dynamo", "", "nixl"};
+  request.stack = profile == Profile::kByocEpp
+                      ? Stack{"epp", "vllm", "kserve", "aibrix", "lmcache"}
+                      : Stack{"dynamo-router", "vllm", "dynamo", "", "nixl"};
   request.fingerprint = std::move(fingerprint);
   request.kubernetes_version = "v1.30.2";
   request.chart_version = "0.3.0";
@@ -161,8 +162,9 @@ TEST_F(RegistryServiceTest, LivenessMovesWithTheVirtualClock) {
 TEST_F(RegistryServiceTest, FlushedHeartbeatsAndSnapshotsSurviveARestartWithStartUpGrace) {
   auto east = *service_->RegisterCluster(acme_, Request("east", "uid-1"));
   clock_.Advance(std::chrono::hours(1));
-  ASSERT_TRUE(service_->Heartbeat(east.id, east.cluster_token.Reveal(),
-                                  WithRoutes({{"/v1/completions", "epp"}}))
+  ASSERT_TRUE(service_
+                  ->Heartbeat(east.id, east.cluster_token.Reveal(),
+                              WithRoutes({{"/v1/completions", "epp"}}))
                   .ok());
   EXPECT_EQ(service_->PendingHeartbeats(), 1u);
   ASSERT_TRUE(service_->Flush().ok());
@@ -187,7 +189,8 @@ TEST_F(RegistryServiceTest, FlagsItselfRatherThanTheClustersWhenMostGoStaleAtOnc
         acme_, Request("c" + std::to_string(i), "uid-" + std::to_string(i))));
   }
   clock_.Advance(std::chrono::hours(1));
-  for (const auto& c : clusters) ASSERT_TRUE(service_->Heartbeat(c.id, c.cluster_token.Reveal(), {}).ok());
+  for (const auto& c : clusters)
+    ASSERT_TRUE(service_->Heartbeat(c.id, c.cluster_token.Reveal(), {}).ok());
   clock_.Advance(std::chrono::seconds(50));
   ASSERT_TRUE(service_->Heartbeat(clusters[0].id, clusters[0].cluster_token.Reveal(), {}).ok());
   clock_.Advance(std::chrono::seconds(20));
@@ -204,14 +207,21 @@ TEST_F(RegistryServiceTest, FlagsItselfRatherThanTheClustersWhenMostGoStaleAtOnc
 
 TEST_F(RegistryServiceTest, ShowsARouteClaimedByAnEppAndADynamoClusterAsAConflictOnBoth) {
   auto epp = *service_->RegisterCluster(acme_, Request("epp-east", "uid-1"));
-  auto dynamo = *service_->RegisterCluster(acme_, Request("dyn-east", "uid-2", Profile::kByocDynamo));
+  auto dynamo =
+      *service_->RegisterCluster(acme_, Request("dyn-east", "uid-2", Profile::kByocDynamo));
   auto other = *service_->RegisterCluster(acme_, Request("epp-west", "uid-3"));
-  ASSERT_TRUE(service_->Heartbeat(epp.id, epp.cluster_token.Reveal(),
-                                  WithRoutes({{"/v1/completions", "epp"}})).ok());
-  ASSERT_TRUE(service_->Heartbeat(dynamo.id, dynamo.cluster_token.Reveal(),
-                                  WithRoutes({{"/v1/completions", "dynamo-router"}})).ok());
-  ASSERT_TRUE(service_->Heartbeat(other.id, other.cluster_token.Reveal(),
-                                  WithRoutes({{"/v1/chat/completions", "epp"}})).ok());
+  ASSERT_TRUE(
+      service_
+          ->Heartbeat(epp.id, epp.cluster_token.Reveal(), WithRoutes({{"/v1/completions", "epp"}}))
+          .ok());
+  ASSERT_TRUE(service_
+                  ->Heartbeat(dynamo.id, dynamo.cluster_token.Reveal(),
+                              WithRoutes({{"/v1/completions", "dynamo-router"}}))
+                  .ok());
+  ASSERT_TRUE(service_
+                  ->Heartbeat(other.id, other.cluster_token.Reveal(),
+                              WithRoutes({{"/v1/chat/completions", "epp"}}))
+                  .ok());
   auto epp_view = *service_->GetCluster("acme", epp.id);
   ASSERT_EQ(epp_view.conflicts.size(), 1u);
   EXPECT_EQ(epp_view.conflicts[0].path, "/v1/completions");
@@ -226,13 +236,16 @@ TEST_F(RegistryServiceTest, ShowsARouteClaimedByAnEppAndADynamoClusterAsAConflic
 
 TEST_F(RegistryServiceTest, WritesClusterJsonThatParsesBackToTheRecord) {
   auto epp = *service_->RegisterCluster(acme_, Request("epp-east", "uid-1"));
-  auto dynamo = *service_->RegisterCluster(acme_, Request("dyn-east", "uid-2", Profile::kByocDynamo));
+  auto dynamo =
+      *service_->RegisterCluster(acme_, Request("dyn-east", "uid-2", Profile::kByocDynamo));
   HeartbeatRequest beat = WithRoutes({{"/v1/completions", "epp"}});
   beat.status->model = "org/model-7b";
   beat.status->replicas_ready = 2;
   ASSERT_TRUE(service_->Heartbeat(epp.id, epp.cluster_token.Reveal(), beat).ok());
-  ASSERT_TRUE(service_->Heartbeat(dynamo.id, dynamo.cluster_token.Reveal(),
-                                  WithRoutes({{"/v1/completions", "dynamo-router"}})).ok());
+  ASSERT_TRUE(service_
+                  ->Heartbeat(dynamo.id, dynamo.cluster_token.Reveal(),
+                              WithRoutes({{"/v1/completions", "dynamo-router"}}))
+                  .ok());
   boost::system::error_code ec;
   auto value = boost::json::parse(service_->ListJson("acme", {}), ec);
   ASSERT_FALSE(ec) << service_->ListJson("acme", {});
@@ -310,8 +323,10 @@ TEST_F(RegistryServiceTest, RateLimitsHeartbeatsPerCluster) {
 
 TEST_F(RegistryServiceTest, RendersThePageWithEveryColumnEscaped) {
   auto east = *service_->RegisterCluster(acme_, Request("east", "uid-1"));
-  ASSERT_TRUE(service_->Heartbeat(east.id, east.cluster_token.Reveal(),
-                                  WithRoutes({{"/v1/<script>", "epp"}})).ok());
+  ASSERT_TRUE(
+      service_
+          ->Heartbeat(east.id, east.cluster_token.Reveal(), WithRoutes({{"/v1/<script>", "epp"}}))
+          .ok());
   const std::string page = service_->RenderPage("acme");
   EXPECT_THAT(page, HasSubstr("<meta http-equiv=\"refresh\""));
   EXPECT_THAT(page, HasSubstr("<b id=\"org\">acme</b>: 1 cluster(s)"));
@@ -385,7 +400,8 @@ TEST_F(RegistryHttpTest, RegistersHeartbeatsListsAndDeletesOverHttp) {
   EXPECT_EQ(object["heartbeat_interval_s"].to_number<double>(), 15);
   auto again = Call(http::Method::post, "/v1/clusters", std::string(kRegisterBody), key_);
   EXPECT_EQ(again.status, 200);
-  const std::string new_token(boost::json::parse(again.body).as_object()["cluster_token"].as_string());
+  const std::string new_token(
+      boost::json::parse(again.body).as_object()["cluster_token"].as_string());
 
   auto beat = Call(http::Method::post, "/v1/clusters/" + id + "/heartbeat",
                    R"({"status":{"gpus":[{"product":"NVIDIA-L4","count":2}]}})", new_token);
@@ -431,8 +447,10 @@ TEST_F(RegistryHttpTest, AnswersErrorsWithTheJsonErrorShape) {
   auto bad_query = Call(http::Method::get, "/v1/clusters?status=sleepy", "", key_);
   EXPECT_EQ(bad_query.status, 400);
   EXPECT_THAT(bad_query.body, HasSubstr("'status'"));
-  auto registered = boost::json::parse(
-      Call(http::Method::post, "/v1/clusters", std::string(kRegisterBody), key_).body).as_object();
+  auto registered =
+      boost::json::parse(
+          Call(http::Method::post, "/v1/clusters", std::string(kRegisterBody), key_).body)
+          .as_object();
   const std::string id(registered["id"].as_string());
   const std::string token(registered["cluster_token"].as_string());
   auto bad_beat = Call(http::Method::post, "/v1/clusters/" + id + "/heartbeat",
@@ -445,8 +463,8 @@ TEST_F(RegistryHttpTest, AnswersErrorsWithTheJsonErrorShape) {
 http::ClientResponse GetPage(int port, const std::string& authorization) {
   http::Headers headers;
   if (!authorization.empty()) headers.emplace_back("Authorization", authorization);
-  auto response =
-      http::FetchBlocking(http::Method::get, fmt::format("http://127.0.0.1:{}/", port), "", headers);
+  auto response = http::FetchBlocking(http::Method::get, fmt::format("http://127.0.0.1:{}/", port),
+                                      "", headers);
   EXPECT_TRUE(response.ok()) << response.status();
   return response.ok() ? *response : http::ClientResponse{};
 }
@@ -463,13 +481,15 @@ TEST_F(RegistryHttpTest, ThePageAsksForTheApiKeyAndShowsOnlyThatOrgsClusters) {
   // No credential: a browser's first request. Challenged, not counted as an auth failure.
   auto anonymous = GetPage(server_->port(), "");
   EXPECT_EQ(anonymous.status, 401);
-  EXPECT_EQ(anonymous.Header("WWW-Authenticate"), R"(Basic realm="Zumik registry", charset="UTF-8")");
+  EXPECT_EQ(anonymous.Header("WWW-Authenticate"),
+            R"(Basic realm="Zumik registry", charset="UTF-8")");
   EXPECT_THAT(std::string(anonymous.Header("Content-Type")), HasSubstr("text/html"));
   EXPECT_THAT(anonymous.body, HasSubstr("API key"));
   EXPECT_THAT(anonymous.body, ::testing::Not(HasSubstr(id)));
   EXPECT_THAT(anonymous.body, ::testing::Not(HasSubstr(">east<")));
-  EXPECT_THAT(Call(http::Method::get, "/metrics", "", "").body,
-              ::testing::Not(HasSubstr("zumik_registry_auth_failures_total{credential=\"api_key\"}")));
+  EXPECT_THAT(
+      Call(http::Method::get, "/metrics", "", "").body,
+      ::testing::Not(HasSubstr("zumik_registry_auth_failures_total{credential=\"api_key\"}")));
 
   // A browser's sign-in (any user, the key as password) and a Bearer header both work.
   auto basic = GetPage(server_->port(), BasicAuth("alice", key_));
@@ -513,8 +533,10 @@ TEST_F(RegistryHttpTest, HealthAndMetricsStayOpenAndNameNoCluster) {
   (void)Call(http::Method::get, "/v1/clusters", "", "zk_live_0000000000000000bad");
   auto metrics = Call(http::Method::get, "/metrics", "", "");
   EXPECT_EQ(metrics.status, 200);
-  EXPECT_THAT(metrics.body, HasSubstr("zumik_registry_clusters{profile=\"byoc_epp\",status=\"pending\"} 1"));
-  EXPECT_THAT(metrics.body, HasSubstr("zumik_registry_auth_failures_total{credential=\"api_key\"} 1"));
+  EXPECT_THAT(metrics.body,
+              HasSubstr("zumik_registry_clusters{profile=\"byoc_epp\",status=\"pending\"} 1"));
+  EXPECT_THAT(metrics.body,
+              HasSubstr("zumik_registry_auth_failures_total{credential=\"api_key\"} 1"));
   EXPECT_THAT(metrics.body, HasSubstr("zumik_registry_request_duration_seconds_bucket"));
   EXPECT_THAT(metrics.body, ::testing::Not(HasSubstr(id)));
   EXPECT_THAT(metrics.body, ::testing::Not(HasSubstr("east")));

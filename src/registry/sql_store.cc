@@ -71,7 +71,8 @@ absl::StatusOr<ClusterRecord> ClusterFromRow(const SqlRow& row) {
   record.org = text(1);
   record.name = text(2);
   std::optional<Profile> profile = ParseProfile(text(3));
-  if (!profile) return Errorf(absl::StatusCode::kDataLoss, "cluster {} has profile '{}'", record.id, text(3));
+  if (!profile)
+    return Errorf(absl::StatusCode::kDataLoss, "cluster {} has profile '{}'", record.id, text(3));
   record.profile = *profile;
   record.stack = Stack{text(4), text(5), text(6), text(7), text(8)};
   record.fingerprint = text(9);
@@ -159,9 +160,10 @@ class SqlStore final : public Store {
 
   absl::StatusOr<std::vector<ApiKeyRecord>> ListApiKeys(std::string_view org) override {
     std::lock_guard lock(mu_);
-    ASSIGN_OR_RETURN(auto rows, Run("SELECT sha256, lookup_prefix, org, created_unix, revoked_unix"
-                                    " FROM api_keys WHERE org = ? ORDER BY created_unix, lookup_prefix",
-                                    {std::string(org)}));
+    ASSIGN_OR_RETURN(auto rows,
+                     Run("SELECT sha256, lookup_prefix, org, created_unix, revoked_unix"
+                         " FROM api_keys WHERE org = ? ORDER BY created_unix, lookup_prefix",
+                         {std::string(org)}));
     std::vector<ApiKeyRecord> keys;
     for (const SqlRow& row : rows) keys.push_back(KeyFromRow(row));
     return keys;
@@ -196,22 +198,23 @@ class SqlStore final : public Store {
                       proposed.name, holders[0][0].value_or(""));
       }
       const std::vector<SqlValue> fields = {
-          proposed.name,          std::string(ProfileName(proposed.profile)),
-          proposed.stack.router,  proposed.stack.runtime,
-          proposed.stack.serving, proposed.stack.autoscaler,
+          proposed.name,           std::string(ProfileName(proposed.profile)),
+          proposed.stack.router,   proposed.stack.runtime,
+          proposed.stack.serving,  proposed.stack.autoscaler,
           proposed.stack.kv_layer, proposed.kubernetes_version,
-          proposed.chart_version, proposed.token_sha256};
+          proposed.chart_version,  proposed.token_sha256};
       std::vector<SqlValue> update = fields;
       update.push_back(proposed.org);
       update.push_back(proposed.fingerprint);
-      ASSIGN_OR_RETURN(auto updated,
-                       Run(fmt::format("UPDATE clusters SET name = ?, profile = ?, stack_router = ?,"
-                                       " stack_runtime = ?, stack_serving = ?, stack_autoscaler = ?,"
-                                       " stack_kv_layer = ?, kubernetes_version = ?,"
-                                       " chart_version = ?, token_sha256 = ?"
-                                       " WHERE org = ? AND fingerprint = ? RETURNING {}",
-                                       kClusterColumns),
-                           update));
+      ASSIGN_OR_RETURN(
+          auto updated,
+          Run(fmt::format("UPDATE clusters SET name = ?, profile = ?, stack_router = ?,"
+                          " stack_runtime = ?, stack_serving = ?, stack_autoscaler = ?,"
+                          " stack_kv_layer = ?, kubernetes_version = ?,"
+                          " chart_version = ?, token_sha256 = ?"
+                          " WHERE org = ? AND fingerprint = ? RETURNING {}",
+                          kClusterColumns),
+              update));
       if (!updated.empty()) {
         ASSIGN_OR_RETURN(outcome.record, ClusterFromRow(updated[0]));
         outcome.created = false;
@@ -241,8 +244,8 @@ class SqlStore final : public Store {
 
   absl::StatusOr<std::vector<ClusterRecord>> LoadClusters() override {
     std::lock_guard lock(mu_);
-    ASSIGN_OR_RETURN(auto rows, Run(fmt::format("SELECT {} FROM clusters ORDER BY org, name",
-                                                kClusterColumns)));
+    ASSIGN_OR_RETURN(
+        auto rows, Run(fmt::format("SELECT {} FROM clusters ORDER BY org, name", kClusterColumns)));
     std::vector<ClusterRecord> clusters;
     clusters.reserve(rows.size());
     for (const SqlRow& row : rows) {
@@ -255,10 +258,9 @@ class SqlStore final : public Store {
   absl::StatusOr<std::optional<ClusterRecord>> GetCluster(std::string_view org,
                                                           std::string_view id) override {
     std::lock_guard lock(mu_);
-    ASSIGN_OR_RETURN(auto rows,
-                     Run(fmt::format("SELECT {} FROM clusters WHERE org = ? AND id = ?",
-                                     kClusterColumns),
-                         {std::string(org), std::string(id)}));
+    ASSIGN_OR_RETURN(auto rows, Run(fmt::format("SELECT {} FROM clusters WHERE org = ? AND id = ?",
+                                                kClusterColumns),
+                                    {std::string(org), std::string(id)}));
     if (rows.empty()) return std::optional<ClusterRecord>();
     ASSIGN_OR_RETURN(ClusterRecord record, ClusterFromRow(rows[0]));
     return std::optional<ClusterRecord>(std::move(record));

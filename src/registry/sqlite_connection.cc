@@ -27,10 +27,10 @@ class SqliteConnection final : public SqlConnection {
     sqlite3_clear_bindings(statement);
     for (size_t i = 0; i < params.size(); ++i) {
       const int index = static_cast<int>(i + 1);
-      const int rc = params[i] ? sqlite3_bind_text(statement, index, params[i]->data(),
-                                                   static_cast<int>(params[i]->size()),
-                                                   SQLITE_TRANSIENT)
-                               : sqlite3_bind_null(statement, index);
+      const int rc = params[i]
+                         ? sqlite3_bind_text(statement, index, params[i]->data(),
+                                             static_cast<int>(params[i]->size()), SQLITE_TRANSIENT)
+                         : sqlite3_bind_null(statement, index);
       if (rc != SQLITE_OK) return Error("bind", rc);
     }
     std::vector<SqlRow> rows;
@@ -62,8 +62,8 @@ class SqliteConnection final : public SqlConnection {
     auto it = statements_.find(std::string(sql));
     if (it != statements_.end()) return it->second;
     sqlite3_stmt* statement = nullptr;
-    const int rc = sqlite3_prepare_v2(db_, sql.data(), static_cast<int>(sql.size()), &statement,
-                                      nullptr);
+    const int rc =
+        sqlite3_prepare_v2(db_, sql.data(), static_cast<int>(sql.size()), &statement, nullptr);
     if (rc != SQLITE_OK) return Error("prepare", rc);
     statements_.emplace(std::string(sql), statement);
     return statement;
@@ -87,9 +87,8 @@ class SqliteConnection final : public SqlConnection {
 
 absl::StatusOr<std::unique_ptr<SqlConnection>> OpenSqlite(const std::string& path) {
   sqlite3* db = nullptr;
-  const int rc = sqlite3_open_v2(path.c_str(), &db,
-                                 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                                 nullptr);
+  const int rc = sqlite3_open_v2(
+      path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     std::string message = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
     sqlite3_close_v2(db);
@@ -107,8 +106,8 @@ absl::StatusOr<std::unique_ptr<SqlConnection>> OpenSqlite(const std::string& pat
     std::string message = error != nullptr ? error : "unknown error";
     sqlite3_free(error);
     sqlite3_close_v2(db);
-    return Errorf(absl::StatusCode::kUnavailable, "cannot configure sqlite database '{}': {}",
-                  path, message);
+    return Errorf(absl::StatusCode::kUnavailable, "cannot configure sqlite database '{}': {}", path,
+                  message);
   }
   return std::unique_ptr<SqlConnection>(new SqliteConnection(db));
 }

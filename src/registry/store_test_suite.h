@@ -78,9 +78,11 @@ TEST_P(StoreContract, FindsApiKeysByLookupPrefixAndRevokesOnlyWithinTheOrg) {
   EXPECT_EQ((*found)[0].sha256_hex, "hash-1");
   EXPECT_FALSE((*found)[0].revoked_unix.has_value());
 
-  EXPECT_EQ(store_->RevokeApiKey("other", "zk_live_0123abcd", 1).code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->RevokeApiKey("other", "zk_live_0123abcd", 1).code(),
+            absl::StatusCode::kNotFound);
   ASSERT_TRUE(store_->RevokeApiKey("acme", "zk_live_0123abcd", 1700000100).ok());
-  EXPECT_EQ(store_->RevokeApiKey("acme", "zk_live_0123abcd", 1).code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->RevokeApiKey("acme", "zk_live_0123abcd", 1).code(),
+            absl::StatusCode::kNotFound);
   found = store_->FindApiKeys("zk_live_0123abcd");
   ASSERT_TRUE(found.ok());
   ASSERT_TRUE((*found)[0].revoked_unix.has_value());

@@ -5,7 +5,8 @@
 namespace zumik::sched {
 namespace {
 
-constexpr std::string_view kRoundRobin = R"policy(# round-robin: each request goes to the next endpoint in id order, ignoring load and cache.
+constexpr std::string_view kRoundRobin =
+    R"policy(# round-robin: each request goes to the next endpoint in id order, ignoring load and cache.
 # The baseline every routing claim is measured against (what a Kubernetes Service does).
 apiVersion: inference.networking.x-k8s.io/v1alpha1
 kind: EndpointPickerConfig
@@ -17,7 +18,8 @@ schedulingProfiles:
   - pluginRef: round-robin-picker
 )policy";
 
-constexpr std::string_view kRandom = R"policy(# random: each request goes to an endpoint chosen uniformly at random.
+constexpr std::string_view kRandom =
+    R"policy(# random: each request goes to an endpoint chosen uniformly at random.
 apiVersion: inference.networking.x-k8s.io/v1alpha1
 kind: EndpointPickerConfig
 plugins:
@@ -28,7 +30,8 @@ schedulingProfiles:
   - pluginRef: random-picker
 )policy";
 
-constexpr std::string_view kLeastRequest = R"policy(# least-request: the endpoint with the fewest requests this router has in flight (its own
+constexpr std::string_view kLeastRequest =
+    R"policy(# least-request: the endpoint with the fewest requests this router has in flight (its own
 # counts, fresh at every pick, not scraped), ties broken at random.
 apiVersion: inference.networking.x-k8s.io/v1alpha1
 kind: EndpointPickerConfig
@@ -43,7 +46,8 @@ schedulingProfiles:
   - pluginRef: max-score-picker
 )policy";
 
-constexpr std::string_view kGieDefault = R"policy(# gie-default: the Gateway API Inference Extension default (binary default and Helm
+constexpr std::string_view kGieDefault =
+    R"policy(# gie-default: the Gateway API Inference Extension default (binary default and Helm
 # default-plugins.yaml since v1.2.0): queue 2, kv-cache 2, prefix 3, max-score picker.
 # The prefix parameters are GIE's own defaults (64-byte blocks, the first 256 blocks matched,
 # 31250 entries per endpoint, auto-tuned from vllm:cache_config_info).
@@ -71,7 +75,8 @@ schedulingProfiles:
   - pluginRef: max-score-picker
 )policy";
 
-constexpr std::string_view kLlmDDefault = R"policy(# llm-d-default: the llm-d router's current default, "sticky until saturated" (llm-d blog
+constexpr std::string_view kLlmDDefault =
+    R"policy(# llm-d-default: the llm-d router's current default, "sticky until saturated" (llm-d blog
 # 2026-08-17, optimized-baseline guide): keep only endpoints holding at least 80% of the prompt,
 # unless their in-flight prefill (tokens / peakPrefillThroughput) is more than 18 s worse than
 # the best other endpoint's; then the fewest in-flight tokens wins.
@@ -95,7 +100,8 @@ schedulingProfiles:
   - pluginRef: max-score-picker
 )policy";
 
-constexpr std::string_view kZumikDefault = R"policy(# zumik-default: ours, what the chart deploys. Sticky until saturated, new prefixes spread,
+constexpr std::string_view kZumikDefault =
+    R"policy(# zumik-default: ours, what the chart deploys. Sticky until saturated, new prefixes spread,
 # load balanced on fresh counts. The prefix index learns what each endpoint caches: the prompts
 # sent to it and, when a response ends, prompt + response (indexResponses: the engine caches the
 # tokens it decoded), so a conversation's next turn matches its whole history on the endpoint
@@ -161,12 +167,9 @@ schedulingProfiles:
 )policy";
 
 constexpr BuiltinPolicy kPolicies[] = {
-    {"round-robin", kRoundRobin},
-    {"random", kRandom},
-    {"least-request", kLeastRequest},
-    {"gie-default", kGieDefault},
-    {"llm-d-default", kLlmDDefault},
-    {"zumik-default", kZumikDefault},
+    {"round-robin", kRoundRobin},     {"random", kRandom},
+    {"least-request", kLeastRequest}, {"gie-default", kGieDefault},
+    {"llm-d-default", kLlmDDefault},  {"zumik-default", kZumikDefault},
 };
 
 }  // namespace

@@ -16,8 +16,8 @@
 namespace zumik::sched {
 namespace {
 
-const std::filesystem::path kPolicyDir = std::filesystem::path(ZUMIK_SOURCE_DIR) / "bench" /
-                                         "policies";
+const std::filesystem::path kPolicyDir =
+    std::filesystem::path(ZUMIK_SOURCE_DIR) / "bench" / "policies";
 
 std::string ReadFile(const std::filesystem::path& path) {
   std::ifstream in(path);
@@ -29,8 +29,8 @@ std::string ReadFile(const std::filesystem::path& path) {
 TEST(BuiltinPolicies, AreTheSixNamedPolicies) {
   std::set<std::string> names;
   for (const BuiltinPolicy& p : BuiltinPolicies()) names.emplace(p.name);
-  EXPECT_EQ(names, (std::set<std::string>{"round-robin", "random", "least-request",
-                                          "gie-default", "llm-d-default", "zumik-default"}));
+  EXPECT_EQ(names, (std::set<std::string>{"round-robin", "random", "least-request", "gie-default",
+                                          "llm-d-default", "zumik-default"}));
   EXPECT_EQ(FindBuiltinPolicy("nope"), nullptr);
 }
 

@@ -17,11 +17,10 @@ namespace {
 constexpr std::string_view kApiVersions[] = {"inference.networking.x-k8s.io/v1alpha1",
                                              "llm-d.ai/v1alpha1"};
 // Upstream sections that configure parts of the EPP this scheduler does not have.
-constexpr std::string_view kUnsupportedSections[] = {"dataLayer", "flowControl",
-                                                     "requestHandler", "parser"};
+constexpr std::string_view kUnsupportedSections[] = {"dataLayer", "flowControl", "requestHandler",
+                                                     "parser"};
 
-absl::Status ParsePlugins(const YAML::Node& list, const std::string& source,
-                          PolicyConfig& config) {
+absl::Status ParsePlugins(const YAML::Node& list, const std::string& source, PolicyConfig& config) {
   if (!list || list.IsNull()) return absl::OkStatus();
   if (!list.IsSequence()) {
     return Errorf(absl::StatusCode::kInvalidArgument, "{}: 'plugins' must be a list",
@@ -134,8 +133,9 @@ absl::StatusOr<PolicyConfig> ParsePolicyConfig(std::string_view yaml_text, std::
   RETURN_IF_ERROR(top.CheckIsMap());
   for (std::string_view section : kUnsupportedSections) {
     if (top.Has(section)) {
-      return top.Error(section, "is not supported by zumik's scheduler: remove it (metrics "
-                                "and flow control are configured on the EPP)");
+      return top.Error(section,
+                       "is not supported by zumik's scheduler: remove it (metrics "
+                       "and flow control are configured on the EPP)");
     }
   }
   std::string kind;
@@ -145,9 +145,9 @@ absl::StatusOr<PolicyConfig> ParsePolicyConfig(std::string_view yaml_text, std::
     bool known = false;
     for (std::string_view v : kApiVersions) known = known || config.api_version == v;
     if (!known) {
-      return top.Error("apiVersion", fmt::format("'{}' is not supported: use {} or {}",
-                                                 config.api_version, kApiVersions[0],
-                                                 kApiVersions[1]));
+      return top.Error("apiVersion",
+                       fmt::format("'{}' is not supported: use {} or {}", config.api_version,
+                                   kApiVersions[0], kApiVersions[1]));
     }
   }
   if (!kind.empty() && kind != "EndpointPickerConfig") {
@@ -170,8 +170,7 @@ absl::StatusOr<PolicyConfig> LoadPolicyFile(const std::string& path) {
       names += p.name;
     }
     return Errorf(absl::StatusCode::kNotFound,
-                  "policy '{}' is neither a built-in policy ({}) nor a readable file", path,
-                  names);
+                  "policy '{}' is neither a built-in policy ({}) nor a readable file", path, names);
   }
   std::stringstream text;
   text << in.rdbuf();
@@ -181,8 +180,7 @@ absl::StatusOr<PolicyConfig> LoadPolicyFile(const std::string& path) {
 absl::StatusOr<PolicyConfig> LoadPolicy(std::string_view name_or_file) {
   if (const BuiltinPolicy* builtin = FindBuiltinPolicy(name_or_file)) {
     ASSIGN_OR_RETURN(PolicyConfig config,
-                     ParsePolicyConfig(builtin->yaml,
-                                       fmt::format("<builtin:{}>", builtin->name)));
+                     ParsePolicyConfig(builtin->yaml, fmt::format("<builtin:{}>", builtin->name)));
     config.name = std::string(builtin->name);
     return config;
   }

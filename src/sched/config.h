@@ -18,7 +18,7 @@
 namespace zumik::sched {
 
 struct PluginSpec {
-  std::string name;       // defaults to type
+  std::string name;  // defaults to type
   std::string type;
   YAML::Node parameters;  // null when absent
   std::string where;      // "file:line" of the entry, for messages

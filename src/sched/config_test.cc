@@ -142,8 +142,7 @@ TEST_P(BadPolicy, IsRejectedWithAMessageThatNamesWhereAndWhat) {
   auto scheduler = Build(GetParam().yaml, rng);
   ASSERT_FALSE(scheduler.ok());
   EXPECT_EQ(scheduler.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_NE(std::string(MessageOf(scheduler.status())).find(GetParam().message),
-            std::string::npos)
+  EXPECT_NE(std::string(MessageOf(scheduler.status())).find(GetParam().message), std::string::npos)
       << MessageOf(scheduler.status());
 }
 
@@ -168,13 +167,11 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"NegativeCount",
                 "plugins:\n- type: max-score-picker\n  parameters:\n    maxNumOfEndpoints: 0\n",
                 "parameter 'maxNumOfEndpoints': must be at least 1"},
-        BadCase{"ParametersNotAMap",
-                "plugins:\n- type: queue-scorer\n  parameters: [1, 2]\n",
+        BadCase{"ParametersNotAMap", "plugins:\n- type: queue-scorer\n  parameters: [1, 2]\n",
                 "t.yaml:3: plugin 'queue-scorer' (type queue-scorer): parameters must be a "
                 "mapping"},
         BadCase{"MissingType", "plugins:\n- name: x\n", "t.yaml:2: plugins[0] has no 'type'"},
-        BadCase{"DuplicateName",
-                "plugins:\n- type: queue-scorer\n- type: queue-scorer\n",
+        BadCase{"DuplicateName", "plugins:\n- type: queue-scorer\n- type: queue-scorer\n",
                 "plugin name 'queue-scorer' is used twice"},
         BadCase{"UnknownPluginRef",
                 "plugins:\n- type: queue-scorer\nschedulingProfiles:\n- name: p\n  plugins:\n"
@@ -184,8 +181,7 @@ INSTANTIATE_TEST_SUITE_P(
                 "plugins:\n- type: random-picker\nschedulingProfiles:\n- name: p\n  plugins:\n"
                 "  - pluginRef: random-picker\n    weight: 2\n",
                 "plugin 'random-picker' is a picker; weight applies to scorers only"},
-        BadCase{"TwoPickers",
-                "plugins:\n- type: random-picker\n- type: max-score-picker\n",
+        BadCase{"TwoPickers", "plugins:\n- type: random-picker\n- type: max-score-picker\n",
                 "a second picker 'max-score-picker'"},
         BadCase{"NegativeWeight",
                 "plugins:\n- type: queue-scorer\nschedulingProfiles:\n- name: p\n  plugins:\n"
@@ -222,9 +218,10 @@ INSTANTIATE_TEST_SUITE_P(
 
 TEST(PolicyConfig, UnknownParameterMessageIsExact) {
   Rng rng(1);
-  auto scheduler = Build("plugins:\n- type: queue-scorer\n  name: q\n  parameters:\n"
-                         "    foo: 1\n",
-                         rng);
+  auto scheduler = Build(
+      "plugins:\n- type: queue-scorer\n  name: q\n  parameters:\n"
+      "    foo: 1\n",
+      rng);
   ASSERT_FALSE(scheduler.ok());
   EXPECT_EQ(MessageOf(scheduler.status()),
             "t.yaml:5: plugin 'q' (type queue-scorer): parameter 'foo': unknown parameter for "

@@ -29,10 +29,8 @@ Fixture Labelled(std::vector<Labels> labels) {
 }
 
 TEST(LabelSelectorFilter, KeepsEndpointsMatchingEveryRequirement) {
-  Fixture f = Labelled({{{"zone", "a"}, {"gpu", "h100"}},
-                        {{"zone", "a"}},
-                        {{"zone", "b"}, {"gpu", "h100"}},
-                        {}});
+  Fixture f = Labelled(
+      {{{"zone", "a"}, {"gpu", "h100"}}, {{"zone", "a"}}, {{"zone", "b"}, {"gpu", "h100"}}, {}});
   auto by_labels = MakeTyped<Filter>("label-selector-filter", "matchLabels: {zone: a}");
   ASSERT_NE(by_labels, nullptr);
   auto c = f.Candidates();
@@ -113,8 +111,7 @@ TEST(SaturationFilter, KeepsEndpointsWithStaleMetricsAndKeepsAllWhenAllAreSatura
 
 class AffinityFilterTest : public ::testing::Test {
  protected:
-  AffinityFilterTest()
-      : f({MakeEndpoint(0), MakeEndpoint(1), MakeEndpoint(2)}) {
+  AffinityFilterTest() : f({MakeEndpoint(0), MakeEndpoint(1), MakeEndpoint(2)}) {
     f.cycle.prefix_matched = true;
     f.cycle.total_blocks = 10;
   }

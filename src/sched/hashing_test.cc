@@ -2,9 +2,8 @@
 // computed independently with the xxHash library.
 #include "sched/hashing.h"
 
-#include <xxhash.h>
-
 #include <gtest/gtest.h>
+#include <xxhash.h>
 
 #include <string>
 #include <vector>

@@ -27,8 +27,8 @@ std::string PluginParams::Prefix(std::string_view key) const {
       }
     }
   }
-  return fmt::format("{}: plugin '{}' (type {}): parameter '{}'", at, plugin_name_,
-                     plugin_type_, key);
+  return fmt::format("{}: plugin '{}' (type {}): parameter '{}'", at, plugin_name_, plugin_type_,
+                     key);
 }
 
 absl::Status PluginParams::Error(std::string_view key, std::string_view message) const {

@@ -86,8 +86,8 @@ class Plugin {
                           Headers& /*response_headers*/) {}
   // Once per request when its prefill has ended: at the first token (ttft measured), or at
   // completion for transports that never reported one (ttft as reported, maybe none).
-  virtual void OnPrefillDone(const InFlightRequest& /*request*/,
-                             std::optional<Duration> /*ttft*/) {}
+  virtual void OnPrefillDone(const InFlightRequest& /*request*/, std::optional<Duration> /*ttft*/) {
+  }
   virtual void OnComplete(const InFlightRequest& /*request*/, Time /*now*/,
                           const Completion& /*completion*/) {}
   virtual void OnEndpointRemoved(EndpointId /*endpoint*/) {}

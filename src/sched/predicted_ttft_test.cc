@@ -1,9 +1,8 @@
 // predicted-ttft-scorer: the TTFT estimate, the cache-versus-load trade, SLO tiers, the decode
 // term, learning prefill rates from observed TTFTs, and use of the scraped queue.
-#include "sched/plugins/predicted_ttft_scorer.h"
-
 #include <gtest/gtest.h>
 
+#include "sched/plugins/predicted_ttft_scorer.h"
 #include "sched/scheduler.h"
 #include "sched/test_util.h"
 
@@ -114,8 +113,8 @@ TEST(PredictedTtftScorer, LearnsEachEndpointsPrefillRateFromObservedTtft) {
   ASSERT_TRUE(config.ok()) << config.status();
   auto scheduler = Scheduler::Create(*config, rng);
   ASSERT_TRUE(scheduler.ok()) << scheduler.status();
-  auto* scorer = static_cast<PredictedTtftScorer*>((*scheduler)->FindPlugin(
-      "predicted-ttft-scorer"));
+  auto* scorer =
+      static_cast<PredictedTtftScorer*>((*scheduler)->FindPlugin("predicted-ttft-scorer"));
   std::vector<Endpoint> eps = {MakeEndpoint(0), MakeEndpoint(1), MakeEndpoint(2)};
   // Endpoint 0 prefills 40k tokens/s, endpoint 1 10k tokens/s; 2 is never observed.
   std::vector<std::string> prompts;

@@ -34,9 +34,7 @@ LruHashSet* PrefixIndex::Find(EndpointId endpoint) const {
   return endpoint < tables_.size() ? tables_[endpoint].get() : nullptr;
 }
 
-int64_t PrefixIndex::Share() const {
-  return max_entries_ / std::max<int64_t>(1, num_tables_);
-}
+int64_t PrefixIndex::Share() const { return max_entries_ / std::max<int64_t>(1, num_tables_); }
 
 void PrefixIndex::Rebalance() {
   const int64_t share = Share();
@@ -70,8 +68,7 @@ int32_t PrefixIndex::LongestPrefix(EndpointId endpoint, std::span<const uint64_t
 }
 
 void PrefixIndex::LongestPrefixes(std::span<const EndpointId> endpoints,
-                                  std::span<const uint64_t> hashes,
-                                  std::span<int32_t> out) const {
+                                  std::span<const uint64_t> hashes, std::span<int32_t> out) const {
   const int32_t n = static_cast<int32_t>(hashes.size());
   struct Search {
     const LruHashSet* table;

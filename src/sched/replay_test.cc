@@ -88,8 +88,8 @@ uint64_t Replay(const std::string& policy, size_t picks) {
       e.metrics.kv_cache_usage = workload.Uniform(0.0, 1.0);
     }
     const std::string& group = groups[static_cast<size_t>(workload.UniformInt(0, 9))];
-    const size_t shared = static_cast<size_t>(
-        static_cast<double>(group.size()) * workload.Uniform(0.3, 1.0));
+    const size_t shared =
+        static_cast<size_t>(static_cast<double>(group.size()) * workload.Uniform(0.3, 1.0));
     const std::string prompt =
         group.substr(0, shared) + Text(workload, static_cast<size_t>(workload.UniformInt(0, 2048)));
     InferenceRequest request;

@@ -33,8 +33,8 @@ struct InferenceRequest {
   // rendered with AppendChatMessage. Not owned: it must stay valid during Pick (the EPP points
   // it into the request body, the fleet into its generated prompt), so no prompt is copied.
   std::string_view prompt;
-  std::string cache_salt;  // optional, mixed into the hash seed (vLLM cache_salt)
-  int priority = 0;        // from the InferenceObjective; < 0 is sheddable (admission, not here)
+  std::string cache_salt;   // optional, mixed into the hash seed (vLLM cache_salt)
+  int priority = 0;         // from the InferenceObjective; < 0 is sheddable (admission, not here)
   std::string session_key;  // value of the header named by Scheduler::SessionHeaderName()
   double slo_ttft_ms = 0;   // x-llm-d-slo-ttft-ms; 0 = none
   // Prompt length in tokens when known (tokenized upstream); -1 derives it from the bytes.

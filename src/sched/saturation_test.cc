@@ -34,10 +34,10 @@ TEST(IsSaturated, NeedsOneReadyEndpointWithFreshMetricsUnderBothThresholds) {
                                        at(MakeEndpoint(1, 1, 0.2), milliseconds(950))},
                            now));
   // Thresholds are configurable.
-  SaturationThresholds strict{.queue_depth = 0, .kv_cache_util = 0.5,
-                              .metrics_staleness = milliseconds(50)};
-  EXPECT_TRUE(IsSaturated(std::vector{at(MakeEndpoint(0, 1, 0.1), milliseconds(990))}, now,
-                          strict));
+  SaturationThresholds strict{
+      .queue_depth = 0, .kv_cache_util = 0.5, .metrics_staleness = milliseconds(50)};
+  EXPECT_TRUE(
+      IsSaturated(std::vector{at(MakeEndpoint(0, 1, 0.1), milliseconds(990))}, now, strict));
 }
 
 TEST(UtilizationScore, IsTheWorseOfQueueAndKvRatiosAndOneWhenStale) {
@@ -46,8 +46,7 @@ TEST(UtilizationScore, IsTheWorseOfQueueAndKvRatiosAndOneWhenStale) {
   EXPECT_DOUBLE_EQ(UtilizationScore(MakeEndpoint(0, 10, 0.4), now, t), 2.0);
   EXPECT_DOUBLE_EQ(UtilizationScore(MakeEndpoint(0, 1, 0.4), now, t), 0.5);
   EXPECT_DOUBLE_EQ(UtilizationScore(MakeEndpoint(0, 1, 0.4), milliseconds(500), t), 1.0);
-  EXPECT_DOUBLE_EQ(PoolSaturation(std::vector{MakeEndpoint(0, 10, 0), MakeEndpoint(1, 0, 0)},
-                                  now),
+  EXPECT_DOUBLE_EQ(PoolSaturation(std::vector{MakeEndpoint(0, 10, 0), MakeEndpoint(1, 0, 0)}, now),
                    1.0);
   EXPECT_DOUBLE_EQ(PoolSaturation({}, now), 1.0);
 }

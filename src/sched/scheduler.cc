@@ -25,8 +25,7 @@ Scheduler::Scheduler(PolicyConfig config, Rng& rng) : config_(std::move(config))
 
 Scheduler::~Scheduler() = default;
 
-absl::StatusOr<std::unique_ptr<Scheduler>> Scheduler::Create(const PolicyConfig& config,
-                                                             Rng& rng) {
+absl::StatusOr<std::unique_ptr<Scheduler>> Scheduler::Create(const PolicyConfig& config, Rng& rng) {
   std::unique_ptr<Scheduler> scheduler(new Scheduler(config, rng));
   RETURN_IF_ERROR(scheduler->Build());
   return scheduler;
@@ -58,8 +57,8 @@ absl::Status Scheduler::Bind(std::span<const Endpoint> endpoints, Time now) {
   for (const Endpoint& e : endpoints) {
     if (e.id > kMaxEndpointId) {
       return Errorf(absl::StatusCode::kInvalidArgument,
-                    "endpoint '{}' has id {}: ids must be small dense integers (≤ {})",
-                    e.address, e.id, kMaxEndpointId);
+                    "endpoint '{}' has id {}: ids must be small dense integers (≤ {})", e.address,
+                    e.id, kMaxEndpointId);
     }
     if (e.id >= states_.size()) {
       states_.resize(e.id + size_t{1});
@@ -113,8 +112,8 @@ void Scheduler::RunProfile(int index, const CycleState& cycle, ProfileRun& run,
       for (const Candidate& c : candidates) trace.kept.push_back(c.id());
     }
     if (candidates.empty()) {
-      run.failure = fmt::format("profile '{}': filter '{}' rejected every endpoint",
-                                profile.name, filter->name());
+      run.failure = fmt::format("profile '{}': filter '{}' rejected every endpoint", profile.name,
+                                filter->name());
       return;
     }
   }

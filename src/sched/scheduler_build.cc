@@ -1,7 +1,5 @@
 // Building a Scheduler from a PolicyConfig: plugins, the prefix producer, profiles and the
 // profile handler, with the upstream defaulting rules (see scheduler.h).
-#include "sched/scheduler.h"
-
 #include <utility>
 
 #include "core/status.h"
@@ -11,6 +9,7 @@
 #include "sched/plugins/prefix_plugins.h"
 #include "sched/plugins/prefix_producer.h"
 #include "sched/registry.h"
+#include "sched/scheduler.h"
 
 namespace zumik::sched {
 namespace {
@@ -60,10 +59,10 @@ absl::Status Scheduler::Build() {
     }
   }
   if (producer_ != nullptr && configuring_scorer != nullptr) {
-    return absl::InvalidArgumentError(fmt::format(
-        "{}: plugin '{}' sets prefix index parameters, but the policy declares "
-        "approx-prefix-cache-producer '{}': move them there",
-        source, configuring_scorer->name(), producer_->name()));
+    return absl::InvalidArgumentError(
+        fmt::format("{}: plugin '{}' sets prefix index parameters, but the policy declares "
+                    "approx-prefix-cache-producer '{}': move them there",
+                    source, configuring_scorer->name(), producer_->name()));
   }
   if (producer_ == nullptr && needs_prefix) {
     PrefixProducerOptions options;
@@ -101,10 +100,10 @@ absl::Status Scheduler::Build() {
                                                   spec.name, ref.plugin_ref));
       }
       if (ref.weight && plugin->kind() != PluginKind::kScorer) {
-        return ConfigError(ref.where, fmt::format("profile '{}': plugin '{}' is a {}; weight "
-                                                  "applies to scorers only",
-                                                  spec.name, ref.plugin_ref,
-                                                  KindName(plugin->kind())));
+        return ConfigError(ref.where,
+                           fmt::format("profile '{}': plugin '{}' is a {}; weight "
+                                       "applies to scorers only",
+                                       spec.name, ref.plugin_ref, KindName(plugin->kind())));
       }
       switch (plugin->kind()) {
         case PluginKind::kFilter:
@@ -115,19 +114,19 @@ absl::Status Scheduler::Build() {
           break;
         case PluginKind::kPicker:
           if (profile.picker != nullptr) {
-            return ConfigError(ref.where, fmt::format("profile '{}': a second picker '{}' "
-                                                      "(already '{}'): keep one",
-                                                      spec.name, ref.plugin_ref,
-                                                      profile.picker->name()));
+            return ConfigError(ref.where,
+                               fmt::format("profile '{}': a second picker '{}' "
+                                           "(already '{}'): keep one",
+                                           spec.name, ref.plugin_ref, profile.picker->name()));
           }
           profile.picker = static_cast<Picker*>(plugin);
           break;
         case PluginKind::kProfileHandler:
         case PluginKind::kProducer:
-          return ConfigError(ref.where, fmt::format("profile '{}': plugin '{}' is a {}; list "
-                                                    "it under 'plugins' only",
-                                                    spec.name, ref.plugin_ref,
-                                                    KindName(plugin->kind())));
+          return ConfigError(ref.where,
+                             fmt::format("profile '{}': plugin '{}' is a {}; list "
+                                         "it under 'plugins' only",
+                                         spec.name, ref.plugin_ref, KindName(plugin->kind())));
       }
     }
     if (profile.picker == nullptr) {
@@ -160,8 +159,7 @@ absl::Status Scheduler::Build() {
       return absl::InvalidArgumentError(fmt::format(
           "{}: {} scheduling profiles need a profile handler plugin", source, profiles_.size()));
     }
-    auto handler = std::make_unique<SingleProfileHandler>(
-        std::string(SingleProfileHandler::kType));
+    auto handler = std::make_unique<SingleProfileHandler>(std::string(SingleProfileHandler::kType));
     handler_ = handler.get();
     plugins_.push_back(std::move(handler));
   }

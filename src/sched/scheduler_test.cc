@@ -436,7 +436,8 @@ TEST(Scheduler, TheSameSeedGivesTheSamePicks) {
     for (EndpointId i = 0; i < 8; ++i) eps.push_back(MakeEndpoint(i));
     std::vector<EndpointId> picks;
     std::vector<std::string> prompts;
-    for (int i = 0; i < 64; ++i) prompts.push_back(std::string(64 * 4, static_cast<char>('a' + i % 5)));
+    for (int i = 0; i < 64; ++i)
+      prompts.push_back(std::string(64 * 4, static_cast<char>('a' + i % 5)));
     for (int i = 0; i < 64; ++i) {
       InferenceRequest request = Request(prompts[static_cast<size_t>(i)]);
       auto pick = (*scheduler)->Pick(request, eps, Time{i});
@@ -452,9 +453,10 @@ TEST(Scheduler, TheSameSeedGivesTheSamePicks) {
 
 TEST(Scheduler, ExposesTheSessionHeaderTheTransportShouldRead) {
   Rng rng(1);
-  auto with = Make("plugins:\n- type: session-affinity-scorer\n  parameters:\n"
-                   "    strategy: session_id\n",
-                   rng);
+  auto with = Make(
+      "plugins:\n- type: session-affinity-scorer\n  parameters:\n"
+      "    strategy: session_id\n",
+      rng);
   EXPECT_EQ(with->SessionHeaderName(), "x-session-id");
   auto without = Make("plugins:\n- type: queue-scorer\n", rng);
   EXPECT_EQ(without->SessionHeaderName(), "");

@@ -2,7 +2,6 @@
 #include <gtest/gtest.h>
 
 #include "core/base64.h"
-
 #include "sched/plugins/affinity_scorers.h"
 #include "sched/plugins/metric_scorers.h"
 #include "sched/registry.h"
@@ -148,7 +147,8 @@ TEST(SessionAffinityScorer, EncodedEndpointHeaderPointsAtTheNamedPod) {
 TEST(SessionAffinityScorer, SessionIdsBindAtPickAndExpireAfterTheTtl) {
   Fixture f({MakeEndpoint(0), MakeEndpoint(1)});
   auto scorer = MakeTyped<SessionAffinityScorer>(
-      "session-affinity-scorer", "strategy: session_id\nevictionTtlSeconds: 60\nevictionSweepSeconds: 1");
+      "session-affinity-scorer",
+      "strategy: session_id\nevictionTtlSeconds: 60\nevictionSweepSeconds: 1");
   f.request.session_key = "s1";
   EXPECT_EQ(f.Score(*scorer, f.Candidates()), (std::vector<double>{0.0, 0.0}));
   Headers headers;

@@ -60,8 +60,7 @@ struct Fixture {
   Rng rng{7};
   CycleState cycle;
 
-  explicit Fixture(std::vector<Endpoint> eps) : endpoints(std::move(eps)),
-                                                loads(endpoints.size()) {
+  explicit Fixture(std::vector<Endpoint> eps) : endpoints(std::move(eps)), loads(endpoints.size()) {
     request.model = "m";
     cycle.request = &request;
     cycle.rng = &rng;

@@ -14,7 +14,6 @@
 
 namespace zumik::sim {
 
-
 struct Usage {
   int64_t prompt_tokens = 0;
   int64_t completion_tokens = 0;

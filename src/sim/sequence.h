@@ -17,7 +17,6 @@ namespace zumik::sim {
 
 using RequestId = uint64_t;
 
-
 struct RequestSpec {
   RequestId id = 0;  // unique among the engine's live requests
   std::shared_ptr<const Prompt> prompt;

@@ -48,8 +48,8 @@ double OutputThroughput(const StageFigures& s);
 
 struct ReportContext {
   std::string workload_yaml;
-  std::string fleet;       // "4 x h100-llama-3.1-8b"
-  std::string cluster_id;  // as registered
+  std::string fleet;                                       // "4 x h100-llama-3.1-8b"
+  std::string cluster_id;                                  // as registered
   std::vector<std::pair<std::string, std::string>> links;  // label → URL
 };
 

@@ -44,10 +44,10 @@ TEST(ParseBenchReport, RejectsReportsWithoutStagesWithAClearMessage) {
               HasSubstr("not a JSON object"));
   EXPECT_THAT(std::string(ParseBenchReport(R"({"policies": []})", "x", "").status().message()),
               HasSubstr("no \"policies\""));
-  EXPECT_THAT(std::string(ParseBenchReport(R"({"policies": [{"stages": []}]})", "x", "")
-                              .status()
-                              .message()),
-              HasSubstr("no measured stage"));
+  EXPECT_THAT(
+      std::string(
+          ParseBenchReport(R"({"policies": [{"stages": []}]})", "x", "").status().message()),
+      HasSubstr("no measured stage"));
 }
 
 TEST(SideBySideTable, ShowsBothGatewaysAndTheEppAdvantageInTheRightDirection) {
@@ -67,8 +67,8 @@ TEST(HtmlReport, IsOneSelfContainedPageWithTableChartsLinksAndEscapedWorkload) {
   auto epp = ParseBenchReport(kEppReport, "EPP (zumik-default)", "");
   auto rr = ParseBenchReport(kRoundRobinReport, "round-robin", "");
   ASSERT_TRUE(epp.ok() && rr.ok());
-  ReportContext context{"name: <b>x</b>\n", "4 x h100", "byc_abc",
-                        {{"registry page", "http://127.0.0.1:8002/"}}};
+  ReportContext context{
+      "name: <b>x</b>\n", "4 x h100", "byc_abc", {{"registry page", "http://127.0.0.1:8002/"}}};
   const std::string html = HtmlReport(*epp, *rr, context);
   EXPECT_THAT(html, HasSubstr("<!DOCTYPE html>"));
   EXPECT_THAT(html, HasSubstr("byc_abc"));

@@ -38,8 +38,8 @@ absl::StatusOr<pid_t> ForkExec(const std::vector<std::string>& argv, const std::
   if (argv.empty()) return Errorf(absl::StatusCode::kInvalidArgument, "empty command");
   const int fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) {
-    return Errorf(absl::StatusCode::kFailedPrecondition, "cannot create log file {}: {}",
-                  log_path, std::strerror(errno));
+    return Errorf(absl::StatusCode::kFailedPrecondition, "cannot create log file {}: {}", log_path,
+                  std::strerror(errno));
   }
   std::vector<std::string> args = argv;
   std::vector<char*> cargs;
@@ -142,8 +142,8 @@ absl::Status Supervisor::Start(const ComponentSpec& spec, milliseconds ready_tim
       return Errorf(absl::StatusCode::kDeadlineExceeded,
                     "{} did not become ready within {} s ({} never answered). Its log is {}; "
                     "last lines:\n{}",
-                    spec.name, ready_timeout.count() / 1000, spec.ready_urls[next],
-                    spec.log_path, LogTail(spec.log_path, 8));
+                    spec.name, ready_timeout.count() / 1000, spec.ready_urls[next], spec.log_path,
+                    LogTail(spec.log_path, 8));
     }
     std::this_thread::sleep_for(milliseconds(50));
   }

@@ -12,8 +12,8 @@
 namespace zumik::up {
 namespace {
 
-using ::testing::HasSubstr;
 using std::chrono::milliseconds;
+using ::testing::HasSubstr;
 
 std::string TempDir() {
   char pattern[] = "/tmp/zumik-up-test-XXXXXX";
@@ -23,10 +23,12 @@ std::string TempDir() {
 TEST(Supervisor, ReportsAComponentThatExitsDuringStartWithItsLogTail) {
   const std::string dir = TempDir();
   Supervisor supervisor;
-  absl::Status status = supervisor.Start(
-      ComponentSpec{"doomed", {"/bin/sh", "-c", "echo 'bind: address in use'; exit 3"},
-                    dir + "/doomed.log", {"tcp://127.0.0.1:1"}},
-      milliseconds(5000));
+  absl::Status status =
+      supervisor.Start(ComponentSpec{"doomed",
+                                     {"/bin/sh", "-c", "echo 'bind: address in use'; exit 3"},
+                                     dir + "/doomed.log",
+                                     {"tcp://127.0.0.1:1"}},
+                       milliseconds(5000));
   ASSERT_FALSE(status.ok());
   const std::string message(status.message());
   EXPECT_THAT(message, HasSubstr("doomed failed to start"));
@@ -39,13 +41,15 @@ TEST(Supervisor, ReportsAComponentThatExitsDuringStartWithItsLogTail) {
 TEST(Supervisor, StopsRunningComponentsAndNoticesOnesThatDie) {
   const std::string dir = TempDir();
   Supervisor supervisor;
-  ASSERT_TRUE(supervisor.Start(ComponentSpec{"sleeper", {"sleep", "60"}, dir + "/s.log", {}},
-                               milliseconds(1000))
-                  .ok());
-  ASSERT_TRUE(supervisor.Start(ComponentSpec{"short", {"/bin/sh", "-c", "exit 0"},
-                                             dir + "/short.log", {}},
-                               milliseconds(1000))
-                  .ok());
+  ASSERT_TRUE(
+      supervisor
+          .Start(ComponentSpec{"sleeper", {"sleep", "60"}, dir + "/s.log", {}}, milliseconds(1000))
+          .ok());
+  ASSERT_TRUE(
+      supervisor
+          .Start(ComponentSpec{"short", {"/bin/sh", "-c", "exit 0"}, dir + "/short.log", {}},
+                 milliseconds(1000))
+          .ok());
   std::optional<std::string> exited;
   for (int i = 0; i < 200 && !exited; ++i) {
     exited = supervisor.FirstExited();
@@ -66,7 +70,8 @@ TEST(RunToCompletion, ReturnsOutputOrNamesTheFailure) {
   auto failed = RunToCompletion("key creation", {"/bin/sh", "-c", "echo nope >&2; exit 2"},
                                 dir + "/f.log", milliseconds(5000));
   ASSERT_FALSE(failed.ok());
-  EXPECT_THAT(std::string(failed.status().message()), HasSubstr("key creation failed (exit code 2)"));
+  EXPECT_THAT(std::string(failed.status().message()),
+              HasSubstr("key creation failed (exit code 2)"));
   EXPECT_THAT(std::string(failed.status().message()), HasSubstr("nope"));
 }
 

@@ -12,8 +12,8 @@ using ::testing::HasSubstr;
 
 TEST(PortPlan, GivesEveryComponentItsOwnPortFromTheBase) {
   const PortPlan p = PortPlan::From(9000, 4);
-  std::set<int> ports = {p.epp_gateway, p.baseline_gateway, p.registry, p.epp_metrics,
-                         p.baseline_metrics, p.prometheus};
+  std::set<int> ports = {p.epp_gateway, p.baseline_gateway, p.registry,
+                         p.epp_metrics, p.baseline_metrics, p.prometheus};
   for (int i = 0; i < 4; ++i) {
     ports.insert(p.fleet_first + i);
     ports.insert(p.baseline_first + i);

@@ -41,9 +41,11 @@ class BenchHttp : public ::testing::Test {
     const std::string workload = dir_ + "/workload.yaml";
     const std::string json = dir_ + "/report.json";
     WriteFile(workload, workload_yaml);
-    std::vector<std::string> argv = {ZumikBinary(), "bench", "--target",
-                                     "http://127.0.0.1:" + std::to_string(port < 0 ? port_ : port),
-                                     "--workload", workload, "--json", json};
+    std::vector<std::string> argv = {
+        ZumikBinary(), "bench",
+        "--target",    "http://127.0.0.1:" + std::to_string(port < 0 ? port_ : port),
+        "--workload",  workload,
+        "--json",      json};
     argv.insert(argv.end(), extra.begin(), extra.end());
     ChildProcess bench(argv, dir_ + "/bench.log");
     const int code = bench.Wait(std::chrono::seconds(60));
@@ -61,10 +63,19 @@ class BenchHttp : public ::testing::Test {
 };
 
 const boost::json::object& Stage(const boost::json::object& report, size_t i) {
-  return report.at("policies").as_array().at(0).as_object().at("stages").as_array().at(i).as_object();
+  return report.at("policies")
+      .as_array()
+      .at(0)
+      .as_object()
+      .at("stages")
+      .as_array()
+      .at(i)
+      .as_object();
 }
 
-double Num(const boost::json::value& v) { return v.is_double() ? v.as_double() : static_cast<double>(v.as_int64()); }
+double Num(const boost::json::value& v) {
+  return v.is_double() ? v.as_double() : static_cast<double>(v.as_int64());
+}
 
 TEST_F(BenchHttp, MeasuresTtftItlAndPrefixHitsFromTheStream) {
   const auto report = Bench(R"(name: http-small

@@ -1,11 +1,11 @@
 // The EndpointPickerConfig the chart renders for our EPP loads in our scheduler, and the chart's
 // default scorer values are the shipped zumik-default policy (bench/policies/zumik-default.yaml).
 // Reads the reviewed golden rendering, which chart_golden keeps identical to `helm template`.
+#include <gtest/gtest.h>
+
 #include <fstream>
 #include <sstream>
 #include <string>
-
-#include <gtest/gtest.h>
 
 #include "core/rng.h"
 #include "core/status.h"
@@ -60,8 +60,8 @@ YAML::Node PluginParameters(const sched::PolicyConfig& config, const std::string
 }
 
 TEST(ChartEppConfig, RenderedZumikConfigBuildsAScheduler) {
-  const std::string text = RenderedEppConfig(std::string(ZUMIK_SOURCE_DIR) +
-                                             "/tests/chart/golden/doc-install.yaml");
+  const std::string text =
+      RenderedEppConfig(std::string(ZUMIK_SOURCE_DIR) + "/tests/chart/golden/doc-install.yaml");
   ASSERT_FALSE(text.empty());
   auto config = sched::ParsePolicyConfig(text, "chart:epp/config.yaml");
   ASSERT_TRUE(config.ok()) << MessageOf(config.status());
@@ -72,11 +72,11 @@ TEST(ChartEppConfig, RenderedZumikConfigBuildsAScheduler) {
 }
 
 TEST(ChartEppConfig, DefaultScorerValuesAreTheZumikDefaultPolicy) {
-  const std::string text = RenderedEppConfig(std::string(ZUMIK_SOURCE_DIR) +
-                                             "/tests/chart/golden/doc-install.yaml");
+  const std::string text =
+      RenderedEppConfig(std::string(ZUMIK_SOURCE_DIR) + "/tests/chart/golden/doc-install.yaml");
   auto rendered = sched::ParsePolicyConfig(text, "chart:epp/config.yaml");
-  auto shipped = sched::LoadPolicyFile(std::string(ZUMIK_SOURCE_DIR) +
-                                       "/bench/policies/zumik-default.yaml");
+  auto shipped =
+      sched::LoadPolicyFile(std::string(ZUMIK_SOURCE_DIR) + "/bench/policies/zumik-default.yaml");
   ASSERT_TRUE(rendered.ok()) << MessageOf(rendered.status());
   ASSERT_TRUE(shipped.ok()) << MessageOf(shipped.status());
   ASSERT_EQ(rendered->plugins.size(), shipped->plugins.size());
@@ -87,16 +87,17 @@ TEST(ChartEppConfig, DefaultScorerValuesAreTheZumikDefaultPolicy) {
     for (const auto& entry : want) {
       const std::string key = entry.first.as<std::string>();
       ASSERT_TRUE(got.IsMap() && got[key]) << plugin.type << "." << key << " missing";
-      EXPECT_TRUE(SameScalar(got[key], entry.second)) << plugin.type << "." << key << ": "
-                                                     << got[key].as<std::string>("?") << " vs "
-                                                     << entry.second.as<std::string>("?");
+      EXPECT_TRUE(SameScalar(got[key], entry.second))
+          << plugin.type << "." << key << ": " << got[key].as<std::string>("?") << " vs "
+          << entry.second.as<std::string>("?");
     }
   }
   ASSERT_EQ(rendered->profiles.size(), 1u);
   ASSERT_EQ(shipped->profiles.size(), 1u);
   ASSERT_EQ(rendered->profiles[0].plugins.size(), shipped->profiles[0].plugins.size());
   for (size_t i = 0; i < shipped->profiles[0].plugins.size(); ++i) {
-    EXPECT_EQ(rendered->profiles[0].plugins[i].plugin_ref, shipped->profiles[0].plugins[i].plugin_ref);
+    EXPECT_EQ(rendered->profiles[0].plugins[i].plugin_ref,
+              shipped->profiles[0].plugins[i].plugin_ref);
     EXPECT_EQ(rendered->profiles[0].plugins[i].weight.value_or(-1),
               shipped->profiles[0].plugins[i].weight.value_or(-1));
   }

@@ -38,7 +38,8 @@ constexpr int kReplicasPerFleet = 4;
 constexpr double kThroughputRatioFloor = 1.8 * 0.8;  // sched issue margin, within 20%
 constexpr double kTtftRatioCeiling = 0.5 * 1.2;
 
-constexpr char kWorkload[] = R"(# Written by epp_bench_e2e_test: b2b's shape, shrunk (see the test's header).
+constexpr char kWorkload[] =
+    R"(# Written by epp_bench_e2e_test: b2b's shape, shrunk (see the test's header).
 name: epp-affinity
 kind: shared-prefix
 seed: 1
@@ -126,9 +127,8 @@ TEST(EppBench, ZumikDefaultBeatsRoundRobinByTheSchedMargins) {
     run.json = fmt::format("{}/{}.json", dir, run.policy);
     run.bench = std::make_unique<ChildProcess>(
         std::vector<std::string>{testing::ZumikBinary(), "bench", "--target",
-                                 fmt::format("http://127.0.0.1:{}", run.gateway_port),
-                                 "--workload", dir + "/workload.yaml", "--json", run.json,
-                                 "--quiet"},
+                                 fmt::format("http://127.0.0.1:{}", run.gateway_port), "--workload",
+                                 dir + "/workload.yaml", "--json", run.json, "--quiet"},
         fmt::format("{}/bench-{}.log", dir, run.policy));
   }
   for (Run& run : runs) {

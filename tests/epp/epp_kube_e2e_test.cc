@@ -70,8 +70,8 @@ class EppKubeTest : public ::testing::Test {
 
   void SetUp() override {
     ASSERT_TRUE(api_.Start().ok());
-    kubeconfig_ = dir_ + "/kubeconfig-" +
-                  ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    kubeconfig_ =
+        dir_ + "/kubeconfig-" + ::testing::UnitTest::GetInstance()->current_test_info()->name();
     std::ofstream(kubeconfig_) << api_.KubeconfigYaml();
   }
 
@@ -86,14 +86,22 @@ class EppKubeTest : public ::testing::Test {
   void StartEpp(std::vector<std::string> extra = {}) {
     gateway_port_ = testing::PickFreePort();
     metrics_port_ = testing::PickFreePort();
-    std::vector<std::string> argv = {testing::ZumikBinary(), "epp",
-                                     "--pool-name",          kPool,
-                                     "--pool-namespace",     kNamespace,
-                                     "--kubeconfig",         kubeconfig_,
-                                     "--listen-http",        std::to_string(gateway_port_),
-                                     "--metrics-port",       std::to_string(metrics_port_),
-                                     "--host",               "127.0.0.1",
-                                     "--scrape-interval",    "20ms"};
+    std::vector<std::string> argv = {testing::ZumikBinary(),
+                                     "epp",
+                                     "--pool-name",
+                                     kPool,
+                                     "--pool-namespace",
+                                     kNamespace,
+                                     "--kubeconfig",
+                                     kubeconfig_,
+                                     "--listen-http",
+                                     std::to_string(gateway_port_),
+                                     "--metrics-port",
+                                     std::to_string(metrics_port_),
+                                     "--host",
+                                     "127.0.0.1",
+                                     "--scrape-interval",
+                                     "20ms"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     epp_ = std::make_unique<ChildProcess>(argv, kubeconfig_ + ".epp.log");
     ASSERT_TRUE(testing::WaitForPort(gateway_port_, std::chrono::seconds(15))) << epp_->ReadLog();

@@ -69,12 +69,18 @@ struct Fleet {
     }
     gateway_port = PickFreePort();
     metrics_port = PickFreePort();
-    std::vector<std::string> argv = {ZumikBinary(),      "epp",
-                                     "--endpoints",      endpoints,
-                                     "--listen-http",    std::to_string(gateway_port),
-                                     "--metrics-port",   std::to_string(metrics_port),
-                                     "--host",           "127.0.0.1",
-                                     "--scrape-interval", "20ms"};
+    std::vector<std::string> argv = {ZumikBinary(),
+                                     "epp",
+                                     "--endpoints",
+                                     endpoints,
+                                     "--listen-http",
+                                     std::to_string(gateway_port),
+                                     "--metrics-port",
+                                     std::to_string(metrics_port),
+                                     "--host",
+                                     "127.0.0.1",
+                                     "--scrape-interval",
+                                     "20ms"};
     for (auto& f : epp_flags) argv.push_back(f);
     epp = std::make_unique<ChildProcess>(argv, dir + "/epp.log");
     ASSERT_TRUE(WaitForPort(gateway_port, std::chrono::seconds(10))) << epp->ReadLog();
@@ -287,7 +293,8 @@ TEST(EppGateway, UpstreamDeathMidStreamEndsTheStreamWithAnErrorEvent) {
   kill(fleet.sim->pid(), SIGKILL);
   std::string all = raw.ReadToEnd();
   EXPECT_EQ(all.find("data: [DONE]"), std::string::npos);
-  EXPECT_NE(all.find("upstream failed mid-stream"), std::string::npos) << all.substr(all.size() > 400 ? all.size() - 400 : 0);
+  EXPECT_NE(all.find("upstream failed mid-stream"), std::string::npos)
+      << all.substr(all.size() > 400 ? all.size() - 400 : 0);
   // The gateway itself is fine.
   auto health = http::FetchBlocking(http::Method::get, fleet.Url("/healthz"));
   ASSERT_TRUE(health.ok());
@@ -321,8 +328,9 @@ TEST(EppGateway, ExposesLlmDEppMetrics) {
     return body.find("llm_d_epp_ready_endpoints{name=\"zumik\"} 2") != std::string::npos;
   })) << body;
   for (std::string_view name :
-       {"llm_d_epp_request_total{", "llm_d_epp_request_error_total{", "llm_d_epp_request_ttft_seconds_bucket{",
-        "llm_d_epp_request_output_tokens_bucket{", "llm_d_epp_scheduler_e2e_duration_seconds_bucket",
+       {"llm_d_epp_request_total{", "llm_d_epp_request_error_total{",
+        "llm_d_epp_request_ttft_seconds_bucket{", "llm_d_epp_request_output_tokens_bucket{",
+        "llm_d_epp_scheduler_e2e_duration_seconds_bucket",
         "llm_d_epp_average_kv_cache_utilization{", "llm_d_epp_per_endpoint_queue_size{",
         "llm_d_epp_prefix_indexer_size"}) {
     EXPECT_NE(body.find(name), std::string::npos) << name;

@@ -44,9 +44,12 @@ enum class Transport { kPlaintext, kSelfSignedTls, kMountedTls };
 
 std::string TransportName(const ::testing::TestParamInfo<Transport>& info) {
   switch (info.param) {
-    case Transport::kPlaintext: return "Plaintext";
-    case Transport::kSelfSignedTls: return "SelfSignedTls";
-    case Transport::kMountedTls: return "MountedTls";
+    case Transport::kPlaintext:
+      return "Plaintext";
+    case Transport::kSelfSignedTls:
+      return "SelfSignedTls";
+    case Transport::kMountedTls:
+      return "MountedTls";
   }
   return "Unknown";
 }
@@ -131,7 +134,9 @@ class ExtProcProcessTest : public ::testing::TestWithParam<Transport> {
     ASSERT_TRUE(epp.child && epp.child->running()) << (epp.child ? epp.child->ReadLog() : "");
     std::string target = fmt::format("127.0.0.1:{}", epp.grpc_port);
     switch (GetParam()) {
-      case Transport::kPlaintext: client_ = std::make_unique<EnvoyClient>(target, false); break;
+      case Transport::kPlaintext:
+        client_ = std::make_unique<EnvoyClient>(target, false);
+        break;
       case Transport::kSelfSignedTls:
         client_ = std::make_unique<EnvoyClient>(target, true);
         break;
@@ -191,9 +196,8 @@ TEST_P(ExtProcProcessTest, PicksAFleetEndpointAndObservesTheResponse) {
     EXPECT_EQ(request.body, spec.body);
     ASSERT_GE(request.body_replies.size(), 2u);
     for (const auto& reply : request.body_replies) {
-      EXPECT_LE(
-          reply.request_body().response().body_mutation().streamed_response().body().size(),
-          kMaxBodyChunkBytes);
+      EXPECT_LE(reply.request_body().response().body_mutation().streamed_response().body().size(),
+                kMaxBodyChunkBytes);
     }
     EXPECT_TRUE(request.body_replies.back()
                     .request_body()
@@ -267,8 +271,9 @@ TEST_P(ExtProcProcessTest, BodyWithoutAModelIsAnImmediate400) {
   EXPECT_EQ(MetricSum(after, "llm_d_epp_request_error_total{") -
                 MetricSum(before, "llm_d_epp_request_error_total{"),
             1);
-  EXPECT_GE(MetricSum(after, "llm_d_epp_request_error_total{model_name=\"\",target_model_name="
-                             "\"\",error_code=\"400\"}"),
+  EXPECT_GE(MetricSum(after,
+                      "llm_d_epp_request_error_total{model_name=\"\",target_model_name="
+                      "\"\",error_code=\"400\"}"),
             1);
 }
 
@@ -281,8 +286,8 @@ TEST_P(ExtProcProcessTest, ConcurrentStreamsAllGetAnEndpoint) {
         auto stream = client_->Open();
         RequestSpec spec;
         spec.path = "/v1/completions";
-        spec.body = fmt::format(R"({{"model":"{}","prompt":"request {}","max_tokens":2}})",
-                                kModel, i);
+        spec.body =
+            fmt::format(R"({{"model":"{}","prompt":"request {}","max_tokens":2}})", kModel, i);
         auto request = DriveRequest(*stream, spec);
         if (!request.headers_reply.has_value() || request.body != spec.body) continue;
         auto pick = harness::ReadPick(*request.headers_reply);
@@ -310,11 +315,11 @@ TEST(ExtProcProcessTlsTest, PlaintextClientIsRefusedByTheTlsPort) {
   std::string dir = zumik::testing::MakeTempDir("extproc-tls-refuse");
   int grpc_port = zumik::testing::PickFreePort();
   int sim_port = zumik::testing::PickFreePort();
-  ChildProcess epp({zumik::testing::ZumikBinary(), "epp", "--endpoints",
-                    fmt::format("127.0.0.1:{}", sim_port), "--listen-grpc",
-                    std::to_string(grpc_port), "--metrics-port", "-1", "--host", "127.0.0.1",
-                    "--grpc-tls"},
-                   dir + "/epp.log");
+  ChildProcess epp(
+      {zumik::testing::ZumikBinary(), "epp", "--endpoints", fmt::format("127.0.0.1:{}", sim_port),
+       "--listen-grpc", std::to_string(grpc_port), "--metrics-port", "-1", "--host", "127.0.0.1",
+       "--grpc-tls"},
+      dir + "/epp.log");
   ASSERT_TRUE(zumik::testing::WaitForPort(grpc_port, std::chrono::seconds(15))) << epp.ReadLog();
   EnvoyClient tls(fmt::format("127.0.0.1:{}", grpc_port), true);
   EXPECT_EQ(tls.Check("liveness").value_or(HealthStatus::UNKNOWN), HealthStatus::SERVING);

@@ -107,8 +107,9 @@ class OperatorEndToEnd : public KubeDoubleTest, public ::testing::WithParamInter
   // `zumik registry keys create --org ORG`: the key alone on a stdout line (stderr names only
   // its prefix).
   std::string CreateKey(const std::string& org) {
-    ChildProcess keys({testing::ZumikBinary(), "registry", "keys", "create", "--org", org, "--db", db_},
-                      dir_ + "/keys-" + org + "-" + std::to_string(key_count_++) + ".log");
+    ChildProcess keys(
+        {testing::ZumikBinary(), "registry", "keys", "create", "--org", org, "--db", db_},
+        dir_ + "/keys-" + org + "-" + std::to_string(key_count_++) + ".log");
     EXPECT_EQ(keys.Wait(std::chrono::seconds(15)), 0) << keys.ReadLog();
     std::istringstream lines(keys.ReadLog());
     for (std::string line; std::getline(lines, line);) {
@@ -120,17 +121,26 @@ class OperatorEndToEnd : public KubeDoubleTest, public ::testing::WithParamInter
 
   void StartRegistry(const std::string& log) {
     registry_ = std::make_unique<ChildProcess>(
-        std::vector<std::string>{testing::ZumikBinary(), "registry", "--listen", std::to_string(port_),
-                                 "--db", db_},
+        std::vector<std::string>{testing::ZumikBinary(), "registry", "--listen",
+                                 std::to_string(port_), "--db", db_},
         dir_ + "/" + log);
     ASSERT_TRUE(testing::WaitForPort(port_, std::chrono::seconds(10))) << registry_->ReadLog();
   }
 
   std::string Url() const { return "http://127.0.0.1:" + std::to_string(port_); }
   std::vector<std::string> OperatorArgs(std::vector<std::string> extra = {}) const {
-    std::vector<std::string> args{testing::ZumikBinary(), "operator", "--control-plane", Url(),
-                                  "--api-key-file", key_file_, "--namespace", "serving",
-                                  "--release", std::string(kRelease), "--kubeconfig", kubeconfig_};
+    std::vector<std::string> args{testing::ZumikBinary(),
+                                  "operator",
+                                  "--control-plane",
+                                  Url(),
+                                  "--api-key-file",
+                                  key_file_,
+                                  "--namespace",
+                                  "serving",
+                                  "--release",
+                                  std::string(kRelease),
+                                  "--kubeconfig",
+                                  kubeconfig_};
     args.insert(args.end(), extra.begin(), extra.end());
     return args;
   }
@@ -140,7 +150,8 @@ class OperatorEndToEnd : public KubeDoubleTest, public ::testing::WithParamInter
     http::Headers headers;
     headers.emplace_back("Authorization", "Bearer " + key);
     headers.emplace_back("Content-Type", "application/json");
-    auto response = http::FetchBlocking(method, Url() + path, body, headers, std::chrono::seconds(5));
+    auto response =
+        http::FetchBlocking(method, Url() + path, body, headers, std::chrono::seconds(5));
     EXPECT_TRUE(response.ok()) << response.status();
     return response.ok() ? *response : http::ClientResponse{};
   }
@@ -148,8 +159,8 @@ class OperatorEndToEnd : public KubeDoubleTest, public ::testing::WithParamInter
   http::ClientResponse GetPage(const std::string& key) const {
     http::Headers headers;
     headers.emplace_back("Authorization", "Basic " + Base64Encode("operator:" + key));
-    auto response = http::FetchBlocking(http::Method::get, Url() + "/", "", headers,
-                                        std::chrono::seconds(5));
+    auto response =
+        http::FetchBlocking(http::Method::get, Url() + "/", "", headers, std::chrono::seconds(5));
     EXPECT_TRUE(response.ok()) << response.status();
     return response.ok() ? *response : http::ClientResponse{};
   }
@@ -169,7 +180,8 @@ class OperatorEndToEnd : public KubeDoubleTest, public ::testing::WithParamInter
     return id;
   }
   std::string StoredClusterId() const {
-    auto config_map = api_.Find(kube::kConfigMaps, "serving", std::string(kRelease) + "-zumik-cluster");
+    auto config_map =
+        api_.Find(kube::kConfigMaps, "serving", std::string(kRelease) + "-zumik-cluster");
     if (!config_map) return "";
     return std::string(config_map->at("data").at("cluster_id").as_string());
   }
@@ -208,7 +220,8 @@ TEST_P(OperatorEndToEnd, RegistersStoresTheIdHeartbeatsShowsOnThePageAndAReinsta
             api_.Find(kube::kNamespaces, "", "kube-system")->at("metadata").at("uid").as_string());
   EXPECT_EQ(cluster["status"].as_string(), "healthy") << json::serialize(cluster);
   EXPECT_FALSE(cluster["last_heartbeat_at"].is_null()) << json::serialize(cluster);
-  EXPECT_THAT(json::serialize(cluster["snapshot"]), HasSubstr(R"({"product":"NVIDIA-H100-80GB-HBM3","count":16})"));
+  EXPECT_THAT(json::serialize(cluster["snapshot"]),
+              HasSubstr(R"({"product":"NVIDIA-H100-80GB-HBM3","count":16})"));
 
   // Visible on the web page, signed in with the org's key.
   http::ClientResponse page = GetPage(api_key_);
@@ -220,12 +233,12 @@ TEST_P(OperatorEndToEnd, RegistersStoresTheIdHeartbeatsShowsOnThePageAndAReinsta
   if (GetParam() == Backend::kSqlite) {
     // Once, through a real browser: headless Chromium signs in with the key in the URL's
     // user-info, which it answers the page's Basic challenge with.
-    ChildProcess chromium({"/usr/bin/chromium", "--headless", "--no-sandbox", "--disable-gpu",
-                           "--no-first-run", "--disable-background-networking",
-                           "--disable-component-update", "--disable-sync",
-                           "--user-data-dir=" + dir_ + "/chromium", "--dump-dom",
-                           fmt::format("http://operator:{}@127.0.0.1:{}/", api_key_, port_)},
-                          dir_ + "/chromium.log");
+    ChildProcess chromium(
+        {"/usr/bin/chromium", "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--user-data-dir=" + dir_ + "/chromium", "--dump-dom",
+         fmt::format("http://operator:{}@127.0.0.1:{}/", api_key_, port_)},
+        dir_ + "/chromium.log");
     EXPECT_EQ(chromium.Wait(std::chrono::seconds(15)), 0);
     const std::string dom = chromium.ReadLog();  // the DOM (and Chromium's own warnings)
     EXPECT_THAT(dom, HasSubstr(">us-east<"));
@@ -256,7 +269,8 @@ TEST_P(OperatorEndToEnd, RegistersStoresTheIdHeartbeatsShowsOnThePageAndAReinsta
   EXPECT_EQ(StoredClusterId(), id);
 
   // Neither the API key nor a cluster token reached any log.
-  for (const std::string& log : {first.ReadLog(), running.ReadLog(), again.ReadLog(), registry_->ReadLog()}) {
+  for (const std::string& log :
+       {first.ReadLog(), running.ReadLog(), again.ReadLog(), registry_->ReadLog()}) {
     EXPECT_THAT(log, Not(HasSubstr(api_key_)));
     EXPECT_THAT(log, Not(HasSubstr(*token)));
   }
@@ -284,8 +298,11 @@ TEST_P(OperatorEndToEnd, AnotherOrgCanNeitherSeeNorTouchTheCluster) {
   EXPECT_EQ(Call(http::Method::get, "/v1/clusters/" + id, beta_key).status, 404);
   EXPECT_EQ(Call(http::Method::delete_, "/v1/clusters/" + id, beta_key).status, 404);
   // beta's cluster token works for beta's cluster only.
-  EXPECT_EQ(Call(http::Method::post, "/v1/clusters/" + id + "/heartbeat", beta_token, "{}").status, 401);
-  EXPECT_EQ(Call(http::Method::post, "/v1/clusters/" + beta_id + "/heartbeat", beta_token, "{}").status, 200);
+  EXPECT_EQ(Call(http::Method::post, "/v1/clusters/" + id + "/heartbeat", beta_token, "{}").status,
+            401);
+  EXPECT_EQ(
+      Call(http::Method::post, "/v1/clusters/" + beta_id + "/heartbeat", beta_token, "{}").status,
+      200);
   // beta's page shows beta's cluster, not acme's; acme's the reverse.
   http::ClientResponse beta_page = GetPage(beta_key);
   ASSERT_EQ(beta_page.status, 200);
@@ -344,8 +361,9 @@ TEST_P(OperatorEndToEnd, ARejectedClusterTokenLeadsToReRegistrationWithTheApiKey
 TEST_P(OperatorEndToEnd, AnUnreachableControlPlaneIsRetriedWithoutCrashing) {
   registry_->Stop();
   ChildProcess op(OperatorArgs(), dir_ + "/operator.log");
-  ASSERT_TRUE(FakeApiServer::WaitFor([&] { return op.ReadLog().find("retrying in") != std::string::npos; },
-                                     std::chrono::seconds(10)))
+  ASSERT_TRUE(
+      FakeApiServer::WaitFor([&] { return op.ReadLog().find("retrying in") != std::string::npos; },
+                             std::chrono::seconds(10)))
       << op.ReadLog();
   EXPECT_TRUE(op.running());
   // The registry comes back: the operator registers on its next attempt.
@@ -374,8 +392,8 @@ TEST_F(PreflightEndToEnd, PrintsATableAndFailsOnMissingPrerequisites) {
   EXPECT_THAT(table, HasSubstr("GPU nodes (nvidia.com/gpu)"));
   EXPECT_THAT(table, HasSubstr("fix: install KServe"));
 
-  ChildProcess passing({testing::ZumikBinary(), "preflight", "--kubeconfig", kubeconfig_, "--no-kserve",
-                        "--no-router", "--no-aibrix"},
+  ChildProcess passing({testing::ZumikBinary(), "preflight", "--kubeconfig", kubeconfig_,
+                        "--no-kserve", "--no-router", "--no-aibrix"},
                        dir_ + "/preflight2.log");
   EXPECT_EQ(passing.Wait(std::chrono::seconds(15)), 0) << passing.ReadLog();
   EXPECT_THAT(passing.ReadLog(), HasSubstr("all checks passed"));

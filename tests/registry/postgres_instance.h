@@ -56,10 +56,12 @@ class PostgresInstance {
     }
     const std::string start = fmt::format(
         "{}{}/pg_ctl -D {}/data -l {}/server.log -w -t 30 -o \"-p {} -k {} "
-        "-c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off\" start > {}/pg_ctl.log 2>&1",
+        "-c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off\" start > "
+        "{}/pg_ctl.log 2>&1",
         as_user_, kPostgresBin, dir_, dir_, port_, dir_, dir_);
     if (std::system(start.c_str()) != 0) {
-      return "pg_ctl start failed: " + ReadFile(dir_ + "/pg_ctl.log") + ReadFile(dir_ + "/server.log");
+      return "pg_ctl start failed: " + ReadFile(dir_ + "/pg_ctl.log") +
+             ReadFile(dir_ + "/server.log");
     }
     running_ = true;
     return "";
@@ -68,8 +70,9 @@ class PostgresInstance {
   void Stop() {
     if (!running_) return;
     running_ = false;
-    const std::string stop = fmt::format("{}{}/pg_ctl -D {}/data -m immediate -w stop > /dev/null 2>&1",
-                                         as_user_, kPostgresBin, dir_);
+    const std::string stop =
+        fmt::format("{}{}/pg_ctl -D {}/data -m immediate -w stop > /dev/null 2>&1", as_user_,
+                    kPostgresBin, dir_);
     (void)std::system(stop.c_str());
   }
 

@@ -39,8 +39,8 @@ std::string RunCommand(const std::string& command, int* rc = nullptr) {
 
 std::string CreateKey(const std::string& db, const std::string& org) {
   int rc = 0;
-  std::string key = RunCommand(ZumikBinary() + " registry keys create --org " + org + " --db '" +
-                               db + "' 2>/dev/null", &rc);
+  std::string key = RunCommand(
+      ZumikBinary() + " registry keys create --org " + org + " --db '" + db + "' 2>/dev/null", &rc);
   EXPECT_EQ(rc, 0);
   while (!key.empty() && key.back() == '\n') key.pop_back();
   return key;
@@ -50,8 +50,9 @@ class Registry {
  public:
   Registry(const std::string& db, const std::string& log, std::vector<std::string> extra = {}) {
     port_ = PickFreePort();
-    std::vector<std::string> argv = {ZumikBinary(), "registry", "--listen", std::to_string(port_),
-                                     "--db", db, "--flush-interval", "100ms"};
+    std::vector<std::string> argv = {ZumikBinary(),         "registry", "--listen",
+                                     std::to_string(port_), "--db",     db,
+                                     "--flush-interval",    "100ms"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     process_ = std::make_unique<ChildProcess>(argv, log);
     ready_ = WaitForPort(port_, std::chrono::seconds(10));
@@ -74,8 +75,9 @@ class Registry {
   http::ClientResponse GetPage(const std::string& authorization) const {
     http::Headers headers;
     if (!authorization.empty()) headers.emplace_back("Authorization", authorization);
-    auto response = http::FetchBlocking(http::Method::get, fmt::format("http://127.0.0.1:{}/", port_),
-                                        "", headers, std::chrono::seconds(5));
+    auto response =
+        http::FetchBlocking(http::Method::get, fmt::format("http://127.0.0.1:{}/", port_), "",
+                            headers, std::chrono::seconds(5));
     if (!response.ok()) return http::ClientResponse{};
     return *response;
   }
@@ -118,15 +120,18 @@ void ExerciseApi(const std::string& db, const std::string& dir) {
   Registry registry(db, dir + "/registry.log");
   ASSERT_TRUE(registry.ready()) << registry.process().ReadLog();
 
-  auto created = registry.Call(http::Method::post, "/v1/clusters", RegisterBody("east", "uid-1"), acme);
+  auto created =
+      registry.Call(http::Method::post, "/v1/clusters", RegisterBody("east", "uid-1"), acme);
   ASSERT_EQ(created.status, 201) << created.body;
   const Registered east = Parse(created);
-  auto again = registry.Call(http::Method::post, "/v1/clusters", RegisterBody("east", "uid-1"), acme);
+  auto again =
+      registry.Call(http::Method::post, "/v1/clusters", RegisterBody("east", "uid-1"), acme);
   EXPECT_EQ(again.status, 200);
   const Registered east2 = Parse(again);
   EXPECT_EQ(east2.id, east.id);
-  EXPECT_EQ(registry.Call(http::Method::post, "/v1/clusters", RegisterBody("east", "uid-2"), acme).status,
-            409);
+  EXPECT_EQ(
+      registry.Call(http::Method::post, "/v1/clusters", RegisterBody("east", "uid-2"), acme).status,
+      409);
 
   const std::string snapshot =
       R"({"status":{"gpus":[{"product":"NVIDIA-H100-80GB-HBM3","count":8}],"nodes":2,)"
@@ -135,11 +140,13 @@ void ExerciseApi(const std::string& db, const std::string& dir) {
   auto beat = registry.Call(http::Method::post, "/v1/clusters/" + east.id + "/heartbeat", snapshot,
                             east2.token);
   EXPECT_EQ(beat.status, 200) << beat.body;
-  EXPECT_EQ(registry.Call(http::Method::post, "/v1/clusters/" + east.id + "/heartbeat", "{}",
-                          east.token).status,
-            401);
+  EXPECT_EQ(
+      registry.Call(http::Method::post, "/v1/clusters/" + east.id + "/heartbeat", "{}", east.token)
+          .status,
+      401);
 
-  auto listed = registry.Call(http::Method::get, "/v1/clusters?status=healthy&stack=lmcache", "", acme);
+  auto listed =
+      registry.Call(http::Method::get, "/v1/clusters?status=healthy&stack=lmcache", "", acme);
   ASSERT_EQ(listed.status, 200);
   EXPECT_THAT(listed.body, HasSubstr(east.id));
   EXPECT_THAT(listed.body, HasSubstr("NVIDIA-H100-80GB-HBM3"));
@@ -167,7 +174,8 @@ void ExerciseApi(const std::string& db, const std::string& dir) {
   EXPECT_EQ(rc, 0);
   EXPECT_EQ(registry.Call(http::Method::get, "/v1/clusters", "", globex).status, 401);
   EXPECT_EQ(registry.GetPage("Basic " + Base64Encode("admin:" + globex)).status, 401);
-  const std::string keys = RunCommand(ZumikBinary() + " registry keys list --org globex --db '" + db + "'");
+  const std::string keys =
+      RunCommand(ZumikBinary() + " registry keys list --org globex --db '" + db + "'");
   EXPECT_THAT(keys, HasSubstr(globex.substr(0, 16)));
   EXPECT_THAT(keys, ::testing::Not(HasSubstr(globex)));  // never the whole key
   // The key never reaches the server's log.
@@ -205,23 +213,29 @@ TEST(RegistryBinary, ShowsClustersOnTheWebPageInHeadlessChromium) {
   const std::string other_key = CreateKey(db, "globex");
   Registry registry(db, dir + "/registry.log");
   ASSERT_TRUE(registry.ready()) << registry.process().ReadLog();
-  const Registered east = Parse(registry.Call(http::Method::post, "/v1/clusters",
-                                              RegisterBody("gpu-east", "uid-1"), key));
-  const Registered dyn = Parse(registry.Call(http::Method::post, "/v1/clusters",
-                                             RegisterBody("dynamo-west", "uid-2", "byoc_dynamo"), key));
+  const Registered east = Parse(
+      registry.Call(http::Method::post, "/v1/clusters", RegisterBody("gpu-east", "uid-1"), key));
+  const Registered dyn =
+      Parse(registry.Call(http::Method::post, "/v1/clusters",
+                          RegisterBody("dynamo-west", "uid-2", "byoc_dynamo"), key));
   const Registered theirs = Parse(registry.Call(http::Method::post, "/v1/clusters",
                                                 RegisterBody("globex-north", "uid-3"), other_key));
   ASSERT_FALSE(east.id.empty());
   ASSERT_FALSE(theirs.id.empty());
-  ASSERT_EQ(registry.Call(http::Method::post, "/v1/clusters/" + east.id + "/heartbeat",
-                          R"({"status":{"gpus":[{"product":"NVIDIA-H100-80GB-HBM3","count":8}],)"
-                          R"("routes":[{"path":"/v1/completions","owner":"epp"}]}})",
-                          east.token).status,
+  ASSERT_EQ(registry
+                .Call(http::Method::post, "/v1/clusters/" + east.id + "/heartbeat",
+                      R"({"status":{"gpus":[{"product":"NVIDIA-H100-80GB-HBM3","count":8}],)"
+                      R"("routes":[{"path":"/v1/completions","owner":"epp"}]}})",
+                      east.token)
+                .status,
             200);
-  ASSERT_EQ(registry.Call(http::Method::post, "/v1/clusters/" + dyn.id + "/heartbeat",
-                          R"({"status":{"routes":[{"path":"/v1/completions","owner":"dynamo-router"}]}})",
-                          dyn.token).status,
-            200);
+  ASSERT_EQ(
+      registry
+          .Call(http::Method::post, "/v1/clusters/" + dyn.id + "/heartbeat",
+                R"({"status":{"routes":[{"path":"/v1/completions","owner":"dynamo-router"}]}})",
+                dyn.token)
+          .status,
+      200);
   // The page needs the org's key. Chromium signs in with the credentials in the URL's
   // user-info (any user, the key as password), answering the page's Basic challenge with them.
   // (Headless Chromium dumps nothing for a 401, so the sign-in page is checked over HTTP in
@@ -250,16 +264,17 @@ TEST(RegistryBinary, LosesNoClusterWhenKilledDuringHeartbeatLoad) {
   const std::string dir = MakeTempDir("registry-kill");
   const std::string db = "sqlite:" + dir + "/registry.db";
   const std::string key = CreateKey(db, "acme");
-  const std::vector<std::string> flags = {"--rate-limit", "100000", "--rate-burst", "100000",
-                                          "--heartbeat-rate", "1000"};
+  const std::vector<std::string> flags = {"--rate-limit", "100000",           "--rate-burst",
+                                          "100000",       "--heartbeat-rate", "1000"};
   auto registry = std::make_unique<Registry>(db, dir + "/registry-1.log", flags);
   ASSERT_TRUE(registry->ready()) << registry->process().ReadLog();
 
   std::mutex mu;
   std::vector<Registered> acknowledged;
   for (int i = 0; i < 50; ++i) {
-    auto response = registry->Call(http::Method::post, "/v1/clusters",
-                                   RegisterBody(fmt::format("c{}", i), fmt::format("uid-{}", i)), key);
+    auto response =
+        registry->Call(http::Method::post, "/v1/clusters",
+                       RegisterBody(fmt::format("c{}", i), fmt::format("uid-{}", i)), key);
     ASSERT_EQ(response.status, 201);
     acknowledged.push_back(Parse(response));
   }
@@ -281,8 +296,9 @@ TEST(RegistryBinary, LosesNoClusterWhenKilledDuringHeartbeatLoad) {
   }
   threads.emplace_back([&] {
     for (int i = 50; !stop; ++i) {
-      auto response = registry->Call(http::Method::post, "/v1/clusters",
-                                     RegisterBody(fmt::format("c{}", i), fmt::format("uid-{}", i)), key);
+      auto response =
+          registry->Call(http::Method::post, "/v1/clusters",
+                         RegisterBody(fmt::format("c{}", i), fmt::format("uid-{}", i)), key);
       if (response.status == 201) {
         std::lock_guard lock(mu);
         acknowledged.push_back(Parse(response));
@@ -307,9 +323,10 @@ TEST(RegistryBinary, LosesNoClusterWhenKilledDuringHeartbeatLoad) {
   for (const Registered& c : acknowledged) {
     EXPECT_THAT(listed.body, HasSubstr(c.id));
     // Operators recover: their tokens still work after the restart.
-    EXPECT_EQ(restarted.Call(http::Method::post, "/v1/clusters/" + c.id + "/heartbeat", "{}", c.token)
-                  .status,
-              200)
+    EXPECT_EQ(
+        restarted.Call(http::Method::post, "/v1/clusters/" + c.id + "/heartbeat", "{}", c.token)
+            .status,
+        200)
         << c.id;
   }
   EXPECT_GT(acknowledged.size(), 50u);

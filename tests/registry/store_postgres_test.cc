@@ -33,7 +33,8 @@ std::string FreshPostgresUrl() {
 }
 
 INSTANTIATE_TEST_SUITE_P(Postgres, StoreContract,
-                         ::testing::Values(StoreBackend{"postgres", FreshPostgresUrl}), PrintBackend);
+                         ::testing::Values(StoreBackend{"postgres", FreshPostgresUrl}),
+                         PrintBackend);
 
 }  // namespace
 }  // namespace zumik::registry::testing

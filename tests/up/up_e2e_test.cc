@@ -14,9 +14,9 @@
 namespace zumik {
 namespace {
 
-using ::testing::HasSubstr;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
+using ::testing::HasSubstr;
 namespace json = boost::json;
 
 std::string ReadFile(const std::string& path) {
@@ -24,9 +24,7 @@ std::string ReadFile(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
-bool PortFree(int port) {
-  return !testing::WaitForPort(port, milliseconds(1));
-}
+bool PortFree(int port) { return !testing::WaitForPort(port, milliseconds(1)); }
 
 json::object GetJson(const std::string& url, const std::string& key) {
   auto response = http::FetchBlocking(http::Method::get, url, {},
@@ -44,10 +42,10 @@ TEST(ZumikUp, RunsTheProfileBenchmarksReportsRegistersAndStopsClean) {
   const int replicas = 2;
   const int base = testing::PickFreePortRange(10 + 2 * replicas);
   const std::string run_dir = testing::MakeTempDir("zumik-up-e2e") + "/run";
-  testing::ChildProcess up({testing::ZumikBinary(), "up", "--exit", "--bench-seconds", "20",
-                            "--replicas", std::to_string(replicas), "--port-base",
-                            std::to_string(base), "--run-dir", run_dir},
-                           run_dir + ".log");
+  testing::ChildProcess up(
+      {testing::ZumikBinary(), "up", "--exit", "--bench-seconds", "20", "--replicas",
+       std::to_string(replicas), "--port-base", std::to_string(base), "--run-dir", run_dir},
+      run_dir + ".log");
   const int code = up.Wait(milliseconds(240000));
   const std::string output = up.ReadLog();
   ASSERT_EQ(code, 0) << output;
@@ -83,10 +81,10 @@ TEST(ZumikUp, RunsTheProfileBenchmarksReportsRegistersAndStopsClean) {
 
   // The registry database kept the cluster: reopen it and look.
   const int registry_port = testing::PickFreePort();
-  testing::ChildProcess registry({testing::ZumikBinary(), "registry", "--listen",
-                                  std::to_string(registry_port), "--db",
-                                  "sqlite:" + run_dir + "/registry.db"},
-                                 run_dir + "/registry-reopened.log");
+  testing::ChildProcess registry(
+      {testing::ZumikBinary(), "registry", "--listen", std::to_string(registry_port), "--db",
+       "sqlite:" + run_dir + "/registry.db"},
+      run_dir + "/registry-reopened.log");
   ASSERT_TRUE(testing::WaitForPort(registry_port, milliseconds(10000)));
   const std::string key = ReadFile(run_dir + "/api-key");
   ASSERT_THAT(key, HasSubstr("zk_live_"));
@@ -101,8 +99,8 @@ TEST(ZumikUp, RunsTheProfileBenchmarksReportsRegistersAndStopsClean) {
   EXPECT_EQ(cluster.at("profile").as_string(), "byoc_epp");
   EXPECT_THAT(output, HasSubstr(id));
 
-  json::object detail = GetJson(
-      "http://127.0.0.1:" + std::to_string(registry_port) + "/v1/clusters/" + id, key);
+  json::object detail =
+      GetJson("http://127.0.0.1:" + std::to_string(registry_port) + "/v1/clusters/" + id, key);
   const std::string text = json::serialize(detail);
   // Heartbeats arrived and carried the simulated fleet's GPUs.
   EXPECT_TRUE(detail.contains("last_heartbeat_at")) << text;

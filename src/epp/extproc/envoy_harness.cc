@@ -1,11 +1,10 @@
 // The Envoy-like ext_proc test client; see envoy_harness.h.
 #include "epp/extproc/envoy_harness.h"
 
+#include <arpa/inet.h>
 #include <fmt/format.h>
 #include <grpcpp/security/tls_certificate_verifier.h>
 #include <grpcpp/security/tls_credentials_options.h>
-
-#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>

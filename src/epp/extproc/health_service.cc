@@ -179,8 +179,8 @@ std::optional<HealthService::ServingStatus> HealthService::StatusOf(const std::s
 void HealthService::SetServingStatus(const std::string& service, bool serving) {
   std::lock_guard<std::mutex> lock(mu_);
   if (shut_down_) return;
-  ServingStatus status =
-      serving ? health_pb::HealthCheckResponse::SERVING : health_pb::HealthCheckResponse::NOT_SERVING;
+  ServingStatus status = serving ? health_pb::HealthCheckResponse::SERVING
+                                 : health_pb::HealthCheckResponse::NOT_SERVING;
   statuses_[service] = status;
   for (WatchCall* watcher : watchers_) {
     if (watcher->service_name() == service) watcher->Update(status, false);

@@ -7,9 +7,9 @@
 #include <grpcpp/grpcpp.h>
 
 #include <map>
-#include <optional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 

@@ -92,8 +92,8 @@ int main(int argc, char** argv) {
   zumik::http::ClientOptions options;
   options.max_idle_per_host = static_cast<size_t>(concurrency) * 2;
   zumik::http::Client client(io.get_executor(), options);
-  shared.end = Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                                  std::chrono::duration<double>(seconds));
+  shared.end = Clock::now() +
+               std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
   shared.live = concurrency;
   for (int i = 0; i < concurrency; ++i) {
     asio::co_spawn(asio::make_strand(io), Worker(&shared, &client), asio::detached);
@@ -110,11 +110,12 @@ int main(int argc, char** argv) {
     if (l.empty()) return 0.0;
     return l[std::min(l.size() - 1, static_cast<size_t>(q * static_cast<double>(l.size())))];
   };
-  std::printf("requests %zu errors %lu seconds %.2f rps %.1f p50_ms %.3f p90_ms %.3f p99_ms %.3f "
-              "max_ms %.3f\n",
-              l.size(), static_cast<unsigned long>(shared.errors.load()), elapsed,
-              static_cast<double>(l.size()) / elapsed, pct(0.5), pct(0.9), pct(0.99),
-              l.empty() ? 0.0 : l.back());
+  std::printf(
+      "requests %zu errors %lu seconds %.2f rps %.1f p50_ms %.3f p90_ms %.3f p99_ms %.3f "
+      "max_ms %.3f\n",
+      l.size(), static_cast<unsigned long>(shared.errors.load()), elapsed,
+      static_cast<double>(l.size()) / elapsed, pct(0.5), pct(0.9), pct(0.99),
+      l.empty() ? 0.0 : l.back());
   if (!shared.first_error.empty()) std::printf("first error: %s\n", shared.first_error.c_str());
   return 0;
 }

@@ -66,7 +66,8 @@ int main(int argc, char** argv) {
     if (auto* admission = std::get_if<zumik::epp::Admission>(&result)) {
       (*pipeline)->OnDone(*admission->ctx);
     } else {
-      std::fprintf(stderr, "rejected: %s\n", std::get<zumik::epp::Rejection>(result).json_body.c_str());
+      std::fprintf(stderr, "rejected: %s\n",
+                   std::get<zumik::epp::Rejection>(result).json_body.c_str());
       return 1;
     }
     clock.Advance(std::chrono::milliseconds(1));
@@ -74,9 +75,10 @@ int main(int argc, char** argv) {
   }
   auto stats = (*pipeline)->SchedulerStats();
   long rss_kb = RssKb();
-  std::printf("endpoints %d requests %ld prefix_index_entries %ld prefix_index_bytes %ld "
-              "rss_mb %.1f (before pipeline %.1f)\n",
-              endpoints, static_cast<long>(requests), static_cast<long>(stats.prefix_index_entries),
-              static_cast<long>(stats.prefix_index_bytes), rss_kb / 1024.0, base_kb / 1024.0);
+  std::printf(
+      "endpoints %d requests %ld prefix_index_entries %ld prefix_index_bytes %ld "
+      "rss_mb %.1f (before pipeline %.1f)\n",
+      endpoints, static_cast<long>(requests), static_cast<long>(stats.prefix_index_entries),
+      static_cast<long>(stats.prefix_index_bytes), rss_kb / 1024.0, base_kb / 1024.0);
   return 0;
 }

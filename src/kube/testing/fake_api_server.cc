@@ -213,7 +213,8 @@ struct FakeApiServer::Impl : std::enable_shared_from_this<Impl> {
     return json::serialize(event) + "\n";
   }
 
-  bool WatcherMatches(const Watcher& w, const std::string& resource_key, const json::object& o) const {
+  bool WatcherMatches(const Watcher& w, const std::string& resource_key,
+                      const json::object& o) const {
     if (w.resource_key != resource_key) return false;
     if (!w.ns.empty() && ObjectNamespace(o) != w.ns) return false;
     return w.labels.Matches(ObjectLabels(o)) && w.fields.Matches(FieldsOf(o));
@@ -363,7 +364,8 @@ std::optional<Reply> Discovery(FakeApiServer::Impl& impl, std::string_view path)
     list.push_back(std::move(entry));
     if (preferred.empty()) preferred = r.ApiVersion();
   }
-  if (list.empty()) return NotFound(fmt::format("the server could not find the requested resource ({})", path));
+  if (list.empty())
+    return NotFound(fmt::format("the server could not find the requested resource ({})", path));
   json::object doc;
   if (group_only) {
     doc["kind"] = "APIGroup";
@@ -380,7 +382,8 @@ std::optional<Reply> Discovery(FakeApiServer::Impl& impl, std::string_view path)
 
 // Every non-watch request. Under mu.
 Reply HandleLocked(FakeApiServer::Impl& impl, const http::Request& request) {
-  if (auto reply = Discovery(impl, request.path()); reply && request.method() == http::Method::get) {
+  if (auto reply = Discovery(impl, request.path());
+      reply && request.method() == http::Method::get) {
     return *reply;
   }
   Parsed p = impl.ParsePath(request.path());
@@ -388,7 +391,8 @@ Reply HandleLocked(FakeApiServer::Impl& impl, const http::Request& request) {
   const std::string key = p.group + "/" + p.version + "/" + p.plural;
   auto rit = impl.resources.find(key);
   if (rit == impl.resources.end()) {
-    return NotFound(fmt::format("the server could not find the requested resource ({})", request.path()));
+    return NotFound(
+        fmt::format("the server could not find the requested resource ({})", request.path()));
   }
   const Resource& resource = rit->second;
   std::string ns = resource.namespaced ? p.ns : "";
@@ -502,7 +506,8 @@ WatchSetup SetUpWatch(FakeApiServer::Impl& impl, const http::Request& request,
   const std::string key = p.group + "/" + p.version + "/" + p.plural;
   auto rit = impl.resources.find(key);
   if (!p.ok || !p.name.empty() || rit == impl.resources.end()) {
-    setup.reply = NotFound(fmt::format("the server could not find the requested resource ({})", request.path()));
+    setup.reply = NotFound(
+        fmt::format("the server could not find the requested resource ({})", request.path()));
     return setup;
   }
   const Resource& resource = rit->second;
@@ -629,11 +634,12 @@ asio::awaitable<void> Serve(std::shared_ptr<FakeApiServer::Impl> impl, http::Req
       reply = Reply{401, StatusBody(401, "Unauthorized", "Unauthorized")};
     } else if (impl->fail_count > 0) {
       --impl->fail_count;
-      reply = Reply{impl->fail_status, StatusBody(impl->fail_status, "InternalError", "injected failure")};
+      reply = Reply{impl->fail_status,
+                    StatusBody(impl->fail_status, "InternalError", "injected failure")};
     } else {
       const auto watch = request.QueryParam("watch");
-      is_watch = request.method() == http::Method::get && watch &&
-                 (*watch == "1" || *watch == "true");
+      is_watch =
+          request.method() == http::Method::get && watch && (*watch == "1" || *watch == "true");
       if (!is_watch) reply = HandleLocked(*impl, request);
     }
   }
@@ -663,11 +669,12 @@ FakeApiServer::~FakeApiServer() { Stop(); }
 absl::Status FakeApiServer::Start() {
   http::Router router;
   std::weak_ptr<Impl> weak = impl_;
-  router.SetFallback([weak](http::Request& request, http::ResponseWriter& writer) -> asio::awaitable<void> {
-    auto impl = weak.lock();
-    if (!impl) co_return;
-    co_await Serve(impl, request, writer);
-  });
+  router.SetFallback(
+      [weak](http::Request& request, http::ResponseWriter& writer) -> asio::awaitable<void> {
+        auto impl = weak.lock();
+        if (!impl) co_return;
+        co_await Serve(impl, request, writer);
+      });
   http::ServerOptions options;
   options.name = "fake-kube-api";
   impl_->server = std::make_unique<http::Server>(impl_->io, options, std::move(router));
@@ -707,8 +714,10 @@ std::string FakeApiServer::KubeconfigYaml() const {
       "contexts:\n- name: fake\n  context:\n    cluster: fake\n    user: fake\n"
       "users:\n- name: fake\n  user:\n",
       fmt::format("http://127.0.0.1:{}", impl_->server ? impl_->server->port() : 0));
-  if (!impl_->token.empty()) yaml += fmt::format("    token: {}\n", impl_->token);
-  else yaml += "    {}\n";
+  if (!impl_->token.empty())
+    yaml += fmt::format("    token: {}\n", impl_->token);
+  else
+    yaml += "    {}\n";
   return yaml;
 }
 
@@ -733,7 +742,8 @@ json::object FakeApiServer::Upsert(const Resource& resource, json::object object
   return impl_->Store(resource, std::move(object), &created);
 }
 
-bool FakeApiServer::Remove(const Resource& resource, const std::string& ns, const std::string& name) {
+bool FakeApiServer::Remove(const Resource& resource, const std::string& ns,
+                           const std::string& name) {
   std::lock_guard lock(impl_->mu);
   return impl_->Erase(resource, ns, name, nullptr);
 }
@@ -748,7 +758,8 @@ std::optional<json::object> FakeApiServer::Find(const Resource& resource, const 
   return it->second;
 }
 
-std::vector<json::object> FakeApiServer::Objects(const Resource& resource, const std::string& ns) const {
+std::vector<json::object> FakeApiServer::Objects(const Resource& resource,
+                                                 const std::string& ns) const {
   std::lock_guard lock(impl_->mu);
   std::vector<json::object> out;
   auto cit = impl_->objects.find(ResourceKey(resource));
@@ -836,7 +847,8 @@ std::string FakeApiServer::resource_version() const {
   return std::to_string(impl_->rv);
 }
 
-bool FakeApiServer::WaitFor(const std::function<bool()>& predicate, std::chrono::milliseconds timeout) {
+bool FakeApiServer::WaitFor(const std::function<bool()>& predicate,
+                            std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (!predicate()) {
     if (std::chrono::steady_clock::now() >= deadline) return predicate();

@@ -87,7 +87,8 @@ class FakeApiServer {
   std::optional<boost::json::object> Find(const Resource& resource, const std::string& ns,
                                           const std::string& name) const;
   // Every object of the type (in `ns` only when non-empty), by key order.
-  std::vector<boost::json::object> Objects(const Resource& resource, const std::string& ns = "") const;
+  std::vector<boost::json::object> Objects(const Resource& resource,
+                                           const std::string& ns = "") const;
 
   // Forgets the event history: open watches get an ERROR 410 event and end; later watches
   // from an older resourceVersion get 410 too (the client must relist).

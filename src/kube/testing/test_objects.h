@@ -80,7 +80,8 @@ inline boost::json::object MakePoolV1Alpha2(const std::string& name, const std::
 }
 
 // A Node with `gpus` allocatable nvidia.com/gpu and the nvidia.com/gpu.product label.
-inline boost::json::object MakeGpuNode(const std::string& name, const std::string& product, int gpus) {
+inline boost::json::object MakeGpuNode(const std::string& name, const std::string& product,
+                                       int gpus) {
   std::map<std::string, std::string> labels;
   if (!product.empty()) labels["nvidia.com/gpu.product"] = product;
   boost::json::object node;

@@ -43,7 +43,8 @@ absl::StatusOr<std::unique_ptr<Plugin>> SessionAffinityScorer::Create(const std:
 void SessionAffinityScorer::Sweep(Time now) {
   if (now < next_sweep_) return;
   next_sweep_ = now + options_.sweep;
-  std::erase_if(bindings_, [&](const auto& kv) { return now - kv.second.last_used > options_.ttl; });
+  std::erase_if(bindings_,
+                [&](const auto& kv) { return now - kv.second.last_used > options_.ttl; });
 }
 
 void SessionAffinityScorer::Score(const CycleState& cycle, std::span<const Candidate> candidates,
@@ -115,8 +116,8 @@ void NoHitLruScorer::Score(const CycleState& /*cycle*/, std::span<const Candidat
   size_t next_never_used = 0;
   for (size_t i = 0; i < n; ++i) {
     const auto it = std::find(lru_.begin(), lru_.end(), candidates[i].id());
-    const size_t rank = it == lru_.end() ? next_never_used++
-                                         : never_used + static_cast<size_t>(it - lru_.begin());
+    const size_t rank =
+        it == lru_.end() ? next_never_used++ : never_used + static_cast<size_t>(it - lru_.begin());
     out[i] = std::max(0.0, 1.0 - static_cast<double>(rank) / denominator);
   }
 }

@@ -16,8 +16,8 @@ bool OneOf(std::string_view value, std::initializer_list<std::string_view> set) 
   return std::find(set.begin(), set.end(), value) != set.end();
 }
 
-absl::Status ReadStringList(PluginParams& params, const YAML::Node& node,
-                            std::string_view param, std::vector<std::string>& out) {
+absl::Status ReadStringList(PluginParams& params, const YAML::Node& node, std::string_view param,
+                            std::vector<std::string>& out) {
   if (!node || node.IsNull()) return absl::OkStatus();
   if (!node.IsSequence()) return params.Error(param, "'values' must be a list of strings");
   for (const auto& item : node) {
@@ -64,15 +64,15 @@ absl::StatusOr<std::unique_ptr<Plugin>> LabelSelectorFilter::Create(const std::s
       } else if (op == "DoesNotExist") {
         r.op = Op::kDoesNotExist;
       } else {
-        return params.Error("matchExpressions",
-                            fmt::format("operator '{}': use In, NotIn, Exists or DoesNotExist", op));
+        return params.Error(
+            "matchExpressions",
+            fmt::format("operator '{}': use In, NotIn, Exists or DoesNotExist", op));
       }
       RETURN_IF_ERROR(ReadStringList(params, e["values"], "matchExpressions", r.values));
       const bool needs_values = r.op == Op::kIn || r.op == Op::kNotIn;
       if (needs_values == r.values.empty()) {
-        return params.Error("matchExpressions",
-                            fmt::format("operator '{}' {} values", op,
-                                        needs_values ? "needs" : "takes no"));
+        return params.Error("matchExpressions", fmt::format("operator '{}' {} values", op,
+                                                            needs_values ? "needs" : "takes no"));
       }
       requirements.push_back(std::move(r));
     }
@@ -129,8 +129,8 @@ absl::StatusOr<std::unique_ptr<Plugin>> PrefillFilter::Create(const std::string&
 void PrefillFilter::Apply(const CycleState& /*cycle*/, std::vector<Candidate>& candidates) {
   std::erase_if(candidates, [](const Candidate& c) {
     const std::string* role = FindLabel(c.endpoint->labels, kRoleLabel);
-    return role == nullptr || !OneOf(*role, {"prefill", "encode-prefill", "prefill-decode",
-                                             "both", "encode-prefill-decode"});
+    return role == nullptr || !OneOf(*role, {"prefill", "encode-prefill", "prefill-decode", "both",
+                                             "encode-prefill-decode"});
   });
 }
 
@@ -141,8 +141,7 @@ absl::StatusOr<std::unique_ptr<Plugin>> SaturationFilter::Create(const std::stri
   RETURN_IF_ERROR(params.ReadAtLeast("queueDepthThreshold", &t.queue_depth, 0));
   RETURN_IF_ERROR(params.ReadInRange("kvCacheUtilThreshold", &t.kv_cache_util, 0, 1));
   RETURN_IF_ERROR(params.Read("metricsStalenessThreshold", &t.metrics_staleness));
-  RETURN_IF_ERROR(
-      params.ReadInRange("headroom", &headroom, 0, std::numeric_limits<double>::max()));
+  RETURN_IF_ERROR(params.ReadInRange("headroom", &headroom, 0, std::numeric_limits<double>::max()));
   return std::make_unique<SaturationFilter>(std::string(params.plugin_type()), name, t, headroom);
 }
 
@@ -160,8 +159,7 @@ void SaturationFilter::Apply(const CycleState& cycle, std::vector<Candidate>& ca
     return !Overloaded(*c.endpoint, cycle.now);
   });
   if (!any_ok) return;
-  std::erase_if(candidates,
-                [&](const Candidate& c) { return Overloaded(*c.endpoint, cycle.now); });
+  std::erase_if(candidates, [&](const Candidate& c) { return Overloaded(*c.endpoint, cycle.now); });
 }
 
 }  // namespace zumik::sched

@@ -19,8 +19,8 @@ absl::StatusOr<std::unique_ptr<Plugin>> ActiveRequestScorer::Create(const std::s
   return std::make_unique<ActiveRequestScorer>(name, idle, max_busy);
 }
 
-void ActiveRequestScorer::Score(const CycleState& /*cycle*/,
-                                std::span<const Candidate> candidates, std::span<double> out) {
+void ActiveRequestScorer::Score(const CycleState& /*cycle*/, std::span<const Candidate> candidates,
+                                std::span<double> out) {
   int64_t max_count = 0;
   for (const Candidate& c : candidates) max_count = std::max(max_count, c.load->requests);
   for (size_t i = 0; i < candidates.size(); ++i) {
@@ -28,8 +28,8 @@ void ActiveRequestScorer::Score(const CycleState& /*cycle*/,
     if (n <= idle_threshold_) {
       out[i] = 1.0;
     } else {
-      out[i] = static_cast<double>(max_count - n) / static_cast<double>(max_count) *
-               max_busy_score_;
+      out[i] =
+          static_cast<double>(max_count - n) / static_cast<double>(max_count) * max_busy_score_;
     }
   }
 }

@@ -52,14 +52,13 @@ void RunningRequestsSizeScorer::Score(const CycleState& /*cycle*/,
                       [](const Candidate& c) { return c.endpoint->metrics.running_requests; });
 }
 
-absl::StatusOr<std::unique_ptr<Plugin>> KvCacheUtilizationScorer::Create(
-    const std::string& name, PluginParams& /*params*/) {
+absl::StatusOr<std::unique_ptr<Plugin>> KvCacheUtilizationScorer::Create(const std::string& name,
+                                                                         PluginParams& /*params*/) {
   return std::make_unique<KvCacheUtilizationScorer>(name);
 }
 
 void KvCacheUtilizationScorer::Score(const CycleState& /*cycle*/,
-                                     std::span<const Candidate> candidates,
-                                     std::span<double> out) {
+                                     std::span<const Candidate> candidates, std::span<double> out) {
   for (size_t i = 0; i < candidates.size(); ++i) {
     out[i] = 1.0 - candidates[i].endpoint->metrics.kv_cache_usage;
   }

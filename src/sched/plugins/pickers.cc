@@ -20,8 +20,8 @@ absl::StatusOr<int> ReadMaxEndpoints(PluginParams& params) {
 void PartialShuffle(std::vector<uint32_t>& order, size_t k, Rng& rng) {
   const size_t n = order.size();
   for (size_t i = 0; i < k && i + 1 < n; ++i) {
-    const auto j = static_cast<size_t>(rng.UniformInt(static_cast<int64_t>(i),
-                                                      static_cast<int64_t>(n - 1)));
+    const auto j =
+        static_cast<size_t>(rng.UniformInt(static_cast<int64_t>(i), static_cast<int64_t>(n - 1)));
     std::swap(order[i], order[j]);
   }
 }
@@ -146,8 +146,7 @@ absl::StatusOr<std::unique_ptr<Plugin>> SingleProfileHandler::Create(const std::
 
 void SingleProfileHandler::PickProfiles(const CycleState& /*cycle*/,
                                         std::span<const Profile> profiles,
-                                        std::span<const ProfileRun> runs,
-                                        std::vector<int>& next) {
+                                        std::span<const ProfileRun> runs, std::vector<int>& next) {
   if (runs.empty() && !profiles.empty()) next.push_back(0);
 }
 

@@ -40,8 +40,8 @@ int64_t PredictedTtftScorer::Observations(EndpointId endpoint) const {
 
 double PredictedTtftScorer::QueuedTokens(const CycleState& cycle, const Candidate& c) const {
   double queued = static_cast<double>(c.load->prefill_tokens);
-  if (options_.use_scraped_queue && c.endpoint->HasFreshMetrics(cycle.now,
-                                                                options_.metrics_staleness)) {
+  if (options_.use_scraped_queue &&
+      c.endpoint->HasFreshMetrics(cycle.now, options_.metrics_staleness)) {
     // Requests the server reports waiting beyond ours come from elsewhere (other router
     // replicas, direct clients): count them at the mean request size.
     const int64_t extra = c.endpoint->metrics.waiting_requests - c.load->prefill_requests;
@@ -87,24 +87,23 @@ void PredictedTtftScorer::Score(const CycleState& cycle, std::span<const Candida
 void PredictedTtftScorer::PreRequest(const CycleState& /*cycle*/, const Candidate& primary,
                                      Headers& /*headers*/) {
   const double tokens = static_cast<double>(primary.uncached_tokens);
-  mean_request_tokens_ = mean_request_tokens_ == 0
-                             ? tokens
-                             : mean_request_tokens_ + options_.ewma_alpha *
-                                                          (tokens - mean_request_tokens_);
+  mean_request_tokens_ =
+      mean_request_tokens_ == 0
+          ? tokens
+          : mean_request_tokens_ + options_.ewma_alpha * (tokens - mean_request_tokens_);
 }
 
 void PredictedTtftScorer::OnPrefillDone(const InFlightRequest& request,
                                         std::optional<Duration> ttft) {
   if (!ttft || *ttft <= Duration::zero()) return;
-  const double tokens =
-      static_cast<double>(request.prefill_ahead_tokens + request.uncached_tokens);
+  const double tokens = static_cast<double>(request.prefill_ahead_tokens + request.uncached_tokens);
   const double observed = ToSeconds(*ttft);
   FitOverhead(tokens, observed);
   if (tokens <= 0) return;  // fully cached: says nothing about the prefill rate
   // Take out the overhead and the decode term the estimate adds, keeping at least a quarter of
   // the sample (noise must not make a rate explode).
-  const double decode = options_.decode_ms_per_request * 1e-3 *
-                        static_cast<double>(request.decoding_at_pick);
+  const double decode =
+      options_.decode_ms_per_request * 1e-3 * static_cast<double>(request.decoding_at_pick);
   const double seconds = std::max(observed - overhead_s_ - decode, 0.25 * observed);
   if (request.endpoint >= learned_.size()) learned_.resize(request.endpoint + size_t{1});
   Learned& l = learned_[request.endpoint];

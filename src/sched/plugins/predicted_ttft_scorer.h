@@ -32,8 +32,8 @@ class PredictedTtftScorer final : public Scorer {
  public:
   static constexpr std::string_view kType = "predicted-ttft-scorer";
   struct Options {
-    double prior_tokens_per_s = 15928;  // prefillTokensPerSecond
-    double ttft_scale_ms = 1000;        // ttftScaleMs
+    double prior_tokens_per_s = 15928;   // prefillTokensPerSecond
+    double ttft_scale_ms = 1000;         // ttftScaleMs
     double decode_ms_per_request = 0.2;  // decodeMsPerRequest
     double uncached_penalty = 1.0;       // uncachedPenalty
     double ewma_alpha = 0.1;             // ewmaAlpha: weight of each new observation
@@ -75,8 +75,8 @@ class PredictedTtftScorer final : public Scorer {
   // Decayed sums of the fleet-wide fit seconds = overhead + tokens / rate.
   double fit_w_ = 0, fit_x_ = 0, fit_y_ = 0, fit_xx_ = 0, fit_xy_ = 0;
   double overhead_s_ = 0;
-  std::vector<Learned> learned_;  // by EndpointId
-  double pooled_rate_ = 0;        // mean learned rate; 0 until any endpoint qualifies
+  std::vector<Learned> learned_;    // by EndpointId
+  double pooled_rate_ = 0;          // mean learned rate; 0 until any endpoint qualifies
   double mean_request_tokens_ = 0;  // EWMA of uncached tokens per picked request
 };
 

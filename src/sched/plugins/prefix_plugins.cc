@@ -61,8 +61,7 @@ void PrefixCacheScorer::Score(const CycleState& cycle, std::span<const Candidate
 }
 
 PrefixCacheAffinityFilter::PrefixCacheAffinityFilter(std::string name, double threshold,
-                                                     double exploration,
-                                                     double max_ttft_penalty_ms,
+                                                     double exploration, double max_ttft_penalty_ms,
                                                      double peak_prefill_tps)
     : Filter(std::string(kType), std::move(name)),
       threshold_(threshold),
@@ -70,8 +69,8 @@ PrefixCacheAffinityFilter::PrefixCacheAffinityFilter(std::string name, double th
       max_ttft_penalty_ms_(max_ttft_penalty_ms),
       peak_prefill_tps_(peak_prefill_tps) {}
 
-absl::StatusOr<std::unique_ptr<Plugin>> PrefixCacheAffinityFilter::Create(
-    const std::string& name, PluginParams& params) {
+absl::StatusOr<std::unique_ptr<Plugin>> PrefixCacheAffinityFilter::Create(const std::string& name,
+                                                                          PluginParams& params) {
   double threshold = 0.8;
   double exploration = 0;
   double penalty = 18000;
@@ -79,15 +78,16 @@ absl::StatusOr<std::unique_ptr<Plugin>> PrefixCacheAffinityFilter::Create(
   std::string ttft_source = "prefillThroughput";
   RETURN_IF_ERROR(params.ReadInRange("affinityThreshold", &threshold, 0, 1));
   RETURN_IF_ERROR(params.ReadInRange("explorationProbability", &exploration, 0, 1));
-  RETURN_IF_ERROR(params.ReadInRange("maxTTFTPenaltyMs", &penalty, 0,
-                                     std::numeric_limits<double>::max()));
-  RETURN_IF_ERROR(params.ReadInRange("peakPrefillThroughput", &peak, 0,
-                                     std::numeric_limits<double>::max()));
+  RETURN_IF_ERROR(
+      params.ReadInRange("maxTTFTPenaltyMs", &penalty, 0, std::numeric_limits<double>::max()));
+  RETURN_IF_ERROR(
+      params.ReadInRange("peakPrefillThroughput", &peak, 0, std::numeric_limits<double>::max()));
   RETURN_IF_ERROR(params.Read("ttftSource", &ttft_source));
   if (ttft_source != "prefillThroughput") {
-    return params.Error("ttftSource", "only prefillThroughput is available here (no latency "
-                                      "predictor); use predicted-ttft-scorer for a learned "
-                                      "estimate");
+    return params.Error("ttftSource",
+                        "only prefillThroughput is available here (no latency "
+                        "predictor); use predicted-ttft-scorer for a learned "
+                        "estimate");
   }
   if (penalty > 0 && peak <= 0) {
     return params.Error("peakPrefillThroughput", "must be > 0 when maxTTFTPenaltyMs > 0");
@@ -98,18 +98,17 @@ absl::StatusOr<std::unique_ptr<Plugin>> PrefixCacheAffinityFilter::Create(
   return std::make_unique<PrefixCacheAffinityFilter>(name, threshold, exploration, penalty, peak);
 }
 
-void PrefixCacheAffinityFilter::Apply(const CycleState& cycle,
-                                      std::vector<Candidate>& candidates) {
+void PrefixCacheAffinityFilter::Apply(const CycleState& cycle, std::vector<Candidate>& candidates) {
   if (candidates.size() <= 1 || threshold_ <= 0) return;
   if (exploration_ > 0 && cycle.rng->Bernoulli(exploration_)) return;
   double best_sticky = std::numeric_limits<double>::infinity();
   double best_other = std::numeric_limits<double>::infinity();
   size_t sticky = 0;
   for (const Candidate& c : candidates) {
-    const double ttft_ms = max_ttft_penalty_ms_ > 0
-                               ? 1000.0 * static_cast<double>(c.load->prefill_tokens) /
-                                     peak_prefill_tps_
-                               : 0.0;
+    const double ttft_ms =
+        max_ttft_penalty_ms_ > 0
+            ? 1000.0 * static_cast<double>(c.load->prefill_tokens) / peak_prefill_tps_
+            : 0.0;
     if (MatchRatio(cycle, c) >= threshold_) {
       ++sticky;
       best_sticky = std::min(best_sticky, ttft_ms);
@@ -119,8 +118,7 @@ void PrefixCacheAffinityFilter::Apply(const CycleState& cycle,
   }
   if (sticky == 0 || sticky == candidates.size()) return;
   if (max_ttft_penalty_ms_ > 0 && best_sticky - best_other > max_ttft_penalty_ms_) return;
-  std::erase_if(candidates,
-                [&](const Candidate& c) { return MatchRatio(cycle, c) < threshold_; });
+  std::erase_if(candidates, [&](const Candidate& c) { return MatchRatio(cycle, c) < threshold_; });
 }
 
 }  // namespace zumik::sched

@@ -11,9 +11,9 @@ namespace zumik::sched {
 
 absl::StatusOr<bool> PrefixProducerOptions::Read(PluginParams& params) {
   bool any = false;
-  for (std::string_view key : {"autoTune", "hashBlockSize", "blockSize", "blockSizeTokens",
-                               "maxPrefixBlocksToMatch", "maxPrefixTokensToMatch",
-                               "lruCapacityPerServer", "maxIndexEntries", "indexResponses"}) {
+  for (std::string_view key :
+       {"autoTune", "hashBlockSize", "blockSize", "blockSizeTokens", "maxPrefixBlocksToMatch",
+        "maxPrefixTokensToMatch", "lruCapacityPerServer", "maxIndexEntries", "indexResponses"}) {
     any = any || params.Has(key);
   }
   RETURN_IF_ERROR(params.Read("autoTune", &auto_tune));
@@ -54,8 +54,8 @@ ApproxPrefixCacheProducer::ApproxPrefixCacheProducer(std::string name,
       index_(options.max_index_entries, options.lru_capacity_per_server),
       block_bytes_(options.block_bytes) {}
 
-absl::StatusOr<std::unique_ptr<Plugin>> ApproxPrefixCacheProducer::Create(
-    const std::string& name, PluginParams& params) {
+absl::StatusOr<std::unique_ptr<Plugin>> ApproxPrefixCacheProducer::Create(const std::string& name,
+                                                                          PluginParams& params) {
   PrefixProducerOptions options;
   RETURN_IF_ERROR(options.Read(params).status());
   return std::make_unique<ApproxPrefixCacheProducer>(name, options);
@@ -107,8 +107,8 @@ void ApproxPrefixCacheProducer::Match(const CycleState& cycle, std::span<Candida
   for (size_t i = 0; i < candidates.size(); ++i) {
     Candidate& c = candidates[i];
     c.prefix_blocks = blocks_[i];
-    c.uncached_tokens = std::max<int64_t>(
-        0, cycle.prompt_tokens - int64_t{c.prefix_blocks} * cycle.block_tokens);
+    c.uncached_tokens =
+        std::max<int64_t>(0, cycle.prompt_tokens - int64_t{c.prefix_blocks} * cycle.block_tokens);
   }
 }
 
@@ -143,8 +143,8 @@ void ApproxPrefixCacheProducer::RecordResponse(EndpointId endpoint,
   joined_.assign(tail);
   joined_.append(response);
   const uint64_t parent = prompt_blocks.empty() ? seed : prompt_blocks.back();
-  HashPromptBlocks(joined_, parent, block_bytes_,
-                   room == SIZE_MAX ? 0 : static_cast<int>(room), &more_);
+  HashPromptBlocks(joined_, parent, block_bytes_, room == SIZE_MAX ? 0 : static_cast<int>(room),
+                   &more_);
   if (more_.empty()) return;
   chain_.assign(prompt_blocks.begin(), prompt_blocks.end());
   chain_.insert(chain_.end(), more_.begin(), more_.end());

@@ -22,8 +22,8 @@
 namespace zumik::sched {
 
 struct PrefixProducerOptions {
-  bool auto_tune = true;      // block bytes = 4 × vllm block_size; capacity = num_gpu_blocks
-  int block_bytes = 64;       // when not auto-tuned or the block size is unknown
+  bool auto_tune = true;  // block bytes = 4 × vllm block_size; capacity = num_gpu_blocks
+  int block_bytes = 64;   // when not auto-tuned or the block size is unknown
   // Cap on hashed blocks: RTR's maxPrefixTokensToMatch (131072 tokens: covers 128k-token
   // prompts) when > 0, else maxPrefixBlocksToMatch (0 = unlimited). GIE v1 used 256 blocks.
   int64_t max_prefix_tokens = 131072;
@@ -55,8 +55,7 @@ class ApproxPrefixCacheProducer final : public Plugin {
 
   // Settles the block size (auto-tune from the snapshot; a change clears the index), hashes the
   // request if it was not hashed with these settings, and fills cycle.total_blocks/block_tokens.
-  void Prepare(InferenceRequest& request, std::span<const Endpoint> endpoints,
-               CycleState& cycle);
+  void Prepare(InferenceRequest& request, std::span<const Endpoint> endpoints, CycleState& cycle);
   // Hashes the request with the current settings (no snapshot needed).
   void Hash(InferenceRequest& request) const;
   // Sets prefix_blocks and uncached_tokens of each candidate.

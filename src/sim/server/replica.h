@@ -9,15 +9,14 @@
 #pragma once
 
 #include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 
 #include "absl/container/flat_hash_map.h"
 #include "core/clock.h"
@@ -40,8 +39,8 @@ struct ReplicaOptions {
 
 // What the driver tells a request's handler after a step.
 struct StreamUpdate {
-  int num_tokens = 0;        // output tokens produced so far
-  int cached_tokens = -1;    // set with the first token
+  int num_tokens = 0;      // output tokens produced so far
+  int cached_tokens = -1;  // set with the first token
   int prompt_tokens = 0;
   bool finished = false;
   FinishReason finish_reason = FinishReason::kLength;
@@ -93,10 +92,10 @@ class Replica : public std::enable_shared_from_this<Replica> {
   std::unique_ptr<ReplicaMetrics> metrics_;
 
   mutable std::mutex mu_;
-  Engine engine_;  // guarded by mu_
+  Engine engine_;                                                           // guarded by mu_
   absl::flat_hash_map<RequestId, std::shared_ptr<RequestStream>> streams_;  // guarded by mu_
-  absl::flat_hash_map<RequestId, Time> last_token_time_;                      // guarded by mu_
-  RequestId next_id_ = 1;                                                      // guarded by mu_
+  absl::flat_hash_map<RequestId, Time> last_token_time_;                    // guarded by mu_
+  RequestId next_id_ = 1;                                                   // guarded by mu_
 
   boost::asio::strand<boost::asio::io_context::executor_type> driver_strand_;
   boost::asio::steady_timer wake_timer_;  // idle wait, cancelled by WakeDriver

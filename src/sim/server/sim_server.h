@@ -2,12 +2,11 @@
 // one io_context run by a few threads.
 #pragma once
 
+#include <boost/asio/io_context.hpp>
 #include <memory>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <boost/asio/io_context.hpp>
 
 #include "absl/status/status.h"
 #include "sim/profile.h"

@@ -16,8 +16,8 @@
 // The load client shares the machine with the server, so its own CPU cost delays the server.
 // `raw` (default) is a minimal client: one socket per stream in one epoll loop, the request
 // written once, SSE events counted by scanning the bytes for "data: " — as close as one
-// process can get to a load generator on another machine. `http` uses the project's http::Client + SseParser
-// (a full HTTP/1.1 parser per chunk), which costs as much CPU as the whole fleet.
+// process can get to a load generator on another machine. `http` uses the project's http::Client +
+// SseParser (a full HTTP/1.1 parser per chunk), which costs as much CPU as the whole fleet.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -25,6 +25,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
+#include <atomic>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
@@ -32,10 +35,6 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
-
-#include <algorithm>
-#include <array>
-#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -373,15 +372,16 @@ int main(int argc, char** argv) {
   }
   for (int i = 0; i < streams; ++i) {
     const auto port = server.replicas()[i % replicas]->port();
-    boost::json::object body{{"model", profile->served_model_name},
-                             {"prompt", std::string(4 * prompt_tokens - 8, 'p') + fmt::format("{:08d}", i)},
-                             {"max_tokens", tokens},
-                             {"ignore_eos", true},
-                             {"stream", true}};
+    boost::json::object body{
+        {"model", profile->served_model_name},
+        {"prompt", std::string(4 * prompt_tokens - 8, 'p') + fmt::format("{:08d}", i)},
+        {"max_tokens", tokens},
+        {"ignore_eos", true},
+        {"stream", true}};
     std::string json = boost::json::serialize(body);
     if (raw_client) {
-      raw_streams.push_back(std::make_unique<RawStream>(tokens, &totals, port,
-                                                        RawRequest(port, json), open_at[i]));
+      raw_streams.push_back(
+          std::make_unique<RawStream>(tokens, &totals, port, RawRequest(port, json), open_at[i]));
       continue;
     }
     asio::co_spawn(io,
@@ -427,17 +427,19 @@ int main(int argc, char** argv) {
   std::printf("client ITL ms: p50=%.2f p90=%.2f p99=%.2f\n", Percentile(totals.itl_ms, 0.5),
               Percentile(totals.itl_ms, 0.9), Percentile(totals.itl_ms, 0.99));
   std::printf("model  ITL ms (vllm:inter_token_latency_seconds): p50=%.2f p90=%.2f p99=%.2f\n",
-              q("vllm:inter_token_latency_seconds", 0.5), q("vllm:inter_token_latency_seconds", 0.9),
+              q("vllm:inter_token_latency_seconds", 0.5),
+              q("vllm:inter_token_latency_seconds", 0.9),
               q("vllm:inter_token_latency_seconds", 0.99));
   std::printf("token delivery lag ms (socket write - model step end): p50=%.2f p90=%.2f p99=%.2f\n",
               q("zumik_sim_token_delivery_lag_seconds", 0.5),
               q("zumik_sim_token_delivery_lag_seconds", 0.9),
               q("zumik_sim_token_delivery_lag_seconds", 0.99));
-  std::printf("token pacing error ms (|change of a stream's lag between writes|): p50=%.2f "
-              "p90=%.2f p99=%.2f\n",
-              q("zumik_sim_token_pacing_error_seconds", 0.5),
-              q("zumik_sim_token_pacing_error_seconds", 0.9),
-              q("zumik_sim_token_pacing_error_seconds", 0.99));
+  std::printf(
+      "token pacing error ms (|change of a stream's lag between writes|): p50=%.2f "
+      "p90=%.2f p99=%.2f\n",
+      q("zumik_sim_token_pacing_error_seconds", 0.5),
+      q("zumik_sim_token_pacing_error_seconds", 0.9),
+      q("zumik_sim_token_pacing_error_seconds", 0.99));
   server.Stop(std::chrono::seconds(1));
   return totals.failed.load() == 0 ? 0 : 1;
 }

@@ -7,12 +7,11 @@
 
 namespace zumik::sim {
 
-const std::vector<double> kTtftBuckets = {0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1,
-                                          0.25,  0.5,   0.75, 1.0,  2.5,  5.0,  7.5,  10.0,
+const std::vector<double> kTtftBuckets = {0.001, 0.005, 0.01, 0.02,  0.04,  0.06,  0.08, 0.1,
+                                          0.25,  0.5,   0.75, 1.0,   2.5,   5.0,   7.5,  10.0,
                                           20.0,  40.0,  80.0, 160.0, 640.0, 2560.0};
-const std::vector<double> kItlBuckets = {0.01, 0.025, 0.05, 0.075, 0.1,  0.15, 0.2,
-                                         0.3,  0.4,   0.5,  0.75,  1.0,  2.5,  5.0,
-                                         7.5,  10.0,  20.0, 40.0,  80.0};
+const std::vector<double> kItlBuckets = {0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2,  0.3,  0.4, 0.5,
+                                         0.75, 1.0,   2.5,  5.0,   7.5, 10.0, 20.0, 40.0, 80.0};
 const std::vector<double> kRequestLatencyBuckets = {
     0.3,  0.5,  0.8,  1.0,  1.5,   2.0,   2.5,   5.0,   10.0,   15.0,  20.0,
     30.0, 40.0, 50.0, 60.0, 120.0, 240.0, 480.0, 960.0, 1920.0, 7680.0};
@@ -78,20 +77,22 @@ absl::Status ReplicaMetrics::Register() {
     return held_histograms_.back().get();
   };
 
-  RETURN_IF_ERROR(gauge("vllm:num_requests_running", "Number of requests in model execution batches.",
+  RETURN_IF_ERROR(gauge("vllm:num_requests_running",
+                        "Number of requests in model execution batches.",
                         [](const EngineStats& s) { return s.num_running; }));
   RETURN_IF_ERROR(gauge("vllm:num_requests_waiting", "Number of requests waiting to be processed.",
                         [](const EngineStats& s) { return s.num_waiting + s.num_admitting; }));
   RETURN_IF_ERROR(gauge("vllm:kv_cache_usage_perc", "KV-cache usage. 1 means 100 percent usage.",
                         [](const EngineStats& s) { return s.kv_usage; }));
-  ASSIGN_OR_RETURN(auto info, registry_.SetInfo(
-      "vllm:cache_config_info", "Information of the LLMEngine CacheConfig",
-      {{"block_size", std::to_string(profile_.block_size)},
-       {"cache_dtype", "auto"},
-       {"enable_prefix_caching", "True"},
-       {"engine", std::string(engine)},
-       {"gpu_memory_utilization", "0.9"},
-       {"num_gpu_blocks", std::to_string(profile_.num_gpu_blocks())}}));
+  ASSIGN_OR_RETURN(
+      auto info,
+      registry_.SetInfo("vllm:cache_config_info", "Information of the LLMEngine CacheConfig",
+                        {{"block_size", std::to_string(profile_.block_size)},
+                         {"cache_dtype", "auto"},
+                         {"enable_prefix_caching", "True"},
+                         {"engine", std::string(engine)},
+                         {"gpu_memory_utilization", "0.9"},
+                         {"num_gpu_blocks", std::to_string(profile_.num_gpu_blocks())}}));
   info_ = std::move(info);
 
   RETURN_IF_ERROR(counter("vllm:prefix_cache_queries_total",
@@ -104,7 +105,8 @@ absl::Status ReplicaMetrics::Register() {
                           [](const EngineStats& s) { return double(s.prompt_tokens); }));
   RETURN_IF_ERROR(counter("vllm:generation_tokens_total", "Number of generation tokens processed.",
                           [](const EngineStats& s) { return double(s.generation_tokens); }));
-  RETURN_IF_ERROR(counter("vllm:num_preemptions_total", "Cumulative number of preemption from the engine.",
+  RETURN_IF_ERROR(counter("vllm:num_preemptions_total",
+                          "Cumulative number of preemption from the engine.",
                           [](const EngineStats& s) { return double(s.preemptions); }));
   {
     ASSIGN_OR_RETURN(auto* family,
@@ -114,7 +116,7 @@ absl::Status ReplicaMetrics::Register() {
     for (std::string_view reason : {"stop", "length", "abort"}) {
       ASSIGN_OR_RETURN(auto handle, family->Add({model, engine, reason}, [this, reason] {
         const EngineStats s = stats_();
-        return double(reason == "stop" ? s.finished_stop
+        return double(reason == "stop"     ? s.finished_stop
                       : reason == "length" ? s.finished_length
                                            : s.aborted);
       }));
@@ -126,9 +128,9 @@ absl::Status ReplicaMetrics::Register() {
                                     "Histogram of time to first token in seconds.", kTtftBuckets));
   ASSIGN_OR_RETURN(itl_, histogram("vllm:inter_token_latency_seconds",
                                    "Histogram of inter-token latency in seconds.", kItlBuckets));
-  ASSIGN_OR_RETURN(e2e_, histogram("vllm:e2e_request_latency_seconds",
-                                   "Histogram of e2e request latency in seconds.",
-                                   kRequestLatencyBuckets));
+  ASSIGN_OR_RETURN(
+      e2e_, histogram("vllm:e2e_request_latency_seconds",
+                      "Histogram of e2e request latency in seconds.", kRequestLatencyBuckets));
   ASSIGN_OR_RETURN(queue_time_, histogram("vllm:request_queue_time_seconds",
                                           "Histogram of time spent in WAITING phase for request.",
                                           kRequestLatencyBuckets));
@@ -139,40 +141,42 @@ absl::Status ReplicaMetrics::Register() {
                                            "Histogram of time spent in DECODE phase for request.",
                                            kRequestLatencyBuckets));
   const std::vector<double> token_buckets = TokenBuckets(profile_.max_model_len);
-  ASSIGN_OR_RETURN(prompt_tokens_hist_, histogram("vllm:request_prompt_tokens",
-                                                  "Number of prefill tokens processed.",
-                                                  token_buckets));
-  ASSIGN_OR_RETURN(generation_tokens_hist_, histogram("vllm:request_generation_tokens",
-                                                      "Number of generation tokens processed.",
-                                                      token_buckets));
+  ASSIGN_OR_RETURN(prompt_tokens_hist_,
+                   histogram("vllm:request_prompt_tokens", "Number of prefill tokens processed.",
+                             token_buckets));
+  ASSIGN_OR_RETURN(generation_tokens_hist_,
+                   histogram("vllm:request_generation_tokens",
+                             "Number of generation tokens processed.", token_buckets));
 
-  ASSIGN_OR_RETURN(delivery_lag_,
-                   histogram("zumik_sim_token_delivery_lag_seconds",
-                             "Simulator only: time from the model's step end to the streamed "
-                             "tokens being written to the client socket.",
-                             // Fine around the 5 ms pacing target, so quantiles read from the
-                             // buckets are within 0.5 ms there.
-                             {0.0005, 0.001, 0.0015, 0.002, 0.0025, 0.003, 0.0035, 0.004, 0.0045,
-                              0.005, 0.006, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.1, 0.25, 0.5,
-                              1.0}));
-  ASSIGN_OR_RETURN(pacing_error_,
-                   histogram("zumik_sim_token_pacing_error_seconds",
-                             "Simulator only: how unevenly one stream's tokens are paced, the "
-                             "change of its delivery lag from one write to the next (client gap "
-                             "minus model gap), absolute.",
-                             {0.0005, 0.001, 0.0015, 0.002, 0.0025, 0.003, 0.0035, 0.004, 0.0045,
-                              0.005, 0.006, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.1, 0.25, 0.5,
-                              1.0}));
+  ASSIGN_OR_RETURN(
+      delivery_lag_,
+      histogram("zumik_sim_token_delivery_lag_seconds",
+                "Simulator only: time from the model's step end to the streamed "
+                "tokens being written to the client socket.",
+                // Fine around the 5 ms pacing target, so quantiles read from the
+                // buckets are within 0.5 ms there.
+                {0.0005, 0.001, 0.0015, 0.002, 0.0025, 0.003, 0.0035, 0.004, 0.0045, 0.005, 0.006,
+                 0.0075, 0.01,  0.015,  0.02,  0.03,   0.05,  0.1,    0.25,  0.5,    1.0}));
+  ASSIGN_OR_RETURN(
+      pacing_error_,
+      histogram("zumik_sim_token_pacing_error_seconds",
+                "Simulator only: how unevenly one stream's tokens are paced, the "
+                "change of its delivery lag from one write to the next (client gap "
+                "minus model gap), absolute.",
+                {0.0005, 0.001, 0.0015, 0.002, 0.0025, 0.003, 0.0035, 0.004, 0.0045, 0.005, 0.006,
+                 0.0075, 0.01,  0.015,  0.02,  0.03,   0.05,  0.1,    0.25,  0.5,    1.0}));
 
   if (profile_.lmcache.enabled) {
-    RETURN_IF_ERROR(counter("vllm:external_prefix_cache_queries_total",
-                            "External prefix cache queries from KV connector cross-instance "
-                            "cache sharing, in terms of number of queried tokens.",
-                            [](const EngineStats& s) { return double(s.external_prefix_cache_queries); }));
-    RETURN_IF_ERROR(counter("vllm:external_prefix_cache_hits_total",
-                            "External prefix cache hits from KV connector cross-instance cache "
-                            "sharing, in terms of number of cached tokens.",
-                            [](const EngineStats& s) { return double(s.external_prefix_cache_hits); }));
+    RETURN_IF_ERROR(
+        counter("vllm:external_prefix_cache_queries_total",
+                "External prefix cache queries from KV connector cross-instance "
+                "cache sharing, in terms of number of queried tokens.",
+                [](const EngineStats& s) { return double(s.external_prefix_cache_queries); }));
+    RETURN_IF_ERROR(
+        counter("vllm:external_prefix_cache_hits_total",
+                "External prefix cache hits from KV connector cross-instance cache "
+                "sharing, in terms of number of cached tokens.",
+                [](const EngineStats& s) { return double(s.external_prefix_cache_hits); }));
     const std::vector<std::string> lm_labels = {"model_name", "worker_id"};
     auto lmcache = [&](std::string_view name, std::string_view help, bool is_counter,
                        std::function<double(const EngineStats&)> read) -> absl::Status {
@@ -184,11 +188,11 @@ absl::Status ReplicaMetrics::Register() {
       handles_.push_back(std::move(handle));
       return absl::OkStatus();
     };
-    RETURN_IF_ERROR(lmcache("lmcache:num_requested_tokens_total",
-                            "Total number of tokens requested from lmcache", true,
-                            [](const EngineStats& s) { return double(s.lmcache_requested_tokens); }));
-    RETURN_IF_ERROR(lmcache("lmcache:num_hit_tokens_total",
-                            "Total number of tokens hit in lmcache", true,
+    RETURN_IF_ERROR(lmcache(
+        "lmcache:num_requested_tokens_total", "Total number of tokens requested from lmcache", true,
+        [](const EngineStats& s) { return double(s.lmcache_requested_tokens); }));
+    RETURN_IF_ERROR(lmcache("lmcache:num_hit_tokens_total", "Total number of tokens hit in lmcache",
+                            true,
                             [](const EngineStats& s) { return double(s.lmcache_hit_tokens); }));
     RETURN_IF_ERROR(lmcache("lmcache:num_stored_tokens_total",
                             "Total number of tokens stored in lmcache", true,

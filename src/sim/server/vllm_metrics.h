@@ -5,9 +5,9 @@
 
 #include <functional>
 #include <memory>
-#include <vector>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "core/clock.h"
@@ -25,9 +25,10 @@ extern const std::vector<double> kRequestLatencyBuckets;
 class ReplicaMetrics {
  public:
   // `stats` is called at scrape time and must be safe to call from any thread.
-  static absl::StatusOr<std::unique_ptr<ReplicaMetrics>> Create(
-      const Profile& profile, int replica_index, const Clock& clock,
-      std::function<EngineStats()> stats);
+  static absl::StatusOr<std::unique_ptr<ReplicaMetrics>> Create(const Profile& profile,
+                                                                int replica_index,
+                                                                const Clock& clock,
+                                                                std::function<EngineStats()> stats);
 
   // Observations, called by the replica's driver as the engine's events are delivered.
   void ObserveFirstToken(const FirstTokenEvent& event);
