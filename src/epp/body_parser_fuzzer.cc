@@ -1,11 +1,13 @@
 // libFuzzer target: the EPP body parser (and the usage parser) on arbitrary bytes for every
 // API kind; the first byte picks the kind. Must never crash, leak or read out of bounds, and
-// the body and usage scans must agree with the DOM readings of the same bytes.
+// the body, usage and choice-text scans must agree with the DOM readings of the same bytes.
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 #include "epp/body_parser.h"
+#include "epp/choice_text.h"
 #include "epp/usage_parser.h"
 #include "epp/usage_scanner.h"
 
@@ -41,6 +43,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         scanned.cached_tokens != parsed.cached_tokens) {
       __builtin_trap();
     }
+  }
+  // The DOM-free choice-text scan must agree with the DOM reading whenever it answers.
+  std::string scanned_text, parsed_text;
+  if (zumik::epp::ScanChoiceText(body, &scanned_text) == zumik::epp::ScanResult::kFound) {
+    zumik::epp::ParseChoiceText(body, &parsed_text);
+    if (scanned_text != parsed_text) __builtin_trap();
   }
   return 0;
 }

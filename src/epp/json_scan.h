@@ -148,6 +148,12 @@ class Cursor {
     if (!String(&raw)) return false;
     out.clear();
     out.reserve(raw.size());
+    AppendDecoded(raw, out);
+    return true;
+  }
+
+  // Appends the decoding of `raw`, the bytes between a string's quotes as String accepted them.
+  static void AppendDecoded(std::string_view raw, std::string& out) {
     for (size_t i = 0; i < raw.size(); ++i) {
       if (raw[i] != '\\') {
         size_t next = raw.find('\\', i);
@@ -177,7 +183,6 @@ class Cursor {
           break;  // " \\ /
       }
     }
-    return true;
   }
 
   // true or false.

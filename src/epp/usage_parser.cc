@@ -1,41 +1,10 @@
 // Incremental usage extraction from SSE and JSON response bodies (see usage_parser.h).
 #include "epp/usage_parser.h"
 
-#include <boost/json.hpp>
-
+#include "epp/choice_text.h"
 #include "epp/usage_scanner.h"
 
 namespace zumik::epp {
-
-void AppendChoiceText(std::string_view json, std::string* out) {
-  namespace bj = boost::json;
-  boost::system::error_code ec;
-  const bj::value root = bj::parse(bj::string_view(json.data(), json.size()), ec);
-  if (ec || !root.is_object()) return;
-  const bj::value* choices = root.get_object().if_contains("choices");
-  if (choices == nullptr || !choices->is_array()) return;
-  const bj::object* choice = nullptr;
-  for (const bj::value& c : choices->get_array()) {
-    if (!c.is_object()) continue;
-    const bj::value* index = c.get_object().if_contains("index");
-    // Choice 0 (n > 1 streams interleave choices; a missing index is the only choice).
-    if (index == nullptr || (index->is_int64() && index->get_int64() == 0) ||
-        (index->is_uint64() && index->get_uint64() == 0)) {
-      choice = &c.get_object();
-      break;
-    }
-  }
-  if (choice == nullptr) return;
-  const bj::value* text = choice->if_contains("text");
-  for (std::string_view key : {"delta", "message"}) {
-    if (text != nullptr) break;
-    const bj::value* part = choice->if_contains(key);
-    if (part != nullptr && part->is_object()) text = part->get_object().if_contains("content");
-  }
-  if (text == nullptr || !text->is_string()) return;
-  const bj::string& s = text->get_string();
-  out->append(s.data(), s.size());
-}
 
 void UsageParser::Feed(std::string_view chunk) {
   if (finished_ || chunk.empty()) return;

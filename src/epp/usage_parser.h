@@ -16,11 +16,6 @@ struct Usage {
   int64_t cached_tokens = -1;
 };
 
-// Appends the generated text of choice 0 in one JSON document (a whole response or one SSE
-// event) to *out: `choices[0].text` (completions), `choices[0].delta.content` (a chat stream
-// chunk) or `choices[0].message.content` (a whole chat response). Nothing for anything else.
-void AppendChoiceText(std::string_view json, std::string* out);
-
 class UsageParser {
  public:
   // A JSON body larger than this is not parsed for usage (the bytes still pass through).

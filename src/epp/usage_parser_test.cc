@@ -98,23 +98,6 @@ TEST(UsageParser, SseUsageNullAndPartialEventsKeepEarlierValues) {
   EXPECT_EQ(p.events(), 3);
 }
 
-TEST(AppendChoiceText, ReadsChoiceZerosTextDeltaOrMessage) {
-  std::string out;
-  AppendChoiceText(R"({"choices":[{"index":0,"text":"ab\ncd"}]})", &out);
-  EXPECT_EQ(out, "ab\ncd");
-  AppendChoiceText(R"({"choices":[{"index":0,"delta":{"role":"assistant","content":"E"}}]})", &out);
-  AppendChoiceText(R"({"choices":[{"message":{"role":"assistant","content":"F"}}]})", &out);
-  EXPECT_EQ(out, "ab\ncdEF");
-  // Other choices, empty or missing content, usage-only chunks and garbage add nothing.
-  for (const char* other :
-       {R"({"choices":[{"index":1,"text":"x"}]})", R"({"choices":[{"index":0,"delta":{}}]})",
-        R"({"choices":[{"index":0,"delta":{"content":null}}]})",
-        R"({"choices":[],"usage":{"prompt_tokens":1}})", "not json", "[]"}) {
-    AppendChoiceText(other, &out);
-  }
-  EXPECT_EQ(out, "ab\ncdEF");
-}
-
 TEST(UsageParser, CollectsTheStreamedTextOnlyWhenAsked) {
   const std::string stream =
       "data: {\"choices\":[{\"index\":0,\"text\":\"Hel\"}]}\n\n"

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "epp/damaged_documents.h"
+
 namespace zumik::epp {
 namespace {
 
@@ -146,17 +148,7 @@ TEST(UsageScanner, LeavesDeepNestingToTheDom) {
 
 // Every truncation and single-byte change of the cases: the scan never disagrees with the DOM.
 TEST(UsageScanner, AgreesWithTheDomOnDamagedDocuments) {
-  const std::string replacements = "{}[]\":,0-9.eE \\tnu\x80\xbf\xc3\xe2\xed\xf0\xff";
-  for (const Case& c : Cases()) {
-    for (size_t n = 0; n < c.doc.size(); ++n) ExpectAgrees(std::string_view(c.doc).substr(0, n));
-    for (size_t i = 0; i < c.doc.size(); ++i) {
-      for (char r : replacements) {
-        std::string changed = c.doc;
-        changed[i] = r;
-        ExpectAgrees(changed);
-      }
-    }
-  }
+  for (const Case& c : Cases()) ForEachDamaged(c.doc, ExpectAgrees);
 }
 
 // Long strings are skipped a word at a time: a special byte at any offset is still seen.

@@ -327,7 +327,8 @@ TEST(Scheduler, IndexResponsesSkipsCompletionsHashedWithAnOldBlockSize) {
   // Another block size is seen before the response ends: the index restarts, and the old
   // request's hashes can no longer be continued.
   eps[0].metrics.block_size = 32;
-  InferenceRequest other = Request(Text(128 * 2, 'z'));
+  const std::string other_prompt = Text(128 * 2, 'z');  // the request only views it
+  InferenceRequest other = Request(other_prompt);
   ASSERT_TRUE(scheduler->Pick(other, eps, Time{1}).ok());
   EXPECT_EQ(scheduler->prefix_index()->EntriesOf(0), 2);
   Completion done;

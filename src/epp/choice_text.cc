@@ -1,0 +1,181 @@
+// Choice 0's generated text: a DOM-free scan with a DOM fallback (see choice_text.h).
+#include "epp/choice_text.h"
+
+#include <boost/json.hpp>
+
+#include "epp/json_scan.h"
+
+namespace zumik::epp {
+namespace {
+
+// A member that may hold the text: absent, a string (its raw bytes, decoded only if chosen), or
+// something else (which the DOM reading also ignores).
+struct Field {
+  enum class State { kAbsent, kString, kOther };
+  State state = State::kAbsent;
+  std::string_view raw;
+};
+
+// `delta` or `message`: whether it is an object, and its `content`.
+struct Part {
+  bool seen = false;
+  bool object = false;
+  Field content;
+};
+
+struct Choice {
+  bool index_seen = false;
+  bool index_zero = true;  // absent counts as 0
+  Field text;
+  Part delta, message;
+
+  // What the DOM reading takes: `text` if present, else the first object part with `content`.
+  const Field* Text() const {
+    if (text.state != Field::State::kAbsent) return &text;
+    for (const Part* part : {&delta, &message}) {
+      if (part->object && part->content.state != Field::State::kAbsent) return &part->content;
+    }
+    return nullptr;
+  }
+};
+
+class Scanner : public json_scan::Cursor {
+ public:
+  using Cursor::Cursor;
+
+  ScanResult Scan(std::string* out) {
+    bool choices_seen = false;
+    const Field* chosen = nullptr;
+    Choice choice;
+    SkipSpace();
+    if (!Eat('{')) return ScanResult::kUnsure;  // not an object: let the DOM decide
+    bool ok = Members(1, [&](std::string_view key) {
+      if (key != "choices") return SkipValue(1);
+      if (choices_seen) return false;  // a repeated key: the DOM decides which counts
+      choices_seen = true;
+      return Choices(choice, chosen);
+    });
+    if (!ok || !AtEnd()) return ScanResult::kUnsure;
+    if (chosen != nullptr && chosen->state == Field::State::kString) {
+      AppendDecoded(chosen->raw, *out);
+    }
+    return ScanResult::kFound;
+  }
+
+ private:
+  // The `choices` value: when an array, the first object whose index is 0 (or absent) is read
+  // into `choice` and `chosen` points at its text field (null: none); the rest are validated.
+  bool Choices(Choice& choice, const Field*& chosen) {
+    if (Peek() != '[') return SkipValue(1);
+    ++p_;
+    SkipSpace();
+    if (Eat(']')) return true;
+    bool found = false;
+    while (true) {
+      SkipSpace();
+      if (!found && Peek() == '{') {
+        ++p_;
+        choice = Choice{};
+        if (!Members(3, [&](std::string_view key) { return Member(choice, key); })) return false;
+        if (choice.index_zero) {
+          found = true;
+          chosen = choice.Text();
+        }
+      } else if (!SkipValue(2)) {
+        return false;
+      }
+      SkipSpace();
+      if (Eat(',')) continue;
+      return Eat(']');
+    }
+  }
+
+  bool Member(Choice& choice, std::string_view key) {
+    if (key == "index") return Index(choice);
+    if (key == "text") return ReadField(choice.text, 3);
+    if (key == "delta") return ReadPart(choice.delta);
+    if (key == "message") return ReadPart(choice.message);
+    return SkipValue(3);
+  }
+
+  // Only a plain unsigned integer is read; anything else the DOM might still call 0 (-0, 0.0,
+  // 0e0) sends the document to it.
+  bool Index(Choice& choice) {
+    if (choice.index_seen) return false;
+    choice.index_seen = true;
+    if (Peek() < '0' || Peek() > '9') {
+      if (Peek() == '-') return false;
+      choice.index_zero = false;  // a string, null, ...: not an integer 0
+      return SkipValue(3);
+    }
+    const char* start = p_;
+    if (!Number()) return false;
+    const std::string_view digits(start, static_cast<size_t>(p_ - start));
+    if (digits.find_first_not_of("0123456789") != std::string_view::npos) return false;
+    choice.index_zero = digits == "0";
+    return true;
+  }
+
+  bool ReadField(Field& field, int depth) {
+    if (field.state != Field::State::kAbsent) return false;  // repeated key
+    if (Peek() == '"') {
+      field.state = Field::State::kString;
+      return String(&field.raw);
+    }
+    field.state = Field::State::kOther;
+    return SkipValue(depth);
+  }
+
+  bool ReadPart(Part& part) {
+    if (part.seen) return false;  // repeated key
+    part.seen = true;
+    if (Peek() != '{') return SkipValue(3);
+    ++p_;
+    part.object = true;
+    return Members(4, [&](std::string_view key) {
+      return key == "content" ? ReadField(part.content, 4) : SkipValue(4);
+    });
+  }
+};
+
+}  // namespace
+
+void ParseChoiceText(std::string_view json, std::string* out) {
+  namespace bj = boost::json;
+  boost::system::error_code ec;
+  const bj::value root = bj::parse(bj::string_view(json.data(), json.size()), ec);
+  if (ec || !root.is_object()) return;
+  const bj::value* choices = root.get_object().if_contains("choices");
+  if (choices == nullptr || !choices->is_array()) return;
+  const bj::object* choice = nullptr;
+  for (const bj::value& c : choices->get_array()) {
+    if (!c.is_object()) continue;
+    const bj::value* index = c.get_object().if_contains("index");
+    // Choice 0 (n > 1 streams interleave choices; a missing index is the only choice).
+    if (index == nullptr || (index->is_int64() && index->get_int64() == 0) ||
+        (index->is_uint64() && index->get_uint64() == 0)) {
+      choice = &c.get_object();
+      break;
+    }
+  }
+  if (choice == nullptr) return;
+  const bj::value* text = choice->if_contains("text");
+  for (std::string_view key : {"delta", "message"}) {
+    if (text != nullptr) break;
+    const bj::value* part = choice->if_contains(key);
+    if (part != nullptr && part->is_object()) text = part->get_object().if_contains("content");
+  }
+  if (text == nullptr || !text->is_string()) return;
+  const bj::string& s = text->get_string();
+  out->append(s.data(), s.size());
+}
+
+ScanResult ScanChoiceText(std::string_view json, std::string* out) {
+  return Scanner(json).Scan(out);
+}
+
+void AppendChoiceText(std::string_view json, std::string* out) {
+  if (ScanChoiceText(json, out) == ScanResult::kUnsure) ParseChoiceText(json, out);
+}
+
+}  // namespace zumik::epp

@@ -1,0 +1,24 @@
+// The generated text of choice 0 in one JSON document (a whole completion body or one SSE
+// event): completions' `text`, chat's `delta.content` (streamed) or `message.content`. The
+// prefix index learns it when a policy indexes responses (usage_parser.h collects it). Two
+// readings, as for usage (usage_scanner.h): ScanChoiceText walks the bytes without a DOM and
+// answers only for documents it fully understands, agreeing with ParseChoiceText, the boost::json
+// reference; AppendChoiceText uses the scan and falls back to the DOM.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "epp/usage_scanner.h"
+
+namespace zumik::epp {
+
+// Choice 0 is the first object in `choices` whose `index` is 0 or absent. Its text is `text` if
+// the choice has that key, else `delta.content`, else `message.content`; appended only when it
+// is a string. Invalid JSON appends nothing.
+void ParseChoiceText(std::string_view json, std::string* out);
+// kFound: the text (possibly none) is appended; kUnsure: nothing is, ask ParseChoiceText.
+ScanResult ScanChoiceText(std::string_view json, std::string* out);
+void AppendChoiceText(std::string_view json, std::string* out);
+
+}  // namespace zumik::epp
