@@ -494,57 +494,62 @@ ApiErrorOr<ChatRequest> ParseChatRequest(std::string_view body, const RequestLim
   return request;
 }
 
-std::string RenderChatPrompt(std::span<const ChatMessage> messages) {
-  static constexpr std::string_view kBegin = "<|begin_of_text|>";
-  static constexpr std::string_view kStartHeader = "<|start_header_id|>";
-  static constexpr std::string_view kEndHeader = "<|end_header_id|>\n\n";
-  static constexpr std::string_view kEndOfTurn = "<|eot_id|>";
-  constexpr size_t kPerMessage = kStartHeader.size() + kEndHeader.size() + kEndOfTurn.size() + 9;
-  size_t size = kBegin.size() + kPerMessage;
-  for (const ChatMessage& message : messages) size += kPerMessage + message.content.size();
+namespace {
 
+// A special token of the Llama 3 template: its text, and its id in Meta's Llama 3 tokenizer
+// (128000 + its position in the special-token list).
+struct SpecialToken {
+  std::string_view text;
+  TokenId id;
+};
+constexpr SpecialToken kBeginOfText{"<|begin_of_text|>", 128000};
+constexpr SpecialToken kStartHeader{"<|start_header_id|>", 128006};
+constexpr SpecialToken kEndHeader{"<|end_header_id|>", 128007};
+constexpr SpecialToken kEndOfTurn{"<|eot_id|>", 128009};
+
+// The template, once for both readings: `special` gets each special token, `text` each text
+// piece between them (role, blank line, content), in order.
+template <typename Special, typename Text>
+void VisitChatTemplate(std::span<const ChatMessage> messages, Special&& special, Text&& text) {
+  auto header = [&](ChatRole role) {
+    special(kStartHeader);
+    text(ChatRoleName(role));
+    special(kEndHeader);
+    text("\n\n");
+  };
+  special(kBeginOfText);
+  for (const ChatMessage& message : messages) {
+    header(message.role);
+    text(message.content);
+    special(kEndOfTurn);
+  }
+  header(ChatRole::kAssistant);
+}
+
+}  // namespace
+
+std::string RenderChatPrompt(std::span<const ChatMessage> messages) {
+  constexpr size_t kPerMessage =
+      kStartHeader.text.size() + kEndHeader.text.size() + kEndOfTurn.text.size() + 11;
+  size_t size = kBeginOfText.text.size() + kPerMessage;
+  for (const ChatMessage& message : messages) size += kPerMessage + message.content.size();
   std::string prompt;
   prompt.reserve(size);
-  prompt.append(kBegin);
-  for (const ChatMessage& message : messages) {
-    prompt.append(kStartHeader);
-    prompt.append(ChatRoleName(message.role));
-    prompt.append(kEndHeader);
-    prompt.append(message.content);
-    prompt.append(kEndOfTurn);
-  }
-  prompt.append(kStartHeader);
-  prompt.append(ChatRoleName(ChatRole::kAssistant));
-  prompt.append(kEndHeader);
+  VisitChatTemplate(
+      messages, [&](const SpecialToken& token) { prompt.append(token.text); },
+      [&](std::string_view piece) { prompt.append(piece); });
   return prompt;
 }
 
 std::vector<TokenId> TokenizeChatPrompt(std::span<const ChatMessage> messages) {
-  // Llama 3's ids for its special tokens (Meta's Llama 3 tokenizer: 128000 + position in its
-  // special-token list).
-  constexpr TokenId kBeginOfText = 128000;
-  constexpr TokenId kStartHeader = 128006;
-  constexpr TokenId kEndHeader = 128007;
-  constexpr TokenId kEndOfTurn = 128009;
   std::vector<TokenId> out;
   std::vector<TokenId> piece;
-  auto text = [&](std::string_view t) {
-    TokenizeInto(t, &piece);
-    out.insert(out.end(), piece.begin(), piece.end());
-  };
-  auto header = [&](ChatRole role) {
-    out.push_back(kStartHeader);
-    text(ChatRoleName(role));
-    out.push_back(kEndHeader);
-    text("\n\n");
-  };
-  out.push_back(kBeginOfText);
-  for (const ChatMessage& message : messages) {
-    header(message.role);
-    text(message.content);
-    out.push_back(kEndOfTurn);
-  }
-  header(ChatRole::kAssistant);
+  VisitChatTemplate(
+      messages, [&](const SpecialToken& token) { out.push_back(token.id); },
+      [&](std::string_view text) {
+        TokenizeInto(text, &piece);
+        out.insert(out.end(), piece.begin(), piece.end());
+      });
   return out;
 }
 
