@@ -31,8 +31,10 @@ void IdealCache::Touch(uint32_t n) {
 int64_t IdealCache::Match(std::span<const uint64_t> hashes) {
   size_t matched = 0;
   while (matched < hashes.size() && index_.contains(hashes[matched])) ++matched;
-  // Touched tail first, so the chain keeps block 0 most recent.
-  for (size_t i = matched; i-- > 0;) Touch(index_.at(hashes[i]));
+  // Touched tail first, so the chain keeps block 0 most recent. Unbounded, recency is unused.
+  if (capacity_ > 0) {
+    for (size_t i = matched; i-- > 0;) Touch(index_.at(hashes[i]));
+  }
   return static_cast<int64_t>(matched);
 }
 
@@ -40,7 +42,7 @@ void IdealCache::Insert(std::span<const uint64_t> hashes) {
   for (size_t i = hashes.size(); i-- > 0;) {
     const uint64_t hash = hashes[i];
     if (auto it = index_.find(hash); it != index_.end()) {
-      Touch(it->second);
+      if (capacity_ > 0) Touch(it->second);
       continue;
     }
     uint32_t n = kNil;
