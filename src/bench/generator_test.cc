@@ -22,6 +22,19 @@ Workload SharedPrefix(int groups, int per_group, bool cycle = true) {
   return w;
 }
 
+// A multi-turn workload with fixed lengths (turns 0: unbounded conversations).
+Workload MultiTurn(int groups, int per_group, int system, int question, int output, int turns) {
+  Workload w;
+  w.kind = WorkloadKind::kMultiTurn;
+  w.multi_turn.num_groups = groups;
+  w.multi_turn.conversations_per_group = per_group;
+  w.multi_turn.system_prompt_len = LengthDist::Fixed(system);
+  w.multi_turn.question_len = LengthDist::Fixed(question);
+  w.multi_turn.output_len = LengthDist::Fixed(output);
+  w.multi_turn.turns = LengthDist::Fixed(turns);
+  return w;
+}
+
 size_t CommonPrefix(const std::string& a, const std::string& b) {
   size_t n = 0;
   while (n < a.size() && n < b.size() && a[n] == b[n]) ++n;
@@ -95,14 +108,7 @@ TEST(Generator, SameSeedSameRequests) {
 }
 
 TEST(Generator, ConversationTurnsExtendTheirHistory) {
-  Workload w;
-  w.kind = WorkloadKind::kMultiTurn;
-  w.multi_turn.num_groups = 1;
-  w.multi_turn.conversations_per_group = 2;
-  w.multi_turn.system_prompt_len = LengthDist::Fixed(32);
-  w.multi_turn.question_len = LengthDist::Fixed(8);
-  w.multi_turn.output_len = LengthDist::Fixed(4);
-  w.multi_turn.turns = LengthDist::Fixed(3);
+  const Workload w = MultiTurn(1, 2, 32, 8, 4, 3);
   Generator g(w);
   // Closed loop: client 0's turns are one conversation, each prompt extending the last.
   const GenRequest t1 = g.NextForClient(0);
@@ -123,14 +129,7 @@ TEST(Generator, ConversationTurnsExtendTheirHistory) {
 // The answer text a turn reports is the text its next turn carries between the two prompts
 // (what a gateway would read in the response and the router indexes with indexResponses).
 TEST(Generator, ATurnsAnswerTextIsWhatTheNextTurnCarriesAfterItsPrompt) {
-  Workload w;
-  w.kind = WorkloadKind::kMultiTurn;
-  w.multi_turn.num_groups = 1;
-  w.multi_turn.conversations_per_group = 1;
-  w.multi_turn.system_prompt_len = LengthDist::Fixed(32);
-  w.multi_turn.question_len = LengthDist::Fixed(8);
-  w.multi_turn.output_len = LengthDist::Fixed(20);
-  w.multi_turn.turns = LengthDist::Fixed(2);
+  const Workload w = MultiTurn(1, 1, 32, 8, 20, 2);
   for (bool tokens : {false, true}) {
     GeneratorOptions options;
     options.make_tokens = tokens;
@@ -151,14 +150,7 @@ TEST(Generator, ATurnsAnswerTextIsWhatTheNextTurnCarriesAfterItsPrompt) {
 // For the virtual fleet a later turn's engine tokens are the earlier prompt, then exactly the
 // tokens the engine generates for that request (its engine seed), then the new question.
 TEST(Generator, AVirtualTurnCarriesTheTokensTheEngineGenerated) {
-  Workload w;
-  w.kind = WorkloadKind::kMultiTurn;
-  w.multi_turn.num_groups = 1;
-  w.multi_turn.conversations_per_group = 1;
-  w.multi_turn.system_prompt_len = LengthDist::Fixed(32);
-  w.multi_turn.question_len = LengthDist::Fixed(8);
-  w.multi_turn.output_len = LengthDist::Fixed(40);
-  w.multi_turn.turns = LengthDist::Fixed(2);
+  const Workload w = MultiTurn(1, 1, 32, 8, 40, 2);
   GeneratorOptions options;
   options.make_tokens = true;
   Generator g(w, options);
@@ -197,12 +189,7 @@ TEST(Generator, AVirtualTurnCarriesTheTokensTheEngineGenerated) {
 
 // Multi-turn with fixed lengths, generated for a model with a 1,000-token context.
 Generator WithContext1000(int system, int question, int output, int turns = 0) {
-  Workload w;
-  w.kind = WorkloadKind::kMultiTurn;
-  w.multi_turn.system_prompt_len = LengthDist::Fixed(system);
-  w.multi_turn.question_len = LengthDist::Fixed(question);
-  w.multi_turn.output_len = LengthDist::Fixed(output);
-  if (turns > 0) w.multi_turn.turns = LengthDist::Fixed(turns);
+  const Workload w = MultiTurn(1, 1, system, question, output, turns);
   GeneratorOptions options;
   options.max_context_tokens = 1000;
   return Generator(w, options);
@@ -230,15 +217,7 @@ TEST(Generator, ASystemPromptLongerThanTheContextIsCutToAOneTurnConversation) {
 
 // HTTP mode: a conversation's turns carry the answers the server returned.
 Workload Conversations(int groups, int per_group, int turns) {
-  Workload w;
-  w.kind = WorkloadKind::kMultiTurn;
-  w.multi_turn.num_groups = groups;
-  w.multi_turn.conversations_per_group = per_group;
-  w.multi_turn.system_prompt_len = LengthDist::Fixed(16);
-  w.multi_turn.question_len = LengthDist::Fixed(8);
-  w.multi_turn.output_len = LengthDist::Fixed(20);
-  if (turns > 0) w.multi_turn.turns = LengthDist::Fixed(turns);
-  return w;
+  return MultiTurn(groups, per_group, 16, 8, 20, turns);
 }
 
 GeneratorOptions RealAnswers(int max_context = 131072) {
