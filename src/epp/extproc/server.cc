@@ -39,7 +39,8 @@ constexpr size_t kArenaBlockBytes = 4096;
 // thread with no handoff (the callback API ran each reaction on another thread, a futex wake
 // per message). At most one operation (accept, read, write or finish) is outstanding at a
 // time (read → handle → write the replies in order → read), so the object is its own tag and
-// the StreamProcessor needs no lock.
+// the StreamProcessor needs no lock. The call's done notification has a tag of its own (the
+// object goes once both it and Finish have come back), on the same queue and thread.
 class ProcessStream final : public CompletionTag {
  public:
   ProcessStream(AsyncService& service, grpc::ServerCompletionQueue& cq, Backend& backend,
@@ -54,6 +55,9 @@ class ProcessStream final : public CompletionTag {
   // Asks gRPC for the next stream arriving on this queue.
   void Accept() {
     state_ = State::kAccepting;
+    // Registered before the call starts, as gRPC requires: the peer's cancel reaches a request
+    // waiting for admission, which has no read or write outstanding to fail.
+    context_.AsyncNotifyWhenDone(&done_tag_);
     service_.RequestProcess(&context_, &stream_, &cq_, &cq_, this);
   }
 
@@ -62,6 +66,8 @@ class ProcessStream final : public CompletionTag {
     switch (state_) {
       case State::kAccepting:
         if (!ok) {  // the server is shutting down
+          // A call that never started gets no done notification (gRPC issue 10136, documented
+          // in grpc/grpc#33208), so nothing else refers to this object.
           delete this;
           return;
         }
@@ -81,13 +87,40 @@ class ProcessStream final : public CompletionTag {
         OnAdmitRetry();
         return;
       case State::kFinishing:
-        delete this;
+        // The done notification comes after Finish too, in either order with this.
+        state_ = State::kFinished;
+        if (call_done_) delete this;
+        return;
+      case State::kFinished:
         return;
     }
   }
 
  private:
-  enum class State { kAccepting, kReading, kWriting, kWaiting, kFinishing };
+  enum class State { kAccepting, kReading, kWriting, kWaiting, kFinishing, kFinished };
+
+  // The call's done notification: its own tag, since the stream is the tag of the one
+  // operation outstanding. Delivered once for every call that started.
+  class DoneTag final : public CompletionTag {
+   public:
+    explicit DoneTag(ProcessStream& stream) : stream_(stream) {}
+    void Proceed(bool /*ok*/) override { stream_.OnCallDone(); }
+
+   private:
+    ProcessStream& stream_;
+  };
+
+  void OnCallDone() {
+    call_done_ = true;
+    if (state_ == State::kFinished) {
+      delete this;
+    } else if (state_ == State::kWaiting) {
+      // Cancelled while waiting for admission (the call cannot be done otherwise before our
+      // Finish): the alarm comes back at once, failed, and OnAdmitRetry ends the request.
+      alarm_->Cancel();
+    }
+    // Reading or writing: that operation fails and ends the request as before.
+  }
 
   // Each message cycle (read, handle, write the replies) builds its messages on arena_, and
   // the next cycle starts by resetting it: no per-object heap allocation and no destructor
@@ -121,6 +154,11 @@ class ProcessStream final : public CompletionTag {
   }
 
   void OnAdmitRetry() {
+    if (call_done_) {  // the peer cancelled: leave the queue without another admission try
+      processor_.Abort();
+      Finish(grpc::Status(grpc::StatusCode::CANCELLED, "ext_proc stream cancelled by the peer"));
+      return;
+    }
     NewCycle();
     if (std::chrono::steady_clock::now() >= queue_deadline_ || tracker_.draining()) {
       processor_.QueueTimedOut(*replies_);
@@ -198,6 +236,8 @@ class ProcessStream final : public CompletionTag {
   int next_reply_ = 0;
   absl::Status status_;
   std::optional<grpc::Alarm> alarm_;  // the admission retry (a fresh alarm each time)
+  DoneTag done_tag_{*this};
+  bool call_done_ = false;  // the done notification arrived
   bool waited_ = false;
   std::chrono::steady_clock::time_point queue_deadline_;
 };

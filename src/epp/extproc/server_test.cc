@@ -424,6 +424,32 @@ TEST_F(ServerTest, QueuedRequestGetsTheTimeoutRejectionAfterTheQueueTtl) {
   EXPECT_EQ(backend_->queued(), 0);
 }
 
+// Envoy cancels the stream when its client goes away. A queued request then leaves the queue
+// at once (it is not admitted later, nor held until its TTL), so its place goes to the next.
+TEST_F(ServerTest, CancelledQueuedRequestGivesUpItsPlaceAtOnce) {
+  backend_->SetQueue(1, std::chrono::hours(1));
+  backend_->SetSaturated("/v1/completions", true);
+  auto send_request = [](harness::EnvoyStream& stream) {
+    return stream.Send(harness::RequestHeaders("POST", "/v1/completions", {}, false)) &&
+           stream.Send(harness::RequestBody("{}", true));
+  };
+  auto first = client_->Open();
+  ASSERT_TRUE(send_request(*first));
+  ASSERT_TRUE(WaitQueued(*backend_, 1));
+  first->Cancel();
+  EXPECT_EQ(first->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  ASSERT_TRUE(WaitQueued(*backend_, 0));
+
+  // The only place is free again: the next saturated request waits instead of a 429.
+  auto second = client_->Open();
+  ASSERT_TRUE(send_request(*second));
+  ASSERT_TRUE(WaitQueued(*backend_, 1));
+  EXPECT_EQ(backend_->queue_entries(), 2);
+  second->Cancel();
+  EXPECT_EQ(second->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  ASSERT_TRUE(WaitQueued(*backend_, 0));
+}
+
 TEST_F(ServerTest, ShutdownAnswersQueuedRequestsWithoutWaitingForTheirTtl) {
   backend_->SetQueue(4, std::chrono::hours(1));
   backend_->SetSaturated("/v1/completions", true);
