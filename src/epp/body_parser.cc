@@ -43,6 +43,34 @@ bool AppendContent(const json::value& content, std::string& out) {
   return true;
 }
 
+// A Responses API `input` rendered as the conversation it is, in the chat template, so that a
+// follow-up that sends back the previous output (an assistant message item) continues the
+// hashed history as a chat follow-up does: a string is the user's turn; each item with a
+// `role` is a message (string content, or the text of its parts: input_text, output_text);
+// any other item (reasoning, function calls and their output) is hashed as its JSON.
+void AppendResponsesInput(const json::value& input, std::string& out) {
+  if (input.is_string()) {
+    sched::AppendChatMessage(out, "user", View(input.get_string()));
+    return;
+  }
+  if (!input.is_array()) {
+    out.append(json::serialize(input));
+    return;
+  }
+  std::string content;
+  for (const json::value& item : input.get_array()) {
+    const json::value* role = item.is_object() ? item.get_object().if_contains("role") : nullptr;
+    content.clear();
+    const json::value* parts = role != nullptr ? item.get_object().if_contains("content") : nullptr;
+    if (role != nullptr && role->is_string() &&
+        (parts == nullptr || AppendContent(*parts, content))) {
+      sched::AppendChatMessage(out, View(role->get_string()), content);
+    } else {
+      out.append(json::serialize(item));
+    }
+  }
+}
+
 // The DOM-free reading of a request body (see ScanBody): false = unsure.
 class BodyScanner : public json_scan::Cursor {
  public:
@@ -57,8 +85,12 @@ class BodyScanner : public json_scan::Cursor {
     if (!Eat('{')) return false;
     bool ok = Members(1, [&](std::string_view key) { return Member(key, out); });
     if (!ok || !AtEnd() || out.model.empty() || !has_text_) return false;
-    if (kind_ == ApiKind::kResponses && !instructions_.empty()) {
-      out.prompt.insert(0, instructions_);
+    if (kind_ == ApiKind::kResponses) {
+      // As ParseBodyWithDom renders it: the instructions, then the input as the user's turn.
+      std::string input = std::move(out.prompt);
+      out.prompt.clear();
+      if (has_instructions_) sched::AppendChatMessage(out.prompt, "system", instructions_);
+      sched::AppendChatMessage(out.prompt, "user", input);
     }
     return true;
   }
@@ -94,7 +126,9 @@ class BodyScanner : public json_scan::Cursor {
     }
     if (kind_ == ApiKind::kResponses && key == "instructions") {
       if (!First(32)) return false;
-      return Peek() == '"' ? DecodedString(instructions_) : SkipValue(1);
+      if (Peek() != '"') return SkipValue(1);
+      has_instructions_ = true;
+      return DecodedString(instructions_);
     }
     if (kind_ == ApiKind::kChatCompletions && key == "messages") {
       if (!First(16)) return false;
@@ -188,7 +222,8 @@ class BodyScanner : public json_scan::Cursor {
 
   ApiKind kind_;
   uint32_t seen_ = 0;
-  bool has_text_ = false;  // the kind's prompt field was read
+  bool has_text_ = false;          // the kind's prompt field was read
+  bool has_instructions_ = false;  // responses: a string `instructions`
   std::string instructions_, role_, content_, part_;
 };
 
@@ -300,8 +335,7 @@ BodyParseResult ParseBodyWithDom(ApiKind kind, std::string_view body) {
       }
       break;
     }
-    case ApiKind::kEmbeddings:
-    case ApiKind::kResponses: {
+    case ApiKind::kEmbeddings: {
       const auto* input = object.if_contains("input");
       if (input == nullptr) return Fail("'input' is required", "input");
       if (input->is_string()) {
@@ -309,12 +343,16 @@ BodyParseResult ParseBodyWithDom(ApiKind kind, std::string_view body) {
       } else {
         out.prompt = json::serialize(*input);
       }
-      if (kind == ApiKind::kResponses) {
-        if (const auto* instructions = object.if_contains("instructions");
-            instructions != nullptr && instructions->is_string()) {
-          out.prompt.insert(0, View(instructions->get_string()));
-        }
+      break;
+    }
+    case ApiKind::kResponses: {
+      const auto* input = object.if_contains("input");
+      if (input == nullptr) return Fail("'input' is required", "input");
+      if (const auto* instructions = object.if_contains("instructions");
+          instructions != nullptr && instructions->is_string()) {
+        sched::AppendChatMessage(out.prompt, "system", View(instructions->get_string()));
       }
+      AppendResponsesInput(*input, out.prompt);
       break;
     }
     default:

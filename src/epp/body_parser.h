@@ -1,6 +1,7 @@
 // Parsing of OpenAI-style request bodies for the EPP, once per request: model, stream flag,
 // and the bytes hashed for prefix affinity (completions `prompt`, chat `messages` rendered in
-// the GIE v1.0 template, embeddings/responses `input`). Pure; never throws.
+// the GIE v1.0 template, embeddings `input`, responses `instructions` + `input` rendered as
+// chat messages). Pure; never throws.
 #pragma once
 
 #include <cstdint>

@@ -50,5 +50,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     zumik::epp::ParseChoiceText(body, &parsed_text);
     if (scanned_text != parsed_text) __builtin_trap();
   }
+  std::string responses_text;
+  zumik::epp::AppendResponsesText(body, &responses_text);
   return 0;
 }

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "sched/request.h"
+
 namespace zumik::epp {
 namespace {
 
@@ -92,7 +94,34 @@ TEST(ParseBody, ReadsEmbeddingsAndResponsesInput) {
   EXPECT_EQ(e.body.prompt, "abc");
   auto r = ParseBody(ApiKind::kResponses, R"({"model":"m","instructions":"I:","input":"q"})");
   ASSERT_TRUE(r.ok);
-  EXPECT_EQ(r.body.prompt, "I:q");
+  std::string expected;
+  sched::AppendChatMessage(expected, "system", "I:");
+  sched::AppendChatMessage(expected, "user", "q");
+  EXPECT_EQ(r.body.prompt, expected);
+}
+
+// A Responses API conversation is hashed as the chat it is: the previous output, sent back as
+// an assistant message item, renders as the assistant message the index learned from it.
+TEST(ParseBody, RendersResponsesInputItemsAsChatMessages) {
+  auto r = ParseBody(ApiKind::kResponses,
+                     R"({"model":"m","input":[)"
+                     R"({"role":"user","content":"hi"},)"
+                     R"({"type":"reasoning","summary":[]},)"
+                     R"({"type":"message","role":"assistant","content":[)"
+                     R"({"type":"output_text","text":"he","annotations":[]},)"
+                     R"({"type":"output_text","text":"llo"}]},)"
+                     R"({"role":"user","content":[{"type":"input_text","text":"more"}]},)"
+                     R"({"type":"function_call_output","call_id":"c","output":"7"}]})");
+  ASSERT_TRUE(r.ok);
+  std::string expected;
+  sched::AppendChatMessage(expected, "user", "hi");
+  expected += R"({"type":"reasoning","summary":[]})";
+  sched::AppendChatMessage(expected, "assistant", "hello");
+  sched::AppendChatMessage(expected, "user", "more");
+  expected += R"({"type":"function_call_output","call_id":"c","output":"7"})";
+  EXPECT_EQ(r.body.prompt, expected);
+  ParsedBody scanned;
+  EXPECT_FALSE(ScanBody(ApiKind::kResponses, R"({"model":"m","input":[]})", scanned));
 }
 
 // The scan (no DOM) and the DOM reading agree wherever the scan answers.
@@ -142,6 +171,8 @@ const std::vector<BodyCase>& BodyCases() {
       {ApiKind::kEmbeddings, R"({"model":"m","input":"abc","prompt":[1]})", true},
       {ApiKind::kResponses, R"({"input":"q","model":"m","instructions":"I:"})", true},
       {ApiKind::kResponses, R"({"input":"q","model":"m","instructions":null})", true},
+      {ApiKind::kResponses, R"({"instructions":"","input":"q","model":"m"})", true},
+      {ApiKind::kResponses, R"({"model":"m","input":[{"role":"user","content":"q"}]})", false},
       // Left to the DOM: arrays serialized, \u escapes, repeated keys, and every error.
       {ApiKind::kCompletions, R"({"model":"m","prompt":["a","b"]})", false},
       {ApiKind::kCompletions, R"({"model":"m","prompt":[1,2,3]})", false},

@@ -6,6 +6,7 @@
 #include "epp/json_scan.h"
 
 namespace zumik::epp {
+namespace bj = boost::json;
 namespace {
 
 // A member that may hold the text: absent, a string (its raw bytes, decoded only if chosen), or
@@ -141,7 +142,6 @@ class Scanner : public json_scan::Cursor {
 }  // namespace
 
 void ParseChoiceText(std::string_view json, std::string* out) {
-  namespace bj = boost::json;
   boost::system::error_code ec;
   const bj::value root = bj::parse(bj::string_view(json.data(), json.size()), ec);
   if (ec || !root.is_object()) return;
@@ -176,6 +176,46 @@ ScanResult ScanChoiceText(std::string_view json, std::string* out) {
 
 void AppendChoiceText(std::string_view json, std::string* out) {
   if (ScanChoiceText(json, out) == ScanResult::kUnsure) ParseChoiceText(json, out);
+}
+
+void AppendResponsesText(std::string_view json, std::string* out) {
+  const bool delta = json.find("\"response.output_text.delta\"") != std::string_view::npos;
+  if (!delta && json.find("\"output_text\"") == std::string_view::npos) return;
+  boost::system::error_code ec;
+  const bj::value root = bj::parse(bj::string_view(json.data(), json.size()), ec);
+  if (ec || !root.is_object()) return;
+  const bj::object& doc = root.get_object();
+  auto string_of = [](const bj::object& o, std::string_view key) -> const bj::string* {
+    const bj::value* v = o.if_contains(key);
+    return v != nullptr && v->is_string() ? &v->get_string() : nullptr;
+  };
+  if (const bj::string* type = string_of(doc, "type"); type != nullptr) {
+    if (*type != "response.output_text.delta") return;
+    if (const bj::string* text = string_of(doc, "delta")) out->append(text->data(), text->size());
+    return;
+  }
+  const bj::string* object = string_of(doc, "object");
+  const bj::value* output = doc.if_contains("output");
+  if (object == nullptr || *object != "response" || output == nullptr || !output->is_array()) {
+    return;
+  }
+  for (const bj::value& item : output->get_array()) {
+    if (!item.is_object()) continue;
+    const bj::string* item_type = string_of(item.get_object(), "type");
+    const bj::value* content = item.get_object().if_contains("content");
+    if (item_type == nullptr || *item_type != "message" || content == nullptr ||
+        !content->is_array()) {
+      continue;
+    }
+    for (const bj::value& part : content->get_array()) {
+      if (!part.is_object()) continue;
+      const bj::string* part_type = string_of(part.get_object(), "type");
+      const bj::string* text = string_of(part.get_object(), "text");
+      if (part_type != nullptr && *part_type == "output_text" && text != nullptr) {
+        out->append(text->data(), text->size());
+      }
+    }
+  }
 }
 
 }  // namespace zumik::epp

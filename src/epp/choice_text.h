@@ -21,4 +21,12 @@ void ParseChoiceText(std::string_view json, std::string* out);
 ScanResult ScanChoiceText(std::string_view json, std::string* out);
 void AppendChoiceText(std::string_view json, std::string* out);
 
+// The Responses API's generated text in one JSON document: a streamed
+// `response.output_text.delta` event's `delta`, or, in a whole response (`"object":
+// "response"`), the `text` of every `output_text` part of its `message` output items, in order.
+// Other events (response.completed repeats the whole text) and items (reasoning, function
+// calls) append nothing; so does invalid JSON. A DOM reading, only for documents that can hold
+// text: delta events are small, and a whole response is read once.
+void AppendResponsesText(std::string_view json, std::string* out);
+
 }  // namespace zumik::epp

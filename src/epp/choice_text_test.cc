@@ -102,5 +102,35 @@ TEST(ChoiceText, AppendsAcrossEventsAndKeepsWhatWasThere) {
   EXPECT_EQ(out, "Hello");
 }
 
+// The Responses API's text: delta events and whole responses; nothing from other events.
+TEST(ResponsesText, ReadsDeltaEventsAndWholeResponses) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {R"({"type":"response.output_text.delta","item_id":"msg_1","output_index":1,)"
+       R"("content_index":0,"delta":"Hel","sequence_number":4})",
+       "Hel"},
+      {R"({"type":"response.output_text.done","text":"Hello"})", ""},
+      {R"({"type":"response.completed","response":{"object":"response","output":[)"
+       R"({"type":"message","content":[{"type":"output_text","text":"Hello"}]}]}})",
+       ""},
+      {R"({"id":"resp_1","object":"response","status":"completed","output":[)"
+       R"({"type":"reasoning","summary":[{"type":"summary_text","text":"think"}]},)"
+       R"({"type":"message","role":"assistant","content":[)"
+       R"({"type":"output_text","text":"Hel","annotations":[]},{"type":"refusal","refusal":"x"},)"
+       R"({"type":"output_text","text":"lo"}]}]})",
+       "Hello"},
+      {R"({"object":"chat.completion","output":[{"type":"message","content":[)"
+       R"({"type":"output_text","text":"no"}]}]})",
+       ""},
+      {R"({"type":"response.output_text.delta","delta":5})", ""},
+      {R"({"type":"response.output_text.delta","delta":"cut)", ""},
+      {"[1,2]", ""},
+  };
+  for (const auto& [doc, text] : cases) {
+    std::string out = "<";
+    AppendResponsesText(doc, &out);
+    EXPECT_EQ(out, "<" + text) << doc;
+  }
+}
+
 }  // namespace
 }  // namespace zumik::epp

@@ -391,11 +391,13 @@ std::variant<Admission, Rejection> Pipeline::AdmitOnce(
   for (auto& header : pick->response_headers) admission.response_headers.push_back(header);
   ctx->handle = pick->handle;
   ctx->primary = admission.endpoints.front();
-  // The response text continues the hashed prompt for completions and chat only.
-  if (collect_response_text_ &&
-      (kind == ApiKind::kCompletions || kind == ApiKind::kChatCompletions)) {
-    ctx->chat = kind == ApiKind::kChatCompletions;
-    ctx->usage.set_collect_text(true);
+  // The response text continues the hashed prompt: completions append it, chat and the
+  // Responses API (whose input is hashed as chat messages) an assistant message.
+  if (collect_response_text_ && kind != ApiKind::kEmbeddings) {
+    ctx->chat = kind != ApiKind::kCompletions;
+    ctx->usage.set_collect_text(true, kind == ApiKind::kResponses
+                                          ? UsageParser::TextSource::kResponses
+                                          : UsageParser::TextSource::kChoice);
   }
   if (metrics_ != nullptr) {
     ctx->series = &metrics_->Series(request.model, request.target_model);

@@ -158,6 +158,43 @@ TEST_F(PipelineTest, AChatFollowUpMatchesTheIndexedAssistantMessage) {
   p->OnDone(*std::get<Admission>(next).ctx);
 }
 
+TEST_F(PipelineTest, AResponsesApiFollowUpMatchesTheIndexedOutput) {
+  SetUpPool(4);
+  auto p = Make();
+  const std::string question(1000, 'q'), answer(2000, 'a');
+  const std::string user = R"({"role":"user","content":")" + question + "\"}";
+  auto first =
+      p->Admit("/v1/responses", {}, R"({"model":"m","stream":true,"input":[)" + user + "]}", {});
+  ASSERT_TRUE(std::holds_alternative<Admission>(first));
+  auto& ctx = *std::get<Admission>(first).ctx;
+  p->OnResponseHeaders(ctx, 200, "text/event-stream");
+  for (int i = 0; i < 2; ++i) {
+    p->OnResponseBody(ctx,
+                      "event: response.output_text.delta\ndata: {\"type\":"
+                      "\"response.output_text.delta\",\"delta\":\"" +
+                          answer.substr(i * 1000, 1000) + "\"}\n\n",
+                      false);
+  }
+  p->OnResponseBody(ctx, "", true);
+  p->OnDone(ctx);
+  const int64_t hits = p->SchedulerStats().prefix_hit_blocks;
+  auto next = p->Admit("/v1/responses", {},
+                       R"({"model":"m","input":[)" + user +
+                           R"(,{"type":"message","role":"assistant","content":[)"
+                           R"({"type":"output_text","text":")" +
+                           answer + R"("}]},{"role":"user","content":"more"}]})",
+                       {});
+  ASSERT_TRUE(std::holds_alternative<Admission>(next));
+  EXPECT_EQ(std::get<Admission>(next).endpoints.front(),
+            std::get<Admission>(first).endpoints.front());
+  std::string history;
+  sched::AppendChatMessage(history, "user", question);
+  sched::AppendChatMessage(history, "assistant", answer);
+  EXPECT_EQ(p->SchedulerStats().prefix_hit_blocks - hits,
+            static_cast<int64_t>(history.size() / 64));
+  p->OnDone(*std::get<Admission>(next).ctx);
+}
+
 TEST_F(PipelineTest, APolicyWithoutIndexResponsesLearnsPromptsOnly) {
   SetUpPool(1);
   PipelineOptions options;

@@ -69,7 +69,11 @@ void UsageParser::OnSseLine(std::string_view line) {
 
 void UsageParser::CollectText(std::string_view json) {
   if (text_overflow_) return;
-  AppendChoiceText(json, &text_);
+  if (text_source_ == TextSource::kResponses) {
+    AppendResponsesText(json, &text_);
+  } else {
+    AppendChoiceText(json, &text_);
+  }
   if (text_.size() > kMaxTextBytes) {
     text_overflow_ = true;
     text_.clear();

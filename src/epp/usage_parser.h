@@ -23,9 +23,15 @@ class UsageParser {
   // Collected response text is dropped (text() empty) once it would exceed this.
   static constexpr size_t kMaxTextBytes = 4 << 20;
 
-  // Also collect the generated text (choice 0), for a scheduler that indexes responses. Off by
-  // default: it parses every SSE event, not only those that can carry usage.
-  void set_collect_text(bool collect) { collect_text_ = collect; }
+  // Where the generated text is: choice 0 of completions and chat, or the Responses API's
+  // output text (choice_text.h).
+  enum class TextSource { kChoice, kResponses };
+  // Also collect the generated text, for a scheduler that indexes responses. Off by default:
+  // it parses every SSE event, not only those that can carry usage.
+  void set_collect_text(bool collect, TextSource source = TextSource::kChoice) {
+    collect_text_ = collect;
+    text_source_ = source;
+  }
   // The collected text; empty unless collecting, or when it overflowed kMaxTextBytes.
   const std::string& text() const { return text_; }
 
@@ -53,6 +59,7 @@ class UsageParser {
   std::string buffer_;  // partial SSE line, or the JSON body so far
   Usage usage_;
   bool collect_text_ = false;
+  TextSource text_source_ = TextSource::kChoice;
   bool text_overflow_ = false;
   std::string text_;
   int64_t events_ = 0;

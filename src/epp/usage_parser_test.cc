@@ -49,6 +49,30 @@ TEST(UsageParser, ReadsResponsesApiCompletedEvent) {
   EXPECT_EQ(p.usage().cached_tokens, 2);
 }
 
+TEST(UsageParser, CollectsTheResponsesApiTextFromItsDeltaEvents) {
+  UsageParser p;
+  p.set_streaming(true);
+  p.set_collect_text(true, UsageParser::TextSource::kResponses);
+  p.Feed(
+      "event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\","
+      "\"delta\":\"Hel\"}\n\nevent: response.output_text.delta\ndata: {\"type\":"
+      "\"response.output_text.delta\",\"delta\":\"lo\"}\n\n");
+  p.FinishWith(
+      "event: response.completed\ndata: {\"type\":\"response.completed\",\"response\":"
+      "{\"object\":\"response\",\"output\":[{\"type\":\"message\",\"content\":[{\"type\":"
+      "\"output_text\",\"text\":\"Hello\"}]}],\"usage\":{\"input_tokens\":3,"
+      "\"output_tokens\":2}}}\n\n");
+  EXPECT_EQ(p.text(), "Hello");  // the deltas; the completed event's copy is not added again
+  EXPECT_EQ(p.usage().completion_tokens, 2);
+
+  UsageParser whole;
+  whole.set_collect_text(true, UsageParser::TextSource::kResponses);
+  whole.FinishWith(
+      R"({"object":"response","output":[{"type":"message","content":[)"
+      R"({"type":"output_text","text":"Hi"}]}],"usage":{"input_tokens":3,"output_tokens":1}})");
+  EXPECT_EQ(whole.text(), "Hi");
+}
+
 TEST(UsageParser, IgnoresGarbageAndOversizedBodies) {
   UsageParser p;
   p.Feed("not json at all");
