@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <boost/json.hpp>
+#include <utility>
 
 #include "epp/json_scan.h"
 #include "sched/request.h"
@@ -124,6 +125,10 @@ class BodyScanner : public json_scan::Cursor {
       has_text_ = true;
       return DecodedString(out.prompt);
     }
+    if (kind_ == ApiKind::kResponses && key == "previous_response_id") {
+      if (!First(64)) return false;
+      return Peek() == '"' ? DecodedString(out.previous_response_id) : SkipValue(1);
+    }
     if (kind_ == ApiKind::kResponses && key == "instructions") {
       if (!First(32)) return false;
       if (Peek() != '"') return SkipValue(1);
@@ -236,13 +241,39 @@ bool ScanBody(ApiKind kind, std::string_view body, ParsedBody& out) {
   return false;
 }
 
-ApiKind ApiKindOfPath(std::string_view path) {
+namespace {
+
+std::string_view TrimPath(std::string_view path) {
   if (auto q = path.find('?'); q != std::string_view::npos) path = path.substr(0, q);
   while (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
+  return path;
+}
+
+// "/v1/responses/{id}" or "/v1/responses/{id}/cancel": the id and whether it is a cancel.
+std::pair<std::string_view, bool> StoredResponsePath(std::string_view path) {
+  constexpr std::string_view kPrefix = "/v1/responses/";
+  path = TrimPath(path);
+  if (path.substr(0, kPrefix.size()) != kPrefix) return {};
+  std::string_view rest = path.substr(kPrefix.size());
+  const size_t slash = rest.find('/');
+  if (slash == std::string_view::npos) return {rest, false};
+  if (rest.substr(slash) != "/cancel" || slash == 0) return {};
+  return {rest.substr(0, slash), true};
+}
+
+}  // namespace
+
+std::string_view ResponseIdOfPath(std::string_view path) { return StoredResponsePath(path).first; }
+
+ApiKind ApiKindOfPath(std::string_view path) {
+  path = TrimPath(path);
   if (EndsWith(path, "/chat/completions")) return ApiKind::kChatCompletions;
   if (EndsWith(path, "/completions")) return ApiKind::kCompletions;
   if (EndsWith(path, "/embeddings")) return ApiKind::kEmbeddings;
   if (EndsWith(path, "/responses")) return ApiKind::kResponses;
+  if (auto [id, cancel] = StoredResponsePath(path); !id.empty()) {
+    return cancel ? ApiKind::kResponseCancel : ApiKind::kResponseRetrieve;
+  }
   if (path == "/v1/models") return ApiKind::kModels;
   if (path == "/health" || path == "/ready") return ApiKind::kHealth;
   return ApiKind::kUnknown;
@@ -351,6 +382,10 @@ BodyParseResult ParseBodyWithDom(ApiKind kind, std::string_view body) {
       if (const auto* instructions = object.if_contains("instructions");
           instructions != nullptr && instructions->is_string()) {
         sched::AppendChatMessage(out.prompt, "system", View(instructions->get_string()));
+      }
+      if (const auto* previous = object.if_contains("previous_response_id");
+          previous != nullptr && previous->is_string()) {
+        out.previous_response_id = std::string(View(previous->get_string()));
       }
       AppendResponsesInput(*input, out.prompt);
       break;

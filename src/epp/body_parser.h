@@ -15,18 +15,24 @@ enum class ApiKind {
   kChatCompletions,
   kEmbeddings,
   kResponses,
-  kModels,  // GET /v1/models: no body, proxied to any endpoint
-  kHealth,  // GET /health, /ready: no body
+  kResponseRetrieve,  // GET /v1/responses/{id}: no body, to the replica that stored it
+  kResponseCancel,    // POST /v1/responses/{id}/cancel: likewise
+  kModels,            // GET /v1/models: no body, proxied to any endpoint
+  kHealth,            // GET /health, /ready: no body
   kUnknown,
 };
 
-// Longest-suffix match of the request path (query string ignored), as the RTR parsers do.
+// Longest-suffix match of the request path (query string ignored), as the RTR parsers do;
+// `/v1/responses/{id}` and `/v1/responses/{id}/cancel` by their shape.
 ApiKind ApiKindOfPath(std::string_view path);
+// The {id} of a kResponseRetrieve or kResponseCancel path ("" for any other path).
+std::string_view ResponseIdOfPath(std::string_view path);
 
 struct ParsedBody {
   std::string model;
   std::string prompt;  // hashed for prefix affinity
   std::string cache_salt;
+  std::string previous_response_id;  // responses: the stored response this one continues
   bool stream = false;
   bool include_usage = false;
 };

@@ -17,6 +17,14 @@ TEST(ApiKindOfPath, MatchesByLongestSuffixAndIgnoresQuery) {
   EXPECT_EQ(ApiKindOfPath("/openai/v1/completions/"), ApiKind::kCompletions);
   EXPECT_EQ(ApiKindOfPath("/v1/embeddings"), ApiKind::kEmbeddings);
   EXPECT_EQ(ApiKindOfPath("/v1/responses"), ApiKind::kResponses);
+  EXPECT_EQ(ApiKindOfPath("/v1/responses/resp_1"), ApiKind::kResponseRetrieve);
+  EXPECT_EQ(ApiKindOfPath("/v1/responses/resp_1/?stream=true"), ApiKind::kResponseRetrieve);
+  EXPECT_EQ(ApiKindOfPath("/v1/responses/resp_1/cancel"), ApiKind::kResponseCancel);
+  EXPECT_EQ(ApiKindOfPath("/v1/responses/resp_1/other"), ApiKind::kUnknown);
+  EXPECT_EQ(ApiKindOfPath("/v1/responses//cancel"), ApiKind::kUnknown);
+  EXPECT_EQ(ResponseIdOfPath("/v1/responses/resp_1/cancel"), "resp_1");
+  EXPECT_EQ(ResponseIdOfPath("/v1/responses/resp_2?x=1"), "resp_2");
+  EXPECT_EQ(ResponseIdOfPath("/v1/completions"), "");
   EXPECT_EQ(ApiKindOfPath("/v1/models"), ApiKind::kModels);
   EXPECT_EQ(ApiKindOfPath("/admin"), ApiKind::kUnknown);
   EXPECT_EQ(ApiKindOfPath(""), ApiKind::kUnknown);
@@ -124,6 +132,17 @@ TEST(ParseBody, RendersResponsesInputItemsAsChatMessages) {
   EXPECT_FALSE(ScanBody(ApiKind::kResponses, R"({"model":"m","input":[]})", scanned));
 }
 
+TEST(ParseBody, ReadsTheResponseAResponsesRequestContinues) {
+  auto r = ParseBody(ApiKind::kResponses,
+                     R"({"model":"m","input":"q","previous_response_id":"resp_7"})");
+  ASSERT_TRUE(r.ok);
+  EXPECT_EQ(r.body.previous_response_id, "resp_7");
+  auto chat = ParseBody(ApiKind::kCompletions,
+                        R"({"model":"m","prompt":"q","previous_response_id":"resp_7"})");
+  ASSERT_TRUE(chat.ok);
+  EXPECT_EQ(chat.body.previous_response_id, "");  // a Responses API field only
+}
+
 // The scan (no DOM) and the DOM reading agree wherever the scan answers.
 void ExpectScanAgrees(ApiKind kind, std::string_view body) {
   ParsedBody scanned;
@@ -135,6 +154,7 @@ void ExpectScanAgrees(ApiKind kind, std::string_view body) {
   EXPECT_EQ(scanned.cache_salt, dom.body.cache_salt) << body;
   EXPECT_EQ(scanned.stream, dom.body.stream) << body;
   EXPECT_EQ(scanned.include_usage, dom.body.include_usage) << body;
+  EXPECT_EQ(scanned.previous_response_id, dom.body.previous_response_id) << body;
 }
 
 struct BodyCase {
@@ -172,6 +192,9 @@ const std::vector<BodyCase>& BodyCases() {
       {ApiKind::kResponses, R"({"input":"q","model":"m","instructions":"I:"})", true},
       {ApiKind::kResponses, R"({"input":"q","model":"m","instructions":null})", true},
       {ApiKind::kResponses, R"({"instructions":"","input":"q","model":"m"})", true},
+      {ApiKind::kResponses, R"({"model":"m","input":"q","previous_response_id":"resp_1"})", true},
+      {ApiKind::kResponses, R"({"model":"m","input":"q","previous_response_id":null})", true},
+      {ApiKind::kCompletions, R"({"model":"m","prompt":"q","previous_response_id":"r"})", true},
       {ApiKind::kResponses, R"({"model":"m","input":[{"role":"user","content":"q"}]})", false},
       // Left to the DOM: arrays serialized, \u escapes, repeated keys, and every error.
       {ApiKind::kCompletions, R"({"model":"m","prompt":["a","b"]})", false},

@@ -158,7 +158,10 @@ std::string_view AllowedMethods(ApiKind kind) {
     case ApiKind::kChatCompletions:
     case ApiKind::kEmbeddings:
     case ApiKind::kResponses:
+    case ApiKind::kResponseCancel:
       return "POST";
+    case ApiKind::kResponseRetrieve:
+      return "GET";
     case ApiKind::kModels:
     case ApiKind::kHealth:
       return "GET, HEAD";
@@ -170,6 +173,7 @@ std::string_view AllowedMethods(ApiKind kind) {
 
 bool MethodAllowed(http::Method method, ApiKind kind) {
   if (AllowedMethods(kind) == "POST") return method == http::Method::post;
+  if (AllowedMethods(kind) == "GET") return method == http::Method::get;
   return method == http::Method::get || method == http::Method::head;
 }
 
@@ -234,6 +238,7 @@ asio::awaitable<void> Proxy(std::shared_ptr<Gateway::Shared> shared, http::Reque
     auto opened = co_await shared->client.Stream(std::move(upstream));
     if (opened.ok()) {
       stream.emplace(std::move(*opened));
+      if (i > 0) ctx.served_by = admission.endpoints[i];
       break;
     }
     last_error = opened.status();

@@ -113,7 +113,8 @@ Pipeline::Pipeline(PipelineOptions options, Datastore& datastore, EppMetrics* me
       datastore_(datastore),
       metrics_(metrics),
       clock_(clock),
-      rng_(options_.seed) {}
+      rng_(options_.seed),
+      response_homes_(options_.max_remembered_responses) {}
 
 Pipeline::~Pipeline() = default;
 
@@ -201,6 +202,17 @@ std::variant<Admission, Rejection> Pipeline::Admit(
   return result;
 }
 
+const sched::Endpoint* Pipeline::HomeOf(std::string_view response_id,
+                                        std::span<const sched::Endpoint> candidates) {
+  if (response_id.empty()) return nullptr;
+  std::optional<std::string> home = response_homes_.Find(response_id);
+  if (!home) return nullptr;
+  for (const sched::Endpoint& e : candidates) {
+    if (e.ready && e.address == *home) return &e;
+  }
+  return nullptr;  // gone or not ready: routed as usual (its replica answers if it has it)
+}
+
 std::variant<Admission, Rejection> Pipeline::AdmitOnce(
     std::string_view path, const std::vector<std::pair<std::string, std::string>>& headers,
     std::string_view body, std::span<const std::string> subset) {
@@ -249,12 +261,20 @@ std::variant<Admission, Rejection> Pipeline::AdmitOnce(
   bool any_ready = std::any_of(candidates.begin(), candidates.end(),
                                [](const sched::Endpoint& e) { return e.ready; });
 
-  bool bodiless = kind == ApiKind::kModels || kind == ApiKind::kHealth;
+  bool bodiless = kind == ApiKind::kModels || kind == ApiKind::kHealth ||
+                  kind == ApiKind::kResponseRetrieve || kind == ApiKind::kResponseCancel;
   if (bodiless) {
     if (!any_ready) {
       Rejection r = Reject(503, "no ready endpoints", "server_error", "rejected-no-endpoints", {});
       r.dropped_reason = "rejected-no-endpoints";
       return r;
+    }
+    // A stored response lives on the replica that created it, and only there.
+    if (const sched::Endpoint* home = HomeOf(ResponseIdOfPath(path), candidates)) {
+      admission.endpoints.push_back(home->address);
+      ctx->primary = home->address;
+      admission.ctx = std::move(ctx);
+      return admission;
     }
     std::vector<const sched::Endpoint*> ready;
     for (const auto& e : candidates) {
@@ -318,6 +338,18 @@ std::variant<Admission, Rejection> Pipeline::AdmitOnce(
     if (ec == std::errc() && value > 0 && value < 1e9) request.slo_ttft_ms = value;
   }
 
+  // A Responses API follow-up of a stored response goes where that response is stored: the
+  // policy still picks (and accounts for it), among that endpoint alone, with no fallbacks.
+  bool pinned = false;
+  std::vector<sched::Endpoint> home_endpoint;
+  if (kind == ApiKind::kResponses) {
+    ctx->usage.set_capture_response_id(true);
+    if (const sched::Endpoint* home = HomeOf(parsed.body.previous_response_id, candidates)) {
+      home_endpoint.push_back(*home);
+      candidates = home_endpoint;
+      pinned = true;
+    }
+  }
   ctx->model = request.model;
   ctx->target_model = request.target_model;
   ctx->priority = request.priority;
@@ -348,7 +380,7 @@ std::variant<Admission, Rejection> Pipeline::AdmitOnce(
   {
     std::lock_guard lock(sched_mu_);
     pick = scheduler_->Pick(request, candidates, now);
-    if (pick.ok() && options_.fill_fallbacks &&
+    if (pick.ok() && options_.fill_fallbacks && !pinned &&
         static_cast<int>(pick->target_indices.size()) <= options_.max_fallbacks) {
       // The picker named fewer endpoints than the fallback list may hold: add the least
       // loaded other ready candidates, so a connect failure can move on.
@@ -442,6 +474,10 @@ void Pipeline::OnDone(RequestContext& ctx) {
   ctx.usage.Finish();
   const Usage& usage = ctx.usage.usage();
   bool success = ctx.status >= 200 && ctx.status < 300;
+  if (success && !ctx.usage.response_id().empty()) {
+    response_homes_.Remember(ctx.usage.response_id(),
+                             ctx.served_by.empty() ? ctx.primary : ctx.served_by);
+  }
   if (ctx.handle != sched::kNoPickHandle) {
     sched::Completion completion;
     completion.success = success;

@@ -24,6 +24,7 @@
 #include "epp/body_parser.h"
 #include "epp/datastore.h"
 #include "epp/epp_metrics.h"
+#include "epp/response_homes.h"
 #include "epp/usage_parser.h"
 #include "sched/request.h"
 #include "sched/saturation.h"
@@ -40,6 +41,8 @@ struct RequestContext {
   std::string model;         // as sent by the client ("" for bodiless requests)
   std::string target_model;  // after a rewrite header; "" = model
   std::string primary;       // "ip:port" picked first
+  // The endpoint that answered when the transport moved past the primary ("" = the primary).
+  std::string served_by;
   int priority = 0;
   bool client_stream = false;  // the body asked for "stream": true
   bool streaming = false;      // the response is text/event-stream (set by OnResponseHeaders)
@@ -99,6 +102,8 @@ struct PipelineOptions {
   // → priority. A header value that is an integer is taken as the priority itself; unknown
   // names are priority 0.
   std::map<std::string, int, std::less<>> objectives;
+  // Responses API ids remembered with the endpoint that answered them (see response_homes.h).
+  size_t max_remembered_responses = 100'000;
 };
 
 class Pipeline {
@@ -153,6 +158,8 @@ class Pipeline {
   int64_t InFlight(std::string_view address) const;
   // Requests waiting in the admission queue now.
   int queued() const { return queued_.load(); }
+  // Responses API ids whose endpoint is remembered.
+  size_t remembered_responses() const { return response_homes_.size(); }
 
  private:
   Pipeline(PipelineOptions options, Datastore& datastore, EppMetrics* metrics, Clock& clock);
@@ -160,6 +167,9 @@ class Pipeline {
   Rejection Reject(int status, std::string_view message, std::string_view type,
                    std::string_view code, std::string_view label_model);
   void CountRejection(std::string_view label_model, int status);
+  // The ready candidate that answered Responses API id `response_id`, if remembered.
+  const sched::Endpoint* HomeOf(std::string_view response_id,
+                                std::span<const sched::Endpoint> candidates);
   std::variant<Admission, Rejection> AdmitOnce(
       std::string_view path, const std::vector<std::pair<std::string, std::string>>& headers,
       std::string_view body, std::span<const std::string> subset);
@@ -175,6 +185,7 @@ class Pipeline {
   bool collect_response_text_ = false;           // the policy indexes responses; fixed at creation
   std::atomic<int> queued_{0};
   std::atomic<uint64_t> request_seq_{0};
+  ResponseHomes response_homes_;
 };
 
 }  // namespace zumik::epp

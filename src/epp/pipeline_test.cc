@@ -195,6 +195,73 @@ TEST_F(PipelineTest, AResponsesApiFollowUpMatchesTheIndexedOutput) {
   p->OnDone(*std::get<Admission>(next).ctx);
 }
 
+// vLLM stores a Responses API response in the memory of the replica that created it: a
+// follow-up naming it, and GET /v1/responses/{id} (or its /cancel), must go there alone.
+TEST_F(PipelineTest, StoredResponsesAreFollowedUpOnTheReplicaThatStoredThem) {
+  SetUpPool(4);
+  auto p = Make();
+  auto first = p->Admit("/v1/responses", {}, R"({"model":"m","input":"hello"})", {});
+  ASSERT_TRUE(std::holds_alternative<Admission>(first));
+  auto& ctx = *std::get<Admission>(first).ctx;
+  const std::string home = std::get<Admission>(first).endpoints.front();
+  p->OnResponseHeaders(ctx, 200, "application/json");
+  p->OnResponseBody(ctx, R"({"id":"resp_1","object":"response","output":[]})", true);
+  p->OnDone(ctx);
+  EXPECT_EQ(p->remembered_responses(), 1u);
+
+  // New inputs that match nothing: without the id they would be spread over the pool.
+  for (int i = 0; i < 6; ++i) {
+    auto next = p->Admit(
+        "/v1/responses", {},
+        R"({"model":"m","previous_response_id":"resp_1","input":"q)" + std::to_string(i) + R"("})",
+        {});
+    ASSERT_TRUE(std::holds_alternative<Admission>(next));
+    EXPECT_EQ(std::get<Admission>(next).endpoints, std::vector<std::string>{home}) << i;
+  }
+  for (const char* path : {"/v1/responses/resp_1", "/v1/responses/resp_1/cancel"}) {
+    auto lookup = p->Admit(path, {}, "", {});
+    ASSERT_TRUE(std::holds_alternative<Admission>(lookup)) << path;
+    EXPECT_EQ(std::get<Admission>(lookup).endpoints, std::vector<std::string>{home}) << path;
+    p->OnDone(*std::get<Admission>(lookup).ctx);
+  }
+  // An id this EPP never saw is routed as usual (the replica answers 404 if it lacks it).
+  auto unknown = p->Admit("/v1/responses/resp_x", {}, "", {});
+  ASSERT_TRUE(std::holds_alternative<Admission>(unknown));
+  EXPECT_EQ(std::get<Admission>(unknown).endpoints.size(), 3u);
+  auto fresh = p->Admit("/v1/responses", {},
+                        R"({"model":"m","previous_response_id":"resp_x","input":"z"})", {});
+  ASSERT_TRUE(std::holds_alternative<Admission>(fresh));
+  EXPECT_EQ(std::get<Admission>(fresh).endpoints.size(), 3u);
+}
+
+TEST_F(PipelineTest, AStoredResponsesHomeIsTheEndpointThatAnsweredItsStream) {
+  SetUpPool(3);
+  auto p = Make();
+  auto first = p->Admit("/v1/responses", {}, R"({"model":"m","stream":true,"input":"hi"})", {});
+  ASSERT_TRUE(std::holds_alternative<Admission>(first));
+  auto& admission = std::get<Admission>(first);
+  // The primary refused the connection; the transport moved to the first fallback.
+  admission.ctx->served_by = admission.endpoints[1];
+  p->OnResponseHeaders(*admission.ctx, 200, "text/event-stream");
+  p->OnResponseBody(*admission.ctx,
+                    "event: response.created\ndata: {\"type\":\"response.created\","
+                    "\"response\":{\"id\":\"resp_s\",\"object\":\"response\"}}\n\n",
+                    true);
+  p->OnDone(*admission.ctx);
+  auto lookup = p->Admit("/v1/responses/resp_s", {}, "", {});
+  ASSERT_TRUE(std::holds_alternative<Admission>(lookup));
+  EXPECT_EQ(std::get<Admission>(lookup).endpoints,
+            std::vector<std::string>{admission.endpoints[1]});
+
+  // A home that is gone from the pool: routed as usual.
+  EndpointSpec remaining;
+  remaining.address = admission.endpoints[0];
+  ds_.SetEndpoints({remaining});
+  auto after = p->Admit("/v1/responses/resp_s", {}, "", {});
+  ASSERT_TRUE(std::holds_alternative<Rejection>(after) ||
+              std::get<Admission>(after).endpoints.front() != admission.endpoints[1]);
+}
+
 TEST_F(PipelineTest, APolicyWithoutIndexResponsesLearnsPromptsOnly) {
   SetUpPool(1);
   PipelineOptions options;

@@ -1,6 +1,8 @@
 // Incremental usage extraction from SSE and JSON response bodies (see usage_parser.h).
 #include "epp/usage_parser.h"
 
+#include <boost/json.hpp>
+
 #include "epp/choice_text.h"
 #include "epp/usage_scanner.h"
 
@@ -61,6 +63,7 @@ void UsageParser::OnSseLine(std::string_view line) {
     return;
   }
   ++events_;
+  if (capture_response_id_ && response_id_.empty()) CaptureResponseId(line);
   if (collect_text_) CollectText(line);
   // Only events that can carry usage are worth a parse.
   if (line.find("\"usage\"") == std::string_view::npos) return;
@@ -81,7 +84,29 @@ void UsageParser::CollectText(std::string_view json) {
   }
 }
 
+void UsageParser::CaptureResponseId(std::string_view json) {
+  namespace bj = boost::json;
+  // Streamed, the first event (response.created) carries it under "response"; whole, the root.
+  if (streaming_ && json.find("\"response.created\"") == std::string_view::npos) return;
+  boost::system::error_code ec;
+  const bj::value root = bj::parse(bj::string_view(json.data(), json.size()), ec);
+  if (ec || !root.is_object()) return;
+  const bj::object* response = &root.get_object();
+  if (streaming_) {
+    const bj::value* inner = response->if_contains("response");
+    if (inner == nullptr || !inner->is_object()) return;
+    response = &inner->get_object();
+  }
+  const bj::value* object = response->if_contains("object");
+  const bj::value* id = response->if_contains("id");
+  if (object != nullptr && object->is_string() && object->get_string() == "response" &&
+      id != nullptr && id->is_string()) {
+    response_id_.assign(id->get_string().data(), id->get_string().size());
+  }
+}
+
 void UsageParser::ParseJson(std::string_view text) {
+  if (capture_response_id_ && !streaming_ && response_id_.empty()) CaptureResponseId(text);
   if (collect_text_ && !streaming_) CollectText(text);
   Usage found;
   if (ScanUsage(text, found) == ScanResult::kUnsure) ParseUsage(text, found);

@@ -35,6 +35,12 @@ class UsageParser {
   // The collected text; empty unless collecting, or when it overflowed kMaxTextBytes.
   const std::string& text() const { return text_; }
 
+  // Also read the Responses API response's `id` (a whole response's, or the one a stream's
+  // `response.created` event announces).
+  void set_capture_response_id(bool capture) { capture_response_id_ = capture; }
+  // The id read, "" when none (or not capturing).
+  const std::string& response_id() const { return response_id_; }
+
   void set_streaming(bool streaming) { streaming_ = streaming; }
   bool streaming() const { return streaming_; }
   void Feed(std::string_view chunk);
@@ -52,6 +58,7 @@ class UsageParser {
   void OnSseLine(std::string_view line);
   void ParseJson(std::string_view json);
   void CollectText(std::string_view json);
+  void CaptureResponseId(std::string_view json);
 
   bool streaming_ = false;
   bool overflow_ = false;
@@ -62,6 +69,8 @@ class UsageParser {
   TextSource text_source_ = TextSource::kChoice;
   bool text_overflow_ = false;
   std::string text_;
+  bool capture_response_id_ = false;
+  std::string response_id_;
   int64_t events_ = 0;
   bool saw_done_ = false;
 };

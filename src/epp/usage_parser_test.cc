@@ -73,6 +73,33 @@ TEST(UsageParser, CollectsTheResponsesApiTextFromItsDeltaEvents) {
   EXPECT_EQ(whole.text(), "Hi");
 }
 
+TEST(UsageParser, CapturesTheResponsesApiResponseId) {
+  UsageParser streamed;
+  streamed.set_streaming(true);
+  streamed.set_capture_response_id(true);
+  streamed.Feed(
+      "event: response.created\ndata: {\"type\":\"response.created\",\"sequence_number\":0,"
+      "\"response\":{\"id\":\"resp_9\",\"object\":\"response\",\"status\":"
+      "\"in_progress\"}}\n\nevent: response.completed\ndata: {\"type\":\"response.completed\","
+      "\"response\":{\"id\":\"resp_other\",\"object\":\"response\"}}\n\n");
+  streamed.Finish();
+  EXPECT_EQ(streamed.response_id(), "resp_9");
+
+  UsageParser whole;
+  whole.set_capture_response_id(true);
+  whole.FinishWith(R"({"id":"resp_3","object":"response","output":[]})");
+  EXPECT_EQ(whole.response_id(), "resp_3");
+
+  UsageParser chat;  // a chat completion's id is no stored response
+  chat.set_capture_response_id(true);
+  chat.FinishWith(R"({"id":"chatcmpl-1","object":"chat.completion","choices":[]})");
+  EXPECT_EQ(chat.response_id(), "");
+
+  UsageParser off;
+  off.FinishWith(R"({"id":"resp_3","object":"response","output":[]})");
+  EXPECT_EQ(off.response_id(), "");
+}
+
 TEST(UsageParser, IgnoresGarbageAndOversizedBodies) {
   UsageParser p;
   p.Feed("not json at all");

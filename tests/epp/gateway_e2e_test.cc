@@ -239,6 +239,8 @@ TEST(EppGateway, AnswersAWrongMethodWith405AndAllow) {
       {http::Method::delete_, "/v1/chat/completions", "POST"},
       {http::Method::put, "/v1/embeddings?x=1", "POST"},
       {http::Method::post, "/v1/models", "GET, HEAD"},
+      {http::Method::delete_, "/v1/responses/resp_1", "GET"},
+      {http::Method::get, "/v1/responses/resp_1/cancel", "POST"},
   };
   for (const auto& c : cases) {
     auto r = http::FetchBlocking(c.method, fleet.Url(c.path), "{}");
