@@ -41,6 +41,7 @@ void AddEppCommand(CLI::App& app) {
     int threads = 2;
     uint64_t seed = 1;
     int64_t max_body_bytes = 64 << 20;
+    int64_t max_remembered_responses = 100'000;
   };
   auto f = std::make_shared<Flags>();
   auto* cmd = app.add_subcommand(
@@ -94,6 +95,11 @@ void AddEppCommand(CLI::App& app) {
                   "Largest request body accepted (413 above)")
       ->capture_default_str()
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 32));
+  cmd->add_option("--max-remembered-responses", f->max_remembered_responses,
+                  "Responses API ids remembered with the endpoint that stored them, so "
+                  "previous_response_id follow-ups go there (0 = off)")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{0}, int64_t{100'000'000}));
   cmd->add_option("--threads", f->threads,
                   "Gateway worker threads, each with its own event loop and upstream pool; "
                   "new connections go to the worker with the fewest")
@@ -132,6 +138,7 @@ void AddEppCommand(CLI::App& app) {
     o.pipeline.subset_match_ip_only = f->subset_ip_only;
     o.pipeline.seed = f->seed;
     o.pipeline.max_body_bytes = static_cast<size_t>(f->max_body_bytes);
+    o.pipeline.max_remembered_responses = static_cast<size_t>(f->max_remembered_responses);
     o.gateway.max_body_bytes = static_cast<size_t>(f->max_body_bytes);
     struct DurationFlag {
       const char* name;
