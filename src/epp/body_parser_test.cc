@@ -96,6 +96,19 @@ TEST(ParseBody, HandlesLargePrompts) {
   EXPECT_EQ(r.body.prompt.size(), prompt.size());
 }
 
+// What vLLM accepts on /v1/completions passes the gateway: a batch of strings, token ids, a
+// batch of token ids (hashed by their JSON form), with n > 1.
+TEST(ParseBody, AcceptsEveryCompletionsPromptShapeVllmAccepts) {
+  for (std::string_view prompt : {R"(["a","b"])", "[1,2,3]", "[[1,2],[3]]", R"(["only"])"}) {
+    const std::string body =
+        std::string(R"({"model":"m","n":4,"prompt":)") + std::string(prompt) + R"(,"stream":true})";
+    auto r = ParseBody(ApiKind::kCompletions, body);
+    ASSERT_TRUE(r.ok) << body << ": " << r.error.message;
+    EXPECT_EQ(r.body.prompt, prompt);
+    EXPECT_TRUE(r.body.stream);
+  }
+}
+
 TEST(ParseBody, ReadsEmbeddingsAndResponsesInput) {
   auto e = ParseBody(ApiKind::kEmbeddings, R"({"model":"m","input":"abc"})");
   ASSERT_TRUE(e.ok);

@@ -28,7 +28,7 @@ Sequence* Engine::NewSequence() {
   return seq;
 }
 
-absl::Status Engine::Add(RequestSpec spec) {
+absl::Status Engine::Check(const RequestSpec& spec) const {
   auto invalid = [&](std::string_view why) {
     return Errorf(absl::StatusCode::kInvalidArgument, "request {}: {}", spec.id, why);
   };
@@ -50,7 +50,12 @@ absl::Status Engine::Add(RequestSpec spec) {
   if (live_.contains(spec.id)) {
     return Errorf(absl::StatusCode::kAlreadyExists, "request {} is already running", spec.id);
   }
+  return absl::OkStatus();
+}
 
+absl::Status Engine::Add(RequestSpec spec) {
+  RETURN_IF_ERROR(Check(spec));
+  const int bs = profile_.block_size;
   Sequence* seq = NewSequence();
   // Reset every field but keep the vectors' capacity (sequences are recycled).
   seq->state = SequenceState::kAdmitting;

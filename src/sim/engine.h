@@ -140,6 +140,9 @@ class Engine {
   // min_tokens > max_tokens, prompt + max_tokens over max_model_len or over the KV capacity;
   // AlreadyExists for a live id.
   absl::Status Add(RequestSpec spec);
+  // What Add would answer, without adding: lets a driver add a group of requests (the n
+  // samples or the prompts of one HTTP request) all or none.
+  absl::Status Check(const RequestSpec& spec) const;
   // Removes a live request (client disconnect), freeing its blocks; nullopt if unknown.
   std::optional<RequestResult> Abort(RequestId id, Time now);
 

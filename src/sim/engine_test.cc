@@ -95,6 +95,46 @@ TEST(Engine, RunningRequestsSharingAPrefixStoreItOnce) {
   EXPECT_EQ(engine.kv().pool().num_used_blocks(), 0);
 }
 
+// vLLM V1 registers a block in the prefix cache when the step that fills it is scheduled
+// (KVCacheManager.allocate_slots -> cache_blocks, before the forward pass), so of the n child
+// requests of a parallel-sampling request, added together, every child after the first hits the
+// first one's prompt blocks in the very step that computes them.
+TEST(Engine, ChildrenAddedTogetherHitTheFirstChildsBlocksInTheSameStep) {
+  Engine engine(Small(100000));
+  Driver driver(&engine);
+  const auto prompt = MakePrompt(Tokens(100, 1000));  // 6 full blocks + 4 tokens, shared
+  for (RequestId id = 1; id <= 3; ++id) {
+    RequestSpec spec = Spec(id, {}, 4);
+    spec.prompt = prompt;
+    spec.seed = id;
+    ASSERT_TRUE(engine.Check(spec).ok());
+    ASSERT_TRUE(engine.Add(std::move(spec)).ok());
+  }
+  ASSERT_TRUE(driver.StepOnce());
+  const StepResult& first = engine.last_step();
+  ASSERT_EQ(first.first_tokens.size(), 3u);  // all three prefilled in one step
+  EXPECT_EQ(first.first_tokens[0].cached_tokens, 0);
+  EXPECT_EQ(first.first_tokens[1].cached_tokens, 96);
+  EXPECT_EQ(first.first_tokens[2].cached_tokens, 96);
+  EXPECT_EQ(first.prefill_tokens, 100 + 4 + 4);
+  driver.RunToCompletion();
+  const EngineStats s = engine.Stats();
+  EXPECT_EQ(s.prefix_cache_hits, 2 * 96);
+  EXPECT_EQ(s.prompt_tokens, 3 * 100);  // counted per engine request, as vLLM does per child
+  EXPECT_EQ(s.finished_length, 3);
+  EXPECT_EQ(engine.kv().pool().num_used_blocks(), 0);
+}
+
+TEST(Engine, CheckAnswersWhatAddWouldWithoutAdding) {
+  Engine engine(Small(100000));
+  EXPECT_FALSE(engine.Check(Spec(1, {}, 4)).ok());
+  EXPECT_FALSE(engine.Check(Spec(1, Tokens(10, 1), 0)).ok());
+  ASSERT_TRUE(engine.Check(Spec(1, Tokens(10, 1), 4)).ok());
+  EXPECT_FALSE(engine.HasWork());
+  ASSERT_TRUE(engine.Add(Spec(1, Tokens(10, 1), 4)).ok());
+  EXPECT_EQ(engine.Check(Spec(1, Tokens(10, 1), 4)).code(), absl::StatusCode::kAlreadyExists);
+}
+
 TEST(Engine, EvictsLeastRecentlyFreedBlocksFirst) {
   Engine engine(Small(20 * 16));  // 20 blocks
   Driver driver(&engine);

@@ -267,6 +267,27 @@ MaybeError ReadStreamOptions(const json::object& object, GenerationParams* param
   return std::nullopt;
 }
 
+// n, and best_of against it, with vLLM's messages: SamplingParams._verify_args bounds n by
+// VLLM_MAX_N_SEQUENCES and requires best_of >= n; V1's processor then refuses any best_of > 1
+// ("vLLM V1 does not yet support best_of.", vllm/v1/engine/processor.py, 0.8 to 0.11; later
+// versions dropped the field, so the refusal is what a V1 server that knows it answers).
+MaybeError ReadN(const json::object& object, int64_t* n) {
+  ZUMIK_RETURN_IF_API_ERROR(ReadOptional(object, "n", ReadInt, n));
+  if (*n < 1) return BadRequest(fmt::format("n must be at least 1, got {}.", *n), "n");
+  if (*n > kMaxN) return BadRequest(fmt::format("n must be at most {}, got {}.", kMaxN, *n), "n");
+  std::optional<int64_t> best_of;
+  ZUMIK_RETURN_IF_API_ERROR(ReadOptional(object, "best_of", ReadInt, &best_of));
+  if (best_of && *best_of < *n) {
+    return BadRequest(fmt::format("best_of must be greater than or equal to n, got n={} and "
+                                  "best_of={}.",
+                                  *n, *best_of),
+                      "best_of");
+  }
+  if (best_of && *best_of > 1)
+    return BadRequest("vLLM V1 does not yet support best_of.", "best_of");
+  return std::nullopt;
+}
+
 // Fields common to both endpoints, except max_tokens (whose field differs).
 MaybeError ReadCommon(const json::object& object, GenerationParams* params) {
   const json::value* model = Find(object, "model");
@@ -283,12 +304,7 @@ MaybeError ReadCommon(const json::object& object, GenerationParams* params) {
   ZUMIK_RETURN_IF_API_ERROR(ReadStop(object, &params->stop));
   ZUMIK_RETURN_IF_API_ERROR(ReadOptional(object, "user", ReadString, &params->user));
 
-  int64_t n = 1;
-  ZUMIK_RETURN_IF_API_ERROR(ReadOptional(object, "n", ReadInt, &n));
-  if (n < 1) return BadRequest(fmt::format("n must be at least 1, got {}.", n), "n");
-  if (n > 1) {
-    return BadRequest(fmt::format("n > 1 is not supported by the simulator, got {}.", n), "n");
-  }
+  ZUMIK_RETURN_IF_API_ERROR(ReadN(object, &params->n));
 
   // Ranges as vLLM's SamplingParams checks them.
   if (params->temperature < 0) {
@@ -331,34 +347,84 @@ MaybeError CheckMaxTokens(const GenerationParams& params, const std::string& par
 constexpr std::string_view kEmptyPrompt =
     "Either prompt or prompt_embeds must be provided and non-empty.";
 
-MaybeError ReadPrompt(const json::object& object, std::string* prompt) {
+constexpr std::string_view kPromptShapes =
+    "a string, an array of strings, an array of token ids or an array of arrays of token ids";
+
+bool IsNumber(const json::value& value) {
+  return value.is_int64() || value.is_uint64() || value.is_double();
+}
+
+// The 400 for a `prompt` that matches none of vLLM's shapes (pydantic rejects the union).
+ApiError PromptShapeError(const std::string& where, const json::value& got) {
+  return BadRequest(
+      fmt::format("'prompt' must be {}; '{}' is {}", kPromptShapes, where, KindName(got)),
+      "prompt");
+}
+
+MaybeError ReadTextPrompt(const json::value& value, const std::string& param,
+                          CompletionPrompt* prompt) {
+  ZUMIK_RETURN_IF_API_ERROR(ReadString(value, param, &prompt->text));
+  if (prompt->text.empty()) return BadRequest(std::string(kEmptyPrompt), "prompt");
+  return std::nullopt;
+}
+
+// A token-id prompt as vLLM takes it: pydantic's list[Annotated[int, Field(ge=0)]] (an integral
+// float such as 7.0 is an integer), non-empty ("The decoder prompt cannot be empty"), and every
+// id in the vocabulary ("Token id N is out of vocabulary", V1's InputProcessor).
+MaybeError ReadTokenIdPrompt(const json::array& items, const std::string& param,
+                             const RequestLimits& limits, CompletionPrompt* prompt) {
+  if (items.empty()) return BadRequest("The decoder prompt cannot be empty", "prompt");
+  const int64_t vocab_size = limits.vocab_size > 0 ? limits.vocab_size : int64_t{1} << 32;
+  prompt->is_token_ids = true;
+  prompt->token_ids.reserve(items.size());
+  for (size_t i = 0; i < items.size(); ++i) {
+    const std::string item_param = fmt::format("{}[{}]", param, i);
+    if (!IsNumber(items[i])) return PromptShapeError(item_param, items[i]);
+    int64_t id = 0;
+    ZUMIK_RETURN_IF_API_ERROR(ReadInt(items[i], item_param, &id));
+    if (id < 0) {
+      return BadRequest(
+          fmt::format("'{}' must be a token id greater than or equal to 0, got {}", item_param, id),
+          item_param);
+    }
+    if (id >= vocab_size) {
+      return BadRequest(fmt::format("Token id {} is out of vocabulary", id), item_param);
+    }
+    prompt->token_ids.push_back(static_cast<TokenId>(id));
+  }
+  return std::nullopt;
+}
+
+// `prompt`: a string, [strings], [token ids] (one prompt) or [[token ids]] (a batch), as
+// vLLM's CompletionRequest types it; a list of prompts holds at most kMaxCompletionPrompts.
+MaybeError ReadPrompts(const json::object& object, const RequestLimits& limits,
+                       std::vector<CompletionPrompt>* prompts) {
   const json::value* value = Find(object, "prompt");
   if (value == nullptr) return BadRequest(std::string(kEmptyPrompt), "prompt");
-  if (value->is_array()) {
-    const json::array& items = value->get_array();
-    if (items.empty()) return BadRequest(std::string(kEmptyPrompt), "prompt");
-    const bool all_strings =
-        std::all_of(items.begin(), items.end(), [](const json::value& v) { return v.is_string(); });
-    // vLLM also takes token ids ([1, 2]) and batches of them ([[1, 2], [3]]).
-    const bool token_ids = std::all_of(items.begin(), items.end(), [](const json::value& v) {
-      return v.is_int64() || v.is_uint64() || v.is_array();
-    });
-    if (all_strings) {
-      if (items.size() > 1) {
-        return BadRequest("batched prompts are not supported by the simulator", "prompt");
-      }
-      value = &items[0];
-    } else if (token_ids) {
-      return BadRequest(
-          "token-id prompts are not supported by the simulator; send the prompt as a string",
-          "prompt");
-    } else {
-      return BadRequest("'prompt' must be a string or an array of one string", "prompt");
-    }
+  if (value->is_string()) return ReadTextPrompt(*value, "prompt", &prompts->emplace_back());
+  if (!value->is_array()) return PromptShapeError("prompt", *value);
+  const json::array& items = value->get_array();
+  if (items.empty()) return BadRequest(std::string(kEmptyPrompt), "prompt");
+  if (IsNumber(items[0])) {
+    return ReadTokenIdPrompt(items, "prompt", limits, &prompts->emplace_back());
   }
-  if (!value->is_string()) return TypeError("prompt", "a string or an array of one string", *value);
-  ZUMIK_RETURN_IF_API_ERROR(ReadString(*value, "prompt", prompt));
-  if (prompt->empty()) return BadRequest(std::string(kEmptyPrompt), "prompt");
+  if (static_cast<int64_t>(items.size()) > kMaxCompletionPrompts) {
+    return BadRequest(fmt::format("prompt list length {} exceeds the maximum allowed count of {}.",
+                                  items.size(), kMaxCompletionPrompts),
+                      "prompt");
+  }
+  const bool texts = items[0].is_string();
+  if (!texts && !items[0].is_array()) return PromptShapeError("prompt[0]", items[0]);
+  prompts->reserve(items.size());
+  for (size_t i = 0; i < items.size(); ++i) {
+    const std::string param = fmt::format("prompt[{}]", i);
+    if (texts ? !items[i].is_string() : !items[i].is_array()) {
+      return PromptShapeError(param, items[i]);
+    }
+    ZUMIK_RETURN_IF_API_ERROR(
+        texts ? ReadTextPrompt(items[i], param, &prompts->emplace_back())
+              : ReadTokenIdPrompt(items[i].get_array(), param, limits, &prompts->emplace_back()));
+  }
   return std::nullopt;
 }
 
@@ -464,7 +530,15 @@ ApiErrorOr<CompletionRequest> ParseCompletionRequest(std::string_view body,
 
   CompletionRequest request;
   ZUMIK_RETURN_IF_API_ERROR(ReadCommon(object, &request.params));
-  ZUMIK_RETURN_IF_API_ERROR(ReadPrompt(object, &request.prompt));
+  ZUMIK_RETURN_IF_API_ERROR(ReadPrompts(object, limits, &request.prompts));
+  const int64_t engine_requests = static_cast<int64_t>(request.prompts.size()) * request.params.n;
+  if (engine_requests > kMaxEngineRequests) {
+    return BadRequest(
+        fmt::format("{} prompts x n={} is {} sequences, more than the {} one request "
+                    "may start",
+                    request.prompts.size(), request.params.n, engine_requests, kMaxEngineRequests),
+        "n");
+  }
   request.params.max_tokens = kDefaultCompletionMaxTokens;
   ZUMIK_RETURN_IF_API_ERROR(
       ReadOptional(object, "max_tokens", ReadInt, &request.params.max_tokens));

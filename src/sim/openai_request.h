@@ -21,7 +21,19 @@ enum class Endpoint { kCompletions, kChatCompletions };
 struct RequestLimits {
   // max_tokens (or max_completion_tokens) above this is rejected; 0 disables the check.
   int64_t max_model_len = 0;
+  // Token-id prompts must use ids below this; 0: any 32-bit id (the simulator's tokenizer has
+  // no vocabulary, its ids span the uint32 range).
+  int64_t vocab_size = 0;
 };
+
+// vLLM's bounds on how many engine requests one HTTP request fans out into: `n` up to
+// VLLM_MAX_N_SEQUENCES (default 16384, vllm/envs.py, checked in SamplingParams._verify_args)
+// and a completions `prompt` list up to VLLM_MAX_COMPLETION_PROMPTS (default 1024, checked in
+// CompletionRequest.validate_prompt_list_length). vLLM bounds each alone; the simulator also
+// bounds their product (prompts x n), so that one request cannot queue 16 million sequences.
+inline constexpr int64_t kMaxN = 16384;
+inline constexpr int64_t kMaxCompletionPrompts = 1024;
+inline constexpr int64_t kMaxEngineRequests = 16384;
 
 // vLLM's default max_tokens for /v1/completions when the request gives none.
 inline constexpr int64_t kDefaultCompletionMaxTokens = 16;
@@ -42,13 +54,28 @@ struct GenerationParams {
   bool include_usage = false;
   std::vector<std::string> stop;  // a single string becomes one element
   std::string user;
+  // Samples per prompt: vLLM V1 fans a request out into n child requests that share the
+  // prompt (vllm/v1/engine/parallel_sampling.py).
+  int64_t n = 1;
 
   friend bool operator==(const GenerationParams&, const GenerationParams&) = default;
 };
 
+// One prompt of /v1/completions: text (tokenized by the simulator), or token ids used as is.
+struct CompletionPrompt {
+  std::string text;                // when !is_token_ids
+  std::vector<TokenId> token_ids;  // when is_token_ids
+  bool is_token_ids = false;
+
+  friend bool operator==(const CompletionPrompt&, const CompletionPrompt&) = default;
+};
+
 struct CompletionRequest {
   GenerationParams params;
-  std::string prompt;  // used as is
+  // As vLLM's `prompt`: a string, a list of strings, a list of token ids, or a list of lists
+  // of token ids. Each prompt is its own engine request (n of them with n > 1); choice
+  // `index` i * n + j is sample j of prompt i.
+  std::vector<CompletionPrompt> prompts;
 
   friend bool operator==(const CompletionRequest&, const CompletionRequest&) = default;
 };
@@ -74,8 +101,8 @@ struct ChatRequest {
 // Parse + validate a body. Errors are 400 BadRequestError with `param` naming the field
 // (dotted/indexed for nested fields, e.g. "messages[2].content"): invalid UTF-8, malformed
 // JSON (message gives line, column and byte offset), a non-object body, a missing or
-// mistyped field, out-of-range values, n != 1, batched prompts. Unknown fields are ignored,
-// as vLLM does. Bodies of several MB are fine.
+// mistyped field, out-of-range values (n, best_of, token ids, the limits above). Unknown fields
+// are ignored, as vLLM does. Bodies of several MB are fine.
 ApiErrorOr<CompletionRequest> ParseCompletionRequest(std::string_view body,
                                                      const RequestLimits& limits);
 ApiErrorOr<ChatRequest> ParseChatRequest(std::string_view body, const RequestLimits& limits);

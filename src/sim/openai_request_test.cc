@@ -110,16 +110,55 @@ INSTANTIATE_TEST_SUITE_P(
                 "must be provided and non-empty"},
         BadCase{"ListOfOneEmptyPrompt", kCmpl, R"({"model":"m","prompt":[""]})", "prompt",
                 "must be provided and non-empty"},
-        BadCase{"BatchedPrompts", kCmpl, R"({"model":"m","prompt":["a","b"]})", "prompt",
-                "batched prompts are not supported by the simulator"},
-        BadCase{"TokenIdPrompt", kCmpl, R"({"model":"m","prompt":[1,2,3]})", "prompt",
-                "token-id prompts are not supported by the simulator"},
-        BadCase{"BatchedTokenIdPrompt", kCmpl, R"({"model":"m","prompt":[[1,2],[3]]})", "prompt",
-                "token-id prompts are not supported"},
+        BadCase{"ListWithAnEmptyPrompt", kCmpl, R"({"model":"m","prompt":["a",""]})", "prompt",
+                "must be provided and non-empty"},
+        BadCase{"EmptyTokenIdList", kCmpl, R"({"model":"m","prompt":[[1],[]]})", "prompt",
+                "The decoder prompt cannot be empty"},
         BadCase{"MixedPromptList", kCmpl, R"({"model":"m","prompt":["a",1]})", "prompt",
-                "'prompt' must be a string or an array of one string"},
+                "'prompt' must be a string, an array of strings, an array of token ids or an array "
+                "of arrays of token ids; 'prompt[1]' is an integer"},
+        BadCase{"TokenIdsThenString", kCmpl, R"({"model":"m","prompt":[1,"a"]})", "prompt",
+                "'prompt[1]' is a string"},
+        BadCase{"ListsThenTokenId", kCmpl, R"({"model":"m","prompt":[[1],2]})", "prompt",
+                "'prompt[1]' is an integer"},
+        BadCase{"StringInATokenIdList", kCmpl, R"({"model":"m","prompt":[[1,"a"]]})", "prompt",
+                "'prompt[0][1]' is a string"},
+        BadCase{"NestedTooDeep", kCmpl, R"({"model":"m","prompt":[[[1]]]})", "prompt",
+                "'prompt[0][0]' is an array"},
+        BadCase{"ListOfObjects", kCmpl, R"({"model":"m","prompt":[{"text":"a"}]})", "prompt",
+                "'prompt[0]' is an object"},
+        BadCase{"BooleanTokenId", kCmpl, R"({"model":"m","prompt":[1,true]})", "prompt",
+                "'prompt[1]' is a boolean"},
+        BadCase{"NegativeTokenId", kCmpl, R"({"model":"m","prompt":[5,-1]})", "prompt[1]",
+                "'prompt[1]' must be a token id greater than or equal to 0, got -1"},
+        BadCase{"FractionalTokenId", kCmpl, R"({"model":"m","prompt":[[1.5]]})", "prompt[0][0]",
+                "'prompt[0][0]' must be an integer, got 1.5"},
+        BadCase{"TokenIdAbove32Bits", kCmpl, R"({"model":"m","prompt":[4294967296]})", "prompt[0]",
+                "Token id 4294967296 is out of vocabulary"},
+        BadCase{"TokenIdAboveInt64", kCmpl, R"({"model":"m","prompt":[18446744073709551615]})",
+                "prompt[0]", "out of range"},
+        BadCase{"TooManyPrompts", kCmpl,
+                R"({"model":"m","prompt":[)" +
+                    [] {
+                      std::string list;
+                      for (int i = 0; i < 1025; ++i) list += i == 0 ? R"("p")" : R"(,"p")";
+                      return list;
+                    }() +
+                    "]}",
+                "prompt", "prompt list length 1025 exceeds the maximum allowed count of 1024."},
+        BadCase{"TooManyTokenIdPrompts", kCmpl,
+                R"({"model":"m","prompt":[)" +
+                    [] {
+                      std::string list;
+                      for (int i = 0; i < 1025; ++i) list += i == 0 ? "[1]" : ",[1]";
+                      return list;
+                    }() +
+                    "]}",
+                "prompt", "prompt list length 1025 exceeds"},
         BadCase{"PromptObject", kCmpl, R"({"model":"m","prompt":{"text":"a"}})", "prompt",
-                "'prompt' must be a string or an array of one string, got an object"},
+                "'prompt' is an object"},
+        BadCase{"PromptNumber", kCmpl, R"({"model":"m","prompt":7})", "prompt",
+                "'prompt' is an integer"},
         // messages.
         BadCase{"MissingMessages", kChat, R"({"model":"m"})", "messages",
                 "Missing required field 'messages'"},
@@ -213,8 +252,20 @@ INSTANTIATE_TEST_SUITE_P(
                 Chat(R"(,"stream":true,"stream_options":{"include_usage":"yes"})"),
                 "stream_options.include_usage", "must be a boolean, got a string"},
         // n, stop, user.
-        BadCase{"NTwo", kCmpl, Cmpl(R"(,"n":2)"), "n",
-                "n > 1 is not supported by the simulator, got 2."},
+        BadCase{"NAboveVllmMax", kChat, Chat(R"(,"n":16385)"), "n",
+                "n must be at most 16384, got 16385."},
+        BadCase{"NHuge", kCmpl, Cmpl(R"(,"n":9223372036854775807)"), "n",
+                "n must be at most 16384"},
+        BadCase{"NTimesPromptsAboveTheFanOutLimit", kCmpl,
+                R"({"model":"m","prompt":["a","b"],"n":8193})", "n",
+                "2 prompts x n=8193 is 16386 sequences, more than the 16384 one request may "
+                "start"},
+        BadCase{"BestOfBelowN", kCmpl, Cmpl(R"(,"n":3,"best_of":2)"), "best_of",
+                "best_of must be greater than or equal to n, got n=3 and best_of=2."},
+        BadCase{"BestOfAboveOne", kChat, Chat(R"(,"n":2,"best_of":4)"), "best_of",
+                "vLLM V1 does not yet support best_of."},
+        BadCase{"BestOfNotInteger", kCmpl, Cmpl(R"(,"best_of":"2")"), "best_of",
+                "'best_of' must be an integer"},
         BadCase{"NZero", kChat, Chat(R"(,"n":0)"), "n", "n must be at least 1, got 0."},
         BadCase{"NString", kChat, Chat(R"(,"n":"1")"), "n", "'n' must be an integer"},
         BadCase{"StopNumber", kCmpl, Cmpl(R"(,"stop":5)"), "stop",
@@ -235,7 +286,7 @@ TEST(ParseCompletionRequest, ReadsEveryField) {
   ASSERT_TRUE(request.ok()) << request.error().message;
   const GenerationParams& p = request->params;
   EXPECT_EQ(p.model, "llama");
-  EXPECT_EQ(request->prompt, "Once upon");
+  EXPECT_EQ(request->prompts.at(0).text, "Once upon");
   EXPECT_EQ(p.max_tokens, 128);
   EXPECT_EQ(p.min_tokens, 4);
   EXPECT_TRUE(p.ignore_eos);
@@ -279,10 +330,80 @@ TEST(ParseCompletionRequest, AcceptsAListOfOneStringAndIntegralFloats) {
       R"({"model":"m","prompt":["only one"],"max_tokens":64.0,"stop":"\n","temperature":0})",
       kLimits);
   ASSERT_TRUE(request.ok()) << request.error().message;
-  EXPECT_EQ(request->prompt, "only one");
+  EXPECT_EQ(request->prompts.at(0).text, "only one");
   EXPECT_EQ(request->params.max_tokens, 64);
   EXPECT_EQ(request->params.stop, std::vector<std::string>{"\n"});
   EXPECT_DOUBLE_EQ(request->params.temperature, 0.0);
+}
+
+CompletionPrompt Text(std::string text) {
+  CompletionPrompt prompt;
+  prompt.text = std::move(text);
+  return prompt;
+}
+CompletionPrompt Ids(std::vector<TokenId> ids) {
+  CompletionPrompt prompt;
+  prompt.token_ids = std::move(ids);
+  prompt.is_token_ids = true;
+  return prompt;
+}
+
+TEST(ParseCompletionRequest, AcceptsEveryPromptShapeVllmAccepts) {
+  struct Case {
+    std::string prompt;
+    std::vector<CompletionPrompt> expected;
+  };
+  const std::vector<Case> cases = {
+      {R"("one")", {Text("one")}},
+      {R"(["a","b","c"])", {Text("a"), Text("b"), Text("c")}},
+      {R"([1,2,3])", {Ids({1, 2, 3})}},
+      {R"([0,4294967295,7.0])", {Ids({0, 4294967295u, 7})}},
+      {R"([[1,2],[3]])", {Ids({1, 2}), Ids({3})}},
+      {R"([[5]])", {Ids({5})}},
+  };
+  for (const Case& c : cases) {
+    const auto request =
+        ParseCompletionRequest(R"({"model":"m","prompt":)" + c.prompt + "}", kLimits);
+    ASSERT_TRUE(request.ok()) << c.prompt << ": " << request.error().message;
+    EXPECT_EQ(request->prompts, c.expected) << c.prompt;
+  }
+}
+
+TEST(ParseCompletionRequest, AcceptsTheLimitsThemselves) {
+  std::string list;
+  for (int i = 0; i < 1024; ++i) list += i == 0 ? R"("p")" : R"(,"p")";
+  const auto prompts = ParseCompletionRequest(R"({"model":"m","prompt":[)" + list + "]}", kLimits);
+  ASSERT_TRUE(prompts.ok()) << prompts.error().message;
+  EXPECT_EQ(prompts->prompts.size(), 1024u);
+  // A token-id list is one prompt: its length is not a prompt count.
+  std::string ids;
+  for (int i = 0; i < 2000; ++i) ids += (i == 0 ? "" : ",") + std::to_string(i);
+  const auto long_ids = ParseCompletionRequest(R"({"model":"m","prompt":[)" + ids + "]}", kLimits);
+  ASSERT_TRUE(long_ids.ok()) << long_ids.error().message;
+  EXPECT_EQ(long_ids->prompts.at(0).token_ids.size(), 2000u);
+  const auto n = ParseChatRequest(Chat(R"(,"n":16384)"), kLimits);
+  ASSERT_TRUE(n.ok()) << n.error().message;
+  EXPECT_EQ(n->params.n, 16384);
+  const auto product =
+      ParseCompletionRequest(R"({"model":"m","prompt":["a","b"],"n":8192})", kLimits);
+  ASSERT_TRUE(product.ok()) << product.error().message;
+}
+
+TEST(ParseCompletionRequest, ReadsNAndTheBestOfValuesVllmV1Takes) {
+  for (std::string_view extra : {R"(,"n":4)", R"(,"n":4,"best_of":null)", R"(,"best_of":1)"}) {
+    const auto request = ParseCompletionRequest(Cmpl(extra), kLimits);
+    ASSERT_TRUE(request.ok()) << extra << ": " << request.error().message;
+    EXPECT_EQ(request->params.n, extra.find("\"n\":4") != std::string_view::npos ? 4 : 1);
+  }
+}
+
+TEST(ParseCompletionRequest, ChecksTokenIdsAgainstAGivenVocabulary) {
+  const RequestLimits limits{.max_model_len = 4096, .vocab_size = 128256};
+  EXPECT_TRUE(ParseCompletionRequest(R"({"model":"m","prompt":[128255]})", limits).ok());
+  const auto bad = ParseCompletionRequest(R"({"model":"m","prompt":[[1],[128256]]})", limits);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().message, "Token id 128256 is out of vocabulary");
+  EXPECT_EQ(bad.error().param, "prompt[1][0]");
 }
 
 TEST(ParseCompletionRequest, MaxTokensEqualToModelLenIsAccepted) {
@@ -318,7 +439,8 @@ TEST(ParseCompletionRequest, KeepsEscapedAndUnicodePromptBytes) {
       kLimits);
   ASSERT_TRUE(request.ok()) << request.error().message;
   using namespace std::string_literals;
-  EXPECT_EQ(request->prompt, "tab\there \"q\" \\ \xC3\xA9 \xF0\x9F\x98\x80 \0 caf\xC3\xA9"s);
+  EXPECT_EQ(request->prompts.at(0).text,
+            "tab\there \"q\" \\ \xC3\xA9 \xF0\x9F\x98\x80 \0 caf\xC3\xA9"s);
 }
 
 TEST(ParseCompletionRequest, ParsesATwoMegabytePrompt) {
@@ -328,7 +450,7 @@ TEST(ParseCompletionRequest, ParsesATwoMegabytePrompt) {
   const std::string body = R"({"model":"m","max_tokens":8,"prompt":")" + prompt + "\"}";
   const auto request = ParseCompletionRequest(body, kLimits);
   ASSERT_TRUE(request.ok()) << request.error().message;
-  EXPECT_EQ(request->prompt, prompt);
+  EXPECT_EQ(request->prompts.at(0).text, prompt);
 }
 
 TEST(ParseCompletionRequest, ParsesABodyLargerThanThePerThreadScratch) {
@@ -336,7 +458,7 @@ TEST(ParseCompletionRequest, ParsesABodyLargerThanThePerThreadScratch) {
   const auto request =
       ParseCompletionRequest(R"({"model":"m","prompt":")" + prompt + "\"}", kLimits);
   ASSERT_TRUE(request.ok()) << request.error().message;
-  EXPECT_EQ(request->prompt.size(), prompt.size());
+  EXPECT_EQ(request->prompts.at(0).text.size(), prompt.size());
 }
 
 TEST(ParseCompletionRequest, EachCallIsIndependentOfThePreviousOnes) {
@@ -349,8 +471,8 @@ TEST(ParseCompletionRequest, EachCallIsIndependentOfThePreviousOnes) {
   const auto small = ParseCompletionRequest(R"({"model":"small","prompt":"y"})", kLimits);
   ASSERT_TRUE(small.ok()) << small.error().message;
   EXPECT_EQ(small->params.model, "small");
-  EXPECT_EQ(small->prompt, "y");
-  EXPECT_EQ(big->prompt, std::string(300000, 'x'));
+  EXPECT_EQ(small->prompts.at(0).text, "y");
+  EXPECT_EQ(big->prompts.at(0).text, std::string(300000, 'x'));
 }
 
 TEST(ParseChatRequest, ReadsMessagesAndRendersThePrompt) {

@@ -54,34 +54,54 @@ std::string MakeResponseId(Endpoint endpoint, uint64_t request_number) {
                      Mix(request_number), request_number);
 }
 
-std::string FormatCompletionResponse(const ResponseMeta& meta, std::string_view text,
-                                     FinishReason finish, const Usage& usage) {
+namespace {
+
+// The body of a non-streaming response; `append_text` writes a choice's text member.
+template <typename AppendText>
+std::string FormatResponse(const ResponseMeta& meta, std::string_view object,
+                           std::span<const ChoiceOutput> choices, const Usage& usage,
+                           AppendText&& append_text) {
+  size_t text_bytes = 0;
+  for (const ChoiceOutput& choice : choices) text_bytes += choice.text.size();
   std::string out;
-  out.reserve(320 + meta.id.size() + meta.model.size() + text.size() + text.size() / 8);
-  AppendHeader(meta, "text_completion", &out);
-  out.append(R"("choices":[{"index":0,"text":)");
-  AppendJsonString(text, &out);
-  out.append(R"(,"logprobs":null,)");
-  AppendFinishFields(finish, &out);
-  out.append(R"(}],"usage":)");
+  out.reserve(256 + meta.id.size() + meta.model.size() + choices.size() * 112 + text_bytes +
+              text_bytes / 8);
+  AppendHeader(meta, object, &out);
+  out.append(R"("choices":[)");
+  for (size_t i = 0; i < choices.size(); ++i) {
+    if (i > 0) out.push_back(',');
+    out.append(R"({"index":)");
+    AppendInt(static_cast<int64_t>(i), &out);
+    append_text(choices[i].text, &out);
+    out.append(R"(,"logprobs":null,)");
+    AppendFinishFields(choices[i].finish, &out);
+    out.push_back('}');
+  }
+  out.append(R"(],"usage":)");
   AppendUsageObject(usage, &out);
   out.push_back('}');
   return out;
 }
 
-std::string FormatChatResponse(const ResponseMeta& meta, std::string_view text, FinishReason finish,
+}  // namespace
+
+std::string FormatCompletionResponse(const ResponseMeta& meta,
+                                     std::span<const ChoiceOutput> choices, const Usage& usage) {
+  return FormatResponse(meta, "text_completion", choices, usage,
+                        [](std::string_view text, std::string* out) {
+                          out->append(R"(,"text":)");
+                          AppendJsonString(text, out);
+                        });
+}
+
+std::string FormatChatResponse(const ResponseMeta& meta, std::span<const ChoiceOutput> choices,
                                const Usage& usage) {
-  std::string out;
-  out.reserve(352 + meta.id.size() + meta.model.size() + text.size() + text.size() / 8);
-  AppendHeader(meta, "chat.completion", &out);
-  out.append(R"("choices":[{"index":0,"message":{"role":"assistant","content":)");
-  AppendJsonString(text, &out);
-  out.append(R"(},"logprobs":null,)");
-  AppendFinishFields(finish, &out);
-  out.append(R"(}],"usage":)");
-  AppendUsageObject(usage, &out);
-  out.push_back('}');
-  return out;
+  return FormatResponse(meta, "chat.completion", choices, usage,
+                        [](std::string_view text, std::string* out) {
+                          out->append(R"(,"message":{"role":"assistant","content":)");
+                          AppendJsonString(text, out);
+                          out->push_back('}');
+                        });
 }
 
 StreamFormatter::StreamFormatter(Endpoint endpoint, const ResponseMeta& meta, bool include_usage)
@@ -92,29 +112,33 @@ StreamFormatter::StreamFormatter(Endpoint endpoint, const ResponseMeta& meta, bo
                &prefix_);
 }
 
-void StreamFormatter::AppendRole(std::string* out) const {
+void StreamFormatter::AppendRole(std::string* out, int64_t index) const {
   if (endpoint_ == Endpoint::kCompletions) return;
   out->append(prefix_);
-  out->append(R"("choices":[{"index":0,"delta":{"role":"assistant","content":""},"logprobs":null,)"
-              R"("finish_reason":null}])");
+  out->append(R"("choices":[{"index":)");
+  AppendInt(index, out);
+  out->append(
+      R"(,"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}])");
   if (include_usage_) out->append(R"(,"usage":null)");
   out->append("}\n\n");
 }
 
-void StreamFormatter::AppendText(std::string_view text, std::string* out) const {
-  AppendChunk(text, nullptr, out);
+void StreamFormatter::AppendText(std::string_view text, std::string* out, int64_t index) const {
+  AppendChunk(text, nullptr, index, out);
 }
 
-void StreamFormatter::AppendFinish(std::string_view text, FinishReason finish,
-                                   std::string* out) const {
-  AppendChunk(text, &finish, out);
+void StreamFormatter::AppendFinish(std::string_view text, FinishReason finish, std::string* out,
+                                   int64_t index) const {
+  AppendChunk(text, &finish, index, out);
 }
 
-void StreamFormatter::AppendChunk(std::string_view text, const FinishReason* finish,
+void StreamFormatter::AppendChunk(std::string_view text, const FinishReason* finish, int64_t index,
                                   std::string* out) const {
   out->append(prefix_);
+  out->append(R"("choices":[{"index":)");
+  AppendInt(index, out);
   if (endpoint_ == Endpoint::kCompletions) {
-    out->append(R"("choices":[{"index":0,"text":)");
+    out->append(R"(,"text":)");
     AppendJsonString(text, out);
     out->append(R"(,"logprobs":null,)");
     if (finish != nullptr) {
@@ -123,7 +147,7 @@ void StreamFormatter::AppendChunk(std::string_view text, const FinishReason* fin
       out->append(R"("finish_reason":null,"stop_reason":null)");
     }
   } else {
-    out->append(R"("choices":[{"index":0,"delta":{"content":)");
+    out->append(R"(,"delta":{"content":)");
     AppendJsonString(text, out);
     out->append(R"(},"logprobs":null,)");
     if (finish != nullptr) {

@@ -30,33 +30,55 @@ struct ResponseMeta {
 // "cmpl-<32 hex>" or "chatcmpl-<32 hex>" from a per-server request number.
 std::string MakeResponseId(Endpoint endpoint, uint64_t request_number);
 
-// {"id","object":"text_completion","created","model","choices":[{"index":0,"text",
-//  "logprobs":null,"finish_reason","stop_reason":null}],"usage":{...}}
-std::string FormatCompletionResponse(const ResponseMeta& meta, std::string_view text,
-                                     FinishReason finish, const Usage& usage);
-// {"id","object":"chat.completion","created","model","choices":[{"index":0,"message":
-//  {"role":"assistant","content"},"logprobs":null,"finish_reason","stop_reason":null}],
+// One choice of a non-streaming response; its `index` is its position in the list (vLLM numbers
+// choices i * n + j: sample j of prompt i).
+struct ChoiceOutput {
+  std::string_view text;
+  FinishReason finish = FinishReason::kLength;
+};
+
+// {"id","object":"text_completion","created","model","choices":[{"index","text",
+//  "logprobs":null,"finish_reason","stop_reason":null}, ...],"usage":{...}}
+std::string FormatCompletionResponse(const ResponseMeta& meta,
+                                     std::span<const ChoiceOutput> choices, const Usage& usage);
+// {"id","object":"chat.completion","created","model","choices":[{"index","message":
+//  {"role":"assistant","content"},"logprobs":null,"finish_reason","stop_reason":null}, ...],
 //  "usage":{...}}
-std::string FormatChatResponse(const ResponseMeta& meta, std::string_view text, FinishReason finish,
+std::string FormatChatResponse(const ResponseMeta& meta, std::span<const ChoiceOutput> choices,
                                const Usage& usage);
+
+// One choice (index 0).
+inline std::string FormatCompletionResponse(const ResponseMeta& meta, std::string_view text,
+                                            FinishReason finish, const Usage& usage) {
+  const ChoiceOutput choice{text, finish};
+  return FormatCompletionResponse(meta, std::span(&choice, 1), usage);
+}
+inline std::string FormatChatResponse(const ResponseMeta& meta, std::string_view text,
+                                      FinishReason finish, const Usage& usage) {
+  const ChoiceOutput choice{text, finish};
+  return FormatChatResponse(meta, std::span(&choice, 1), usage);
+}
 
 // The SSE end-of-stream event.
 inline constexpr std::string_view kSseDone = "data: [DONE]\n\n";
 
 // Formats the events of one streamed response; each Append* call appends one or more complete
 // `data: {json}\n\n` events to `out`. The JSON prefix shared by every chunk is built once.
-// A stream is: [AppendRole (chat)] AppendText* AppendFinish [AppendUsage] AppendDone.
+// A stream is: [AppendRole (chat)] AppendText* AppendFinish [AppendUsage] AppendDone, with
+// `index` naming the choice each chunk belongs to (vLLM interleaves the choices' chunks as the
+// engine produces their tokens; each choice gets its own finish chunk).
 class StreamFormatter {
  public:
   StreamFormatter(Endpoint endpoint, const ResponseMeta& meta, bool include_usage);
 
-  // Chat: the first chunk, delta {"role":"assistant","content":""} as vLLM sends it.
+  // Chat: the first chunk of a choice, delta {"role":"assistant","content":""} as vLLM sends it.
   // Completions: appends nothing (vLLM sends no such chunk).
-  void AppendRole(std::string* out) const;
+  void AppendRole(std::string* out, int64_t index = 0) const;
   // One content delta (usually one token).
-  void AppendText(std::string_view text, std::string* out) const;
+  void AppendText(std::string_view text, std::string* out, int64_t index = 0) const;
   // The last delta (may be empty) with the finish reason.
-  void AppendFinish(std::string_view text, FinishReason finish, std::string* out) const;
+  void AppendFinish(std::string_view text, FinishReason finish, std::string* out,
+                    int64_t index = 0) const;
   // With include_usage: the extra chunk with "choices":[] and the usage. Otherwise nothing.
   void AppendUsage(const Usage& usage, std::string* out) const;
   static void AppendDone(std::string* out) { out->append(kSseDone); }
@@ -64,7 +86,8 @@ class StreamFormatter {
   bool include_usage() const { return include_usage_; }
 
  private:
-  void AppendChunk(std::string_view text, const FinishReason* finish, std::string* out) const;
+  void AppendChunk(std::string_view text, const FinishReason* finish, int64_t index,
+                   std::string* out) const;
 
   Endpoint endpoint_;
   bool include_usage_;

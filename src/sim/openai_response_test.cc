@@ -101,6 +101,49 @@ TEST(FormatChatResponse, HasVllmFields) {
   ExpectUsage(o.at("usage"), kUsage);
 }
 
+TEST(FormatResponses, ListEveryChoiceWithItsIndexAndFinishReason) {
+  const std::vector<ChoiceOutput> choices = {{.text = "a", .finish = FinishReason::kStop},
+                                             {.text = "", .finish = FinishReason::kLength},
+                                             {.text = "c\"", .finish = FinishReason::kStop}};
+  for (const Endpoint endpoint : {Endpoint::kCompletions, Endpoint::kChatCompletions}) {
+    const std::string body = endpoint == Endpoint::kCompletions
+                                 ? FormatCompletionResponse(kMeta, choices, kUsage)
+                                 : FormatChatResponse(kMeta, choices, kUsage);
+    const json::object o = ParseObject(body);
+    const json::array& list = o.at("choices").as_array();
+    ASSERT_EQ(list.size(), 3u) << body;
+    for (size_t i = 0; i < list.size(); ++i) {
+      const json::object& choice = list[i].as_object();
+      EXPECT_EQ(choice.at("index").as_int64(), static_cast<int64_t>(i));
+      EXPECT_EQ(choice.at("finish_reason").as_string(), FinishReasonName(choices[i].finish));
+      const json::value& text = endpoint == Endpoint::kCompletions
+                                    ? choice.at("text")
+                                    : choice.at("message").at("content");
+      EXPECT_EQ(text.as_string(), choices[i].text);
+    }
+    ExpectUsage(o.at("usage"), kUsage);
+  }
+}
+
+TEST(StreamFormatter, ChunksNameTheirChoice) {
+  for (const Endpoint endpoint : {Endpoint::kCompletions, Endpoint::kChatCompletions}) {
+    const StreamFormatter formatter(endpoint, kMeta, /*include_usage=*/false);
+    std::string out;
+    formatter.AppendRole(&out, 3);
+    formatter.AppendText("x", &out, 7);
+    formatter.AppendFinish("", FinishReason::kStop, &out, 16383);
+    std::vector<int64_t> indexes;
+    for (const std::string& event : SseEvents(out)) {
+      indexes.push_back(ParseObject(event).at("choices").at(0).at("index").as_int64());
+    }
+    if (endpoint == Endpoint::kCompletions) {
+      EXPECT_EQ(indexes, (std::vector<int64_t>{7, 16383}));
+    } else {
+      EXPECT_EQ(indexes, (std::vector<int64_t>{3, 7, 16383}));
+    }
+  }
+}
+
 TEST(FormatResponses, EscapeGeneratedAndEchoedStrings) {
   const std::string nasty =
       std::string("q\"b\\n\nt\tc\x01\x1f e\xCC\x81 \xE2\x80\x94 \xF0\x9F\x98\x80") +

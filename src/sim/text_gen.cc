@@ -3,6 +3,7 @@
 #include <xxhash.h>
 
 #include <array>
+#include <bit>
 #include <vector>
 
 #include "sim/tokenizer.h"
@@ -84,6 +85,15 @@ uint64_t GenerationSeed(std::optional<int64_t> request_seed, std::string_view pr
   }
   // Distinct from every client-seeded stream in practice, and stable for a given counter.
   return Mix(request_counter ^ 0x5851f42d4c957f2dULL);
+}
+
+uint64_t GenerationSeed(std::optional<int64_t> request_seed, std::span<const uint32_t> prompt,
+                        uint64_t request_counter) {
+  static_assert(std::endian::native == std::endian::little);
+  return GenerationSeed(
+      request_seed,
+      std::string_view(reinterpret_cast<const char*>(prompt.data()), prompt.size_bytes()),
+      request_counter);
 }
 
 }  // namespace zumik::sim

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -42,6 +43,11 @@ class TextGenerator {
 uint32_t TextTokenId(uint64_t seed, int index);
 
 uint64_t GenerationSeed(std::optional<int64_t> request_seed, std::string_view prompt,
+                        uint64_t request_counter);
+// The same for a token-id prompt (/v1/completions with `prompt: [ids]`): the ids stand for the
+// text, hashed as their little-endian 32-bit images, so a seeded request over the same ids gives
+// the same text.
+uint64_t GenerationSeed(std::optional<int64_t> request_seed, std::span<const uint32_t> prompt,
                         uint64_t request_counter);
 
 }  // namespace zumik::sim

@@ -60,6 +60,16 @@ TEST(TextGenerator, TokenIdsAreTheTokenizersIdsOfTheText) {
   }
 }
 
+TEST(GenerationSeed, TokenIdPromptsSeedFromTheirIds) {
+  const std::vector<uint32_t> ids = {1, 2, 3};
+  EXPECT_EQ(GenerationSeed(5, ids, 1), GenerationSeed(5, std::vector<uint32_t>{1, 2, 3}, 2))
+      << "a client seed and equal ids repeat the output";
+  EXPECT_NE(GenerationSeed(5, ids, 1), GenerationSeed(5, std::vector<uint32_t>{1, 2, 4}, 1));
+  EXPECT_NE(GenerationSeed(5, ids, 1), GenerationSeed(6, ids, 1));
+  EXPECT_NE(GenerationSeed(std::nullopt, ids, 1), GenerationSeed(std::nullopt, ids, 2))
+      << "without a client seed, the request counter decides";
+}
+
 TEST(GenerationSeed, ClientSeedWithTheSamePromptRepeatsTheOutput) {
   EXPECT_EQ(GenerationSeed(5, "prompt", 1), GenerationSeed(5, "prompt", 2))
       << "the counter does not matter when the client gives a seed";

@@ -1,5 +1,6 @@
 // OpenAI compatibility of `zumik sim`, proven with the official OpenAI Node SDK (v4):
-// completions, chat (streaming with usage, and not), model listing, and typed errors.
+// completions (batches, token ids, n), chat (streaming with usage and n, and not), model listing,
+// and typed errors.
 // run.sh starts the simulator and sets ZUMIK_SIM_URL.
 import test from 'node:test';
 import assert from 'node:assert/strict';
@@ -64,6 +65,46 @@ test('chat: non-streaming answer and cached tokens on a repeated prompt', async 
   assert.equal(first.usage.completion_tokens, 3);
   const second = await client.chat.completions.create(request);
   assert.ok(second.usage.prompt_tokens_details.cached_tokens >= 192);
+});
+
+test('completions: a batch of prompts and of token ids, with n, as vLLM answers them', async () => {
+  const batch = await client.completions.create({
+    model, prompt: ['first prompt', 'second prompt'], n: 2, max_tokens: 3, ignore_eos: true, seed: 1,
+  });
+  assert.deepEqual(batch.choices.map((c) => c.index), [0, 1, 2, 3]);
+  assert.equal(new Set(batch.choices.map((c) => c.text)).size, 4);
+  assert.equal(batch.usage.prompt_tokens, 3 + 4);
+  assert.equal(batch.usage.completion_tokens, 12);
+  const ids = await client.completions.create({
+    model, prompt: [[1, 2, 3], [4, 5]], max_tokens: 2, ignore_eos: true,
+  });
+  assert.equal(ids.choices.length, 2);
+  assert.equal(ids.usage.prompt_tokens, 5);
+});
+
+test('chat: n choices streamed, each with its own finish', async () => {
+  const stream = await client.chat.completions.create({
+    model,
+    messages: [{ role: 'user', content: 'Hi' }],
+    n: 3,
+    max_completion_tokens: 4,
+    ignore_eos: true,
+    stream: true,
+    stream_options: { include_usage: true },
+  });
+  const content = ['', '', ''];
+  const finishes = [0, 0, 0];
+  let usage = null;
+  for await (const chunk of stream) {
+    for (const choice of chunk.choices) {
+      content[choice.index] += choice.delta.content ?? '';
+      if (choice.finish_reason) finishes[choice.index] += 1;
+    }
+    if (chunk.usage) usage = chunk.usage;
+  }
+  assert.deepEqual(finishes, [1, 1, 1]);
+  assert.ok(content.every((text) => text.length === 16));
+  assert.equal(usage.completion_tokens, 12);
 });
 
 test('models.list names the served model', async () => {

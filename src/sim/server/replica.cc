@@ -19,58 +19,70 @@ namespace zumik::sim {
 
 namespace asio = boost::asio;
 
-// The handler's side of one request: the latest cumulative update from the driver, and the
-// wake-up of a handler waiting in Next. The driver (on its own strand) and the handler (on its
-// connection's strand) share the update under a mutex; the wake-up is a one-slot concurrent
-// channel, so each step costs one hand-off to the handler's strand (the receive's completion),
-// where a cancelled steady_timer cost three. A waiting receive is cancelled per operation when
-// the client goes (like the timer wait was), and the channel's service destroys one still
+// The handler's side of one HTTP request: the latest cumulative update of each of its engine
+// requests (its choices), the choices updated since the handler last looked (in the order the
+// driver posted them), and the wake-up of a handler waiting in Next. The driver (on its own
+// strand) and the handler (on its connection's strand) share the updates under a mutex; the
+// wake-up is a one-slot concurrent channel, so each step costs one hand-off to the handler's
+// strand (the receive's completion), however many choices it updated. A waiting receive is
+// cancelled per operation when the client goes, and the channel's service destroys one still
 // waiting at io_context shutdown, so nothing is left holding the handler's coroutine.
 class RequestStream {
  public:
-  explicit RequestStream(asio::any_io_executor executor) : wake_(std::move(executor), 1) {}
+  RequestStream(asio::any_io_executor executor, size_t num_choices)
+      : latest_(num_choices), unread_(num_choices, false), wake_(std::move(executor), 1) {}
 
-  // Driver side, any thread: hands `update` to the handler (coalescing with one it has not
-  // read yet).
+  // Driver side, any thread: hands `update` to the handler (coalescing with one of the same
+  // choice it has not read yet).
   void Post(const StreamUpdate& update) {
     {
       std::lock_guard lock(mu_);
-      const int cached = std::max(latest_.cached_tokens, update.cached_tokens);
-      const int prompt = std::max(latest_.prompt_tokens, update.prompt_tokens);
-      latest_ = update;
-      latest_.cached_tokens = cached;
-      latest_.prompt_tokens = prompt;
-      unread_ = true;
+      StreamUpdate& latest = latest_[update.choice];
+      const int cached = std::max(latest.cached_tokens, update.cached_tokens);
+      const int prompt = std::max(latest.prompt_tokens, update.prompt_tokens);
+      latest = update;
+      latest.cached_tokens = cached;
+      latest.prompt_tokens = prompt;
+      if (!unread_[update.choice]) {
+        unread_[update.choice] = true;
+        order_.push_back(update.choice);
+      }
     }
     // Fails only while a wake-up is already pending, which then covers this update too.
     wake_.try_send(boost::system::error_code());
   }
 
-  // Handler side: the next update, or nullopt once the client has gone.
-  asio::awaitable<std::optional<StreamUpdate>> Next(const http::ResponseWriter& writer) {
+  // Handler side: replaces *updates with the choices' updates since the last call (at least
+  // one); false once the client has gone.
+  asio::awaitable<bool> Next(const http::ResponseWriter& writer,
+                             std::vector<StreamUpdate>* updates) {
     for (;;) {
-      std::optional<StreamUpdate> update = Take();
-      if (update) co_return update;
-      if (writer.client_gone()) co_return std::nullopt;
+      if (Take(updates)) co_return true;
+      if (writer.client_gone()) co_return false;
       // A wake-up left from an update already taken just comes round this loop again.
       boost::system::error_code ec;
       co_await wake_.async_receive(asio::redirect_error(asio::use_awaitable, ec));
       const auto cancelled = (co_await asio::this_coro::cancellation_state).cancelled();
-      if (cancelled != asio::cancellation_type::none) co_return std::nullopt;
+      if (cancelled != asio::cancellation_type::none) co_return false;
     }
   }
 
  private:
-  std::optional<StreamUpdate> Take() {
+  bool Take(std::vector<StreamUpdate>* updates) {
+    updates->clear();
     std::lock_guard lock(mu_);
-    if (!unread_) return std::nullopt;
-    unread_ = false;
-    return latest_;
+    for (const int choice : order_) {
+      updates->push_back(latest_[choice]);
+      unread_[choice] = false;
+    }
+    order_.clear();
+    return !updates->empty();
   }
 
   std::mutex mu_;
-  StreamUpdate latest_;  // guarded by mu_
-  bool unread_ = false;  // guarded by mu_
+  std::vector<StreamUpdate> latest_;  // guarded by mu_
+  std::vector<bool> unread_;          // guarded by mu_
+  std::vector<int> order_;            // guarded by mu_: the unread choices, in posting order
   asio::experimental::concurrent_channel<void(boost::system::error_code)> wake_;
 };
 
@@ -149,23 +161,35 @@ void Replica::WakeDriver() {
   asio::post(driver_strand_, [this] { wake_timer_.cancel(); });
 }
 
-absl::StatusOr<RequestId> Replica::Submit(RequestSpec spec, std::shared_ptr<RequestStream> stream) {
-  RequestId id = 0;
+absl::StatusOr<std::vector<RequestId>> Replica::Submit(std::vector<RequestSpec> specs,
+                                                       std::shared_ptr<RequestStream> stream) {
+  std::vector<RequestId> ids;
+  ids.reserve(specs.size());
   {
     std::lock_guard lock(mu_);
-    id = spec.id = next_id_++;
-    RETURN_IF_ERROR(engine_.Add(std::move(spec)));
-    streams_.emplace(id, std::move(stream));
+    for (RequestSpec& spec : specs) {
+      spec.id = next_id_ + ids.size();
+      RETURN_IF_ERROR(engine_.Check(spec));
+      ids.push_back(spec.id);
+    }
+    next_id_ += ids.size();
+    for (size_t k = 0; k < specs.size(); ++k) {
+      RETURN_IF_ERROR(engine_.Add(std::move(specs[k])));  // checked above: cannot fail
+      streams_.emplace(ids[k], StreamRef{stream, static_cast<int>(k)});
+    }
   }
   WakeDriver();
-  return id;
+  return ids;
 }
 
-void Replica::Abort(RequestId id) {
+void Replica::Abort(std::span<const RequestId> ids) {
   std::lock_guard lock(mu_);
-  if (streams_.erase(id) == 0) return;  // already finished
-  last_token_time_.erase(id);
-  engine_.Abort(id, clock_.Now());
+  const Time now = clock_.Now();
+  for (const RequestId id : ids) {
+    if (streams_.erase(id) == 0) continue;  // already finished
+    last_token_time_.erase(id);
+    engine_.Abort(id, now);
+  }
 }
 
 asio::awaitable<void> Replica::DriverLoop() {
@@ -217,7 +241,9 @@ asio::awaitable<void> Replica::DriverLoop() {
             index.erase(it);
             return nullptr;
           }
-          pending.updates.push_back({stream->second, StreamUpdate{.model_time = end}});
+          pending.updates.push_back(
+              {stream->second.stream,
+               StreamUpdate{.choice = stream->second.choice, .model_time = end}});
         }
         return &pending.updates[it->second].second;
       };
@@ -291,12 +317,36 @@ http::Router Replica::MakeRouter() {
   return router;
 }
 
+namespace {
+
+// One prompt of an HTTP request, tokenized, with what its samples' text seeds derive from.
+struct PromptInput {
+  std::shared_ptr<const Prompt> prompt;
+  std::string text;                // the prompt text (chat: the rendered template)
+  std::vector<TokenId> token_ids;  // a token-id prompt's ids (text is empty then)
+  int max_tokens = 0;
+
+  uint64_t Seed(std::optional<int64_t> request_seed, uint64_t counter) const {
+    return token_ids.empty() ? GenerationSeed(request_seed, text, counter)
+                             : GenerationSeed(request_seed, token_ids, counter);
+  }
+};
+
+// The handler's view of one choice (one engine request).
+struct ChoiceState {
+  size_t prompt = 0;  // index into the PromptInputs
+  TextGenerator text{0};
+  StreamUpdate latest;
+  int sent = 0;  // tokens written (streaming)
+};
+
+}  // namespace
+
 asio::awaitable<void> Replica::HandleGenerate(const http::Request& request,
                                               http::ResponseWriter& writer, Endpoint endpoint) {
   const RequestLimits limits{.max_model_len = profile_.max_model_len};
   GenerationParams params;
-  std::string prompt_text;
-  std::shared_ptr<const Prompt> prompt;
+  std::vector<PromptInput> inputs;
   if (endpoint == Endpoint::kCompletions) {
     auto parsed = ParseCompletionRequest(request.body(), limits);
     if (!parsed.ok()) {
@@ -304,8 +354,17 @@ asio::awaitable<void> Replica::HandleGenerate(const http::Request& request,
       co_return;
     }
     params = std::move(parsed->params);
-    prompt_text = std::move(parsed->prompt);
-    prompt = MakePromptFromText(prompt_text, profile_.block_size);
+    inputs.reserve(parsed->prompts.size());
+    for (CompletionPrompt& prompt : parsed->prompts) {
+      PromptInput& input = inputs.emplace_back();
+      if (prompt.is_token_ids) {
+        input.token_ids = prompt.token_ids;
+        input.prompt = MakePrompt(std::move(prompt.token_ids), profile_.block_size);
+      } else {
+        input.prompt = MakePromptFromText(prompt.text, profile_.block_size);
+        input.text = std::move(prompt.text);
+      }
+    }
   } else {
     auto parsed = ParseChatRequest(request.body(), limits);
     if (!parsed.ok()) {
@@ -313,108 +372,159 @@ asio::awaitable<void> Replica::HandleGenerate(const http::Request& request,
       co_return;
     }
     params = std::move(parsed->params);
-    prompt_text = std::move(parsed->prompt);
-    prompt = MakePrompt(TokenizeChatPrompt(parsed->messages), profile_.block_size);
+    PromptInput& input = inputs.emplace_back();
+    input.prompt = MakePrompt(TokenizeChatPrompt(parsed->messages), profile_.block_size);
+    input.text = std::move(parsed->prompt);
   }
   if (params.model != profile_.served_model_name) {
     ApiError error = ModelNotFound(params.model);
     co_await RespondApiError(writer, std::move(error));
     co_return;
   }
-
-  auto max_tokens = ResolveMaxTokens(params.max_tokens, prompt->size(), limits);
-  if (!max_tokens.ok()) {
-    co_await RespondApiError(writer, max_tokens.error());
-    co_return;
+  // As vLLM's serving layer, each prompt gets its own max_tokens (and the first that does not
+  // fit fails the whole request).
+  for (PromptInput& input : inputs) {
+    auto max_tokens = ResolveMaxTokens(params.max_tokens, input.prompt->size(), limits);
+    if (!max_tokens.ok()) {
+      co_await RespondApiError(writer, max_tokens.error());
+      co_return;
+    }
+    input.max_tokens = static_cast<int>(*max_tokens);
   }
-  const uint64_t counter = request_counter_.fetch_add(1) + options_.seed * 0x9e3779b97f4a7c15ULL;
-  const uint64_t seed = GenerationSeed(params.seed, prompt_text, counter);
 
-  RequestSpec spec;
-  spec.prompt = prompt;
-  spec.max_tokens = static_cast<int>(*max_tokens);
-  spec.min_tokens = static_cast<int>(std::min<int64_t>(params.min_tokens, *max_tokens));
-  spec.ignore_eos = params.ignore_eos;
-  spec.seed = seed;
-  spec.output_token = &TextTokenId;  // the ids of the text this handler sends (text below)
-  spec.arrival = clock_.Now();
+  // Choice i * n + j is sample j of prompt i, each its own engine request (vLLM V1's
+  // ParentRequest fans n out into child requests; a client seed s gives child j the seed s + j,
+  // vllm/v1/engine/parallel_sampling.py). Without a seed, each child draws its own counter.
+  const int64_t n = params.n;
+  const size_t num_choices = inputs.size() * static_cast<size_t>(n);
+  const uint64_t first_counter = request_counter_.fetch_add(num_choices);
+  std::vector<ChoiceState> choices(num_choices);
+  std::vector<RequestSpec> specs(num_choices);
+  const Time arrival = clock_.Now();
+  for (size_t c = 0; c < num_choices; ++c) {
+    const PromptInput& input = inputs[c / n];
+    const int64_t sample = static_cast<int64_t>(c % n);
+    std::optional<int64_t> seed = params.seed;
+    if (seed) *seed = static_cast<int64_t>(static_cast<uint64_t>(*seed) + sample);
+    const uint64_t counter = first_counter + c + options_.seed * 0x9e3779b97f4a7c15ULL;
+    RequestSpec& spec = specs[c];
+    spec.prompt = input.prompt;
+    spec.max_tokens = input.max_tokens;
+    spec.min_tokens = static_cast<int>(std::min<int64_t>(params.min_tokens, input.max_tokens));
+    spec.ignore_eos = params.ignore_eos;
+    spec.seed = input.Seed(seed, counter);
+    spec.output_token = &TextTokenId;  // the ids of the text this handler sends
+    spec.arrival = arrival;
+    choices[c].prompt = c / n;
+    choices[c].text = TextGenerator(spec.seed);
+    choices[c].latest.choice = static_cast<int>(c);
+  }
 
-  auto stream = std::make_shared<RequestStream>(co_await asio::this_coro::executor);
-  auto submitted = Submit(std::move(spec), stream);
+  auto stream = std::make_shared<RequestStream>(co_await asio::this_coro::executor, num_choices);
+  auto submitted = Submit(std::move(specs), stream);
   if (!submitted.ok()) {
     ApiError error = BadRequest(std::string(MessageOf(submitted.status())));
     co_await RespondApiError(writer, std::move(error));
     co_return;
   }
-  const RequestId id = *submitted;
-  // However the handler ends (client gone, write error, server stop), the engine forgets it.
+  auto ids = std::make_shared<const std::vector<RequestId>>(std::move(*submitted));
+  // However the handler ends (client gone, write error, server stop), the engine forgets all
+  // of its requests.
   struct AbortGuard {
     std::weak_ptr<Replica> replica;
-    RequestId id;
+    std::shared_ptr<const std::vector<RequestId>> ids;
     bool done = false;
     ~AbortGuard() {
-      if (auto r = replica.lock(); r && !done) r->Abort(id);
+      if (auto r = replica.lock(); r && !done) r->Abort(*ids);
     }
-  } guard{weak_from_this(), id};
-  writer.OnClientGone([weak = weak_from_this(), id] {
-    if (auto r = weak.lock()) r->Abort(id);
+  } guard{weak_from_this(), ids};
+  writer.OnClientGone([weak = weak_from_this(), ids] {
+    if (auto r = weak.lock()) r->Abort(*ids);
   });
 
-  const ResponseMeta meta{.id = MakeResponseId(endpoint, id),
+  const ResponseMeta meta{.id = MakeResponseId(endpoint, ids->front()),
                           .created = static_cast<int64_t>(clock_.UnixSeconds()),
                           .model = profile_.served_model_name};
-  const TextGenerator text(seed);
-  auto usage = [&](const StreamUpdate& u) {
-    return Usage{.prompt_tokens = prompt->size(),
-                 .completion_tokens = u.num_tokens,
-                 .cached_tokens = std::max(0, u.cached_tokens)};
+  // Usage as vLLM's serving layer sums it: each prompt's tokens once, every choice's output.
+  // cached_tokens is one engine request's, as vLLM reports it: the first to produce output when
+  // streaming, the last prompt's final output (its last sample to finish) otherwise
+  // (serving_completion.py / serving_chat.py: num_cached_tokens of the first / last result).
+  int64_t prompt_tokens = 0;
+  for (const PromptInput& input : inputs) prompt_tokens += input.prompt->size();
+  std::optional<size_t> cached_from;
+  auto usage = [&] {
+    Usage u{.prompt_tokens = prompt_tokens};
+    for (const ChoiceState& choice : choices) u.completion_tokens += choice.latest.num_tokens;
+    if (cached_from) u.cached_tokens = std::max(0, choices[*cached_from].latest.cached_tokens);
+    return u;
   };
+  size_t num_finished = 0;
+  std::vector<StreamUpdate> updates;
 
   if (!params.stream) {
-    for (;;) {
-      auto update = co_await stream->Next(writer);
-      if (!update) co_return;
-      if (!update->finished) continue;
-      guard.done = true;
-      const std::string output = text.Text(update->num_tokens);
-      const std::string body =
-          endpoint == Endpoint::kCompletions
-              ? FormatCompletionResponse(meta, output, update->finish_reason, usage(*update))
-              : FormatChatResponse(meta, output, update->finish_reason, usage(*update));
-      co_await writer.Respond(200, body);
-      co_return;
+    while (num_finished < num_choices) {
+      if (!co_await stream->Next(writer, &updates)) co_return;
+      for (const StreamUpdate& update : updates) {
+        ChoiceState& choice = choices[update.choice];
+        choice.latest = update;
+        if (!update.finished) continue;
+        ++num_finished;
+        if (choice.prompt + 1 == inputs.size()) cached_from = update.choice;
+      }
     }
+    guard.done = true;
+    std::vector<std::string> texts(num_choices);
+    std::vector<ChoiceOutput> outputs(num_choices);
+    for (size_t c = 0; c < num_choices; ++c) {
+      texts[c] = choices[c].text.Text(choices[c].latest.num_tokens);
+      outputs[c] = {.text = texts[c], .finish = choices[c].latest.finish_reason};
+    }
+    const std::string body = endpoint == Endpoint::kCompletions
+                                 ? FormatCompletionResponse(meta, outputs, usage())
+                                 : FormatChatResponse(meta, outputs, usage());
+    co_await writer.Respond(200, body);
+    co_return;
   }
 
   const http::Headers no_headers;
   if (!(co_await writer.BeginSse(no_headers)).ok()) co_return;
   const StreamFormatter formatter(endpoint, meta, params.include_usage);
   std::string buffer;
-  formatter.AppendRole(&buffer);
+  for (size_t c = 0; c < num_choices; ++c) formatter.AppendRole(&buffer, static_cast<int64_t>(c));
   if (!buffer.empty() && !(co_await writer.WriteChunk(buffer)).ok()) co_return;
-  int sent = 0;
   std::optional<Duration> previous_lag;  // of the last write, for the pacing error
-  for (;;) {
-    auto update = co_await stream->Next(writer);
-    if (!update) co_return;
+  while (num_finished < num_choices) {
+    if (!co_await stream->Next(writer, &updates)) co_return;
     buffer.clear();
-    const int produced = update->num_tokens;
-    const int plain_until = update->finished ? std::max(sent, produced - 1) : produced;
-    for (int i = sent; i < plain_until; ++i) formatter.AppendText(text.Token(i), &buffer);
-    if (update->finished) {
+    Time model_time{0};
+    for (const StreamUpdate& update : updates) {
+      ChoiceState& choice = choices[update.choice];
+      choice.latest = update;
+      model_time = std::max(model_time, update.model_time);
+      if (!cached_from && update.cached_tokens >= 0) cached_from = update.choice;
+      const int64_t index = update.choice;
+      const int produced = update.num_tokens;
+      const int plain_until = update.finished ? std::max(choice.sent, produced - 1) : produced;
+      for (int i = choice.sent; i < plain_until; ++i) {
+        formatter.AppendText(choice.text.Token(i), &buffer, index);
+      }
+      if (update.finished) {
+        ++num_finished;
+        const std::string_view last = produced > plain_until ? choice.text.Token(produced - 1) : "";
+        formatter.AppendFinish(last, update.finish_reason, &buffer, index);
+      }
+      choice.sent = produced;
+    }
+    if (num_finished == num_choices) {
       guard.done = true;
-      const std::string_view last = produced > plain_until ? text.Token(produced - 1) : "";
-      formatter.AppendFinish(last, update->finish_reason, &buffer);
-      formatter.AppendUsage(usage(*update), &buffer);
+      formatter.AppendUsage(usage(), &buffer);
       StreamFormatter::AppendDone(&buffer);
     }
-    sent = produced;
     if (!(co_await writer.WriteChunk(buffer)).ok()) co_return;
-    const Duration lag = clock_.Now() - update->model_time;
+    const Duration lag = clock_.Now() - model_time;
     metrics_->ObserveDeliveryLag(lag);
     if (previous_lag) metrics_->ObservePacingError(lag - *previous_lag);
     previous_lag = lag;
-    if (update->finished) break;
   }
   co_await writer.Finish();
 }

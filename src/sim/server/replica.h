@@ -15,6 +15,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -37,8 +38,9 @@ struct ReplicaOptions {
   size_t max_body_bytes = 8 * 1024 * 1024;
 };
 
-// What the driver tells a request's handler after a step.
+// What the driver tells a request's handler after a step, for one of its engine requests.
 struct StreamUpdate {
+  int choice = 0;          // which engine request of the HTTP request (its choice index)
   int num_tokens = 0;      // output tokens produced so far
   int cached_tokens = -1;  // set with the first token
   int prompt_tokens = 0;
@@ -77,10 +79,13 @@ class Replica : public std::enable_shared_from_this<Replica> {
   boost::asio::awaitable<void> HandleGenerate(const http::Request& request,
                                               http::ResponseWriter& writer, Endpoint endpoint);
   boost::asio::awaitable<void> DriverLoop();
-  // Queues a request in the engine and registers its stream; wakes the driver.
-  // Returns the id it assigned.
-  absl::StatusOr<RequestId> Submit(RequestSpec spec, std::shared_ptr<RequestStream> stream);
-  void Abort(RequestId id);
+  // Queues the engine requests of one HTTP request, all or none, in one critical section (so
+  // the driver sees them together, as vLLM's engine core drains the n children of a request
+  // from its input queue before the next step), and registers spec k as choice k of `stream`.
+  // Wakes the driver. Returns the ids it assigned, in order.
+  absl::StatusOr<std::vector<RequestId>> Submit(std::vector<RequestSpec> specs,
+                                                std::shared_ptr<RequestStream> stream);
+  void Abort(std::span<const RequestId> ids);
   void WakeDriver();
   void Deliver(const StepResult& step);
 
@@ -91,11 +96,17 @@ class Replica : public std::enable_shared_from_this<Replica> {
   const std::string name_;
   std::unique_ptr<ReplicaMetrics> metrics_;
 
+  // Where an engine request's updates go: choice `choice` of an HTTP request's stream.
+  struct StreamRef {
+    std::shared_ptr<RequestStream> stream;
+    int choice = 0;
+  };
+
   mutable std::mutex mu_;
-  Engine engine_;                                                           // guarded by mu_
-  absl::flat_hash_map<RequestId, std::shared_ptr<RequestStream>> streams_;  // guarded by mu_
-  absl::flat_hash_map<RequestId, Time> last_token_time_;                    // guarded by mu_
-  RequestId next_id_ = 1;                                                   // guarded by mu_
+  Engine engine_;                                         // guarded by mu_
+  absl::flat_hash_map<RequestId, StreamRef> streams_;     // guarded by mu_
+  absl::flat_hash_map<RequestId, Time> last_token_time_;  // guarded by mu_
+  RequestId next_id_ = 1;                                 // guarded by mu_
 
   boost::asio::strand<boost::asio::io_context::executor_type> driver_strand_;
   boost::asio::steady_timer wake_timer_;  // idle wait, cancelled by WakeDriver

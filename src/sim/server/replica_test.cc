@@ -11,6 +11,8 @@
 #include <boost/asio/use_future.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/json.hpp>
+#include <map>
+#include <set>
 #include <thread>
 
 #include "core/http/client.h"
@@ -18,6 +20,7 @@
 #include "core/metrics/parser.h"
 #include "core/metrics/query.h"
 #include "sim/server/sim_server.h"
+#include "sim/tokenizer.h"
 
 namespace zumik::sim {
 namespace {
@@ -63,19 +66,28 @@ class ReplicaTest : public ::testing::Test {
     return samples.ok() ? *samples : std::vector<metrics::Sample>{};
   }
 
+  // Streams `body` from `replica`, hangs up after the first bytes, and waits (up to 10 s) for
+  // the replica to count `expected` aborted engine requests; returns the count it last saw.
+  std::optional<double> AbortsAfterHangingUp(int replica, std::string body, double expected);
+
   std::unique_ptr<SimServer> server_;
 };
 
-std::string CompletionBody(std::string_view prompt, int max_tokens, bool stream = false,
-                           std::string_view extra = "") {
+// A /v1/completions body whose `prompt` is any JSON value (a list of strings, token ids...).
+std::string PromptBody(json::value prompt, int max_tokens, bool stream, std::string_view extra) {
   json::object body{{"model", kModel},
-                    {"prompt", prompt},
+                    {"prompt", std::move(prompt)},
                     {"max_tokens", max_tokens},
                     {"ignore_eos", true},
                     {"stream", stream}};
   std::string text = json::serialize(body);
   if (!extra.empty()) text.insert(text.size() - 1, std::string(",") + std::string(extra));
   return text;
+}
+
+std::string CompletionBody(std::string_view prompt, int max_tokens, bool stream = false,
+                           std::string_view extra = "") {
+  return PromptBody(json::string(prompt), max_tokens, stream, extra);
 }
 
 TEST_F(ReplicaTest, CompletionReportsUsageAndNamesTheReplica) {
@@ -157,6 +169,192 @@ TEST_F(ReplicaTest, SameSeedSameText) {
   auto a = json::parse(Post(0, "/v1/completions", body).body);
   auto b = json::parse(Post(1, "/v1/completions", body).body);
   EXPECT_EQ(a.at("choices").at(0).at("text"), b.at("choices").at(0).at("text"));
+}
+
+// The data of each SSE event of a response body.
+std::vector<std::string> SseData(std::string_view body) {
+  http::SseParser parser;
+  EXPECT_TRUE(parser.Feed(body).ok());
+  std::vector<std::string> data;
+  while (auto event = parser.Next()) data.push_back(event->data);
+  return data;
+}
+
+// What a streamed response said, per choice index.
+struct StreamedChoices {
+  std::map<int64_t, std::string> text;
+  std::map<int64_t, int> finish_chunks;
+  std::map<int64_t, int> role_chunks;
+  std::vector<json::value> usage_chunks;
+  int done = 0;
+  bool done_last = false;
+};
+
+StreamedChoices ReadStream(std::string_view body, Endpoint endpoint) {
+  StreamedChoices out;
+  const std::vector<std::string> data = SseData(body);
+  for (size_t i = 0; i < data.size(); ++i) {
+    if (data[i] == "[DONE]") {
+      ++out.done;
+      out.done_last = i + 1 == data.size();
+      continue;
+    }
+    const json::value chunk = json::parse(data[i]);
+    const json::array& choices = chunk.at("choices").as_array();
+    if (choices.empty()) {
+      out.usage_chunks.push_back(chunk.at("usage"));
+      continue;
+    }
+    EXPECT_EQ(choices.size(), 1u);
+    const json::object& choice = choices.at(0).as_object();
+    const int64_t index = choice.at("index").as_int64();
+    if (endpoint == Endpoint::kCompletions) {
+      out.text[index] += json::value_to<std::string>(choice.at("text"));
+    } else if (const json::value* role = choice.at("delta").as_object().if_contains("role")) {
+      EXPECT_EQ(role->as_string(), "assistant");
+      ++out.role_chunks[index];
+    } else {
+      out.text[index] += json::value_to<std::string>(choice.at("delta").at("content"));
+    }
+    if (!choice.at("finish_reason").is_null()) ++out.finish_chunks[index];
+  }
+  return out;
+}
+
+TEST_F(ReplicaTest, BatchedPromptsWithNGiveOneChoicePerPromptAndSample) {
+  // 100 and 50 tokens, 2 samples each: choices 0, 1 (prompt 0) and 2, 3 (prompt 1).
+  const json::array prompts{json::string(std::string(400, 'a')),
+                            json::string(std::string(200, 'b'))};
+  auto response = Post(0, "/v1/completions", PromptBody(prompts, 3, false, R"("n":2)"));
+  ASSERT_EQ(response.status, 200) << response.body;
+  const json::value body = json::parse(response.body);
+  const json::array& choices = body.at("choices").as_array();
+  ASSERT_EQ(choices.size(), 4u);
+  std::set<std::string> texts;
+  for (size_t i = 0; i < choices.size(); ++i) {
+    EXPECT_EQ(choices[i].at("index").as_int64(), static_cast<int64_t>(i));
+    EXPECT_EQ(choices[i].at("finish_reason").as_string(), "length");
+    EXPECT_EQ(choices[i].at("text").as_string().size(), 3u * 4);
+    texts.insert(json::value_to<std::string>(choices[i].at("text")));
+  }
+  EXPECT_EQ(texts.size(), 4u) << "every sample has its own text";
+  const auto& usage = body.at("usage");
+  EXPECT_EQ(usage.at("prompt_tokens").as_int64(), 150) << "each prompt once, as vLLM sums it";
+  EXPECT_EQ(usage.at("completion_tokens").as_int64(), 4 * 3);
+  // vLLM reports the last prompt's cached tokens: its second sample hit the first's 3 blocks.
+  EXPECT_EQ(usage.at("prompt_tokens_details").at("cached_tokens").as_int64(), 48);
+
+  // Each choice was its own engine request, counted as vLLM counts child requests.
+  const auto samples = Scrape(0);
+  EXPECT_EQ(
+      metrics::FindValue(samples, "vllm:request_success_total", {{"finished_reason", "length"}}),
+      4);
+  EXPECT_EQ(metrics::SumValues(samples, "vllm:prompt_tokens_total"), 2 * 100 + 2 * 50);
+  EXPECT_EQ(metrics::SumValues(samples, "vllm:generation_tokens_total"), 12);
+  EXPECT_EQ(metrics::SumValues(samples, "vllm:time_to_first_token_seconds_count"), 4);
+  // The second sample of each prompt hit the blocks its sibling scheduled in the same step.
+  EXPECT_EQ(metrics::SumValues(samples, "vllm:prefix_cache_hits_total"), 96 + 48);
+}
+
+TEST_F(ReplicaTest, StreamedBatchInterleavesChoicesAndEndsOnce) {
+  const json::array prompts{json::string("first prompt"), json::string("second prompt")};
+  const std::string extra = R"("n":3,"seed":11,"stream_options":{"include_usage":true})";
+  auto streamed = Post(0, "/v1/completions", PromptBody(prompts, 5, true, extra));
+  ASSERT_EQ(streamed.status, 200) << streamed.body;
+  const StreamedChoices got = ReadStream(streamed.body, Endpoint::kCompletions);
+  ASSERT_EQ(got.text.size(), 6u);
+  for (int64_t index = 0; index < 6; ++index) {
+    EXPECT_EQ(got.text.at(index).size(), 5u * 4) << index;
+    EXPECT_EQ(got.finish_chunks.at(index), 1) << index;
+  }
+  EXPECT_EQ(got.done, 1);
+  EXPECT_TRUE(got.done_last);
+  ASSERT_EQ(got.usage_chunks.size(), 1u);
+  EXPECT_EQ(got.usage_chunks[0].at("prompt_tokens").as_int64(), 3 + 4);
+  EXPECT_EQ(got.usage_chunks[0].at("completion_tokens").as_int64(), 6 * 5);
+  // The choices' chunks interleave (each step gives every choice a token) rather than come
+  // one choice after another.
+  const std::vector<std::string> data = SseData(streamed.body);
+  EXPECT_NE(json::parse(data[0]).at("choices").at(0).at("index"),
+            json::parse(data[1]).at("choices").at(0).at("index"));
+
+  // Deterministic by seed: the same request unstreamed gives the same texts, and sample j of a
+  // seeded request is what one request with seed + j gives (vLLM's child seeds).
+  auto whole = Post(1, "/v1/completions", PromptBody(prompts, 5, false, R"("n":3,"seed":11)"));
+  const json::value whole_body = json::parse(whole.body);
+  const json::array& choices = whole_body.at("choices").as_array();
+  for (int64_t index = 0; index < 6; ++index) {
+    EXPECT_EQ(choices.at(index).at("text").as_string(), got.text.at(index)) << index;
+  }
+  auto single = Post(1, "/v1/completions",
+                     PromptBody(json::string("second prompt"), 5, false, R"("seed":13)"));
+  EXPECT_EQ(json::parse(single.body).at("choices").at(0).at("text").as_string(), got.text.at(5));
+  EXPECT_NE(got.text.at(3), got.text.at(4));
+}
+
+TEST_F(ReplicaTest, ChatWithNStreamsEveryChoiceFromItsRoleToItsFinish) {
+  const std::string body = json::serialize(json::object{
+      {"model", kModel},
+      {"messages", json::array{json::object{{"role", "user"}, {"content", "Hi there"}}}},
+      {"max_completion_tokens", 4},
+      {"ignore_eos", true},
+      {"n", 3},
+      {"stream", true},
+      {"stream_options", json::object{{"include_usage", true}}}});
+  auto response = Post(0, "/v1/chat/completions", body);
+  ASSERT_EQ(response.status, 200) << response.body;
+  const StreamedChoices got = ReadStream(response.body, Endpoint::kChatCompletions);
+  ASSERT_EQ(got.text.size(), 3u);
+  for (int64_t index = 0; index < 3; ++index) {
+    EXPECT_EQ(got.role_chunks.at(index), 1);
+    EXPECT_EQ(got.finish_chunks.at(index), 1);
+    EXPECT_EQ(got.text.at(index).size(), 4u * 4);
+  }
+  EXPECT_EQ(got.done, 1);
+  ASSERT_EQ(got.usage_chunks.size(), 1u);
+  const int64_t prompt_tokens = got.usage_chunks[0].at("prompt_tokens").as_int64();
+  EXPECT_GT(prompt_tokens, 0);
+  EXPECT_LT(prompt_tokens, 20) << "the shared prompt counts once";
+  EXPECT_EQ(got.usage_chunks[0].at("completion_tokens").as_int64(), 12);
+
+  auto whole = Post(1, "/v1/chat/completions",
+                    R"({"model":")" + std::string(kModel) +
+                        R"(","messages":[{"role":"user","content":"x"}],"n":2,"max_tokens":2})");
+  ASSERT_EQ(whole.status, 200) << whole.body;
+  const json::value whole_body = json::parse(whole.body);
+  const json::array& choices = whole_body.at("choices").as_array();
+  ASSERT_EQ(choices.size(), 2u);
+  EXPECT_EQ(choices[1].at("index").as_int64(), 1);
+  EXPECT_EQ(choices[1].at("message").at("role").as_string(), "assistant");
+}
+
+TEST_F(ReplicaTest, TokenIdPromptsAreTheEnginesTokensAndHitTheCache) {
+  json::array ids;
+  for (int i = 0; i < 100; ++i) ids.emplace_back(1000 + i);  // 6 full blocks + 4
+  auto first = Post(0, "/v1/completions", PromptBody(ids, 2, false, R"("seed":3)"));
+  ASSERT_EQ(first.status, 200) << first.body;
+  EXPECT_EQ(json::parse(first.body).at("usage").at("prompt_tokens").as_int64(), 100);
+  auto second = Post(0, "/v1/completions", PromptBody(ids, 2, false, R"("seed":3)"));
+  const json::value body = json::parse(second.body);
+  EXPECT_EQ(body.at("usage").at("prompt_tokens_details").at("cached_tokens").as_int64(), 96);
+  EXPECT_EQ(body.at("choices").at(0).at("text"),
+            json::parse(first.body).at("choices").at(0).at("text"))
+      << "same ids, same seed, same text";
+
+  // The ids of a text's tokens are that text's prompt: the blocks hash the same.
+  const std::string text(4 * 64, 't');
+  ASSERT_EQ(Post(1, "/v1/completions", CompletionBody(text, 2)).status, 200);
+  json::array text_ids;
+  for (const TokenId id : Tokenize(text)) text_ids.emplace_back(id);
+  text_ids.emplace_back(7);
+  auto same = Post(1, "/v1/completions", PromptBody(text_ids, 2, false, ""));
+  EXPECT_EQ(json::parse(same.body).at("usage").at("prompt_tokens_details").at("cached_tokens"), 64);
+
+  // A batch of token-id prompts.
+  auto batch = Post(1, "/v1/completions",
+                    PromptBody(json::array{json::array{1, 2}, json::array{3}}, 2, false, ""));
+  ASSERT_EQ(batch.status, 200) << batch.body;
+  EXPECT_EQ(json::parse(batch.body).at("usage").at("prompt_tokens").as_int64(), 3);
 }
 
 TEST_F(ReplicaTest, ChatStreamFollowsVllmChunkSequence) {
@@ -244,6 +442,26 @@ TEST_F(ReplicaTest, BadRequestsGetOpenAiErrorsAndTheServerKeepsServing) {
        std::string(R"({"model":")") + std::string(kModel) + "\",\"prompt\":\"\xC3\x28\"}", 400, ""},
       {"prompt over max_model_len", "/v1/completions",
        CompletionBody(std::string(4 * 131072, 'x'), 16), 400, "maximum context length"},
+      {"second prompt over max_model_len", "/v1/completions",
+       PromptBody(json::array{json::string("x"), json::string(std::string(4 * 131072, 'x'))}, 16,
+                  false, ""),
+       400, "maximum context length"},
+      {"empty prompt list", "/v1/completions", PromptBody(json::array{}, 4, false, ""), 400,
+       "non-empty"},
+      {"mixed prompt list", "/v1/completions",
+       PromptBody(json::array{json::string("a"), 1}, 4, false, ""), 400, "'prompt[1]' is"},
+      {"negative token id", "/v1/completions", PromptBody(json::array{1, -2}, 4, false, ""), 400,
+       "greater than or equal to 0"},
+      {"token id out of vocabulary", "/v1/completions",
+       PromptBody(json::array{int64_t{1} << 33}, 4, false, ""), 400, "out of vocabulary"},
+      {"n zero", "/v1/completions", CompletionBody("x", 4, false, R"("n":0)"), 400,
+       "n must be at least 1"},
+      {"n absurd", "/v1/chat/completions",
+       R"({"model":")" + std::string(kModel) +
+           R"(","messages":[{"role":"user","content":"x"}],"n":1000000000})",
+       400, "n must be at most 16384"},
+      {"best_of", "/v1/completions", CompletionBody("x", 4, false, R"("n":2,"best_of":3)"), 400,
+       "best_of"},
   };
   for (const ErrorCase& c : cases) {
     SCOPED_TRACE(c.name);
@@ -349,14 +567,14 @@ asio::awaitable<bool> StreamAndHangUp(http::Client& client, std::string url, std
   co_return first.ok() && !first->empty();
 }
 
-TEST_F(ReplicaTest, ClientDisconnectAbortsTheRequest) {
+std::optional<double> ReplicaTest::AbortsAfterHangingUp(int replica, std::string body,
+                                                        double expected) {
   {
     asio::io_context io;
     http::Client client(io.get_executor());
-    auto done = asio::co_spawn(io,
-                               StreamAndHangUp(client, Url(0, "/v1/completions"),
-                                               CompletionBody("long one", 100000, true)),
-                               asio::use_future);
+    auto done = asio::co_spawn(
+        io, StreamAndHangUp(client, Url(replica, "/v1/completions"), std::move(body)),
+        asio::use_future);
     io.run();
     EXPECT_TRUE(done.get());
   }
@@ -364,13 +582,28 @@ TEST_F(ReplicaTest, ClientDisconnectAbortsTheRequest) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   std::optional<double> aborted;
   while (std::chrono::steady_clock::now() < deadline) {
-    aborted =
-        metrics::FindValue(Scrape(0), "vllm:request_success_total", {{"finished_reason", "abort"}});
-    if (aborted == 1) break;
+    aborted = metrics::FindValue(Scrape(replica), "vllm:request_success_total",
+                                 {{"finished_reason", "abort"}});
+    if (aborted == expected) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  EXPECT_EQ(aborted, 1);
+  return aborted;
+}
+
+TEST_F(ReplicaTest, ClientDisconnectAbortsTheRequest) {
+  EXPECT_EQ(AbortsAfterHangingUp(0, CompletionBody("long one", 100000, true), 1), 1);
   EXPECT_EQ(server_->replicas()[0]->Stats().num_running, 0);
+}
+
+TEST_F(ReplicaTest, ClientDisconnectAbortsEveryEngineRequestOfTheRequest) {
+  const json::array prompts{json::string("long one"), json::string("long two")};
+  EXPECT_EQ(AbortsAfterHangingUp(1, PromptBody(prompts, 100000, true, R"("n":4)"), 8), 8)
+      << "2 prompts x 4 samples";
+  const EngineStats stats = server_->replicas()[1]->Stats();
+  EXPECT_EQ(stats.num_running, 0);
+  EXPECT_EQ(stats.num_waiting, 0);
+  EXPECT_EQ(stats.num_admitting, 0);
+  EXPECT_EQ(stats.num_free_blocks, stats.num_gpu_blocks) << "no sequence keeps a block";
 }
 
 // One streamed completion; counts it in *complete when every token and [DONE] arrived.
