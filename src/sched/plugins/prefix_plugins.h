@@ -53,8 +53,8 @@ struct TokenAffinity {
 // maxTTFTPenaltyMs (18000; 0 = always stick), keep all. The gate is the "saturation valve"
 // tau = R_peak × T_max of perf-anchors §5: stickiness breaks once the warm endpoint's queued
 // uncached prefill exceeds 15928 × 18 s ≈ 287k tokens more than the coldest one's.
-// minAffinityTokens (ours, 0 = off): when no endpoint reaches affinityThreshold, endpoints
-// holding at least this many leading prompt tokens, but under half of the prompt, are sticky
+// minAffinityTokens (ours, 0 = off): when no endpoint reaches affinityThreshold and none holds
+// half of the prompt, endpoints holding at least this many leading prompt tokens are sticky
 // instead (same TTFT gate), so a long shared prefix ahead of a longer private suffix (a group's
 // system prompt before a private document) keeps one home instead of being copied onto, and
 // evicted from, every endpoint the load scorers choose. Such stickiness saves less than a
