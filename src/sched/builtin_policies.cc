@@ -101,28 +101,34 @@ schedulingProfiles:
 )policy";
 
 constexpr std::string_view kZumikDefault =
-    R"policy(# zumik-default: ours, what the chart deploys. Sticky until saturated, new prefixes spread,
-# load balanced on fresh counts. The prefix index learns what each endpoint caches: the prompts
-# sent to it and, when a response ends, prompt + response (indexResponses: the engine caches the
+    R"policy(# zumik-default: ours, what the chart deploys. Sticky until saturated, new prefixes spread, load
+# balanced on fresh counts. The prefix index learns what each endpoint caches: the prompts sent
+# to it and, when a response ends, prompt + response (indexResponses: the engine caches the
 # tokens it decoded), so a conversation's next turn matches its whole history on the endpoint
-# that answered. utilization-detector first drops endpoints whose last scrape shows more than
-# 1 waiting request or KV use above 97% (all of them kept if none is below), so stickiness gives
+# that answered. utilization-detector first drops endpoints whose last scrape shows more than 1
+# waiting request or KV use above 97% (all of them kept if none is below), so stickiness gives
 # way when the home endpoint queues or its KV is full; then the prefix-cache-affinity-filter
 # keeps only endpoints that hold at least 80% of the prompt (unless their queued prefill is more
-# than 18 s worse than the best other endpoint's). Among those, and for prompts cached nowhere,
-# no-hit-lru-scorer sends a new prefix to the endpoint that least recently received one, and
-# active-request-scorer (this router's in-flight requests, fresh at every pick) overrides that
-# order when an endpoint is clearly busier, so prefix groups are packed evenly by count and load
-# as the oracle packs them. queue-scorer (scraped waiting requests) only discriminates once some
-# endpoint queues, and then steers away from the queue; token-load-scorer (in-flight prefill
-# tokens) breaks the remaining ties. prefix-cache-scorer at weight 0.5 (the share of the prompt
-# each endpoint holds) leans towards partial matches below the 80% threshold, e.g. a group's
-# shared system prompt ahead of a private question. The prefix index matches whole prompts
-# (16-token blocks, up to 128k tokens). Tuned on the virtual fleet (bench/RESULTS.md, "Tuning
-# zumik-default"); predicted-ttft-scorer is not used: its per-endpoint learned prefill rate
-# collapses on busy endpoints and drives traffic off them. indexResponses needs a transport that
-# reports the response text: the virtual bench and the EPP do (the EPP collects choice 0's text
-# of completions and chat responses, streamed or not, when the policy asks for it).
+# than 18 s worse than the best other endpoint's). Where none does and none holds half of it, it
+# keeps those holding at least 1,024 leading tokens (minAffinityTokens: a group's shared system
+# prompt ahead of a longer private question), unless the least busy of them has more in-flight
+# requests than 1.2 x the least busy other endpoint's + 3: such a group then stays on one
+# endpoint and its prefix stays cached there, instead of being copied onto whichever endpoint the
+# load scorers pick and evicted everywhere (low-cache hits 8.3% -> 14.3%, oracle 15.5%); the
+# request gate lets a clearly busier home go, as a ~1k-token hit saves only ~70 ms of prefill.
+# Among the kept endpoints, and for prompts cached nowhere, no-hit-lru-scorer sends a new prefix
+# to the endpoint that least recently received one, and active-request-scorer (this router's
+# in-flight requests, fresh at every pick) overrides that order when an endpoint is clearly
+# busier, so prefix groups are packed evenly by count and load as the oracle packs them.
+# queue-scorer (scraped waiting requests) only discriminates once some endpoint queues, and then
+# steers away from the queue; token-load-scorer (in-flight prefill tokens) breaks the remaining
+# ties. prefix-cache-scorer at weight 0.5 (the share of the prompt each endpoint holds) leans
+# towards partial matches the filter leaves to the scorers. The prefix index matches whole
+# prompts (16-token blocks, up to 128k tokens). Tuned on the virtual fleet (bench/RESULTS.md,
+# "Tuning zumik-default"); predicted-ttft-scorer is not used: its per-endpoint learned prefill
+# rate collapses on busy endpoints and drives traffic off them. indexResponses needs a transport
+# that reports the response text: the virtual bench and the EPP do (the EPP collects choice 0's
+# text of completions and chat responses, streamed or not, when the policy asks for it).
 apiVersion: inference.networking.x-k8s.io/v1alpha1
 kind: EndpointPickerConfig
 plugins:
@@ -142,6 +148,9 @@ plugins:
     affinityThreshold: 0.8
     maxTTFTPenaltyMs: 18000
     peakPrefillThroughput: 15928
+    minAffinityTokens: 1024
+    minAffinityLoadSlack: 0.2
+    minAffinityLoadSlackRequests: 3
 - type: token-load-scorer
 - type: no-hit-lru-scorer
 - type: active-request-scorer

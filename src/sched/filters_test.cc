@@ -162,6 +162,61 @@ TEST_F(AffinityFilterTest, BreaksStickinessWhenTheStickyEndpointsAreTooSlow) {
   EXPECT_EQ(Ids(c), (std::vector<EndpointId>{0}));
 }
 
+TEST_F(AffinityFilterTest, MinAffinityTokensMakesALongMinorityPrefixSticky) {
+  // 450 blocks of 16 tokens; a 1,200-token shared prefix is 75 blocks (17%).
+  f.cycle.total_blocks = 450;
+  f.cycle.block_tokens = 16;
+  auto off = MakeTyped<Filter>("prefix-cache-affinity-filter");
+  auto c = WithMatches({75, 0, 0});
+  off->Apply(f.cycle, c);
+  EXPECT_EQ(c.size(), 3u);  // below the 80% share: nothing sticky without the token rule
+  auto filter = MakeTyped<Filter>("prefix-cache-affinity-filter", "minAffinityTokens: 1024");
+  c = WithMatches({75, 0, 75});
+  filter->Apply(f.cycle, c);
+  EXPECT_EQ(Ids(c), (std::vector<EndpointId>{0, 2}));
+  c = WithMatches({63, 0, 0});  // 1,008 tokens: too short
+  filter->Apply(f.cycle, c);
+  EXPECT_EQ(c.size(), 3u);
+  c = WithMatches({225, 75, 0});  // one holds half the prompt: left to the share-based scorer
+  filter->Apply(f.cycle, c);
+  EXPECT_EQ(c.size(), 3u);
+  c = WithMatches({224, 75, 0});  // just under half: both holders sticky
+  filter->Apply(f.cycle, c);
+  EXPECT_EQ(Ids(c), (std::vector<EndpointId>{0, 1}));
+  c = WithMatches({400, 75, 0});  // one endpoint holds ≥ 80%: the share rule alone decides
+  filter->Apply(f.cycle, c);
+  EXPECT_EQ(Ids(c), (std::vector<EndpointId>{0}));
+}
+
+TEST_F(AffinityFilterTest, TokenStickinessGivesWayToAClearlyBusierHolder) {
+  f.cycle.total_blocks = 450;
+  f.cycle.block_tokens = 16;
+  auto filter = MakeTyped<Filter>(
+      "prefix-cache-affinity-filter",
+      "minAffinityTokens: 1024\nminAffinityLoadSlack: 0.2\nminAffinityLoadSlackRequests: 3");
+  f.loads[0].requests = 15;  // the holder
+  f.loads[1].requests = 10;  // least busy other: 10 × 1.2 + 3 = 15
+  f.loads[2].requests = 30;
+  auto c = WithMatches({75, 0, 0});
+  filter->Apply(f.cycle, c);
+  EXPECT_EQ(Ids(c), (std::vector<EndpointId>{0}));
+  f.loads[0].requests = 16;
+  c = WithMatches({75, 0, 0});
+  filter->Apply(f.cycle, c);
+  EXPECT_EQ(c.size(), 3u);
+  // The share rule keeps its own gate only: a busy holder of most of the prompt still sticks.
+  c = WithMatches({400, 0, 0});
+  filter->Apply(f.cycle, c);
+  EXPECT_EQ(Ids(c), (std::vector<EndpointId>{0}));
+}
+
+TEST(AffinityFilterParams, RejectsNegativeTokenAffinitySettings) {
+  for (const char* yaml : {"minAffinityTokens: -1", "minAffinityLoadSlack: -0.5",
+                           "minAffinityLoadSlackRequests: -2"}) {
+    EXPECT_FALSE(testing::MakePlugin("prefix-cache-affinity-filter", yaml).ok()) << yaml;
+  }
+}
+
 TEST_F(AffinityFilterTest, ExplorationSkipsTheGate) {
   auto filter = MakeTyped<Filter>("prefix-cache-affinity-filter", "explorationProbability: 1");
   auto c = WithMatches({10, 0, 0});

@@ -62,12 +62,14 @@ void PrefixCacheScorer::Score(const CycleState& cycle, std::span<const Candidate
 
 PrefixCacheAffinityFilter::PrefixCacheAffinityFilter(std::string name, double threshold,
                                                      double exploration, double max_ttft_penalty_ms,
-                                                     double peak_prefill_tps)
+                                                     double peak_prefill_tps,
+                                                     TokenAffinity token_affinity)
     : Filter(std::string(kType), std::move(name)),
       threshold_(threshold),
       exploration_(exploration),
       max_ttft_penalty_ms_(max_ttft_penalty_ms),
-      peak_prefill_tps_(peak_prefill_tps) {}
+      peak_prefill_tps_(peak_prefill_tps),
+      token_affinity_(token_affinity) {}
 
 absl::StatusOr<std::unique_ptr<Plugin>> PrefixCacheAffinityFilter::Create(const std::string& name,
                                                                           PluginParams& params) {
@@ -75,6 +77,7 @@ absl::StatusOr<std::unique_ptr<Plugin>> PrefixCacheAffinityFilter::Create(const 
   double exploration = 0;
   double penalty = 18000;
   double peak = 15928;
+  TokenAffinity token;
   std::string ttft_source = "prefillThroughput";
   RETURN_IF_ERROR(params.ReadInRange("affinityThreshold", &threshold, 0, 1));
   RETURN_IF_ERROR(params.ReadInRange("explorationProbability", &exploration, 0, 1));
@@ -82,6 +85,15 @@ absl::StatusOr<std::unique_ptr<Plugin>> PrefixCacheAffinityFilter::Create(const 
       params.ReadInRange("maxTTFTPenaltyMs", &penalty, 0, std::numeric_limits<double>::max()));
   RETURN_IF_ERROR(
       params.ReadInRange("peakPrefillThroughput", &peak, 0, std::numeric_limits<double>::max()));
+  RETURN_IF_ERROR(params.ReadAtLeast("minAffinityTokens", &token.min_tokens, 0));
+  if (params.Has("minAffinityLoadSlack")) {
+    double slack = 0;
+    RETURN_IF_ERROR(
+        params.ReadInRange("minAffinityLoadSlack", &slack, 0, std::numeric_limits<double>::max()));
+    token.load_slack = slack;
+  }
+  RETURN_IF_ERROR(
+      params.ReadAtLeast("minAffinityLoadSlackRequests", &token.load_slack_requests, 0));
   RETURN_IF_ERROR(params.Read("ttftSource", &ttft_source));
   if (ttft_source != "prefillThroughput") {
     return params.Error("ttftSource",
@@ -95,30 +107,59 @@ absl::StatusOr<std::unique_ptr<Plugin>> PrefixCacheAffinityFilter::Create(const 
   std::string ignored;
   RETURN_IF_ERROR(params.Read("prefixMatchInfoProducerName", &ignored));
   RETURN_IF_ERROR(params.Read("inFlightLoadProducerName", &ignored));
-  return std::make_unique<PrefixCacheAffinityFilter>(name, threshold, exploration, penalty, peak);
+  return std::make_unique<PrefixCacheAffinityFilter>(name, threshold, exploration, penalty, peak,
+                                                     token);
 }
 
 void PrefixCacheAffinityFilter::Apply(const CycleState& cycle, std::vector<Candidate>& candidates) {
   if (candidates.size() <= 1 || threshold_ <= 0) return;
   if (exploration_ > 0 && cycle.rng->Bernoulli(exploration_)) return;
+  // Sticky by share: at least threshold_ of the prompt cached. Where no candidate is, sticky by
+  // length: at least token_affinity_.min_tokens cached, as long as no candidate holds half of
+  // the prompt (a shared prefix ahead of a longer private suffix; from half up to threshold_ the
+  // share-based prefix-cache-scorer already favours the holder).
+  bool by_share = false;
+  int32_t best_blocks = 0;
+  for (const Candidate& c : candidates) {
+    by_share = by_share || MatchRatio(cycle, c) >= threshold_;
+    best_blocks = std::max(best_blocks, c.prefix_blocks);
+  }
+  const bool by_length = !by_share && token_affinity_.min_tokens > 0 && cycle.prefix_matched &&
+                         2 * int64_t{best_blocks} < cycle.total_blocks;
+  const auto is_sticky = [&](const Candidate& c) {
+    if (by_length)
+      return int64_t{c.prefix_blocks} * cycle.block_tokens >= token_affinity_.min_tokens;
+    return MatchRatio(cycle, c) >= threshold_;
+  };
   double best_sticky = std::numeric_limits<double>::infinity();
   double best_other = std::numeric_limits<double>::infinity();
+  int64_t sticky_requests = std::numeric_limits<int64_t>::max();
+  int64_t other_requests = std::numeric_limits<int64_t>::max();
   size_t sticky = 0;
   for (const Candidate& c : candidates) {
     const double ttft_ms =
         max_ttft_penalty_ms_ > 0
             ? 1000.0 * static_cast<double>(c.load->prefill_tokens) / peak_prefill_tps_
             : 0.0;
-    if (MatchRatio(cycle, c) >= threshold_) {
+    if (is_sticky(c)) {
       ++sticky;
       best_sticky = std::min(best_sticky, ttft_ms);
+      sticky_requests = std::min(sticky_requests, c.load->requests);
     } else {
       best_other = std::min(best_other, ttft_ms);
+      other_requests = std::min(other_requests, c.load->requests);
     }
   }
   if (sticky == 0 || sticky == candidates.size()) return;
   if (max_ttft_penalty_ms_ > 0 && best_sticky - best_other > max_ttft_penalty_ms_) return;
-  std::erase_if(candidates, [&](const Candidate& c) { return MatchRatio(cycle, c) < threshold_; });
+  // Length-based stickiness saves less, so it also gives way to a clearly busier holder.
+  if (by_length && token_affinity_.load_slack &&
+      static_cast<double>(sticky_requests) >
+          static_cast<double>(other_requests) * (1 + *token_affinity_.load_slack) +
+              static_cast<double>(token_affinity_.load_slack_requests)) {
+    return;
+  }
+  std::erase_if(candidates, [&](const Candidate& c) { return !is_sticky(c); });
 }
 
 }  // namespace zumik::sched

@@ -4,6 +4,7 @@
 //                                their in-flight prefill makes them too slow (llm-d default)
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -37,6 +38,13 @@ class PrefixCacheScorer final : public Scorer {
   std::optional<PrefixProducerOptions> index_options_;
 };
 
+// Length-based stickiness of prefix-cache-affinity-filter (its parameters, see below).
+struct TokenAffinity {
+  int64_t min_tokens = 0;            // minAffinityTokens; 0 = off
+  std::optional<double> load_slack;  // minAffinityLoadSlack; unset = no load gate
+  int64_t load_slack_requests = 0;   // minAffinityLoadSlackRequests
+};
+
 // RTR prefix-cache-affinity-filter. An endpoint is sticky when matched/total ≥
 // affinityThreshold (0.8). No sticky endpoint: keep all. With probability
 // explorationProbability (0) skip the gate. TTFT load gate: estimate each endpoint's TTFT as
@@ -45,13 +53,22 @@ class PrefixCacheScorer final : public Scorer {
 // maxTTFTPenaltyMs (18000; 0 = always stick), keep all. The gate is the "saturation valve"
 // tau = R_peak × T_max of perf-anchors §5: stickiness breaks once the warm endpoint's queued
 // uncached prefill exceeds 15928 × 18 s ≈ 287k tokens more than the coldest one's.
+// minAffinityTokens (ours, 0 = off): when no endpoint reaches affinityThreshold and none holds
+// half of the prompt, endpoints holding at least this many leading prompt tokens are sticky
+// instead (same TTFT gate), so a long shared prefix ahead of a longer private suffix (a group's
+// system prompt before a private document) keeps one home instead of being copied onto, and
+// evicted from, every endpoint the load scorers choose. Such stickiness saves less than a
+// mostly cached prompt, so with minAffinityLoadSlack (unset = no gate) it also gives way when
+// the least busy sticky endpoint has more in-flight requests than the least busy other one
+// × (1 + minAffinityLoadSlack) + minAffinityLoadSlackRequests (0).
 class PrefixCacheAffinityFilter final : public Filter {
  public:
   static constexpr std::string_view kType = "prefix-cache-affinity-filter";
   static absl::StatusOr<std::unique_ptr<Plugin>> Create(const std::string& name,
                                                         PluginParams& params);
   PrefixCacheAffinityFilter(std::string name, double threshold, double exploration,
-                            double max_ttft_penalty_ms, double peak_prefill_tps);
+                            double max_ttft_penalty_ms, double peak_prefill_tps,
+                            TokenAffinity token_affinity);
 
   bool NeedsPrefixMatch() const override { return true; }
   void Apply(const CycleState& cycle, std::vector<Candidate>& candidates) override;
@@ -61,6 +78,7 @@ class PrefixCacheAffinityFilter final : public Filter {
   double exploration_;
   double max_ttft_penalty_ms_;
   double peak_prefill_tps_;
+  TokenAffinity token_affinity_;
 };
 
 }  // namespace zumik::sched
