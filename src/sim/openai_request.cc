@@ -2,9 +2,6 @@
 
 #include <algorithm>
 #include <boost/json.hpp>
-#include <cmath>
-#include <limits>
-#include <memory>
 #include <utility>
 
 #include "fmt/format.h"

@@ -11,6 +11,7 @@
 #include "core/metrics/parser.h"
 #include "core/metrics/query.h"
 #include "fmt/format.h"
+#include "sim/server/response_store.h"
 #include "sim/server/sim_server.h"
 
 namespace zumik::sim {
@@ -220,6 +221,31 @@ TEST_P(ResponsesTest, ErrorsAsVllmGivesThem) {
   EXPECT_THAT(background.body, HasSubstr("not supported by the simulator"));
   auto too_long = Create(0, R"("input":"Hi","max_output_tokens":131072)");
   EXPECT_EQ(too_long.status, 400);
+}
+
+std::shared_ptr<const StoredResponse> Stored(std::string body) {
+  return std::make_shared<const StoredResponse>(StoredResponse{.conversation = {}, .body = body});
+}
+
+TEST(ResponseStore, DropsTheLeastRecentlyUsedPastItsCapacity) {
+  ResponseStore store(2);
+  store.Put("a", Stored("A"));
+  store.Put("b", Stored("B"));
+  ASSERT_NE(store.Get("a"), nullptr);  // now b is the least recently used
+  store.Put("c", Stored("C"));
+  EXPECT_EQ(store.size(), 2u);
+  EXPECT_EQ(store.Get("b"), nullptr);
+  EXPECT_EQ(store.Get("a")->body, "A");
+  EXPECT_EQ(store.Get("c")->body, "C");
+  store.Put("c", Stored("C2"));  // replacing keeps one entry
+  EXPECT_EQ(store.size(), 2u);
+  EXPECT_EQ(store.Get("c")->body, "C2");
+}
+
+TEST(ResponseStore, ZeroCapacityKeepsNothing) {
+  ResponseStore store(0);
+  store.Put("a", Stored("A"));
+  EXPECT_EQ(store.Get("a"), nullptr);
 }
 
 INSTANTIATE_TEST_SUITE_P(Store, ResponsesTest, testing::Bool(),
