@@ -116,7 +116,9 @@ std::vector<ChatMessage> ResponsesMessages(const ResponsesRequest& request,
     messages.push_back({.role = ChatRole::kSystem, .content = *request.instructions});
   }
   if (previous != nullptr) {
-    messages.insert(messages.end(), previous->messages.begin(), previous->messages.end());
+    for (const ChatMessage& message : previous->messages) {
+      if (message.role != ChatRole::kSystem) messages.push_back(message);
+    }
     if (!previous->output_text.empty()) {
       messages.push_back({.role = ChatRole::kAssistant, .content = previous->output_text});
     }
@@ -179,7 +181,7 @@ void AppendMessageItem(std::string_view id, std::optional<std::string_view> text
   AppendJsonString(id, out);
   out->append(R"(,"type":"message","role":"assistant","status":)");
   out->append(text ? R"("completed","content":[)" : R"("in_progress","content":[)");
-  if (text) AppendTextPart(*text, out);
+  if (text && !text->empty()) AppendTextPart(*text, out);
   out->append("]}");
 }
 

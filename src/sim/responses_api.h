@@ -50,11 +50,13 @@ struct ResponseConversation {
   std::string output_text;
 };
 
-// The messages of a request, as vLLM's _construct_input_messages builds them: the request's
-// instructions as a system message, then (with previous_response_id) the previous response's
-// messages, all of them, its own system message included, and its output as an assistant
-// message, then the new input. vLLM does not drop the previous instructions, so a follow-up
-// that repeats `instructions` renders two system messages.
+// The messages of a request, as vLLM's construct_input_messages builds them
+// (entrypoints/openai/responses/utils.py): the request's instructions as a system message, then
+// (with previous_response_id) the previous response's messages without their system messages
+// ("instructions should NOT carry over across responses", as the OpenAI spec says; the older
+// serving_responses.py still carried them) and its output text as an assistant message, then the
+// new input. So a follow-up that repeats the previous instructions renders a prompt that extends
+// the previous prompt and answer, and hits them in the prefix cache.
 std::vector<ChatMessage> ResponsesMessages(const ResponsesRequest& request,
                                            const ResponseConversation* previous);
 
@@ -70,8 +72,8 @@ struct ResponseObject {
   int64_t created_at = 0;
   std::string model;
   ResponseStatus status = ResponseStatus::kInProgress;
-  // The output message (absent while in progress, and when the model produced no text, as
-  // vLLM emits a message item only for non-empty text).
+  // The output message, once finished (nullopt while in progress); "" gives the item with no
+  // content part, as vLLM's fallback output item without text.
   std::string message_id;
   std::optional<std::string_view> text;
   std::optional<Usage> usage;  // null while in progress

@@ -102,7 +102,6 @@ TEST(ResponsesMessages, InstructionsThenPreviousConversationThenInput) {
   const ResponseConversation previous{
       .messages = {{ChatRole::kSystem, "sys1"}, {ChatRole::kUser, "q1"}}, .output_text = "a1"};
   const std::vector<ChatMessage> expected = {{ChatRole::kSystem, "sys2"},
-                                             {ChatRole::kSystem, "sys1"},
                                              {ChatRole::kUser, "q1"},
                                              {ChatRole::kAssistant, "a1"},
                                              {ChatRole::kUser, "q2"}};
@@ -110,7 +109,8 @@ TEST(ResponsesMessages, InstructionsThenPreviousConversationThenInput) {
   request.instructions.reset();
   EXPECT_EQ(ResponsesMessages(request, nullptr),
             (std::vector<ChatMessage>{{ChatRole::kUser, "q2"}}));
-  // Without new instructions a follow-up's prompt extends the previous one (prefix caching).
+  // A follow-up that repeats the instructions extends the previous prompt (prefix caching).
+  request.instructions = "sys1";
   const std::vector<ChatMessage> follow_up = ResponsesMessages(request, &previous);
   const std::string first = RenderChatPrompt(previous.messages);
   const std::string second = RenderChatPrompt(follow_up);
@@ -219,6 +219,15 @@ TEST(ResponsesStreamFormatter, EventSequenceWithIncreasingSequenceNumbers) {
                              R"("output_index":0,"item_id":"msg_1","content_index":0,)"
                              R"("delta":"He","logprobs":[]})"
                              "\n\n"));
+}
+
+TEST(FormatResponseObject, NoTextIsAMessageWithoutContent) {
+  ResponseObject r = SampleObject();
+  r.status = ResponseStatus::kCompleted;
+  r.text = "";
+  const json::value v = json::parse(FormatResponseObject(r));
+  EXPECT_EQ(v.at("output").at(0).at("status"), "completed");
+  EXPECT_TRUE(v.at("output").at(0).at("content").as_array().empty());
 }
 
 TEST(ResponsesStreamFormatter, NoTextMeansNoItemEvents) {

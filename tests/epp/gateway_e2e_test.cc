@@ -196,6 +196,7 @@ TEST(EppGateway, ResponsesFollowUpsAndLookupsGoToTheReplicaThatStoredTheResponse
     for (int turn = 0; turn < 3; ++turn) {
       boost::json::object next{{"model", kModel},
                                {"input", fmt::format("And then {}?", turn)},
+                               {"instructions", "Be brief."},  // they do not carry over
                                {"previous_response_id", id},
                                {"max_output_tokens", 8},
                                {"stream", turn == 1}};

@@ -101,7 +101,7 @@ asio::awaitable<void> Replica::HandleResponses(const http::Request& request,
     output_text = text.Text(latest.num_tokens);
     object.status = latest.finish_reason == FinishReason::kLength ? ResponseStatus::kIncomplete
                                                                   : ResponseStatus::kCompleted;
-    if (!output_text.empty()) object.text = output_text;
+    object.text = output_text;
     object.usage = Usage{.prompt_tokens = prompt->size(),
                          .completion_tokens = latest.num_tokens,
                          .cached_tokens = std::max(0, latest.cached_tokens)};
