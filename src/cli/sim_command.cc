@@ -20,6 +20,7 @@ void AddSimCommand(CLI::App& app) {
     uint64_t seed = 1;
     int threads = 2;
     bool lmcache = false;
+    bool responses_store = false;
   };
   auto flags = std::make_shared<Flags>();
   auto* cmd = app.add_subcommand(
@@ -37,6 +38,10 @@ void AddSimCommand(CLI::App& app) {
   cmd->add_option("--set", flags->sets,
                   "Override a profile constant, e.g. --set c_lin=25us --set max_num_seqs=256");
   cmd->add_flag("--lmcache", flags->lmcache, "Enable the simulated LMCache CPU KV tier");
+  cmd->add_flag("--responses-store", flags->responses_store,
+                "Keep store:true Responses API responses per replica (the last 10000 each) for "
+                "previous_response_id, GET /v1/responses/{id} and /cancel, as vLLM does with "
+                "VLLM_ENABLE_RESPONSES_API_STORE=1 (off: `store` is ignored, as in vLLM)");
   cmd->add_option("--seed", flags->seed, "Seed of generated text and stop lengths")
       ->capture_default_str();
   cmd->add_option("--threads", flags->threads, "I/O threads")
@@ -59,6 +64,7 @@ void AddSimCommand(CLI::App& app) {
     options.profile = *profile;
     options.seed = flags->seed;
     options.threads = flags->threads;
+    options.responses_store = flags->responses_store;
     BlockTerminationSignals();
     sim::SimServer server(options);
     if (absl::Status status = server.Start(); !status.ok()) {
@@ -69,8 +75,9 @@ void AddSimCommand(CLI::App& app) {
     std::printf("zumik sim: %d x %s serving model \"%s\"\n", flags->replicas, profile->name.c_str(),
                 profile->served_model_name.c_str());
     for (const auto& replica : server.replicas()) {
-      std::printf("  %s  http://%s:%u  (/v1/completions, /v1/chat/completions, /metrics)\n",
-                  replica->name().c_str(), flags->host.c_str(), replica->port());
+      std::printf(
+          "  %s  http://%s:%u  (/v1/completions, /v1/chat/completions, /v1/responses, /metrics)\n",
+          replica->name().c_str(), flags->host.c_str(), replica->port());
     }
     std::printf(
         "try: curl -s http://%s:%u/v1/completions -H 'Content-Type: application/json' "

@@ -2,230 +2,18 @@
 
 #include <algorithm>
 #include <boost/json.hpp>
-#include <cmath>
-#include <limits>
-#include <memory>
 #include <utility>
 
 #include "fmt/format.h"
+#include "sim/openai_body.h"
 #include "sim/openai_json.h"
 
 namespace zumik::sim {
 namespace {
 
+// The shared readers (openai_body.h).
+using namespace body;  // NOLINT(google-build-using-namespace)
 namespace json = boost::json;
-
-// Early-returns the error of an expression yielding std::optional<ApiError>.
-#define ZUMIK_RETURN_IF_API_ERROR(expr) \
-  do {                                  \
-    if (auto api_error_ = (expr)) {     \
-      return std::move(*api_error_);    \
-    }                                   \
-  } while (false)
-
-using MaybeError = std::optional<ApiError>;
-
-std::string_view KindName(const json::value& value) {
-  switch (value.kind()) {
-    case json::kind::null:
-      return "null";
-    case json::kind::bool_:
-      return "a boolean";
-    case json::kind::int64:
-    case json::kind::uint64:
-      return "an integer";
-    case json::kind::double_:
-      return "a number";
-    case json::kind::string:
-      return "a string";
-    case json::kind::array:
-      return "an array";
-    case json::kind::object:
-      return "an object";
-  }
-  return "a value";
-}
-
-ApiError TypeError(const std::string& param, std::string_view expected, const json::value& got) {
-  return BadRequest(fmt::format("'{}' must be {}, got {}", param, expected, KindName(got)), param);
-}
-
-ApiError MissingField(std::string_view param) {
-  return BadRequest(fmt::format("Missing required field '{}'", param), std::string(param));
-}
-
-// The field's value, or nullptr when it is absent or null (both mean "not given", as for
-// pydantic's Optional fields).
-const json::value* Find(const json::object& object, std::string_view name) {
-  const json::value* value = object.if_contains(name);
-  return value == nullptr || value->is_null() ? nullptr : value;
-}
-
-// Where a body's DOM lives. Each thread keeps one parser (its internal stack keeps its
-// capacity) and one arena buffer across calls, so a multi-MB body is parsed in one linear pass
-// without fresh allocations and page faults each time. Bodies above kMaxRetainedBody get
-// their own one-off parser and heap arena instead, so no thread pins more than that.
-class BodyDocument {
- public:
-  static constexpr size_t kMaxRetainedBody = 8 << 20;
-
-  // Parses `body` (validating UTF-8 first); on success object() is the top-level object.
-  MaybeError Parse(std::string_view body);
-  const json::object& object() const { return value_.get_object(); }
-
- private:
-  struct ThreadScratch {
-    json::parser parser{json::storage_ptr(), Options()};
-    std::unique_ptr<unsigned char[]> buffer;
-    size_t capacity = 0;
-  };
-  static json::parse_options Options() {
-    json::parse_options options;
-    options.max_depth = 64;
-    return options;
-  }
-
-  std::optional<json::monotonic_resource> resource_;
-  std::optional<json::parser> own_parser_;
-  json::value value_;  // destroyed before resource_, which owns its memory
-};
-
-MaybeError BodyDocument::Parse(std::string_view body) {
-  if (const auto bad = FindInvalidUtf8(body)) {
-    return BadRequest(
-        fmt::format("Request body is not valid UTF-8 (invalid byte 0x{:02x} at byte "
-                    "offset {})",
-                    static_cast<unsigned char>(body[*bad]), *bad));
-  }
-  json::parser* parser = nullptr;
-  if (body.size() <= kMaxRetainedBody) {
-    thread_local ThreadScratch scratch;
-    // The DOM takes somewhat more than the body: strings plus per-value overhead.
-    const size_t wanted = body.size() + body.size() / 2 + 4096;
-    if (scratch.capacity < wanted) {
-      scratch.buffer = std::make_unique<unsigned char[]>(wanted);
-      scratch.capacity = wanted;
-    }
-    resource_.emplace(scratch.buffer.get(), scratch.capacity);
-    parser = &scratch.parser;
-  } else {
-    resource_.emplace();
-    parser = &own_parser_.emplace(json::storage_ptr(), Options());
-  }
-  parser->reset(json::storage_ptr(&*resource_));
-
-  boost::system::error_code ec;
-  size_t consumed = parser->write_some(body.data(), body.size(), ec);
-  std::string problem;
-  if (ec) {
-    problem = ec.message();
-  } else {
-    // write_some stops after one complete value; anything but whitespace after it is an error.
-    const size_t rest = body.find_first_not_of(" \t\r\n", consumed);
-    if (rest != std::string_view::npos) {
-      consumed = rest;
-      problem = "unexpected data after the JSON value";
-    }
-  }
-  if (!problem.empty()) {
-    parser->reset();  // drop partial state (and any reference to resource_)
-    consumed = std::min(consumed, body.size());
-    const std::string_view before = body.substr(0, consumed);
-    const size_t line = 1 + static_cast<size_t>(std::count(before.begin(), before.end(), '\n'));
-    const size_t last_newline = before.rfind('\n');
-    const size_t column =
-        last_newline == std::string_view::npos ? consumed + 1 : consumed - last_newline;
-    return BadRequest(fmt::format("Invalid JSON body: {} at line {}, column {} (byte offset {})",
-                                  problem, line, column, consumed));
-  }
-  value_ = parser->release();
-  parser->reset();  // the thread's parser must not keep a reference to this call's arena
-  if (!value_.is_object()) {
-    return BadRequest(fmt::format("Request body must be a JSON object, got {}", KindName(value_)));
-  }
-  return std::nullopt;
-}
-
-MaybeError ReadString(const json::value& value, const std::string& param, std::string* out) {
-  if (!value.is_string()) return TypeError(param, "a string", value);
-  const json::string& s = value.get_string();
-  out->assign(s.data(), s.size());
-  return std::nullopt;
-}
-
-MaybeError ReadBool(const json::value& value, const std::string& param, bool* out) {
-  if (!value.is_bool()) return TypeError(param, "a boolean", value);
-  *out = value.get_bool();
-  return std::nullopt;
-}
-
-// Integers; like pydantic, a float with no fractional part (16.0) is accepted.
-MaybeError ReadInt(const json::value& value, const std::string& param, int64_t* out) {
-  constexpr double kTwo63 = 9223372036854775808.0;
-  switch (value.kind()) {
-    case json::kind::int64:
-      *out = value.get_int64();
-      return std::nullopt;
-    case json::kind::uint64:
-      if (value.get_uint64() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
-        return BadRequest(fmt::format("'{}' is out of range (must fit in a signed 64-bit "
-                                      "integer), got {}",
-                                      param, value.get_uint64()),
-                          param);
-      }
-      *out = static_cast<int64_t>(value.get_uint64());
-      return std::nullopt;
-    case json::kind::double_: {
-      const double d = value.get_double();
-      if (std::isfinite(d) && d == std::trunc(d) && d >= -kTwo63 && d < kTwo63) {
-        *out = static_cast<int64_t>(d);
-        return std::nullopt;
-      }
-      return BadRequest(fmt::format("'{}' must be an integer, got {}", param, d), param);
-    }
-    default:
-      return TypeError(param, "an integer", value);
-  }
-}
-
-MaybeError ReadNumber(const json::value& value, const std::string& param, double* out) {
-  switch (value.kind()) {
-    case json::kind::int64:
-      *out = static_cast<double>(value.get_int64());
-      break;
-    case json::kind::uint64:
-      *out = static_cast<double>(value.get_uint64());
-      break;
-    case json::kind::double_:
-      *out = value.get_double();
-      break;
-    default:
-      return TypeError(param, "a number", value);
-  }
-  if (!std::isfinite(*out)) {
-    return BadRequest(fmt::format("'{}' must be a finite number", param), param);
-  }
-  return std::nullopt;
-}
-
-// Optional-field wrappers: leave *out unchanged when the field is absent or null.
-template <typename T, typename Reader>
-MaybeError ReadOptional(const json::object& object, const char* name, Reader reader, T* out) {
-  const json::value* value = Find(object, name);
-  if (value == nullptr) return std::nullopt;
-  return reader(*value, std::string(name), out);
-}
-
-template <typename T, typename Reader>
-MaybeError ReadOptional(const json::object& object, const char* name, Reader reader,
-                        std::optional<T>* out) {
-  const json::value* value = Find(object, name);
-  if (value == nullptr) return std::nullopt;
-  T parsed{};
-  ZUMIK_RETURN_IF_API_ERROR(reader(*value, std::string(name), &parsed));
-  *out = std::move(parsed);
-  return std::nullopt;
-}
 
 MaybeError ReadStop(const json::object& object, std::vector<std::string>* out) {
   const json::value* value = Find(object, "stop");
@@ -306,42 +94,7 @@ MaybeError ReadCommon(const json::object& object, GenerationParams* params) {
 
   ZUMIK_RETURN_IF_API_ERROR(ReadN(object, &params->n));
 
-  // Ranges as vLLM's SamplingParams checks them.
-  if (params->temperature < 0) {
-    return BadRequest(fmt::format("temperature must be non-negative, got {}.", params->temperature),
-                      "temperature");
-  }
-  if (!(params->top_p > 0 && params->top_p <= 1)) {
-    return BadRequest(fmt::format("top_p must be in (0, 1], got {}.", params->top_p), "top_p");
-  }
-  if (params->min_tokens < 0) {
-    return BadRequest(
-        fmt::format("min_tokens must be greater than or equal to 0, got {}.", params->min_tokens),
-        "min_tokens");
-  }
-  return std::nullopt;
-}
-
-// Validates the resolved max_tokens (read from field `param`) against the limits.
-MaybeError CheckMaxTokens(const GenerationParams& params, const std::string& param,
-                          const RequestLimits& limits) {
-  if (!params.max_tokens) return std::nullopt;
-  const int64_t max_tokens = *params.max_tokens;
-  if (max_tokens < 1) {
-    return BadRequest(fmt::format("max_tokens must be at least 1, got {}.", max_tokens), param);
-  }
-  if (limits.max_model_len > 0 && max_tokens > limits.max_model_len) {
-    return BadRequest(fmt::format("'max_tokens' or 'max_completion_tokens' is too large: {}. This "
-                                  "model's maximum context length is {} tokens.",
-                                  max_tokens, limits.max_model_len),
-                      param);
-  }
-  if (params.min_tokens > max_tokens) {
-    return BadRequest(fmt::format("min_tokens must be less than or equal to max_tokens={}, got {}.",
-                                  max_tokens, params.min_tokens),
-                      "min_tokens");
-  }
-  return std::nullopt;
+  return CheckParamRanges(*params);
 }
 
 constexpr std::string_view kEmptyPrompt =
@@ -428,43 +181,6 @@ MaybeError ReadPrompts(const json::object& object, const RequestLimits& limits,
   return std::nullopt;
 }
 
-std::optional<ChatRole> RoleFromName(std::string_view name) {
-  if (name == "system") return ChatRole::kSystem;
-  if (name == "user") return ChatRole::kUser;
-  if (name == "assistant") return ChatRole::kAssistant;
-  if (name == "tool") return ChatRole::kTool;
-  if (name == "developer") return ChatRole::kDeveloper;
-  return std::nullopt;
-}
-
-MaybeError ReadContent(const json::value& value, const std::string& param, std::string* out) {
-  if (value.is_string()) return ReadString(value, param, out);
-  if (!value.is_array()) return TypeError(param, "a string or an array of content parts", value);
-  const json::array& parts = value.get_array();
-  for (size_t j = 0; j < parts.size(); ++j) {
-    const std::string part_param = fmt::format("{}[{}]", param, j);
-    if (!parts[j].is_object()) return TypeError(part_param, "an object", parts[j]);
-    const json::object& part = parts[j].get_object();
-    const json::value* type = Find(part, "type");
-    if (type == nullptr) return MissingField(part_param + ".type");
-    std::string type_name;
-    ZUMIK_RETURN_IF_API_ERROR(ReadString(*type, part_param + ".type", &type_name));
-    if (type_name != "text") {
-      return BadRequest(fmt::format("Content part type '{}' is not supported by the simulator "
-                                    "(only 'text')",
-                                    type_name),
-                        part_param + ".type");
-    }
-    const json::value* text = Find(part, "text");
-    if (text == nullptr) return MissingField(part_param + ".text");
-    if (!text->is_string()) return TypeError(part_param + ".text", "a string", *text);
-    // vLLM joins the text parts of one message with newlines.
-    if (j > 0) out->push_back('\n');
-    out->append(text->get_string().data(), text->get_string().size());
-  }
-  return std::nullopt;
-}
-
 MaybeError ReadMessages(const json::object& object, std::vector<ChatMessage>* messages) {
   const json::value* value = Find(object, "messages");
   if (value == nullptr) return MissingField("messages");
@@ -480,18 +196,9 @@ MaybeError ReadMessages(const json::object& object, std::vector<ChatMessage>* me
     const json::object& item = items[i].get_object();
     ChatMessage& message = messages->emplace_back();
 
-    const json::value* role = Find(item, "role");
-    if (role == nullptr) return MissingField(param + ".role");
-    std::string role_name;
-    ZUMIK_RETURN_IF_API_ERROR(ReadString(*role, param + ".role", &role_name));
-    const std::optional<ChatRole> parsed_role = RoleFromName(role_name);
-    if (!parsed_role) {
-      return BadRequest(fmt::format("'{}.role' must be one of 'system', 'user', 'assistant', "
-                                    "'tool', 'developer', got '{}'",
-                                    param, role_name),
-                        param + ".role");
-    }
-    message.role = *parsed_role;
+    constexpr ChatRole kRoles[] = {ChatRole::kSystem, ChatRole::kUser, ChatRole::kAssistant,
+                                   ChatRole::kTool, ChatRole::kDeveloper};
+    ZUMIK_RETURN_IF_API_ERROR(ReadRole(item, param, kRoles, &message.role));
 
     const json::value* content = Find(item, "content");
     if (content == nullptr) {
@@ -499,7 +206,9 @@ MaybeError ReadMessages(const json::object& object, std::vector<ChatMessage>* me
       if (message.role == ChatRole::kAssistant) continue;
       return MissingField(param + ".content");
     }
-    ZUMIK_RETURN_IF_API_ERROR(ReadContent(*content, param + ".content", &message.content));
+    constexpr std::string_view kPartTypes[] = {"text"};
+    ZUMIK_RETURN_IF_API_ERROR(
+        ReadTextContent(*content, param + ".content", kPartTypes, &message.content));
   }
   return std::nullopt;
 }

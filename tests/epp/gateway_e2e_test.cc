@@ -12,12 +12,14 @@
 #include <boost/json.hpp>
 #include <chrono>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "core/http/client.h"
 #include "epp_support/epp_test_helpers.h"
+#include "fmt/format.h"
 #include "support/process.h"
 
 namespace zumik {
@@ -53,14 +55,15 @@ struct Fleet {
 
   // `extra_endpoints` go first in the --endpoints list (e.g. a dead port).
   void Start(int n, std::vector<std::string> extra_endpoints = {},
-             std::vector<std::string> epp_flags = {}) {
+             std::vector<std::string> epp_flags = {}, std::vector<std::string> sim_flags = {}) {
     dir = testing::MakeTempDir("epp-e2e");
     replicas = n;
     sim_port = PickFreePortRange(n);
-    sim = std::make_unique<ChildProcess>(
-        std::vector<std::string>{ZumikBinary(), "sim", "--replicas", std::to_string(n), "--port",
-                                 std::to_string(sim_port), "--host", "127.0.0.1"},
-        dir + "/sim.log");
+    std::vector<std::string> sim_argv = {ZumikBinary(),     "sim",      "--replicas",
+                                         std::to_string(n), "--port",   std::to_string(sim_port),
+                                         "--host",          "127.0.0.1"};
+    for (auto& f : sim_flags) sim_argv.push_back(f);
+    sim = std::make_unique<ChildProcess>(sim_argv, dir + "/sim.log");
     for (int i = 0; i < n; ++i) ASSERT_TRUE(WaitForPort(sim_port + i, std::chrono::seconds(10)));
     std::string endpoints;
     for (const auto& e : extra_endpoints) endpoints += e + ",";
@@ -166,6 +169,63 @@ TEST(EppGateway, ProxiesCompletionsAndAddsTheProfileHeader) {
   EXPECT_EQ(models->status, 200);
   EXPECT_NE(models->body.find(kModel), std::string::npos);
   EXPECT_EQ(models->Header("Agent-Execution-Profile"), "byoc_epp");
+}
+
+// The Responses API's stored responses live on the replica that answered (vLLM keeps them in
+// its API server's memory): the gateway must send previous_response_id follow-ups and
+// GET /v1/responses/{id} there, or the replica answers 404. Several conversations, so that they
+// start on different replicas.
+TEST(EppGateway, ResponsesFollowUpsAndLookupsGoToTheReplicaThatStoredTheResponse) {
+  Fleet fleet;
+  fleet.Start(4, {}, {}, {"--responses-store"});
+  std::set<std::string> homes;
+  for (int conversation = 0; conversation < 8; ++conversation) {
+    std::string question;
+    for (int i = 0; i < 60; ++i) question += fmt::format("topic {} part {} ", conversation, i);
+    boost::json::object first{{"model", kModel},
+                              {"input", question},
+                              {"instructions", "Be brief."},
+                              {"max_output_tokens", 16}};
+    auto r = fleet.Post("/v1/responses", boost::json::serialize(first));
+    ASSERT_TRUE(r.ok()) << r.status();
+    ASSERT_EQ(r->status, 200) << r->body;
+    const std::string home(r->Header("x-zumik-replica"));
+    ASSERT_FALSE(home.empty());
+    homes.insert(home);
+    std::string id(boost::json::parse(r->body).at("id").as_string());
+    for (int turn = 0; turn < 3; ++turn) {
+      boost::json::object next{{"model", kModel},
+                               {"input", fmt::format("And then {}?", turn)},
+                               {"instructions", "Be brief."},  // they do not carry over
+                               {"previous_response_id", id},
+                               {"max_output_tokens", 8},
+                               {"stream", turn == 1}};
+      auto follow_up = fleet.Post("/v1/responses", boost::json::serialize(next));
+      ASSERT_TRUE(follow_up.ok()) << follow_up.status();
+      ASSERT_EQ(follow_up->status, 200)
+          << "conversation " << conversation << " turn " << turn << ": " << follow_up->body;
+      EXPECT_EQ(follow_up->Header("x-zumik-replica"), home);
+      boost::json::value response;
+      if (turn == 1) {
+        // The last event, response.completed, carries the whole response.
+        const std::string& body = follow_up->body;
+        const size_t data = body.rfind("data: ");
+        ASSERT_NE(data, std::string::npos) << body;
+        response = boost::json::parse(body.substr(data + 6)).at("response");
+      } else {
+        response = boost::json::parse(follow_up->body);
+      }
+      EXPECT_GT(response.at("usage").at("input_tokens_details").at("cached_tokens").as_int64(), 0)
+          << "conversation " << conversation << " turn " << turn;
+      id = std::string(response.at("id").as_string());
+    }
+    auto stored = http::FetchBlocking(http::Method::get, fleet.Url("/v1/responses/" + id));
+    ASSERT_TRUE(stored.ok()) << stored.status();
+    EXPECT_EQ(stored->status, 200) << stored->body;
+    EXPECT_EQ(stored->Header("x-zumik-replica"), home);
+    EXPECT_EQ(boost::json::parse(stored->body).at("id").as_string(), id);
+  }
+  EXPECT_GE(homes.size(), 2u) << "conversations spread over the fleet";
 }
 
 TEST(EppGateway, StreamsSseThroughWithUsageAndDone) {

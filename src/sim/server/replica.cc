@@ -7,98 +7,19 @@
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <random>
 
 #include "core/log.h"
 #include "core/status.h"
 #include "fmt/format.h"
 #include "sim/openai_response.h"
 #include "sim/prompt.h"
+#include "sim/server/request_stream.h"
 #include "sim/text_gen.h"
 
 namespace zumik::sim {
 
 namespace asio = boost::asio;
-
-// The handler's side of one HTTP request: the latest cumulative update of each of its engine
-// requests (its choices), the choices updated since the handler last looked (in the order the
-// driver posted them), and the wake-up of a handler waiting in Next. The driver (on its own
-// strand) and the handler (on its connection's strand) share the updates under a mutex; the
-// wake-up is a one-slot concurrent channel, so each step costs one hand-off to the handler's
-// strand (the receive's completion), however many choices it updated. A waiting receive is
-// cancelled per operation when the client goes, and the channel's service destroys one still
-// waiting at io_context shutdown, so nothing is left holding the handler's coroutine.
-class RequestStream {
- public:
-  RequestStream(asio::any_io_executor executor, size_t num_choices)
-      : latest_(num_choices), unread_(num_choices, false), wake_(std::move(executor), 1) {}
-
-  // Driver side, any thread: hands `update` to the handler (coalescing with one of the same
-  // choice it has not read yet).
-  void Post(const StreamUpdate& update) {
-    {
-      std::lock_guard lock(mu_);
-      StreamUpdate& latest = latest_[update.choice];
-      const int cached = std::max(latest.cached_tokens, update.cached_tokens);
-      const int prompt = std::max(latest.prompt_tokens, update.prompt_tokens);
-      latest = update;
-      latest.cached_tokens = cached;
-      latest.prompt_tokens = prompt;
-      if (!unread_[update.choice]) {
-        unread_[update.choice] = true;
-        order_.push_back(update.choice);
-      }
-    }
-    // Fails only while a wake-up is already pending, which then covers this update too.
-    wake_.try_send(boost::system::error_code());
-  }
-
-  // Handler side: replaces *updates with the choices' updates since the last call (at least
-  // one); false once the client has gone.
-  asio::awaitable<bool> Next(const http::ResponseWriter& writer,
-                             std::vector<StreamUpdate>* updates) {
-    for (;;) {
-      if (Take(updates)) co_return true;
-      if (writer.client_gone()) co_return false;
-      // A wake-up left from an update already taken just comes round this loop again.
-      boost::system::error_code ec;
-      co_await wake_.async_receive(asio::redirect_error(asio::use_awaitable, ec));
-      const auto cancelled = (co_await asio::this_coro::cancellation_state).cancelled();
-      if (cancelled != asio::cancellation_type::none) co_return false;
-    }
-  }
-
- private:
-  bool Take(std::vector<StreamUpdate>* updates) {
-    updates->clear();
-    std::lock_guard lock(mu_);
-    for (const int choice : order_) {
-      updates->push_back(latest_[choice]);
-      unread_[choice] = false;
-    }
-    order_.clear();
-    return !updates->empty();
-  }
-
-  std::mutex mu_;
-  std::vector<StreamUpdate> latest_;  // guarded by mu_
-  std::vector<bool> unread_;          // guarded by mu_
-  std::vector<int> order_;            // guarded by mu_: the unread choices, in posting order
-  asio::experimental::concurrent_channel<void(boost::system::error_code)> wake_;
-};
-
-namespace {
-// GCC 12 mishandles temporaries inside co_await expressions (double destruction), so bodies are
-// built into named values before they are awaited.
-asio::awaitable<void> RespondOwned(http::ResponseWriter& writer, int status, std::string body,
-                                   std::string_view content_type) {
-  co_await writer.Respond(status, body, content_type);
-}
-
-asio::awaitable<void> RespondApiError(http::ResponseWriter& writer, ApiError error) {
-  const std::string body = error.ToJson();
-  co_await writer.Respond(error.http_status, body);
-}
-}  // namespace
 
 Replica::Replica(asio::io_context& io, Profile profile, ReplicaOptions options, const Clock& clock)
     : io_(io),
@@ -109,7 +30,12 @@ Replica::Replica(asio::io_context& io, Profile profile, ReplicaOptions options, 
       engine_(profile_, EngineOptions{.seed = options_.seed, .record_token_times = false}),
       driver_strand_(asio::make_strand(io)),
       wake_timer_(driver_strand_),
-      step_timer_(driver_strand_) {}
+      step_timer_(driver_strand_),
+      id_salt_((uint64_t{std::random_device{}()} << 32) ^ std::random_device{}() ^
+               (static_cast<uint64_t>(options_.index) << 48)),
+      response_store_(options_.responses_store
+                          ? std::make_unique<ResponseStore>(options_.responses_store_capacity)
+                          : nullptr) {}
 
 Replica::~Replica() {
   stopping_ = true;
@@ -190,6 +116,27 @@ void Replica::Abort(std::span<const RequestId> ids) {
     last_token_time_.erase(id);
     engine_.Abort(id, now);
   }
+}
+
+asio::awaitable<std::unique_ptr<InFlightRequests>> Replica::Launch(std::vector<RequestSpec> specs,
+                                                                   http::ResponseWriter& writer) {
+  auto stream = std::make_shared<RequestStream>(co_await asio::this_coro::executor, specs.size());
+  auto submitted = Submit(std::move(specs), stream);
+  if (!submitted.ok()) {
+    ApiError error = BadRequest(std::string(MessageOf(submitted.status())));
+    co_await RespondApiError(writer, std::move(error));
+    co_return nullptr;
+  }
+  auto ids = std::make_shared<const std::vector<RequestId>>(std::move(*submitted));
+  writer.OnClientGone([weak = weak_from_this(), ids] {
+    if (auto r = weak.lock()) r->Abort(*ids);
+  });
+  // Built in place: a moved-from temporary's destructor would abort the requests.
+  auto in_flight = std::make_unique<InFlightRequests>();
+  in_flight->replica = weak_from_this();
+  in_flight->ids = std::move(ids);
+  in_flight->stream = std::move(stream);
+  co_return in_flight;
 }
 
 asio::awaitable<void> Replica::DriverLoop() {
@@ -295,6 +242,15 @@ http::Router Replica::MakeRouter() {
   router.Post("/v1/chat/completions", [this](http::Request& req, http::ResponseWriter& w) {
     return HandleGenerate(req, w, Endpoint::kChatCompletions);
   });
+  router.Post("/v1/responses", [this](http::Request& req, http::ResponseWriter& w) {
+    return HandleResponses(req, w);
+  });
+  for (const http::Method method : {http::Method::get, http::Method::post}) {
+    router.HandlePrefix(method, "/v1/responses/",
+                        [this](http::Request& req, http::ResponseWriter& w) {
+                          return HandleStoredResponse(req, w);
+                        });
+  }
   router.Get("/v1/models", [this](http::Request&, http::ResponseWriter& w) {
     const ModelCard card{.id = profile_.served_model_name,
                          .root = profile_.served_model_name,
@@ -420,27 +376,11 @@ asio::awaitable<void> Replica::HandleGenerate(const http::Request& request,
     choices[c].latest.choice = static_cast<int>(c);
   }
 
-  auto stream = std::make_shared<RequestStream>(co_await asio::this_coro::executor, num_choices);
-  auto submitted = Submit(std::move(specs), stream);
-  if (!submitted.ok()) {
-    ApiError error = BadRequest(std::string(MessageOf(submitted.status())));
-    co_await RespondApiError(writer, std::move(error));
-    co_return;
-  }
-  auto ids = std::make_shared<const std::vector<RequestId>>(std::move(*submitted));
-  // However the handler ends (client gone, write error, server stop), the engine forgets all
-  // of its requests.
-  struct AbortGuard {
-    std::weak_ptr<Replica> replica;
-    std::shared_ptr<const std::vector<RequestId>> ids;
-    bool done = false;
-    ~AbortGuard() {
-      if (auto r = replica.lock(); r && !done) r->Abort(*ids);
-    }
-  } guard{weak_from_this(), ids};
-  writer.OnClientGone([weak = weak_from_this(), ids] {
-    if (auto r = weak.lock()) r->Abort(*ids);
-  });
+  std::unique_ptr<InFlightRequests> launched = co_await Launch(std::move(specs), writer);
+  if (!launched) co_return;
+  InFlightRequests& guard = *launched;
+  RequestStream* stream = guard.stream.get();
+  const std::vector<RequestId>* ids = guard.ids.get();
 
   const ResponseMeta meta{.id = MakeResponseId(endpoint, ids->front()),
                           .created = static_cast<int64_t>(clock_.UnixSeconds()),

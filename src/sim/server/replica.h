@@ -25,6 +25,7 @@
 #include "sim/engine.h"
 #include "sim/openai_request.h"
 #include "sim/profile.h"
+#include "sim/server/response_store.h"
 #include "sim/server/vllm_metrics.h"
 
 namespace zumik::sim {
@@ -36,6 +37,10 @@ struct ReplicaOptions {
   uint64_t seed = 1;
   // Request bodies above this get 413 (prompts of max_model_len tokens are ~4 bytes each).
   size_t max_body_bytes = 8 * 1024 * 1024;
+  // Keep `store: true` Responses API responses for previous_response_id, GET and cancel (vLLM:
+  // VLLM_ENABLE_RESPONSES_API_STORE=1; off by default there too, `store` is then ignored).
+  bool responses_store = false;
+  size_t responses_store_capacity = ResponseStore::kDefaultCapacity;
 };
 
 // What the driver tells a request's handler after a step, for one of its engine requests.
@@ -50,6 +55,7 @@ struct StreamUpdate {
 };
 
 class RequestStream;
+struct InFlightRequests;
 
 // Owned by shared_ptr: handlers hold weak references, so a request that outlives its replica
 // (at process teardown) cannot touch it.
@@ -78,7 +84,18 @@ class Replica : public std::enable_shared_from_this<Replica> {
   http::Router MakeRouter();
   boost::asio::awaitable<void> HandleGenerate(const http::Request& request,
                                               http::ResponseWriter& writer, Endpoint endpoint);
+  // POST /v1/responses (responses_handler.cc).
+  boost::asio::awaitable<void> HandleResponses(const http::Request& request,
+                                               http::ResponseWriter& writer);
+  // GET /v1/responses/{id} and POST /v1/responses/{id}/cancel.
+  boost::asio::awaitable<void> HandleStoredResponse(const http::Request& request,
+                                                    http::ResponseWriter& writer);
   boost::asio::awaitable<void> DriverLoop();
+  // Submits `specs` as the choices of one RequestStream and arms the abort of the requests
+  // when the returned object goes (unless its `done` is set) or the client disconnects. When
+  // Submit fails, answers its 400 and returns nullptr.
+  boost::asio::awaitable<std::unique_ptr<InFlightRequests>> Launch(std::vector<RequestSpec> specs,
+                                                                   http::ResponseWriter& writer);
   // Queues the engine requests of one HTTP request, all or none, in one critical section (so
   // the driver sees them together, as vLLM's engine core drains the n children of a request
   // from its input queue before the next step), and registers spec k as choice k of `stream`.
@@ -86,6 +103,7 @@ class Replica : public std::enable_shared_from_this<Replica> {
   absl::StatusOr<std::vector<RequestId>> Submit(std::vector<RequestSpec> specs,
                                                 std::shared_ptr<RequestStream> stream);
   void Abort(std::span<const RequestId> ids);
+  friend struct InFlightRequests;
   void WakeDriver();
   void Deliver(const StepResult& step);
 
@@ -114,6 +132,8 @@ class Replica : public std::enable_shared_from_this<Replica> {
   std::atomic<bool> stopping_{false};
   std::atomic<bool> driver_done_{false};
   std::atomic<uint64_t> request_counter_{0};
+  const uint64_t id_salt_;  // makes Responses API ids unique across replicas and processes
+  std::unique_ptr<ResponseStore> response_store_;  // with options_.responses_store
   // Scratch for Deliver (driver strand only).
   absl::flat_hash_map<RequestId, StreamUpdate> updates_;
 

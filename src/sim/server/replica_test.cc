@@ -19,6 +19,7 @@
 #include "core/http/sse.h"
 #include "core/metrics/parser.h"
 #include "core/metrics/query.h"
+#include "fmt/format.h"
 #include "sim/server/sim_server.h"
 #include "sim/tokenizer.h"
 
@@ -68,7 +69,8 @@ class ReplicaTest : public ::testing::Test {
 
   // Streams `body` from `replica`, hangs up after the first bytes, and waits (up to 10 s) for
   // the replica to count `expected` aborted engine requests; returns the count it last saw.
-  std::optional<double> AbortsAfterHangingUp(int replica, std::string body, double expected);
+  std::optional<double> AbortsAfterHangingUp(int replica, std::string body, double expected,
+                                             std::string_view path = "/v1/completions");
 
   std::unique_ptr<SimServer> server_;
 };
@@ -568,13 +570,12 @@ asio::awaitable<bool> StreamAndHangUp(http::Client& client, std::string url, std
 }
 
 std::optional<double> ReplicaTest::AbortsAfterHangingUp(int replica, std::string body,
-                                                        double expected) {
+                                                        double expected, std::string_view path) {
   {
     asio::io_context io;
     http::Client client(io.get_executor());
-    auto done = asio::co_spawn(
-        io, StreamAndHangUp(client, Url(replica, "/v1/completions"), std::move(body)),
-        asio::use_future);
+    auto done = asio::co_spawn(io, StreamAndHangUp(client, Url(replica, path), std::move(body)),
+                               asio::use_future);
     io.run();
     EXPECT_TRUE(done.get());
   }
@@ -592,6 +593,13 @@ std::optional<double> ReplicaTest::AbortsAfterHangingUp(int replica, std::string
 
 TEST_F(ReplicaTest, ClientDisconnectAbortsTheRequest) {
   EXPECT_EQ(AbortsAfterHangingUp(0, CompletionBody("long one", 100000, true), 1), 1);
+  EXPECT_EQ(server_->replicas()[0]->Stats().num_running, 0);
+}
+
+TEST_F(ReplicaTest, ClientDisconnectAbortsAStreamedResponsesApiRequest) {
+  const std::string body = fmt::format(
+      R"({{"model":"{}","input":"long one","max_output_tokens":100000,"stream":true}})", kModel);
+  EXPECT_EQ(AbortsAfterHangingUp(0, body, 1, "/v1/responses"), 1);
   EXPECT_EQ(server_->replicas()[0]->Stats().num_running, 0);
 }
 

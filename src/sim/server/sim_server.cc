@@ -23,6 +23,7 @@ absl::Status SimServer::Start() {
     replica_options.host = options_.host;
     replica_options.port = options_.port == 0 ? 0 : static_cast<uint16_t>(options_.port + i);
     replica_options.seed = options_.seed + static_cast<uint64_t>(i);
+    replica_options.responses_store = options_.responses_store;
     replicas_.push_back(std::make_shared<Replica>(io_, options_.profile, replica_options));
     if (absl::Status status = replicas_.back()->Start(); !status.ok()) {
       replicas_.clear();

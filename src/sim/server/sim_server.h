@@ -21,6 +21,7 @@ struct SimServerOptions {
   Profile profile;
   uint64_t seed = 1;
   int threads = 2;
+  bool responses_store = false;  // ReplicaOptions::responses_store of every replica
 };
 
 class SimServer {
