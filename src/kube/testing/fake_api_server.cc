@@ -579,7 +579,7 @@ asio::awaitable<void> ServeWatch(std::shared_ptr<FakeApiServer::Impl> impl, http
   WatchSetup setup = SetUpWatch(*impl, request, executor);
   if (setup.reply) {
     std::string body = setup.reply->body;
-    co_await writer.Respond(setup.reply->status, body);
+    http::IgnoreClientGone(co_await writer.Respond(setup.reply->status, body));
     co_return;
   }
   std::shared_ptr<Watcher> w = setup.watcher;
@@ -621,7 +621,7 @@ asio::awaitable<void> ServeWatch(std::shared_ptr<FakeApiServer::Impl> impl, http
     co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
   }
   writer.CloseConnection();
-  co_await writer.Finish();
+  http::IgnoreClientGone(co_await writer.Finish());
 }
 
 asio::awaitable<void> Serve(std::shared_ptr<FakeApiServer::Impl> impl, http::Request& request,
@@ -647,7 +647,7 @@ asio::awaitable<void> Serve(std::shared_ptr<FakeApiServer::Impl> impl, http::Req
     co_await ServeWatch(impl, request, writer);
     co_return;
   }
-  co_await writer.Respond(reply.status, reply.body);
+  http::IgnoreClientGone(co_await writer.Respond(reply.status, reply.body));
 }
 
 }  // namespace

@@ -79,12 +79,12 @@ namespace {
 // built into named values before they are awaited.
 asio::awaitable<void> RespondOwned(http::ResponseWriter& writer, int status, std::string body,
                                    std::string_view content_type) {
-  co_await writer.Respond(status, body, content_type);
+  http::IgnoreClientGone(co_await writer.Respond(status, body, content_type));
 }
 
 asio::awaitable<void> RespondApiError(http::ResponseWriter& writer, ApiError error) {
   const std::string body = error.ToJson();
-  co_await writer.Respond(error.http_status, body);
+  http::IgnoreClientGone(co_await writer.Respond(error.http_status, body));
 }
 }  // namespace
 
@@ -277,13 +277,14 @@ http::Router Replica::MakeRouter() {
     return RespondOwned(w, 200, FormatModelList(std::span(&card, 1)), http::kJsonContentType);
   });
   router.Get("/health", [](http::Request&, http::ResponseWriter& w) -> asio::awaitable<void> {
-    co_await w.Respond(200, std::string_view(), std::string_view("text/plain"), http::Headers());
+    http::IgnoreClientGone(co_await w.Respond(200, std::string_view(),
+                                              std::string_view("text/plain"), http::Headers()));
   });
   router.Get("/ping", [](http::Request&, http::ResponseWriter& w) -> asio::awaitable<void> {
-    co_await w.Respond(200, "", "text/plain");
+    http::IgnoreClientGone(co_await w.Respond(200, "", "text/plain"));
   });
   router.Get("/version", [](http::Request&, http::ResponseWriter& w) -> asio::awaitable<void> {
-    co_await w.Respond(200, R"({"version":"zumik-sim"})");
+    http::IgnoreClientGone(co_await w.Respond(200, R"({"version":"zumik-sim"})"));
   });
   router.Get("/metrics", [this](http::Request&, http::ResponseWriter& w) {
     return RespondOwned(w, 200, metrics_->Expose(), "text/plain; version=0.0.4; charset=utf-8");
@@ -381,7 +382,7 @@ asio::awaitable<void> Replica::HandleGenerate(const http::Request& request,
           endpoint == Endpoint::kCompletions
               ? FormatCompletionResponse(meta, output, update->finish_reason, usage(*update))
               : FormatChatResponse(meta, output, update->finish_reason, usage(*update));
-      co_await writer.Respond(200, body);
+      http::IgnoreClientGone(co_await writer.Respond(200, body));
       co_return;
     }
   }
@@ -416,7 +417,7 @@ asio::awaitable<void> Replica::HandleGenerate(const http::Request& request,
     previous_lag = lag;
     if (update->finished) break;
   }
-  co_await writer.Finish();
+  http::IgnoreClientGone(co_await writer.Finish());
 }
 
 }  // namespace zumik::sim
