@@ -146,8 +146,9 @@ absl::Status FieldReader::Error(std::string_view key, std::string_view message) 
   YAML::Node at = map_;
   if (map_ && map_.IsMap()) {
     for (const auto& kv : map_) {
-      if (kv.first.Scalar() == key)
+      if (kv.first.Scalar() == key) {
         at.reset(kv.second);  // reset: operator= would overwrite the map
+      }
     }
   }
   return absl::InvalidArgumentError(

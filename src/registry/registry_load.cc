@@ -94,27 +94,28 @@ bool Parse(int argc, char** argv, Args& args) {
     const std::string flag = argv[i];
     if (i + 1 >= argc) return false;
     const std::string value = argv[++i];
-    if (flag == "--db")
+    if (flag == "--db") {
       args.db = value;
-    else if (flag == "--target") {
+    } else if (flag == "--target") {
       const size_t colon = value.rfind(':');
       if (colon == std::string::npos) return false;
       args.host = value.substr(0, colon);
       args.port = value.substr(colon + 1);
-    } else if (flag == "--api-key")
+    } else if (flag == "--api-key") {
       args.api_key = value;
-    else if (flag == "--clusters")
+    } else if (flag == "--clusters") {
       args.clusters = std::atoi(value.c_str());
-    else if (flag == "--rate")
+    } else if (flag == "--rate") {
       args.rate = std::atof(value.c_str());
-    else if (flag == "--duration")
+    } else if (flag == "--duration") {
       args.duration_s = std::atof(value.c_str());
-    else if (flag == "--connections")
+    } else if (flag == "--connections") {
       args.connections = std::atoi(value.c_str());
-    else if (flag == "--server-threads")
+    } else if (flag == "--server-threads") {
       args.server_threads = std::atoi(value.c_str());
-    else
+    } else {
       return false;
+    }
   }
   return (!args.db.empty() || (!args.port.empty() && !args.api_key.empty())) && args.clusters > 0 &&
          args.rate > 0 && args.connections > 0;

@@ -71,8 +71,9 @@ absl::StatusOr<ClusterRecord> ClusterFromRow(const SqlRow& row) {
   record.org = text(1);
   record.name = text(2);
   std::optional<Profile> profile = ParseProfile(text(3));
-  if (!profile)
+  if (!profile) {
     return Errorf(absl::StatusCode::kDataLoss, "cluster {} has profile '{}'", record.id, text(3));
+  }
   record.profile = *profile;
   record.stack = Stack{text(4), text(5), text(6), text(7), text(8)};
   record.fingerprint = text(9);

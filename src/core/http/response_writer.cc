@@ -128,7 +128,9 @@ asio::awaitable<absl::Status> ResponseWriter::RespondError(int status, std::stri
 }
 
 asio::awaitable<absl::Status> ResponseWriter::RespondStatus(const absl::Status& status) {
-  if (status.ok()) co_return co_await Respond(200, "{}");
+  if (status.ok()) {
+    co_return co_await Respond(200, "{}");
+  }
   const auto message = status.message();
   co_return co_await RespondError(HttpStatusFromStatus(status),
                                   std::string_view(message.data(), message.size()));

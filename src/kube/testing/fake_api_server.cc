@@ -364,8 +364,9 @@ std::optional<Reply> Discovery(FakeApiServer::Impl& impl, std::string_view path)
     list.push_back(std::move(entry));
     if (preferred.empty()) preferred = r.ApiVersion();
   }
-  if (list.empty())
+  if (list.empty()) {
     return NotFound(fmt::format("the server could not find the requested resource ({})", path));
+  }
   json::object doc;
   if (group_only) {
     doc["kind"] = "APIGroup";
@@ -714,10 +715,11 @@ std::string FakeApiServer::KubeconfigYaml() const {
       "contexts:\n- name: fake\n  context:\n    cluster: fake\n    user: fake\n"
       "users:\n- name: fake\n  user:\n",
       fmt::format("http://127.0.0.1:{}", impl_->server ? impl_->server->port() : 0));
-  if (!impl_->token.empty())
+  if (!impl_->token.empty()) {
     yaml += fmt::format("    token: {}\n", impl_->token);
-  else
+  } else {
     yaml += "    {}\n";
+  }
   return yaml;
 }
 
