@@ -239,7 +239,7 @@ TEST(Generator, ARealTurnCarriesTheReturnedAnswerThenTheNextQuestion) {
   EXPECT_EQ(t2.session, t1.session);
   const std::string& text = t2.prompt->text;
   EXPECT_EQ(text.substr(0, t1.prompt->text.size() + answer.size()), t1.prompt->text + answer);
-  EXPECT_EQ(text.size(), t1.prompt->text.size() + answer.size() + 8 * 4);  // + the question
+  EXPECT_EQ(text.size(), t1.prompt->text.size() + answer.size() + size_t{8} * 4);  // + the question
   const size_t q1 = t1.prompt->text.size();
   EXPECT_EQ(t2.prompt->message_ends, (std::vector<size_t>{q1, q1 + answer.size(), text.size()}));
   // The stand-in generator's turn 2 has the same question bytes after different answer bytes.

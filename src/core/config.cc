@@ -178,7 +178,8 @@ absl::Status FieldReader::Read(std::string_view key, int64_t* out) {
   if (node.IsDefined() && node.IsScalar()) {
     // Accept 1e6-style integers written as floats when they are whole.
     double d = 0;
-    if (ReadScalar(*this, node, key, "an integer", &d).ok() && d == static_cast<int64_t>(d)) {
+    if (ReadScalar(*this, node, key, "an integer", &d).ok() &&
+        d == static_cast<double>(static_cast<int64_t>(d))) {
       *out = static_cast<int64_t>(d);
       return absl::OkStatus();
     }

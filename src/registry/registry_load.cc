@@ -230,7 +230,7 @@ int main(int argc, char** argv) {
   std::printf(
       "heartbeats: %zu in %.2f s = %.0f/s (target %.0f/s), errors %ld, latency ms "
       "p50 %.3f p99 %.3f max %.3f\n",
-      sent, elapsed, sent / elapsed, args.rate, errors.load(), p50, p99, max);
+      sent, elapsed, static_cast<double>(sent) / elapsed, args.rate, errors.load(), p50, p99, max);
 
   // Listing all clusters (the org's whole fleet) through the API.
   {

@@ -122,7 +122,7 @@ TEST(PolicyConfig, PrefixScorerIndexParametersConfigureTheImplicitProducer) {
   ASSERT_TRUE(scheduler.ok()) << scheduler.status();
   InferenceRequest request;
   request.model = "m";
-  const std::string prompt(128 * 10, 'a');
+  const std::string prompt(size_t{128} * 10, 'a');
   request.prompt = prompt;
   (*scheduler)->PrepareRequest(request);
   EXPECT_EQ(request.hashes.block_bytes, 128);

@@ -192,7 +192,7 @@ TEST_F(ServerTest, ClientGets413EvenWhenTheServerClosesMidUpload) {
   options.max_body_bytes = 16;
   StartServer(options);
   absl::StatusOr<ClientResponse> response =
-      FetchBlocking(Method::post, Url("/echo"), std::string(64 * 1024 * 1024, 'x'));
+      FetchBlocking(Method::post, Url("/echo"), std::string(size_t{64} * 1024 * 1024, 'x'));
   ASSERT_TRUE(response.ok()) << response.status();
   EXPECT_EQ(response->status, 413);
 }
@@ -204,7 +204,8 @@ TEST_F(ServerTest, StreamingClientGets413EvenWhenTheServerClosesMidUpload) {
   options.max_body_bytes = 16;
   StartServer(options);
   Client client(io_.io().get_executor());
-  ClientRequest request = ClientRequest::Post(Url("/echo"), std::string(64 * 1024 * 1024, 'x'));
+  ClientRequest request =
+      ClientRequest::Post(Url("/echo"), std::string(size_t{64} * 1024 * 1024, 'x'));
   auto open = [&]() -> asio::awaitable<absl::StatusOr<int>> {
     absl::StatusOr<ClientStream> stream = co_await client.Stream(std::move(request));
     if (!stream.ok()) co_return stream.status();

@@ -227,7 +227,7 @@ TEST(Concurrency, IncrementsFromManyThreadsAddUpExactly) {
   const std::shared_ptr<Histogram> histogram = histograms.With({});
   EXPECT_EQ(histogram->Count(), static_cast<uint64_t>(kThreads) * kPerThread);
   EXPECT_EQ(histogram->BucketCount(0), static_cast<uint64_t>(kThreads) * kPerThread / 2);
-  EXPECT_EQ(histogram->Sum(), kThreads * (kPerThread / 2) * 1.25);
+  EXPECT_EQ(histogram->Sum(), kThreads * (kPerThread / 2.0) * 1.25);
 }
 
 TEST(CallbackFamily, AddRejectsWrongNumberOfLabelValues) {

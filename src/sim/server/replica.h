@@ -34,7 +34,7 @@ struct ReplicaOptions {
   uint16_t port = 0;
   uint64_t seed = 1;
   // Request bodies above this get 413 (prompts of max_model_len tokens are ~4 bytes each).
-  size_t max_body_bytes = 8 * 1024 * 1024;
+  size_t max_body_bytes = size_t{8} * 1024 * 1024;
 };
 
 // What the driver tells a request's handler after a step.
