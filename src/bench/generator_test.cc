@@ -57,6 +57,7 @@ TEST(Generator, TextIsFourBytesPerTokenAndAFunctionOfTheSeed) {
 TEST(Generator, SharedPrefixCyclesTheShuffledCorpus) {
   Generator g(SharedPrefix(3, 4));
   std::vector<GenRequest> first;
+  first.reserve(12);
   for (int i = 0; i < 12; ++i) first.push_back(g.Next());
   std::set<const PromptData*> distinct;
   for (const GenRequest& r : first) distinct.insert(r.prompt.get());
@@ -71,6 +72,7 @@ TEST(Generator, SharedPrefixCyclesTheShuffledCorpus) {
 TEST(Generator, PromptsOfAGroupShareExactlyTheSystemPrompt) {
   Generator g(SharedPrefix(2, 3));
   std::vector<GenRequest> rs;
+  rs.reserve(6);
   for (int i = 0; i < 6; ++i) rs.push_back(g.Next());
   for (const GenRequest& a : rs) {
     EXPECT_EQ(a.prompt->prompt_tokens, 80);

@@ -358,6 +358,7 @@ absl::Status Gateway::Start() { return server_->Start(); }
 
 void Gateway::SpreadConnectionsOver(const std::vector<Gateway*>& workers) {
   std::vector<http::Server*> servers;
+  servers.reserve(workers.size());
   for (Gateway* worker : workers) servers.push_back(worker->server_.get());
   server_->SpreadConnectionsOver(servers);
 }

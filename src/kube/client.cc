@@ -433,8 +433,8 @@ Client::Client(asio::any_io_executor executor, Config config)
 
 Client::~Client() = default;
 
-http::ClientRequest Client::MakeRequest(http::Method method, std::string path, std::string body,
-                                        std::string content_type) const {
+http::ClientRequest Client::MakeRequest(http::Method method, const std::string& path,
+                                        std::string body, std::string content_type) const {
   http::ClientRequest request =
       http::ClientRequest::Make(method, config_.server + path, std::move(body));
   request.WithHeader("Accept", "application/json");
@@ -464,7 +464,7 @@ asio::awaitable<absl::StatusOr<json::value>> Client::Send(http::ClientRequest re
 }
 
 asio::awaitable<absl::StatusOr<json::value>> Client::GetPath(std::string path) {
-  http::ClientRequest request = MakeRequest(http::Method::get, std::move(path), "", "");
+  http::ClientRequest request = MakeRequest(http::Method::get, path, "", "");
   co_return co_await Send(std::move(request));
 }
 

@@ -150,8 +150,10 @@ std::vector<CheckResult> RunPreflight(KubeSession& kube, const PreflightOptions&
       }
       product.passed = labelled > 0;
       std::vector<std::string> available;
-      for (const auto& [name, count] : products)
+      available.reserve(products.size());
+      for (const auto& [name, count] : products) {
         available.push_back(fmt::format("{} x{}", name, count));
+      }
       product.detail =
           product.passed
               ? fmt::format("{} node(s) labelled nvidia.com/gpu.product={}", labelled,

@@ -15,7 +15,7 @@
 namespace zumik::op {
 namespace json = boost::json;
 
-KubeStateStore::KubeStateStore(KubeSession& kube, std::string ns, std::string release)
+KubeStateStore::KubeStateStore(KubeSession& kube, std::string ns, const std::string& release)
     : kube_(kube), ns_(std::move(ns)), name_(release + "-zumik-cluster") {}
 
 absl::StatusOr<std::optional<ClusterState>> KubeStateStore::Load() {

@@ -155,6 +155,7 @@ int main(int argc, char** argv) {
   const auto register_start = Clock::now();
   {
     std::vector<std::thread> threads;
+    threads.reserve(static_cast<size_t>(args.connections));
     std::atomic<int> failures{0};
     for (int t = 0; t < args.connections; ++t) {
       threads.emplace_back([&, t] {
@@ -198,6 +199,7 @@ int main(int argc, char** argv) {
       std::chrono::duration<double>(args.connections / args.rate));
   {
     std::vector<std::thread> threads;
+    threads.reserve(static_cast<size_t>(args.connections));
     for (int t = 0; t < args.connections; ++t) {
       threads.emplace_back([&, t] {
         Connection conn(args.host, args.port);

@@ -302,7 +302,7 @@ RegistryService::RegistryService(Store& store, const Clock& clock, ServiceOption
                                  metrics::Registry* metrics)
     : store_(store),
       clock_(clock),
-      options_(std::move(options)),
+      options_(options),
       metrics_registry_(metrics),
       db_pool_(std::make_unique<asio::thread_pool>(std::max(1, options_.db_threads))) {
   if (metrics_registry_ != nullptr) metrics_ = std::make_unique<Metrics>(*this, *metrics_registry_);
@@ -864,8 +864,8 @@ asio::awaitable<void> RegistryService::HandleApi(http::Request& request,
   std::string authorization(request.Header("Authorization"));
   std::string method(request.method_name());
   std::string path(request.path());
-  std::string body = request.body();
-  http::QueryParams query = request.query_params();
+  const std::string& body = request.body();
+  const http::QueryParams& query = request.query_params();
   std::function<Reply()> work = [this, authorization, method, path, body, query] {
     return ApiCall(authorization, method, path, body, query);
   };

@@ -184,6 +184,7 @@ TEST_F(RegistryServiceTest, FlushedHeartbeatsAndSnapshotsSurviveARestartWithStar
 
 TEST_F(RegistryServiceTest, FlagsItselfRatherThanTheClustersWhenMostGoStaleAtOnce) {
   std::vector<RegisterResult> clusters;
+  clusters.reserve(5);
   for (int i = 0; i < 5; ++i) {
     clusters.push_back(*service_->RegisterCluster(
         acme_, Request("c" + std::to_string(i), "uid-" + std::to_string(i))));

@@ -155,6 +155,7 @@ class SqlStore final : public Store {
                                     " FROM api_keys WHERE lookup_prefix = ?",
                                     {std::string(lookup_prefix)}));
     std::vector<ApiKeyRecord> keys;
+    keys.reserve(rows.size());
     for (const SqlRow& row : rows) keys.push_back(KeyFromRow(row));
     return keys;
   }
@@ -166,6 +167,7 @@ class SqlStore final : public Store {
                          " FROM api_keys WHERE org = ? ORDER BY created_unix, lookup_prefix",
                          {std::string(org)}));
     std::vector<ApiKeyRecord> keys;
+    keys.reserve(rows.size());
     for (const SqlRow& row : rows) keys.push_back(KeyFromRow(row));
     return keys;
   }

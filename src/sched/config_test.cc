@@ -21,6 +21,7 @@ absl::StatusOr<std::unique_ptr<Scheduler>> Build(const std::string& yaml, Rng& r
 
 std::vector<std::string> Names(const std::vector<WeightedScorer>& scorers) {
   std::vector<std::string> out;
+  out.reserve(scorers.size());
   for (const auto& s : scorers) out.push_back(s.scorer->name());
   return out;
 }

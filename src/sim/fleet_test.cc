@@ -111,6 +111,7 @@ std::vector<RequestRecord> RunWorkload(uint64_t seed) {
   Fleet fleet({Llama(), *LoadProfile("h100x2-qwen3-32b-tp2"), Llama()});
   Rng rng(seed);
   std::vector<std::shared_ptr<const Prompt>> prompts;
+  prompts.reserve(12);
   const auto system = Tokens(2000, 7);
   for (int i = 0; i < 12; ++i) {
     prompts.push_back(MakePrompt(Concat(system, Tokens(300, 100000 + i * 1000))));

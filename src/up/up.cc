@@ -67,6 +67,7 @@ std::string Endpoints(int first, int count) {
 
 std::vector<std::string> HealthUrls(int first, int count) {
   std::vector<std::string> urls;
+  urls.reserve(static_cast<size_t>(std::max(count, 0)));
   for (int i = 0; i < count; ++i) urls.push_back(Url(first + i, "/health"));
   return urls;
 }

@@ -132,7 +132,7 @@ void Serve(const std::shared_ptr<ServerShared>& shared, tcp::socket socket) {
 
 // The socket moves to the target's io_context: a descriptor is not tied to an io_context, a
 // socket object is.
-void HandOver(std::shared_ptr<ServerShared> target, tcp::socket socket) {
+void HandOver(const std::shared_ptr<ServerShared>& target, tcp::socket socket) {
   error_code ec;
   const tcp::endpoint local = socket.local_endpoint(ec);
   const int fd = ec ? -1 : socket.release(ec);

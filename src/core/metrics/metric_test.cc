@@ -202,6 +202,7 @@ TEST(Concurrency, IncrementsFromManyThreadsAddUpExactly) {
   constexpr int kThreads = 8;
   constexpr int kPerThread = 50'000;
   std::vector<std::thread> threads;
+  threads.reserve(kThreads);
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
       // Every thread also races to create the same children.

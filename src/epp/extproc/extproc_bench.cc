@@ -151,6 +151,7 @@ void BM_GrpcLatencyAt2000Rps(benchmark::State& state) {
   for (auto _ : state) {
     std::vector<std::vector<double>> latencies(kThreads);
     std::vector<std::thread> threads;
+    threads.reserve(kThreads);
     auto start = std::chrono::steady_clock::now() + std::chrono::milliseconds(50);
     for (int t = 0; t < kThreads; ++t) {
       threads.emplace_back([&, t] {

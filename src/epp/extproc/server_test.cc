@@ -297,6 +297,7 @@ TEST_F(ServerTest, ConcurrentStreamsAreEachAnsweredWithTheirOwnBody) {
   constexpr int kThreads = 8;
   constexpr int kPerThread = 25;
   std::vector<std::thread> threads;
+  threads.reserve(kThreads);
   std::atomic<int> good{0};
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {

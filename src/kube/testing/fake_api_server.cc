@@ -520,7 +520,7 @@ WatchSetup SetUpWatch(FakeApiServer::Impl& impl, const http::Request& request,
   w->bookmarks = request.QueryParam("allowWatchBookmarks").value_or("") == "true";
   w->kind = KindOf(resource);
   w->api_version = resource.ApiVersion();
-  w->executor = executor;
+  w->executor = std::move(executor);
   if (auto t = request.QueryParam("timeoutSeconds")) {
     try {
       setup.timeout = std::chrono::seconds(std::stoll(std::string(*t)));

@@ -28,7 +28,7 @@ namespace asio = boost::asio;
 // waiting at io_context shutdown, so nothing is left holding the handler's coroutine.
 class RequestStream {
  public:
-  explicit RequestStream(asio::any_io_executor executor) : wake_(std::move(executor), 1) {}
+  explicit RequestStream(const asio::any_io_executor& executor) : wake_(executor, 1) {}
 
   // Driver side, any thread: hands `update` to the handler (coalescing with one it has not
   // read yet).
@@ -121,7 +121,7 @@ absl::Status Replica::Start() {
     return absl::UnavailableError(fmt::format("{}: cannot listen on {}:{}: {}", name_,
                                               options_.host, options_.port, MessageOf(status)));
   }
-  asio::co_spawn(driver_strand_, DriverLoop(), [this](std::exception_ptr error) {
+  asio::co_spawn(driver_strand_, DriverLoop(), [this](const std::exception_ptr& error) {
     driver_done_ = true;
     if (error) {
       try {
@@ -149,13 +149,14 @@ void Replica::WakeDriver() {
   asio::post(driver_strand_, [this] { wake_timer_.cancel(); });
 }
 
-absl::StatusOr<RequestId> Replica::Submit(RequestSpec spec, std::shared_ptr<RequestStream> stream) {
+absl::StatusOr<RequestId> Replica::Submit(RequestSpec spec,
+                                          const std::shared_ptr<RequestStream>& stream) {
   RequestId id = 0;
   {
     std::lock_guard lock(mu_);
     id = spec.id = next_id_++;
     RETURN_IF_ERROR(engine_.Add(std::move(spec)));
-    streams_.emplace(id, std::move(stream));
+    streams_.emplace(id, stream);
   }
   WakeDriver();
   return id;

@@ -79,7 +79,7 @@ class Replica : public std::enable_shared_from_this<Replica> {
   boost::asio::awaitable<void> DriverLoop();
   // Queues a request in the engine and registers its stream; wakes the driver.
   // Returns the id it assigned.
-  absl::StatusOr<RequestId> Submit(RequestSpec spec, std::shared_ptr<RequestStream> stream);
+  absl::StatusOr<RequestId> Submit(RequestSpec spec, const std::shared_ptr<RequestStream>& stream);
   void Abort(RequestId id);
   void WakeDriver();
   void Deliver(const StepResult& step);
