@@ -1,6 +1,6 @@
 # The two set-up commands: `make up` (run the profile) and `make test` (run every test).
 # Both bootstrap the machine (idempotent apt installs) and build first.
-.PHONY: up test build bench bootstrap unit asan fuzz format clean
+.PHONY: up test build bench bootstrap unit asan fuzz format tidy clean
 
 JOBS ?= $(shell nproc)
 # ccache: paths under the checkout are hashed relative to it, so a fresh clone elsewhere still
@@ -37,6 +37,10 @@ fuzz: bootstrap
 # Reformats every tracked C++ file with .clang-format (`make test` checks it: source_format).
 format: bootstrap
 	@scripts/check-format --fix
+
+# clang-tidy 14 (.clang-tidy) over every translation unit of src/ and tests/ (scripts/tidy).
+tidy: build
+	@scripts/tidy
 
 clean:
 	rm -rf build

@@ -165,7 +165,8 @@ const std::string& Generator::SystemPrompt(int group, const LengthDist& len) {
 GenRequest Generator::SharedPrefix() {
   const SharedPrefixSpec& s = workload_.shared_prefix;
   const size_t n = corpus_.size();
-  const size_t i = s.cycle ? index_ % n : static_cast<size_t>(rng_.UniformInt(0, n - 1));
+  const size_t i =
+      s.cycle ? index_ % n : static_cast<size_t>(rng_.UniformInt(0, static_cast<int64_t>(n) - 1));
   GenRequest r;
   r.prompt = corpus_[i];
   r.group = corpus_group_[i];
@@ -232,7 +233,7 @@ GenRequest Generator::Turn(int slot, bool* last) {
   const MultiTurnSpec& s = workload_.multi_turn;
   Conversation& c = slots_[static_cast<size_t>(slot)];
   if (c.id < 0 || (c.turns > 0 && c.turn >= c.turns)) StartConversation(slot);
-  Rng lengths(Seed(kConversation, static_cast<uint64_t>(c.id), static_cast<uint64_t>(c.turn + 1)));
+  Rng lengths(Seed(kConversation, static_cast<uint64_t>(c.id), static_cast<uint64_t>(c.turn) + 1));
   int question = s.question_len.Sample(lengths);
   int output = s.output_len.Sample(lengths);
   if (c.history_tokens + question + output > options_.max_context_tokens && c.turn > 0) {

@@ -57,6 +57,7 @@ TEST(Generator, TextIsFourBytesPerTokenAndAFunctionOfTheSeed) {
 TEST(Generator, SharedPrefixCyclesTheShuffledCorpus) {
   Generator g(SharedPrefix(3, 4));
   std::vector<GenRequest> first;
+  first.reserve(12);
   for (int i = 0; i < 12; ++i) first.push_back(g.Next());
   std::set<const PromptData*> distinct;
   for (const GenRequest& r : first) distinct.insert(r.prompt.get());
@@ -71,6 +72,7 @@ TEST(Generator, SharedPrefixCyclesTheShuffledCorpus) {
 TEST(Generator, PromptsOfAGroupShareExactlyTheSystemPrompt) {
   Generator g(SharedPrefix(2, 3));
   std::vector<GenRequest> rs;
+  rs.reserve(6);
   for (int i = 0; i < 6; ++i) rs.push_back(g.Next());
   for (const GenRequest& a : rs) {
     EXPECT_EQ(a.prompt->prompt_tokens, 80);
@@ -239,7 +241,7 @@ TEST(Generator, ARealTurnCarriesTheReturnedAnswerThenTheNextQuestion) {
   EXPECT_EQ(t2.session, t1.session);
   const std::string& text = t2.prompt->text;
   EXPECT_EQ(text.substr(0, t1.prompt->text.size() + answer.size()), t1.prompt->text + answer);
-  EXPECT_EQ(text.size(), t1.prompt->text.size() + answer.size() + 8 * 4);  // + the question
+  EXPECT_EQ(text.size(), t1.prompt->text.size() + answer.size() + size_t{8} * 4);  // + the question
   const size_t q1 = t1.prompt->text.size();
   EXPECT_EQ(t2.prompt->message_ends, (std::vector<size_t>{q1, q1 + answer.size(), text.size()}));
   // The stand-in generator's turn 2 has the same question bytes after different answer bytes.

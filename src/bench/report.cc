@@ -335,12 +335,13 @@ std::string ToSvg(const Report& report) {
   const std::string x_label =
       report.arrival == "concurrency" ? "concurrent clients" : "rate (req/s)";
 
+  const size_t legend_rows = (report.policies.size() + 3) / 4;  // 4 policies a row
   std::string out = fmt::format(
       "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" "
       "font-family=\"sans-serif\" font-size=\"12\">\n"
       "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
       "<text x=\"{}\" y=\"18\" font-size=\"14\" text-anchor=\"middle\">{} · {} · seed {}</text>\n",
-      2 * kW, kH + 20 + 18 * ((report.policies.size() + 3) / 4), kW, report.workload, report.fleet,
+      2 * kW, kH + 20 + 18 * static_cast<double>(legend_rows), kW, report.workload, report.fleet,
       report.seed);
   for (int panel = 0; panel < 2; ++panel) {
     const double ox = panel * kW;
@@ -404,8 +405,9 @@ std::string ToSvg(const Report& report) {
     out += "</g>\n";
   }
   for (size_t k = 0; k < report.policies.size(); ++k) {
+    const size_t row = k / 4;
     const double x = 80 + static_cast<double>(k % 4) * 240;
-    const double y = kH + 10 + 18 * static_cast<double>(k / 4);
+    const double y = kH + 10 + 18 * static_cast<double>(row);
     out += fmt::format(
         "<rect x=\"{}\" y=\"{}\" width=\"14\" height=\"4\" fill=\"{}\"/>"
         "<text x=\"{}\" y=\"{}\">{}</text>\n",

@@ -494,6 +494,7 @@ absl::StatusOr<Report> RunVirtual(const Workload& workload,
     std::mutex mu;
     size_t next = 0;
     std::vector<std::thread> threads;
+    threads.reserve(static_cast<size_t>(jobs));
     for (int j = 0; j < jobs; ++j) {
       threads.emplace_back([&] {
         for (;;) {

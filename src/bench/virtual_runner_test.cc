@@ -210,7 +210,7 @@ load:
   const std::string dir = std::filesystem::temp_directory_path() / "zumik_virtual_runner_test";
   std::filesystem::create_directories(dir);
   const auto write = [&](const std::string& name, bool index_responses) {
-    const std::string path = dir + "/" + name;
+    std::string path = dir + "/" + name;
     std::ofstream(path) << fmt::format(R"(plugins:
 - type: approx-prefix-cache-producer
   parameters: {{indexResponses: {}}}

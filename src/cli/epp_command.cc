@@ -189,10 +189,12 @@ void AddEppCommand(CLI::App& app) {
     auto& s = **service;
     std::printf("zumik epp: policy %s, %zu endpoint(s) at start\n", f->config.c_str(),
                 s.datastore().size());
-    if (s.http_port() >= 0)
+    if (s.http_port() >= 0) {
       std::printf("  gateway  http://%s:%d\n", f->host.c_str(), s.http_port());
-    if (s.grpc_port() >= 0)
+    }
+    if (s.grpc_port() >= 0) {
       std::printf("  ext_proc grpc://%s:%d\n", f->host.c_str(), s.grpc_port());
+    }
     if (s.metrics_port() >= 0) {
       std::printf("  metrics  http://%s:%d/metrics\n", f->host.c_str(), s.metrics_port());
     }

@@ -165,8 +165,9 @@ void AddRegistryCommand(CLI::App& app) {
     if (!store) return;
     std::string prefix = flags->prefix;
     // Accept the whole key too, without echoing it.
-    if (prefix.size() > registry::kApiKeyLookupLength)
+    if (prefix.size() > registry::kApiKeyLookupLength) {
       prefix = registry::ApiKeyLookupPrefix(prefix);
+    }
     if (absl::Status status =
             store->RevokeApiKey(flags->org, prefix, RealClock::Instance().UnixSeconds());
         !status.ok()) {

@@ -146,8 +146,9 @@ absl::Status FieldReader::Error(std::string_view key, std::string_view message) 
   YAML::Node at = map_;
   if (map_ && map_.IsMap()) {
     for (const auto& kv : map_) {
-      if (kv.first.Scalar() == key)
+      if (kv.first.Scalar() == key) {
         at.reset(kv.second);  // reset: operator= would overwrite the map
+      }
     }
   }
   return absl::InvalidArgumentError(
@@ -177,7 +178,8 @@ absl::Status FieldReader::Read(std::string_view key, int64_t* out) {
   if (node.IsDefined() && node.IsScalar()) {
     // Accept 1e6-style integers written as floats when they are whole.
     double d = 0;
-    if (ReadScalar(*this, node, key, "an integer", &d).ok() && d == static_cast<int64_t>(d)) {
+    if (ReadScalar(*this, node, key, "an integer", &d).ok() &&
+        d == static_cast<double>(static_cast<int64_t>(d))) {
       *out = static_cast<int64_t>(d);
       return absl::OkStatus();
     }

@@ -41,7 +41,10 @@ inline std::string_view MessageOf(const absl::Status& status) {
 // `ASSIGN_OR_RETURN(auto x, MaybeX());` declares x from an OK StatusOr, else returns its status.
 #define ASSIGN_OR_RETURN(lhs, expr) \
   ZUMIK_ASSIGN_OR_RETURN_IMPL(ZUMIK_STATUS_CONCAT(zumik_statusor_, __LINE__), lhs, expr)
+// NOLINTBEGIN(bugprone-macro-parentheses): `tmp` is a name being declared and `lhs` a
+// declaration (`auto x`); neither can be parenthesised.
 #define ZUMIK_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \
   auto tmp = (expr);                                \
   if (!tmp.ok()) return std::move(tmp).status();    \
   lhs = std::move(tmp).value()
+// NOLINTEND(bugprone-macro-parentheses)

@@ -12,8 +12,9 @@ namespace zumik::epp {
 
 Engine EngineOfLabels(const sched::Labels& labels) {
   const std::string* engine = sched::FindLabel(labels, "llm-d.ai/engine-type");
-  if (engine == nullptr)
+  if (engine == nullptr) {
     engine = sched::FindLabel(labels, "inference.networking.k8s.io/engine-type");
+  }
   if (engine != nullptr && *engine == "sglang") return Engine::kSglang;
   return Engine::kVllm;
 }

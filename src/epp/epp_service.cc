@@ -134,13 +134,13 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
 
 asio::awaitable<void> ServeMetrics(EppMetrics* metrics, http::ResponseWriter& writer) {
   std::string text = metrics->registry().Expose();
-  co_await writer.Respond(200, text, metrics::kContentType);
+  http::IgnoreClientGone(co_await writer.Respond(200, text, metrics::kContentType));
 }
 
 asio::awaitable<void> ServeOk(http::ResponseWriter& writer) {
   std::string_view body = "ok";
   std::string_view type = "text/plain";
-  co_await writer.Respond(200, body, type);
+  http::IgnoreClientGone(co_await writer.Respond(200, body, type));
 }
 
 absl::Status AddDiscovery(EppService::Impl& impl) {

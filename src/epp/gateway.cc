@@ -188,7 +188,8 @@ asio::awaitable<void> Proxy(std::shared_ptr<Gateway::Shared> shared, http::Reque
     const std::string message =
         fmt::format("method {} is not allowed for {} (allowed: {})", request.method_name(),
                     request.path(), AllowedMethods(kind));
-    co_await writer.RespondError(405, message, "invalid_request_error", {}, allow);
+    http::IgnoreClientGone(
+        co_await writer.RespondError(405, message, "invalid_request_error", {}, allow));
     co_return;
   }
   const auto headers = RequestHeaders(request);
@@ -219,8 +220,8 @@ asio::awaitable<void> Proxy(std::shared_ptr<Gateway::Shared> shared, http::Reque
 
   if (auto* rejection = std::get_if<Rejection>(&admitted)) {
     http::Headers extra = RejectionHeaders(*rejection);
-    co_await writer.Respond(rejection->http_status, rejection->json_body, http::kJsonContentType,
-                            extra);
+    http::IgnoreClientGone(co_await writer.Respond(rejection->http_status, rejection->json_body,
+                                                   http::kJsonContentType, extra));
     co_return;
   }
   Admission& admission = std::get<Admission>(admitted);
@@ -253,7 +254,7 @@ asio::awaitable<void> Proxy(std::shared_ptr<Gateway::Shared> shared, http::Reque
     shared->upstream_errors.fetch_add(1);
     int status = last_error.code() == absl::StatusCode::kDeadlineExceeded ? 504 : 502;
     std::string message = fmt::format("upstream failed: {}", MessageOf(last_error));
-    co_await writer.RespondError(status, message, "server_error");
+    http::IgnoreClientGone(co_await writer.RespondError(status, message, "server_error"));
     co_return;
   }
 
@@ -273,11 +274,13 @@ asio::awaitable<void> Proxy(std::shared_ptr<Gateway::Shared> shared, http::Reque
       ctx.status = 502;
       std::string message =
           fmt::format("upstream failed mid-response: {}", MessageOf(body.status()));
-      co_await writer.RespondError(502, message, "server_error");
+      http::IgnoreClientGone(co_await writer.RespondError(502, message, "server_error"));
       co_return;
     }
     pipeline.OnResponseBody(ctx, *body, true);
-    co_await writer.Respond(stream->status(), *body, content_type, response_headers);
+    absl::Status sent =
+        co_await writer.Respond(stream->status(), *body, content_type, response_headers);
+    if (!sent.ok()) shared->cancelled.fetch_add(1);
     co_return;
   }
 
@@ -301,7 +304,8 @@ asio::awaitable<void> Proxy(std::shared_ptr<Gateway::Shared> shared, http::Reque
       if (ctx.streaming) {
         std::string event =
             ErrorEvent(fmt::format("upstream failed mid-stream: {}", MessageOf(chunk.status())));
-        co_await writer.WriteChunk(event);
+        // Best effort: the connection closes below whether or not this reaches the client.
+        http::IgnoreClientGone(co_await writer.WriteChunk(event));
       }
       writer.CloseConnection();
       co_return;
@@ -317,7 +321,8 @@ asio::awaitable<void> Proxy(std::shared_ptr<Gateway::Shared> shared, http::Reque
   }
   std::string_view none;
   pipeline.OnResponseBody(ctx, none, true);
-  co_await writer.Finish();
+  absl::Status finished = co_await writer.Finish();
+  if (!finished.ok()) shared->cancelled.fetch_add(1);
 }
 
 http::Headers ProfileHeaders(const std::string& profile) {
@@ -328,7 +333,7 @@ http::Headers ProfileHeaders(const std::string& profile) {
 
 asio::awaitable<void> Healthz(http::Request&, http::ResponseWriter& writer) {
   std::string_view body = "{\"status\":\"ok\"}";
-  co_await writer.Respond(200, body);
+  http::IgnoreClientGone(co_await writer.Respond(200, body));
 }
 
 }  // namespace
@@ -358,6 +363,7 @@ absl::Status Gateway::Start() { return server_->Start(); }
 
 void Gateway::SpreadConnectionsOver(const std::vector<Gateway*>& workers) {
   std::vector<http::Server*> servers;
+  servers.reserve(workers.size());
   for (Gateway* worker : workers) servers.push_back(worker->server_.get());
   server_->SpreadConnectionsOver(servers);
 }

@@ -12,6 +12,7 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <charconv>
+#include <cmath>
 #include <mutex>
 #include <set>
 #include <string>
@@ -86,7 +87,7 @@ bool Has(const std::vector<metrics::Sample>& samples, std::string_view name) {
 int64_t Count(double v) {
   if (!(v > 0)) return 0;
   if (v > 1e12) return static_cast<int64_t>(1e12);
-  return static_cast<int64_t>(v + 0.5);
+  return static_cast<int64_t>(std::llround(v));
 }
 
 }  // namespace

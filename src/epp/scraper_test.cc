@@ -76,7 +76,7 @@ TEST(ExtractMetrics, RejectsGarbageAndClampsNonsenseValues) {
 }
 
 boost::asio::awaitable<void> ServeText(std::string text, http::ResponseWriter& writer) {
-  co_await writer.Respond(200, text, "text/plain");
+  http::IgnoreClientGone(co_await writer.Respond(200, text, "text/plain"));
 }
 
 // Polls a condition (the scraper runs on its own threads) with a generous deadline.

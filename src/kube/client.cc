@@ -97,8 +97,9 @@ absl::Status StatusFromHttp(int status, const std::string& body, std::string_vie
 absl::StatusOr<json::value> ParseJson(const std::string& body, std::string_view what) {
   boost::system::error_code ec;
   json::value value = json::parse(body, ec);
-  if (ec)
+  if (ec) {
     return Errorf(absl::StatusCode::kInternal, "{}: response is not JSON: {}", what, ec.message());
+  }
   return value;
 }
 
@@ -199,17 +200,19 @@ absl::StatusOr<Config> LoadKubeconfig(const std::string& path, const std::string
       }
       if (user["client-certificate-data"]) {
         auto pem = Base64Decode(user["client-certificate-data"].as<std::string>());
-        if (!pem)
+        if (!pem) {
           return Errorf(absl::StatusCode::kInvalidArgument, "{}: bad client-certificate-data",
                         path);
+        }
         config.tls.client_cert_pem = *pem;
       } else if (user["client-certificate"]) {
         config.tls.client_cert_file = user["client-certificate"].as<std::string>();
       }
       if (user["client-key-data"]) {
         auto pem = Base64Decode(user["client-key-data"].as<std::string>());
-        if (!pem)
+        if (!pem) {
           return Errorf(absl::StatusCode::kInvalidArgument, "{}: bad client-key-data", path);
+        }
         config.tls.client_key_pem = Secret(*pem);
       } else if (user["client-key"]) {
         config.tls.client_key_file = user["client-key"].as<std::string>();
@@ -430,8 +433,8 @@ Client::Client(asio::any_io_executor executor, Config config)
 
 Client::~Client() = default;
 
-http::ClientRequest Client::MakeRequest(http::Method method, std::string path, std::string body,
-                                        std::string content_type) const {
+http::ClientRequest Client::MakeRequest(http::Method method, const std::string& path,
+                                        std::string body, std::string content_type) const {
   http::ClientRequest request =
       http::ClientRequest::Make(method, config_.server + path, std::move(body));
   request.WithHeader("Accept", "application/json");
@@ -461,7 +464,7 @@ asio::awaitable<absl::StatusOr<json::value>> Client::Send(http::ClientRequest re
 }
 
 asio::awaitable<absl::StatusOr<json::value>> Client::GetPath(std::string path) {
-  http::ClientRequest request = MakeRequest(http::Method::get, std::move(path), "", "");
+  http::ClientRequest request = MakeRequest(http::Method::get, path, "", "");
   co_return co_await Send(std::move(request));
 }
 
@@ -551,8 +554,9 @@ asio::awaitable<absl::StatusOr<json::object>> Client::MergePatch(Resource resour
 asio::awaitable<absl::StatusOr<json::object>> Client::Apply(Resource resource, std::string ns,
                                                             json::object object) {
   absl::StatusOr<json::object> created = co_await Create(resource, ns, object);
-  if (created.ok() || created.status().code() != absl::StatusCode::kAlreadyExists)
+  if (created.ok() || created.status().code() != absl::StatusCode::kAlreadyExists) {
     co_return created;
+  }
   const std::string name = ObjectKeyPath(object);
   absl::StatusOr<json::object> current = co_await Get(resource, ns, name);
   if (!current.ok()) co_return current.status();

@@ -187,7 +187,7 @@ class Client {
 
  private:
   boost::asio::awaitable<absl::StatusOr<boost::json::value>> Send(http::ClientRequest request);
-  http::ClientRequest MakeRequest(http::Method method, std::string path, std::string body,
+  http::ClientRequest MakeRequest(http::Method method, const std::string& path, std::string body,
                                   std::string content_type) const;
 
   Config config_;

@@ -26,7 +26,7 @@ std::string PoolEndpoint::HostPort() const {
 }
 
 struct PoolDiscovery::State {
-  State(asio::any_io_executor ex, Client& c, PoolDiscoveryOptions o, Callback cb)
+  State(const asio::any_io_executor& ex, Client& c, PoolDiscoveryOptions o, Callback cb)
       : executor(asio::make_strand(ex)),
         client(c),
         options(std::move(o)),
@@ -186,7 +186,8 @@ void Recompute(PoolDiscovery::State& state) {
   state.callback(endpoints);
 }
 
-void StartPoolReflector(const std::shared_ptr<PoolDiscovery::State>& state, Resource resource) {
+void StartPoolReflector(const std::shared_ptr<PoolDiscovery::State>& state,
+                        const Resource& resource) {
   std::lock_guard lock(state->mu);
   if (state->stopping) return;
   state->group = resource.group;
@@ -269,10 +270,9 @@ asio::awaitable<void> ProbeAndWatch(std::shared_ptr<PoolDiscovery::State> state)
 
 }  // namespace
 
-PoolDiscovery::PoolDiscovery(asio::any_io_executor executor, Client& client,
+PoolDiscovery::PoolDiscovery(const asio::any_io_executor& executor, Client& client,
                              PoolDiscoveryOptions options, Callback callback)
-    : state_(std::make_shared<State>(std::move(executor), client, std::move(options),
-                                     std::move(callback))) {}
+    : state_(std::make_shared<State>(executor, client, std::move(options), std::move(callback))) {}
 
 PoolDiscovery::~PoolDiscovery() { Stop(); }
 
@@ -301,7 +301,7 @@ void PoolDiscovery::Start() {
         });
     state->pod_reflector->Start();
   }
-  asio::co_spawn(state->executor, ProbeAndWatch(state), [state](std::exception_ptr error) {
+  asio::co_spawn(state->executor, ProbeAndWatch(state), [state](const std::exception_ptr& error) {
     if (error) Logger("kube")->error("InferencePool discovery stopped on an exception");
     state->probe_done.set_value();
   });

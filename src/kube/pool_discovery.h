@@ -57,8 +57,8 @@ class PoolDiscovery {
   using Callback = std::function<void(const std::vector<PoolEndpoint>& endpoints)>;
 
   // `client` must outlive this object.
-  PoolDiscovery(boost::asio::any_io_executor executor, Client& client, PoolDiscoveryOptions options,
-                Callback callback);
+  PoolDiscovery(const boost::asio::any_io_executor& executor, Client& client,
+                PoolDiscoveryOptions options, Callback callback);
   // Stops (see Stop).
   ~PoolDiscovery();
   PoolDiscovery(const PoolDiscovery&) = delete;

@@ -42,8 +42,10 @@ class PoolDiscoveryTest : public ::testing::Test {
         std::make_unique<PoolDiscovery>(io_.io().get_executor(), *client_, options,
                                         [this](const std::vector<PoolEndpoint>& endpoints) {
                                           std::vector<std::string> out;
-                                          for (const auto& e : endpoints)
+                                          out.reserve(endpoints.size());
+                                          for (const auto& e : endpoints) {
                                             out.push_back(e.pod_name + "@" + e.HostPort());
+                                          }
                                           std::lock_guard lock(mu_);
                                           reports_.push_back(std::move(out));
                                         });

@@ -28,7 +28,7 @@ Duration Backoff::Delay(int attempt, Rng& rng) const {
 }
 
 struct Reflector::State {
-  State(asio::any_io_executor ex, Client& c, Resource r, std::string n, ListOptions s,
+  State(const asio::any_io_executor& ex, Client& c, Resource r, std::string n, ListOptions s,
         ReflectorOptions o, Handler h, ErrorHandler e)
       : executor(asio::make_strand(ex)),
         client(c),
@@ -210,12 +210,12 @@ asio::awaitable<void> RunLoop(std::shared_ptr<Reflector::State> state) {
 
 }  // namespace
 
-Reflector::Reflector(asio::any_io_executor executor, Client& client, Resource resource,
+Reflector::Reflector(const asio::any_io_executor& executor, Client& client, Resource resource,
                      std::string ns, ListOptions selector, ReflectorOptions options,
                      Handler handler, ErrorHandler on_error)
-    : state_(std::make_shared<State>(std::move(executor), client, std::move(resource),
-                                     std::move(ns), std::move(selector), options,
-                                     std::move(handler), std::move(on_error))) {}
+    : state_(std::make_shared<State>(executor, client, std::move(resource), std::move(ns),
+                                     std::move(selector), options, std::move(handler),
+                                     std::move(on_error))) {}
 
 Reflector::~Reflector() { Stop(); }
 
@@ -226,7 +226,7 @@ void Reflector::Start() {
     state_->started = true;
   }
   auto state = state_;
-  asio::co_spawn(state->executor, RunLoop(state), [state](std::exception_ptr error) {
+  asio::co_spawn(state->executor, RunLoop(state), [state](const std::exception_ptr& error) {
     if (error) {
       try {
         std::rethrow_exception(error);

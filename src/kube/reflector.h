@@ -64,7 +64,7 @@ class Reflector {
   using ErrorHandler = std::function<void(const absl::Status& status)>;
 
   // `client` must outlive the reflector. ns empty: all namespaces (or cluster-scoped).
-  Reflector(boost::asio::any_io_executor executor, Client& client, Resource resource,
+  Reflector(const boost::asio::any_io_executor& executor, Client& client, Resource resource,
             std::string ns, ListOptions selector, ReflectorOptions options, Handler handler,
             ErrorHandler on_error = nullptr);
   ~Reflector();

@@ -87,8 +87,9 @@ absl::StatusOr<Registration> HttpControlPlane::Register(const Secret& api_key,
   if (!response.ok()) return ErrorFromResponse(response, "register");
   boost::system::error_code ec;
   json::value value = json::parse(response.body, ec);
-  if (ec || !value.is_object())
+  if (ec || !value.is_object()) {
     return absl::UnavailableError("register: the registry answered non-JSON");
+  }
   const json::object& object = value.get_object();
   Registration registration;
   const json::value* id = object.if_contains("id");

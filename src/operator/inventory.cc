@@ -75,8 +75,9 @@ json::object StatusSnapshot(const Inventory& inventory) {
   replicas["desired"] = inventory.replicas_desired;
   status["replicas"] = std::move(replicas);
   if (!inventory.model.empty()) status["model"] = inventory.model;
-  if (inventory.tensor_parallel_size > 0)
+  if (inventory.tensor_parallel_size > 0) {
     status["tensor_parallel_size"] = inventory.tensor_parallel_size;
+  }
   json::array routes;
   for (const RouteOwner& r : inventory.routes) {
     json::object entry;
@@ -96,14 +97,16 @@ absl::StatusOr<Inventory> KubeInventory::Collect() {
   Inventory inventory;
 
   ASSIGN_OR_RETURN(json::value version, kube_.Run(client.GetPath("/version")));
-  if (version.is_object())
+  if (version.is_object()) {
     inventory.kubernetes_version = StringOf(version.get_object().if_contains("gitVersion"));
+  }
 
   ASSIGN_OR_RETURN(json::object kube_system,
                    kube_.Run(client.Get(kube::kNamespaces, "", "kube-system")));
   inventory.fingerprint = StringOf(FindPath(kube_system, "metadata.uid"));
-  if (inventory.fingerprint.empty())
+  if (inventory.fingerprint.empty()) {
     return absl::InternalError("the kube-system namespace has no uid");
+  }
 
   ASSIGN_OR_RETURN(kube::ObjectList nodes,
                    kube_.Run(client.List(kube::kNodes, "", kube::ListOptions{})));

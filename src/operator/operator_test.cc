@@ -180,8 +180,9 @@ TEST_F(OperatorTest, RefreshesTheStatusAfterTheRefreshPeriodEvenWithoutChange) {
 
 TEST_F(OperatorTest, BacksOffExponentiallyWithJitterDuringAnOutageAndRecovers) {
   options_.backoff = kube::Backoff{std::chrono::seconds(1), std::chrono::seconds(60), 2.0, 0.2};
-  for (int i = 0; i < 8; ++i)
+  for (int i = 0; i < 8; ++i) {
     control_plane_.register_errors.push_back(absl::UnavailableError("down"));
+  }
   Operator op = Make();
   std::vector<double> waits;
   for (int i = 0; i < 8; ++i) {

@@ -150,8 +150,10 @@ std::vector<CheckResult> RunPreflight(KubeSession& kube, const PreflightOptions&
       }
       product.passed = labelled > 0;
       std::vector<std::string> available;
-      for (const auto& [name, count] : products)
+      available.reserve(products.size());
+      for (const auto& [name, count] : products) {
         available.push_back(fmt::format("{} x{}", name, count));
+      }
       product.detail =
           product.passed
               ? fmt::format("{} node(s) labelled nvidia.com/gpu.product={}", labelled,
@@ -197,8 +199,10 @@ std::vector<CheckResult> RunPreflight(KubeSession& kube, const PreflightOptions&
         if (const json::value* matches = rule.get_object().if_contains("matches");
             matches && matches->is_array()) {
           for (const json::value& m : matches->get_array()) {
-            if (m.is_object() && StringOf(FindPath(m.get_object(), "path.value")) == options.route)
+            if (m.is_object() &&
+                StringOf(FindPath(m.get_object(), "path.value")) == options.route) {
               same_path = true;
+            }
           }
         }
         if (!same_path) continue;
@@ -239,8 +243,9 @@ std::string FormatPreflightTable(const std::vector<CheckResult>& results) {
   std::string out = fmt::format("{:<{}}  {:<6}  {}\n", "CHECK", width, "RESULT", "DETAIL");
   for (const auto& r : results) {
     out += fmt::format("{:<{}}  {:<6}  {}\n", r.name, width, r.passed ? "PASS" : "FAIL", r.detail);
-    if (!r.passed && !r.fix.empty())
+    if (!r.passed && !r.fix.empty()) {
       out += fmt::format("{:<{}}  {:<6}  fix: {}\n", "", width, "", r.fix);
+    }
   }
   const size_t failed = static_cast<size_t>(std::count_if(
       results.begin(), results.end(), [](const CheckResult& r) { return !r.passed; }));

@@ -15,18 +15,20 @@
 namespace zumik::op {
 namespace json = boost::json;
 
-KubeStateStore::KubeStateStore(KubeSession& kube, std::string ns, std::string release)
+KubeStateStore::KubeStateStore(KubeSession& kube, std::string ns, const std::string& release)
     : kube_(kube), ns_(std::move(ns)), name_(release + "-zumik-cluster") {}
 
 absl::StatusOr<std::optional<ClusterState>> KubeStateStore::Load() {
   kube::Client& client = kube_.client();
   absl::StatusOr<json::object> config_map = kube_.Run(client.Get(kube::kConfigMaps, ns_, name_));
-  if (config_map.status().code() == absl::StatusCode::kNotFound)
+  if (config_map.status().code() == absl::StatusCode::kNotFound) {
     return std::optional<ClusterState>();
+  }
   if (!config_map.ok()) return config_map.status();
   const json::value* id = kube::FindPath(*config_map, "data.cluster_id");
-  if (id == nullptr || !id->is_string() || id->get_string().empty())
+  if (id == nullptr || !id->is_string() || id->get_string().empty()) {
     return std::optional<ClusterState>();
+  }
   ClusterState state;
   state.cluster_id = std::string(id->get_string());
   absl::StatusOr<json::object> secret = kube_.Run(client.Get(kube::kSecrets, ns_, name_));

@@ -26,7 +26,7 @@ class StateStore {
 
 class KubeStateStore : public StateStore {
  public:
-  KubeStateStore(KubeSession& kube, std::string ns, std::string release);
+  KubeStateStore(KubeSession& kube, std::string ns, const std::string& release);
   absl::StatusOr<std::optional<ClusterState>> Load() override;
   absl::Status Save(const ClusterState& state) override;
   // "<release>-zumik-cluster".

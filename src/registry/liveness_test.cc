@@ -50,6 +50,7 @@ TEST(Classify, GivesEveryClusterAStartUpGraceAfterARegistryRestart) {
 TEST(ClassifyFleet, SuspectsItselfWhenMostClustersGoStaleAtOnce) {
   LivenessPolicy policy;
   std::vector<LivenessInput> fleet;
+  fleet.reserve(5);
   for (int i = 0; i < 4; ++i) fleet.push_back(BeatAt(kStart));  // will be stale
   fleet.push_back(BeatAt(kStart + 100));                        // still beating
   FleetLiveness result = ClassifyFleet(policy, kStart + 120, kLongAgo, fleet);

@@ -35,8 +35,9 @@ absl::StatusOr<json::object> ParseObject(std::string_view body, bool empty_is_ob
   }
   boost::system::error_code ec;
   json::value value = json::parse(json::string_view(body.data(), body.size()), ec);
-  if (ec)
+  if (ec) {
     return Errorf(absl::StatusCode::kInvalidArgument, "body is not valid JSON: {}", ec.message());
+  }
   if (!value.is_object()) return absl::InvalidArgumentError("body must be a JSON object");
   return std::move(value.as_object());
 }

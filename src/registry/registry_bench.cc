@@ -107,8 +107,10 @@ void BM_FlushSqlite(benchmark::State& state) {
   Fleet& fleet = TenThousand();
   const size_t batch = static_cast<size_t>(state.range(0));
   std::vector<HeartbeatWrite> writes;
-  for (size_t i = 0; i < batch; ++i)
-    writes.push_back({fleet.clusters[i].id, 1.7e9 + i, std::nullopt});
+  writes.reserve(batch);
+  for (size_t i = 0; i < batch; ++i) {
+    writes.push_back({fleet.clusters[i].id, 1.7e9 + static_cast<double>(i), std::nullopt});
+  }
   for (auto _ : state) {
     if (!fleet.store->WriteHeartbeats(writes).ok()) state.SkipWithError("write failed");
   }

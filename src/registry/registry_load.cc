@@ -94,27 +94,28 @@ bool Parse(int argc, char** argv, Args& args) {
     const std::string flag = argv[i];
     if (i + 1 >= argc) return false;
     const std::string value = argv[++i];
-    if (flag == "--db")
+    if (flag == "--db") {
       args.db = value;
-    else if (flag == "--target") {
+    } else if (flag == "--target") {
       const size_t colon = value.rfind(':');
       if (colon == std::string::npos) return false;
       args.host = value.substr(0, colon);
       args.port = value.substr(colon + 1);
-    } else if (flag == "--api-key")
+    } else if (flag == "--api-key") {
       args.api_key = value;
-    else if (flag == "--clusters")
+    } else if (flag == "--clusters") {
       args.clusters = std::atoi(value.c_str());
-    else if (flag == "--rate")
+    } else if (flag == "--rate") {
       args.rate = std::atof(value.c_str());
-    else if (flag == "--duration")
+    } else if (flag == "--duration") {
       args.duration_s = std::atof(value.c_str());
-    else if (flag == "--connections")
+    } else if (flag == "--connections") {
       args.connections = std::atoi(value.c_str());
-    else if (flag == "--server-threads")
+    } else if (flag == "--server-threads") {
       args.server_threads = std::atoi(value.c_str());
-    else
+    } else {
       return false;
+    }
   }
   return (!args.db.empty() || (!args.port.empty() && !args.api_key.empty())) && args.clusters > 0 &&
          args.rate > 0 && args.connections > 0;
@@ -154,6 +155,7 @@ int main(int argc, char** argv) {
   const auto register_start = Clock::now();
   {
     std::vector<std::thread> threads;
+    threads.reserve(static_cast<size_t>(args.connections));
     std::atomic<int> failures{0};
     for (int t = 0; t < args.connections; ++t) {
       threads.emplace_back([&, t] {
@@ -197,6 +199,7 @@ int main(int argc, char** argv) {
       std::chrono::duration<double>(args.connections / args.rate));
   {
     std::vector<std::thread> threads;
+    threads.reserve(static_cast<size_t>(args.connections));
     for (int t = 0; t < args.connections; ++t) {
       threads.emplace_back([&, t] {
         Connection conn(args.host, args.port);
@@ -229,7 +232,7 @@ int main(int argc, char** argv) {
   std::printf(
       "heartbeats: %zu in %.2f s = %.0f/s (target %.0f/s), errors %ld, latency ms "
       "p50 %.3f p99 %.3f max %.3f\n",
-      sent, elapsed, sent / elapsed, args.rate, errors.load(), p50, p99, max);
+      sent, elapsed, static_cast<double>(sent) / elapsed, args.rate, errors.load(), p50, p99, max);
 
   // Listing all clusters (the org's whole fleet) through the API.
   {

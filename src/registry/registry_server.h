@@ -27,7 +27,7 @@ struct RegistryServerOptions {
   int threads = 2;
   Duration flush_interval = std::chrono::seconds(1);
   // Request bodies over this get 413 (status snapshots are small).
-  size_t max_body_bytes = 64 * 1024;
+  size_t max_body_bytes = size_t{64} * 1024;
   ServiceOptions service;
 };
 

@@ -302,7 +302,7 @@ RegistryService::RegistryService(Store& store, const Clock& clock, ServiceOption
                                  metrics::Registry* metrics)
     : store_(store),
       clock_(clock),
-      options_(std::move(options)),
+      options_(options),
       metrics_registry_(metrics),
       db_pool_(std::make_unique<asio::thread_pool>(std::max(1, options_.db_threads))) {
   if (metrics_registry_ != nullptr) metrics_ = std::make_unique<Metrics>(*this, *metrics_registry_);
@@ -864,8 +864,8 @@ asio::awaitable<void> RegistryService::HandleApi(http::Request& request,
   std::string authorization(request.Header("Authorization"));
   std::string method(request.method_name());
   std::string path(request.path());
-  std::string body = request.body();
-  http::QueryParams query = request.query_params();
+  const std::string& body = request.body();
+  const http::QueryParams& query = request.query_params();
   std::function<Reply()> work = [this, authorization, method, path, body, query] {
     return ApiCall(authorization, method, path, body, query);
   };
@@ -873,9 +873,10 @@ asio::awaitable<void> RegistryService::HandleApi(http::Request& request,
   asio::awaitable<Reply> call = RunBlocking(std::move(work));
   Reply reply = co_await std::move(call);
   if (reply.status == 204) {
-    co_await writer.Respond(204, "", "text/plain", reply.headers);
+    http::IgnoreClientGone(co_await writer.Respond(204, "", "text/plain", reply.headers));
   } else {
-    co_await writer.Respond(reply.status, reply.body, reply.content_type, reply.headers);
+    http::IgnoreClientGone(
+        co_await writer.Respond(reply.status, reply.body, reply.content_type, reply.headers));
   }
   if (metrics_) {
     const std::string_view route = path == "/v1/clusters" ? (method == "POST" ? "register" : "list")
@@ -892,7 +893,7 @@ asio::awaitable<void> RegistryService::HandleHeartbeatOrApi(http::Request& reque
   if (!rest.ends_with(kSuffix) || rest.size() == kSuffix.size() ||
       rest.substr(0, rest.size() - kSuffix.size()).find('/') != std::string_view::npos) {
     const std::string body = http::ErrorBody(404, "no such endpoint", {}, "not_found");
-    co_await writer.Respond(404, body);
+    http::IgnoreClientGone(co_await writer.Respond(404, body));
     co_return;
   }
   const auto start = std::chrono::steady_clock::now();
@@ -910,7 +911,8 @@ asio::awaitable<void> RegistryService::HandleHeartbeatOrApi(http::Request& reque
       reply = JsonReply(200, fmt::format("{{\"heartbeat_interval_s\":{}}}", ToSeconds(*interval)));
     }
   }
-  co_await writer.Respond(reply.status, reply.body, reply.content_type, reply.headers);
+  http::IgnoreClientGone(
+      co_await writer.Respond(reply.status, reply.body, reply.content_type, reply.headers));
   if (metrics_) {
     metrics_->Observe(
         "heartbeat",
@@ -954,7 +956,8 @@ asio::awaitable<void> RegistryService::HandlePage(http::Request& request,
   // Named first: GCC 12 may destroy a temporary inside a co_await expression twice.
   asio::awaitable<Reply> call = RunBlocking(std::move(work));
   Reply reply = co_await std::move(call);
-  co_await writer.Respond(reply.status, reply.body, reply.content_type, reply.headers);
+  http::IgnoreClientGone(
+      co_await writer.Respond(reply.status, reply.body, reply.content_type, reply.headers));
   if (metrics_) {
     metrics_->Observe(
         "page", std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
@@ -967,12 +970,12 @@ asio::awaitable<void> RegistryService::HandleHealth(http::Request&, http::Respon
       "{{\"status\":\"{}\",\"suspect\":{},\"clusters\":{},\"stale\":{},\"pending_writes\":{}}}",
       health.suspect ? "suspect" : "ok", health.suspect ? "true" : "false", health.clusters,
       health.stale, PendingHeartbeats());
-  co_await writer.Respond(200, body);
+  http::IgnoreClientGone(co_await writer.Respond(200, body));
 }
 
 asio::awaitable<void> RegistryService::HandleMetrics(http::Request&, http::ResponseWriter& writer) {
   const std::string text = metrics_registry_->Expose();
-  co_await writer.Respond(200, text, metrics::kContentType);
+  http::IgnoreClientGone(co_await writer.Respond(200, text, metrics::kContentType));
 }
 
 void RegistryService::DrainBlockingWork() { db_pool_->join(); }

@@ -184,13 +184,15 @@ TEST_F(RegistryServiceTest, FlushedHeartbeatsAndSnapshotsSurviveARestartWithStar
 
 TEST_F(RegistryServiceTest, FlagsItselfRatherThanTheClustersWhenMostGoStaleAtOnce) {
   std::vector<RegisterResult> clusters;
+  clusters.reserve(5);
   for (int i = 0; i < 5; ++i) {
     clusters.push_back(*service_->RegisterCluster(
         acme_, Request("c" + std::to_string(i), "uid-" + std::to_string(i))));
   }
   clock_.Advance(std::chrono::hours(1));
-  for (const auto& c : clusters)
+  for (const auto& c : clusters) {
     ASSERT_TRUE(service_->Heartbeat(c.id, c.cluster_token.Reveal(), {}).ok());
+  }
   clock_.Advance(std::chrono::seconds(50));
   ASSERT_TRUE(service_->Heartbeat(clusters[0].id, clusters[0].cluster_token.Reveal(), {}).ok());
   clock_.Advance(std::chrono::seconds(20));

@@ -71,8 +71,9 @@ absl::StatusOr<ClusterRecord> ClusterFromRow(const SqlRow& row) {
   record.org = text(1);
   record.name = text(2);
   std::optional<Profile> profile = ParseProfile(text(3));
-  if (!profile)
+  if (!profile) {
     return Errorf(absl::StatusCode::kDataLoss, "cluster {} has profile '{}'", record.id, text(3));
+  }
   record.profile = *profile;
   record.stack = Stack{text(4), text(5), text(6), text(7), text(8)};
   record.fingerprint = text(9);
@@ -154,6 +155,7 @@ class SqlStore final : public Store {
                                     " FROM api_keys WHERE lookup_prefix = ?",
                                     {std::string(lookup_prefix)}));
     std::vector<ApiKeyRecord> keys;
+    keys.reserve(rows.size());
     for (const SqlRow& row : rows) keys.push_back(KeyFromRow(row));
     return keys;
   }
@@ -165,6 +167,7 @@ class SqlStore final : public Store {
                          " FROM api_keys WHERE org = ? ORDER BY created_unix, lookup_prefix",
                          {std::string(org)}));
     std::vector<ApiKeyRecord> keys;
+    keys.reserve(rows.size());
     for (const SqlRow& row : rows) keys.push_back(KeyFromRow(row));
     return keys;
   }

@@ -21,6 +21,7 @@ absl::StatusOr<std::unique_ptr<Scheduler>> Build(const std::string& yaml, Rng& r
 
 std::vector<std::string> Names(const std::vector<WeightedScorer>& scorers) {
   std::vector<std::string> out;
+  out.reserve(scorers.size());
   for (const auto& s : scorers) out.push_back(s.scorer->name());
   return out;
 }
@@ -122,7 +123,7 @@ TEST(PolicyConfig, PrefixScorerIndexParametersConfigureTheImplicitProducer) {
   ASSERT_TRUE(scheduler.ok()) << scheduler.status();
   InferenceRequest request;
   request.model = "m";
-  const std::string prompt(128 * 10, 'a');
+  const std::string prompt(size_t{128} * 10, 'a');
   request.prompt = prompt;
   (*scheduler)->PrepareRequest(request);
   EXPECT_EQ(request.hashes.block_bytes, 128);

@@ -15,6 +15,7 @@ using testing::MakeTyped;
 
 std::vector<EndpointId> Ids(const std::vector<Candidate>& candidates) {
   std::vector<EndpointId> out;
+  out.reserve(candidates.size());
   for (const Candidate& c : candidates) out.push_back(c.id());
   return out;
 }

@@ -59,29 +59,29 @@ TEST(PrefixHashing, KnownAnswerForOneBlock) {
 }
 
 TEST(PrefixHashing, EqualHashesMeanEqualPrefixes) {
-  const std::string common = Text(64 * 3, 3);
-  const std::vector<uint64_t> a = Hash(common + Text(64 * 2, 4), "m");
-  const std::vector<uint64_t> b = Hash(common + Text(64 * 2, 5), "m");
+  const std::string common = Text(size_t{64} * 3, 3);
+  const std::vector<uint64_t> a = Hash(common + Text(size_t{64} * 2, 4), "m");
+  const std::vector<uint64_t> b = Hash(common + Text(size_t{64} * 2, 5), "m");
   ASSERT_EQ(a.size(), 5u);
   ASSERT_EQ(b.size(), 5u);
   for (int i = 0; i < 3; ++i) EXPECT_EQ(a[i], b[i]) << i;
   for (int i = 3; i < 5; ++i) EXPECT_NE(a[i], b[i]) << i;
   // A difference in block 0 changes every later hash, even where the bytes agree.
-  std::string c = common + Text(64 * 2, 4);
+  std::string c = common + Text(size_t{64} * 2, 4);
   c[0] = c[0] == 'z' ? 'y' : 'z';
   const std::vector<uint64_t> d = Hash(c, "m");
   for (int i = 0; i < 5; ++i) EXPECT_NE(a[i], d[i]) << i;
 }
 
 TEST(PrefixHashing, TheModelNameSeedsTheChain) {
-  const std::string prompt = Text(64 * 4, 6);
+  const std::string prompt = Text(size_t{64} * 4, 6);
   const std::vector<uint64_t> a = Hash(prompt, "model-a");
   const std::vector<uint64_t> b = Hash(prompt, "model-b");
   for (size_t i = 0; i < a.size(); ++i) EXPECT_NE(a[i], b[i]);
 }
 
 TEST(PrefixHashing, IgnoresTheTrailingPartialBlockAndShortPrompts) {
-  const std::string prompt = Text(64 * 3, 7);
+  const std::string prompt = Text(size_t{64} * 3, 7);
   const std::vector<uint64_t> full = Hash(prompt, "m");
   EXPECT_EQ(full.size(), 3u);
   EXPECT_EQ(Hash(prompt + "partial", "m"), full);
@@ -90,7 +90,7 @@ TEST(PrefixHashing, IgnoresTheTrailingPartialBlockAndShortPrompts) {
 }
 
 TEST(PrefixHashing, CapsTheNumberOfBlocks) {
-  const std::string prompt = Text(64 * 10, 9);
+  const std::string prompt = Text(size_t{64} * 10, 9);
   const std::vector<uint64_t> all = Hash(prompt, "m");
   const std::vector<uint64_t> capped = Hash(prompt, "m", 64, 4);
   ASSERT_EQ(capped.size(), 4u);

@@ -131,7 +131,7 @@ bool LruHashSet::RecordBehindRecentPrefix(std::span<const uint64_t> hashes) {
   constexpr int32_t kAhead = 8;
   for (int32_t i = k; i < std::min(n, k + kAhead); ++i) Prefetch(hashes[static_cast<size_t>(i)]);
   for (int32_t i = k; i < n; ++i) {
-    if (i + kAhead < n) Prefetch(hashes[static_cast<size_t>(i + kAhead)]);
+    if (i + kAhead < n) Prefetch(hashes[static_cast<size_t>(i) + kAhead]);
     const uint64_t hash = hashes[static_cast<size_t>(i)];
     if (Find(hash) != kNil) return false;  // not a fresh tail (a collision): be strict
     while (size_ >= effective_) {

@@ -118,7 +118,10 @@ TEST(PredictedTtftScorer, LearnsEachEndpointsPrefillRateFromObservedTtft) {
   std::vector<Endpoint> eps = {MakeEndpoint(0), MakeEndpoint(1), MakeEndpoint(2)};
   // Endpoint 0 prefills 40k tokens/s, endpoint 1 10k tokens/s; 2 is never observed.
   std::vector<std::string> prompts;
-  for (int i = 0; i < 8; ++i) prompts.push_back(std::string(4000 * 4, static_cast<char>('a' + i)));
+  prompts.reserve(8);
+  for (int i = 0; i < 8; ++i) {
+    prompts.push_back(std::string(size_t{4000} * 4, static_cast<char>('a' + i)));
+  }
   Time now{0};
   for (int i = 0; i < 8; ++i) {
     std::vector<Endpoint> one = {eps[static_cast<size_t>(i % 2)]};

@@ -16,6 +16,7 @@ namespace {
 // A chain of distinct hashes: chain c, blocks 0..n-1 (values only need to be distinct).
 std::vector<uint64_t> Chain(uint64_t c, int n) {
   std::vector<uint64_t> out;
+  out.reserve(static_cast<size_t>(std::max(n, 0)));
   for (int i = 0; i < n; ++i) out.push_back(c * 1000003 + static_cast<uint64_t>(i) * 7919 + 1);
   return out;
 }

@@ -59,6 +59,7 @@ uint64_t Replay(const std::string& policy, size_t picks) {
   if (!scheduler.ok()) return 0;
   std::vector<Endpoint> fleet = Fleet(12, workload);
   std::vector<std::string> groups;
+  groups.reserve(10);
   for (int g = 0; g < 10; ++g) {
     groups.push_back(Text(workload, static_cast<size_t>(workload.UniformInt(64, 8192))));
   }

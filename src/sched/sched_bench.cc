@@ -74,7 +74,7 @@ double Percentile(std::vector<double>& v, double p) {
   return v[k];
 }
 
-void BM_Pick(benchmark::State& state, std::string policy, size_t endpoints, size_t tokens,
+void BM_Pick(benchmark::State& state, const std::string& policy, size_t endpoints, size_t tokens,
              size_t groups, size_t unique_tokens) {
   std::vector<std::string> prompts = Prompts(tokens, groups);
   const size_t unique_at = (tokens - unique_tokens) * 4;

@@ -164,7 +164,7 @@ TEST(Scheduler, DryRunsChangeNothing) {
   Rng rng(1);
   auto scheduler = Make("plugins:\n- type: prefix-cache-scorer\n", rng);
   std::vector<Endpoint> eps = {MakeEndpoint(0), MakeEndpoint(1)};
-  const std::string prompt(64 * 8, 'a');
+  const std::string prompt(size_t{64} * 8, 'a');
   InferenceRequest request = Request(prompt);
   auto pick = scheduler->Pick(request, eps, Time{0}, {.dry_run = true, .explain = false});
   ASSERT_TRUE(pick.ok());
@@ -244,7 +244,7 @@ TEST(Scheduler, IndexResponsesRecordsPromptPlusResponseForTheServingEndpoint) {
   auto scheduler = Make(kIndexResponses, rng);
   std::vector<Endpoint> eps = {MakeEndpoint(0), MakeEndpoint(1)};
   const std::string prompt = Text(64 * 8 + 10, 'a');  // 8 blocks and a 10-byte tail
-  const std::string response = Text(64 * 5, 'k');
+  const std::string response = Text(size_t{64} * 5, 'k');
   const PickResult first = PickAndComplete(*scheduler, eps, prompt, response);
   const EndpointId home = first.primary();
   // The next turn carries the whole history: its first (522 + 320) / 64 = 13 blocks were hashed
@@ -260,7 +260,7 @@ TEST(Scheduler, WithoutIndexResponsesOnlyThePromptIsKnown) {
   auto scheduler = Make("plugins:\n- type: prefix-cache-scorer\n", rng);
   std::vector<Endpoint> eps = {MakeEndpoint(0), MakeEndpoint(1)};
   const std::string prompt = Text(64 * 8 + 10, 'a');
-  const std::string response = Text(64 * 5, 'k');
+  const std::string response = Text(size_t{64} * 5, 'k');
   const EndpointId home = PickAndComplete(*scheduler, eps, prompt, response).primary();
   EXPECT_EQ(MatchedBlocks(*scheduler, eps, prompt + response + Text(300, 'u'), home), 8);
 }
@@ -279,8 +279,8 @@ TEST(Scheduler, IndexResponsesIgnoresFailuresEmptyResponsesAndRemovedEndpoints) 
   Rng rng(1);
   auto scheduler = Make(kIndexResponses, rng);
   std::vector<Endpoint> eps = {MakeEndpoint(0)};
-  const std::string prompt = Text(64 * 4, 'a');
-  const std::string response = Text(64 * 4, 'k');
+  const std::string prompt = Text(size_t{64} * 4, 'a');
+  const std::string response = Text(size_t{64} * 4, 'k');
   const std::string next = prompt + response;
   PickAndComplete(*scheduler, eps, prompt, response, /*success=*/false);
   EXPECT_EQ(MatchedBlocks(*scheduler, eps, next, 0), 4);
@@ -306,12 +306,12 @@ TEST(Scheduler, IndexResponsesStopsAtTheMatchCap) {
 )",
                         rng);
   std::vector<Endpoint> eps = {MakeEndpoint(0)};
-  const std::string prompt = Text(64 * 4, 'a');
-  PickAndComplete(*scheduler, eps, prompt, Text(64 * 10, 'k'));
+  const std::string prompt = Text(size_t{64} * 4, 'a');
+  PickAndComplete(*scheduler, eps, prompt, Text(size_t{64} * 10, 'k'));
   EXPECT_EQ(scheduler->prefix_index()->EntriesOf(0), 6);  // 4 prompt blocks + 2 up to the cap
   // A prompt that already reached the cap adds nothing.
-  const std::string capped = Text(64 * 7, 'b');
-  PickAndComplete(*scheduler, eps, capped, Text(64 * 3, 'k'));
+  const std::string capped = Text(size_t{64} * 7, 'b');
+  PickAndComplete(*scheduler, eps, capped, Text(size_t{64} * 3, 'k'));
   EXPECT_EQ(scheduler->prefix_index()->EntriesOf(0), 12);
 }
 
@@ -320,19 +320,19 @@ TEST(Scheduler, IndexResponsesSkipsCompletionsHashedWithAnOldBlockSize) {
   auto scheduler = Make(kIndexResponses, rng);
   std::vector<Endpoint> eps = {MakeEndpoint(0)};
   eps[0].metrics.block_size = 16;
-  const std::string prompt = Text(64 * 4, 'a');
+  const std::string prompt = Text(size_t{64} * 4, 'a');
   InferenceRequest request = Request(prompt);
   auto pick = scheduler->Pick(request, eps, Time{0});
   ASSERT_TRUE(pick.ok());
   // Another block size is seen before the response ends: the index restarts, and the old
   // request's hashes can no longer be continued.
   eps[0].metrics.block_size = 32;
-  const std::string other_prompt = Text(128 * 2, 'z');  // the request only views it
+  const std::string other_prompt = Text(size_t{128} * 2, 'z');  // the request only views it
   InferenceRequest other = Request(other_prompt);
   ASSERT_TRUE(scheduler->Pick(other, eps, Time{1}).ok());
   EXPECT_EQ(scheduler->prefix_index()->EntriesOf(0), 2);
   Completion done;
-  done.response_text = Text(64 * 4, 'k');
+  done.response_text = Text(size_t{64} * 4, 'k');
   EXPECT_TRUE(scheduler->OnComplete(pick->handle, Time{2}, done));
   EXPECT_EQ(scheduler->prefix_index()->EntriesOf(0), 2);
 }
@@ -343,7 +343,7 @@ TEST(Scheduler, AutoTunesTheBlockSizeFromTheEndpointsCacheConfig) {
   std::vector<Endpoint> eps = {MakeEndpoint(0)};
   eps[0].metrics.block_size = 32;  // tokens → 128-byte blocks
   eps[0].metrics.num_gpu_blocks = 10;
-  const std::string prompt(128 * 20, 'a');
+  const std::string prompt(size_t{128} * 20, 'a');
   InferenceRequest request = Request(prompt);
   auto pick = scheduler->Pick(request, eps, Time{0});
   ASSERT_TRUE(pick.ok());
@@ -365,7 +365,7 @@ TEST(Scheduler, RemovingAnEndpointForgetsItsStateAndIgnoresItsOldCompletions) {
   Rng rng(1);
   auto scheduler = Make("plugins:\n- type: prefix-cache-scorer\n", rng);
   std::vector<Endpoint> eps = {MakeEndpoint(0)};
-  const std::string prompt(64 * 4, 'a');
+  const std::string prompt(size_t{64} * 4, 'a');
   InferenceRequest request = Request(prompt);
   auto pick = scheduler->Pick(request, eps, Time{0});
   ASSERT_TRUE(pick.ok());
@@ -381,7 +381,7 @@ TEST(Scheduler, AnIdReusedForAnotherAddressStartsClean) {
   Rng rng(1);
   auto scheduler = Make("plugins:\n- type: prefix-cache-scorer\n", rng);
   std::vector<Endpoint> eps = {MakeEndpoint(0)};
-  const std::string prompt(64 * 4, 'a');
+  const std::string prompt(size_t{64} * 4, 'a');
   InferenceRequest request = Request(prompt);
   ASSERT_TRUE(scheduler->Pick(request, eps, Time{0}).ok());
   EXPECT_EQ(scheduler->LoadOf(0).requests, 1);
@@ -397,7 +397,7 @@ TEST(Scheduler, ForgetsEndpointsAbsentFromSnapshotsForTwoMinutes) {
   Rng rng(1);
   auto scheduler = Make("plugins:\n- type: prefix-cache-scorer\n", rng);
   std::vector<Endpoint> first = {MakeEndpoint(0)};
-  const std::string prompt(64 * 4, 'a');
+  const std::string prompt(size_t{64} * 4, 'a');
   InferenceRequest cached = Request(prompt);
   auto pick = scheduler->Pick(cached, first, Time{0});
   ASSERT_TRUE(pick.ok());
@@ -437,8 +437,10 @@ TEST(Scheduler, TheSameSeedGivesTheSamePicks) {
     for (EndpointId i = 0; i < 8; ++i) eps.push_back(MakeEndpoint(i));
     std::vector<EndpointId> picks;
     std::vector<std::string> prompts;
-    for (int i = 0; i < 64; ++i)
-      prompts.push_back(std::string(64 * 4, static_cast<char>('a' + i % 5)));
+    prompts.reserve(64);
+    for (int i = 0; i < 64; ++i) {
+      prompts.push_back(std::string(size_t{64} * 4, static_cast<char>('a' + i % 5)));
+    }
     for (int i = 0; i < 64; ++i) {
       InferenceRequest request = Request(prompts[static_cast<size_t>(i)]);
       auto pick = (*scheduler)->Pick(request, eps, Time{i});

@@ -136,7 +136,7 @@ TEST(Engine, CheckAnswersWhatAddWouldWithoutAdding) {
 }
 
 TEST(Engine, EvictsLeastRecentlyFreedBlocksFirst) {
-  Engine engine(Small(20 * 16));  // 20 blocks
+  Engine engine(Small(size_t{20} * 16));  // 20 blocks
   Driver driver(&engine);
   const auto a = Tokens(64, 1000);
   const auto b = Tokens(64, 2000);
@@ -149,7 +149,7 @@ TEST(Engine, EvictsLeastRecentlyFreedBlocksFirst) {
 }
 
 TEST(Engine, PreemptsTheMostRecentlyAddedRequestAndRecomputesIt) {
-  Engine engine(Small(10 * 16));  // 10 blocks; two requests need 6 each at the end
+  Engine engine(Small(size_t{10} * 16));  // 10 blocks; two requests need 6 each at the end
   Driver driver(&engine);
   ASSERT_TRUE(engine.Add(Spec(1, Tokens(32, 100), 60)).ok());
   ASSERT_TRUE(engine.Add(Spec(2, Tokens(32, 900), 60)).ok());
@@ -171,7 +171,7 @@ TEST(Engine, PreemptsTheMostRecentlyAddedRequestAndRecomputesIt) {
 }
 
 TEST(Engine, RequestNeedingABlockPreemptsItselfWhenItIsTheNewest) {
-  Engine engine(Small(10 * 16));
+  Engine engine(Small(size_t{10} * 16));
   Driver driver(&engine);
   // Request 2 crosses block boundaries first (its prompt ends later in a block), so it is
   // the one that runs out of blocks while being the newest: it preempts itself.
@@ -224,7 +224,7 @@ TEST(Engine, RespectsMaxNumSeqs) {
 }
 
 TEST(Engine, WaitingHeadThatDoesNotFitBlocksLaterRequests) {
-  Engine engine(Small(10 * 16));
+  Engine engine(Small(size_t{10} * 16));
   Driver driver(&engine);
   ASSERT_TRUE(engine.Add(Spec(1, Tokens(96, 100), 30)).ok());
   driver.StepOnce();
@@ -322,7 +322,7 @@ TEST(Engine, ApiDelayPrecedesTheWaitingQueue) {
 }
 
 TEST(Engine, LmcacheTierServesBlocksEvictedFromTheGpu) {
-  Profile p = Small(40 * 16);  // 640 tokens of GPU KV
+  Profile p = Small(size_t{40} * 16);  // 640 tokens of GPU KV
   p.lmcache.enabled = true;
   p.lmcache.capacity_tokens = 100000;
   Engine engine(p);
@@ -345,7 +345,7 @@ TEST(Engine, LmcacheTierServesBlocksEvictedFromTheGpu) {
 }
 
 TEST(Engine, LoadingFromTheTierCostsLoadTime) {
-  Profile p = Small(40 * 16);
+  Profile p = Small(size_t{40} * 16);
   p.lmcache.enabled = true;
   p.lmcache.capacity_tokens = 100000;
   p.c_load = 1e-3;  // exaggerated so the term is visible

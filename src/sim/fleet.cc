@@ -232,6 +232,7 @@ RequestRecord Fleet::ToRecord(const RequestResult& r, int replica, int64_t tag) 
 
 std::vector<ReplicaStats> Fleet::Stats() const {
   std::vector<ReplicaStats> out;
+  out.reserve(replicas_.size());
   for (int i = 0; i < num_replicas(); ++i) {
     out.push_back({i, replicas_[i].engine->profile().name, replicas_[i].routed,
                    replicas_[i].engine->Stats()});

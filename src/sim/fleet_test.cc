@@ -36,7 +36,7 @@ TEST(Fleet, HonoursTheRoutingCallback) {
     return static_cast<int>(r.tag);
   });
   auto prompt = MakePrompt(Tokens(100, 1));
-  for (int i = 0; i < 9; ++i) fleet.Submit(Request(i, Ms(10 * i), prompt, 5, (i * 2) % 3));
+  for (int i = 0; i < 9; ++i) fleet.Submit(Request(i, Ms(int64_t{10} * i), prompt, 5, (i * 2) % 3));
   fleet.Run();
   ASSERT_EQ(fleet.records().size(), 9u);
   for (const RequestRecord& r : fleet.records()) {
@@ -61,7 +61,7 @@ TEST(Fleet, ReportsEachFirstTokenAtItsStepEndBeforeCompletion) {
     EXPECT_EQ(first[r.id], r.first_token);
   });
   auto prompt = MakePrompt(Tokens(500, 2));
-  for (int i = 0; i < 4; ++i) fleet.Submit(Request(i, Ms(5 * i), prompt, 8));
+  for (int i = 0; i < 4; ++i) fleet.Submit(Request(i, Ms(int64_t{5} * i), prompt, 8));
   fleet.Run();
   EXPECT_EQ(first.size(), 4u);
   EXPECT_EQ(fleet.records().size(), 4u);
@@ -111,6 +111,7 @@ std::vector<RequestRecord> RunWorkload(uint64_t seed) {
   Fleet fleet({Llama(), *LoadProfile("h100x2-qwen3-32b-tp2"), Llama()});
   Rng rng(seed);
   std::vector<std::shared_ptr<const Prompt>> prompts;
+  prompts.reserve(12);
   const auto system = Tokens(2000, 7);
   for (int i = 0; i < 12; ++i) {
     prompts.push_back(MakePrompt(Concat(system, Tokens(300, 100000 + i * 1000))));

@@ -14,7 +14,7 @@ TEST(Tokenizer, CountsAboutFourBytesPerToken) {
   EXPECT_EQ(TokenCount("a"), 1);
   EXPECT_EQ(TokenCount("abcd"), 1);
   EXPECT_EQ(TokenCount("abcde"), 2);
-  const std::string text(400 * 1024, 'x');
+  const std::string text(size_t{400} * 1024, 'x');
   EXPECT_EQ(Tokenize(text).size(), 102400u);
   EXPECT_EQ(TokenCount(text), 102400);
 }

@@ -128,7 +128,7 @@ std::string BarChartSvg(const GatewayRun& epp, const GatewayRun& baseline, std::
   if (max_value <= 0) max_value = 1;
   constexpr int kWidth = 520, kHeight = 280, kLeft = 60, kBottom = 40, kTop = 40;
   const int plot_h = kHeight - kTop - kBottom;
-  const double group_w = (kWidth - kLeft - 20) / std::max<double>(1, n);
+  const double group_w = (kWidth - kLeft - 20) / std::max(1.0, static_cast<double>(n));
   std::string svg = fmt::format(
       "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" "
       "font-family=\"sans-serif\" font-size=\"12\">\n"
@@ -141,7 +141,7 @@ std::string BarChartSvg(const GatewayRun& epp, const GatewayRun& baseline, std::
     const double values[2] = {metric(epp.stages[i]), metric(baseline.stages[i])};
     for (int k = 0; k < 2; ++k) {
       const double h = plot_h * values[k] / max_value;
-      const double x = kLeft + i * group_w + 10 + k * (group_w - 20) / 2;
+      const double x = kLeft + static_cast<double>(i) * group_w + 10 + k * (group_w - 20) / 2;
       const double w = (group_w - 20) / 2 - 4;
       svg += fmt::format(
           "<rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{:.1f}\" fill=\"{}\"/>\n"
@@ -149,9 +149,9 @@ std::string BarChartSvg(const GatewayRun& epp, const GatewayRun& baseline, std::
           x, kHeight - kBottom - h, w, h, colors[k], x + w / 2, kHeight - kBottom - h - 4,
           values[k]);
     }
-    svg +=
-        fmt::format("<text x=\"{:.1f}\" y=\"{}\" text-anchor=\"middle\">{:g} req/s</text>\n",
-                    kLeft + i * group_w + group_w / 2, kHeight - kBottom + 16, epp.stages[i].rate);
+    svg += fmt::format("<text x=\"{:.1f}\" y=\"{}\" text-anchor=\"middle\">{:g} req/s</text>\n",
+                       kLeft + static_cast<double>(i) * group_w + group_w / 2,
+                       kHeight - kBottom + 16, epp.stages[i].rate);
   }
   svg += fmt::format(
       "<rect x=\"{}\" y=\"{}\" width=\"10\" height=\"10\" fill=\"{}\"/><text x=\"{}\" y=\"{}\">"

@@ -43,6 +43,7 @@ absl::StatusOr<pid_t> ForkExec(const std::vector<std::string>& argv, const std::
   }
   std::vector<std::string> args = argv;
   std::vector<char*> cargs;
+  cargs.reserve(args.size() + 1);
   for (auto& a : args) cargs.push_back(a.data());
   cargs.push_back(nullptr);
   const pid_t parent = getpid();

@@ -67,6 +67,7 @@ std::string Endpoints(int first, int count) {
 
 std::vector<std::string> HealthUrls(int first, int count) {
   std::vector<std::string> urls;
+  urls.reserve(static_cast<size_t>(std::max(count, 0)));
   for (int i = 0; i < count; ++i) urls.push_back(Url(first + i, "/health"));
   return urls;
 }
@@ -435,8 +436,9 @@ class Up {
   std::string LocalFingerprint() const {
     std::string machine = "local";
     if (auto id = ReadFile("/etc/machine-id"); id.ok()) machine = std::string(*id);
-    while (!machine.empty() && (machine.back() == '\n' || machine.back() == ' '))
+    while (!machine.empty() && (machine.back() == '\n' || machine.back() == ' ')) {
       machine.pop_back();
+    }
     const std::string dir = fs::weakly_canonical(options_.run_dir).string();
     return fmt::format("local-{}-{:016x}", machine.substr(0, 12), std::hash<std::string>{}(dir));
   }

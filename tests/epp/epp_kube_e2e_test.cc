@@ -126,6 +126,7 @@ class EppKubeTest : public ::testing::Test {
   // Completed requests of each pod's model server.
   static std::vector<double> Completed() {
     std::vector<double> out;
+    out.reserve(kPods);
     for (int i = 0; i < kPods; ++i) {
       out.push_back(MetricSum(Fetch(fmt::format("http://{}/metrics", Address(i))),
                               "vllm:request_success_total{"));

@@ -279,6 +279,7 @@ TEST_P(ExtProcProcessTest, BodyWithoutAModelIsAnImmediate400) {
 
 TEST_P(ExtProcProcessTest, ConcurrentStreamsAllGetAnEndpoint) {
   std::vector<std::thread> threads;
+  threads.reserve(4);
   std::atomic<int> picked{0};
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&] {

@@ -205,8 +205,9 @@ TEST_F(ExtProcSimTest, MissingModelIs400WithAJsonError) {
 }
 
 TEST_F(ExtProcSimTest, MalformedAndNonUtf8BodiesAreRejectedCleanly) {
-  for (std::string body : {std::string("{\"model\":"), std::string("{\"model\":\"\xff\xfe\"}"),
-                           std::string("\0\0\0", 3)}) {
+  for (const std::string& body :
+       {std::string("{\"model\":"), std::string("{\"model\":\"\xff\xfe\"}"),
+        std::string("\0\0\0", 3)}) {
     auto stream = client_->Open();
     RequestSpec spec;
     spec.path = "/v1/completions";
@@ -246,6 +247,7 @@ TEST_F(ExtProcSimTest, ConcurrentStreamsSpreadOverTheFleet) {
   std::set<std::string> all;
   for (int i = 0; i < kReplicas; ++i) all.insert(Address(i));
   std::vector<std::thread> threads;
+  threads.reserve(4);
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&] {
       for (int i = 0; i < 5; ++i) {

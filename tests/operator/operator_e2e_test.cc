@@ -175,7 +175,7 @@ class OperatorEndToEnd : public KubeDoubleTest, public ::testing::WithParamInter
   std::string InstallOnce(const std::string& log) {
     ChildProcess op(OperatorArgs({"--once"}), dir_ + "/" + log);
     EXPECT_EQ(op.Wait(std::chrono::seconds(15)), 0) << op.ReadLog();
-    const std::string id = RegisteredId(op.ReadLog());
+    std::string id = RegisteredId(op.ReadLog());
     EXPECT_FALSE(id.empty()) << op.ReadLog();
     return id;
   }

@@ -283,6 +283,7 @@ TEST(RegistryBinary, LosesNoClusterWhenKilledDuringHeartbeatLoad) {
   std::atomic<int> beats{0};
   const std::vector<Registered> first = acknowledged;
   std::vector<std::thread> threads;
+  threads.reserve(3);
   for (int t = 0; t < 3; ++t) {
     threads.emplace_back([&, t] {
       for (size_t i = static_cast<size_t>(t); !stop; i += 3) {

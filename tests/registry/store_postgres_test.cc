@@ -27,7 +27,7 @@ const auto* const kEnvironment = ::testing::AddGlobalTestEnvironment(new Postgre
 // Each test gets its own schema.
 std::string FreshPostgresUrl() {
   static std::atomic<int> counter{0};
-  const std::string url = g_postgres->FreshSchemaUrl("store_" + std::to_string(counter++));
+  std::string url = g_postgres->FreshSchemaUrl("store_" + std::to_string(counter++));
   EXPECT_NE(url, "");
   return url;
 }

@@ -33,6 +33,7 @@ ChildProcess::ChildProcess(std::vector<std::string> argv, std::string log_path)
     setpgid(0, 0);
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     std::vector<char*> args;
+    args.reserve(argv.size() + 1);
     for (auto& a : argv) args.push_back(a.data());
     args.push_back(nullptr);
     execv(args[0], args.data());

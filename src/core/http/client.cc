@@ -133,7 +133,9 @@ std::string_view ClientStream::Header(std::string_view name) const {
 asio::awaitable<absl::StatusOr<std::string_view>> ClientStream::Read() {
   if (!state_) co_return absl::FailedPreconditionError("read from a moved-from ClientStream");
   asio::awaitable<absl::StatusOr<std::string_view>> read = detail::ReadStream(state_);
-  if (state_->shared->options.single_threaded) co_return co_await std::move(read);
+  if (state_->shared->options.single_threaded) {
+    co_return co_await std::move(read);
+  }
   co_return co_await asio::co_spawn(state_->connection->executor(), std::move(read),
                                     asio::use_awaitable);
 }

@@ -490,13 +490,13 @@ asio::awaitable<Attempt<ClientResponse>> RoundTrip(std::shared_ptr<ClientShared>
       c.Close();
       co_return Attempt<ClientResponse>{ReadError(c, url, options, read_ec), retry};
     }
-  } while (IsInterim(parser->get().result_int()));
+  } while (IsInterim(static_cast<int>(parser->get().result_int())));
   c.CancelDeadline();
   auto message = parser->release();
   const bool reusable = !write_ec && !close_requested && message.keep_alive() &&
                         c.buffer().size() == 0 && message.result_int() != 101;
   ClientResponse response;
-  response.status = message.result_int();
+  response.status = static_cast<int>(message.result_int());
   response.body = std::move(message.body());
   response.headers = std::move(static_cast<Fields&>(message));
   if (reusable) {
@@ -544,15 +544,16 @@ asio::awaitable<Attempt<bool>> OpenStream(std::shared_ptr<StreamState> state,
       c.Close();
       co_return Attempt<bool>{ReadError(c, state->url, options, read_ec), retry};
     }
-    if (IsInterim(state->parser->get().result_int()) && !state->parser->is_done()) {
+    if (IsInterim(static_cast<int>(state->parser->get().result_int())) &&
+        !state->parser->is_done()) {
       // An interim response has no body; read_header stops right after its head.
       c.Close();
       co_return Attempt<bool>{Errorf(absl::StatusCode::kInternal,
                                      "malformed interim response from {}", state->url.Authority()),
                               false};
     }
-  } while (IsInterim(state->parser->get().result_int()));
-  state->status = state->parser->get().result_int();
+  } while (IsInterim(static_cast<int>(state->parser->get().result_int())));
+  state->status = static_cast<int>(state->parser->get().result_int());
   state->chunk = c.ChunkBuffer(std::max<size_t>(options.stream_chunk_bytes, 1));
   co_return Attempt<bool>{true, false};
 }

@@ -39,34 +39,37 @@ class ClientTest : public ::testing::TestWithParam<bool> {
 
   void SetUp() override {
     router_.Get("/hello", [](Request& request, ResponseWriter& writer) -> asio::awaitable<void> {
-      co_await writer.Respond(200, "hello " + std::string(request.Header("x-name")), "text/plain");
+      IgnoreClientGone(co_await writer.Respond(
+          200, "hello " + std::string(request.Header("x-name")), "text/plain"));
     });
     router_.Post("/echo", [](Request& request, ResponseWriter& writer) -> asio::awaitable<void> {
-      co_await writer.Respond(200, request.body(), "text/plain");
+      IgnoreClientGone(co_await writer.Respond(200, request.body(), "text/plain"));
     });
     router_.Get("/big", [](Request&, ResponseWriter& writer) -> asio::awaitable<void> {
-      co_await writer.Respond(200, std::string(4096, 'x'), "text/plain");
+      IgnoreClientGone(co_await writer.Respond(200, std::string(4096, 'x'), "text/plain"));
     });
     router_.Get("/chunks", [](Request&, ResponseWriter& writer) -> asio::awaitable<void> {
-      co_await writer.BeginStream(200, "text/plain");
-      for (int i = 0; i < 3; ++i) co_await writer.WriteChunk(fmt::format("part{};", i));
-      co_await writer.Finish();
+      IgnoreClientGone(co_await writer.BeginStream(200, "text/plain"));
+      for (int i = 0; i < 3; ++i) {
+        IgnoreClientGone(co_await writer.WriteChunk(fmt::format("part{};", i)));
+      }
+      IgnoreClientGone(co_await writer.Finish());
     });
     router_.Get("/slow", [this](Request&, ResponseWriter& writer) -> asio::awaitable<void> {
       asio::steady_timer timer(co_await asio::this_coro::executor, std::chrono::hours(1));
       auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
       slow_handler_cancelled_.set_value(ec == asio::error::operation_aborted);
-      co_await writer.Respond(200, "too late", "text/plain");
+      IgnoreClientGone(co_await writer.Respond(200, "too late", "text/plain"));
     });
     router_.Get("/wait-stream", [this](Request&, ResponseWriter& writer) -> asio::awaitable<void> {
-      co_await writer.BeginSse();
-      co_await writer.WriteSse("first");
+      IgnoreClientGone(co_await writer.BeginSse());
+      IgnoreClientGone(co_await writer.WriteSse("first"));
       asio::steady_timer timer(co_await asio::this_coro::executor, std::chrono::hours(1));
       auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
       wait_stream_cancelled_.set_value(ec == asio::error::operation_aborted);
     });
     router_.Get("/error", [](Request&, ResponseWriter& writer) -> asio::awaitable<void> {
-      co_await writer.RespondError(429, "slow down", "rate_limit_error");
+      IgnoreClientGone(co_await writer.RespondError(429, "slow down", "rate_limit_error"));
     });
     ServerOptions server_options;
     server_options.single_threaded = GetParam();
@@ -131,7 +134,7 @@ TEST_P(ClientTest, ReplacesAPooledConnectionTheServerClosed) {
   server_->Stop(1s);
   Router router;
   router.Get("/hello", [](Request&, ResponseWriter& writer) -> asio::awaitable<void> {
-    co_await writer.Respond(200, "second server", "text/plain");
+    IgnoreClientGone(co_await writer.Respond(200, "second server", "text/plain"));
   });
   ServerOptions options;
   options.port = port;
@@ -153,7 +156,7 @@ TEST_P(ClientTest, UncheckedReuseOfAClosedConnectionRetriesIdempotentRequestsOnl
   server_->Stop(1s);  // closes the connection the client holds in its pool
   Router router;
   router.Get("/hello", [](Request&, ResponseWriter& writer) -> asio::awaitable<void> {
-    co_await writer.Respond(200, "second server", "text/plain");
+    IgnoreClientGone(co_await writer.Respond(200, "second server", "text/plain"));
   });
   ServerOptions server_options;
   server_options.port = port;

@@ -21,16 +21,16 @@ using namespace std::chrono_literals;
 Router BenchRouter() {
   Router router;
   router.Get("/ping", [](Request&, ResponseWriter& writer) -> asio::awaitable<void> {
-    co_await writer.Respond(200, R"({"ok":true})");
+    IgnoreClientGone(co_await writer.Respond(200, R"({"ok":true})"));
   });
   router.Get("/events", [](Request& request, ResponseWriter& writer) -> asio::awaitable<void> {
     const int count = std::stoi(std::string(request.QueryParam("n").value_or("100")));
     const std::string payload(64, 'x');
-    co_await writer.BeginSse();
+    if (!(co_await writer.BeginSse()).ok()) co_return;
     for (int i = 0; i < count; ++i) {
       if (!(co_await writer.WriteSse(payload)).ok()) co_return;
     }
-    co_await writer.WriteSse("[DONE]");
+    IgnoreClientGone(co_await writer.WriteSse("[DONE]"));
   });
   return router;
 }

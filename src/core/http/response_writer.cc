@@ -11,6 +11,8 @@
 #include "core/http/errors.h"
 #include "core/http/server_connection.h"
 #include "core/http/sse.h"
+#include "core/log.h"
+#include "core/status.h"
 #include "fmt/format.h"
 
 namespace zumik::http {
@@ -126,7 +128,9 @@ asio::awaitable<absl::Status> ResponseWriter::RespondError(int status, std::stri
 }
 
 asio::awaitable<absl::Status> ResponseWriter::RespondStatus(const absl::Status& status) {
-  if (status.ok()) co_return co_await Respond(200, "{}");
+  if (status.ok()) {
+    co_return co_await Respond(200, "{}");
+  }
   const auto message = status.message();
   co_return co_await RespondError(HttpStatusFromStatus(status),
                                   std::string_view(message.data(), message.size()));
@@ -208,6 +212,11 @@ asio::awaitable<absl::Status> ResponseWriter::Finish() {
   static constexpr std::string_view kLastChunk = "0\r\n\r\n";
   const std::array<asio::const_buffer, 1> buffers = {asio::buffer(kLastChunk)};
   co_return co_await connection_.Write(buffers);
+}
+
+void IgnoreClientGone(const absl::Status& status) {
+  if (status.ok() || absl::IsUnavailable(status) || absl::IsDeadlineExceeded(status)) return;
+  Logger("http")->error("handler write failed: {}", MessageOf(status));
 }
 
 bool ResponseWriter::client_gone() const { return connection_.client_gone(); }

@@ -104,4 +104,10 @@ class ResponseWriter {
   std::string scratch_;
 };
 
+// For a write whose failure leaves the handler nothing to do, typically its last one:
+// `IgnoreClientGone(co_await writer.Respond(...));`. kUnavailable (the client is gone) and
+// kDeadlineExceeded (the write timed out) need no handling: the server has already closed the
+// connection. Any other error is a handler bug (a write out of order) and is logged.
+void IgnoreClientGone(const absl::Status& status);
+
 }  // namespace zumik::http

@@ -120,7 +120,7 @@ void Server::Stop(std::chrono::nanoseconds grace) {
   auto done = std::make_shared<std::promise<void>>();
   std::future<void> finished = done->get_future();
   asio::co_spawn(shared_->strand, detail::ShutdownOnStrand(shared_, grace),
-                 [done](std::exception_ptr) { done->set_value(); });
+                 [done](const std::exception_ptr&) { done->set_value(); });
   // Shutdown itself is bounded by grace plus a short force-close wait; this bound only
   // matters when nobody runs the io_context.
   if (finished.wait_for(grace + std::chrono::seconds(10)) != std::future_status::ready) {

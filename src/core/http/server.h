@@ -64,9 +64,9 @@ struct ServerOptions {
   // Names the server in log lines ("sim-replica-0").
   std::string name = "http";
   // Request line + headers; larger gets 431.
-  size_t max_header_bytes = 16 * 1024;
+  size_t max_header_bytes = size_t{16} * 1024;
   // Request body; larger gets 413 with a JSON error.
-  size_t max_body_bytes = 1024 * 1024;
+  size_t max_body_bytes = size_t{1024} * 1024;
   // From accept (or from the first byte of a keep-alive request) to the end of the headers:
   // the slowloris defence.
   std::chrono::nanoseconds header_timeout = std::chrono::seconds(10);

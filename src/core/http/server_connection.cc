@@ -32,9 +32,9 @@ using tcp = asio::ip::tcp;
 
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 constexpr size_t kReadChunk = 4096;
-constexpr size_t kMaxReadBytes = 64 * 1024;
+constexpr size_t kMaxReadBytes = size_t{64} * 1024;
 // While a handler runs the monitor buffers pipelined requests up to this much.
-constexpr size_t kMaxPipelinedBytes = 64 * 1024;
+constexpr size_t kMaxPipelinedBytes = size_t{64} * 1024;
 // After rejecting a request, how long and how much of the rest we read and discard so the
 // close does not reset the connection before the client has read the answer.
 constexpr auto kLingerTime = std::chrono::seconds(1);
@@ -132,7 +132,7 @@ void Serve(const std::shared_ptr<ServerShared>& shared, tcp::socket socket) {
 
 // The socket moves to the target's io_context: a descriptor is not tied to an io_context, a
 // socket object is.
-void HandOver(std::shared_ptr<ServerShared> target, tcp::socket socket) {
+void HandOver(const std::shared_ptr<ServerShared>& target, tcp::socket socket) {
   error_code ec;
   const tcp::endpoint local = socket.local_endpoint(ec);
   const int fd = ec ? -1 : socket.release(ec);

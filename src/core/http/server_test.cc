@@ -38,7 +38,7 @@ using namespace std::chrono_literals;
 asio::awaitable<void> Echo(Request& request, ResponseWriter& writer) {
   const Headers headers = {{"X-Method", std::string(request.method_name())},
                            {"X-Query-Name", std::string(request.QueryParam("name").value_or(""))}};
-  co_await writer.Respond(200, request.body(), "text/plain", headers);
+  IgnoreClientGone(co_await writer.Respond(200, request.body(), "text/plain", headers));
 }
 
 std::string ErrorMessage(const std::string& body) {
@@ -73,7 +73,7 @@ class ServerTest : public ::testing::Test {
 
 TEST_F(ServerTest, RoutesByPathAndMethod) {
   router_.Get("/v1/models", [](Request&, ResponseWriter& writer) -> asio::awaitable<void> {
-    co_await writer.Respond(200, R"({"data":[]})");
+    IgnoreClientGone(co_await writer.Respond(200, R"({"data":[]})"));
   });
   StartServer();
   absl::StatusOr<ClientResponse> response = Get("/v1/models");
@@ -90,10 +90,11 @@ TEST_F(ServerTest, RoutesByPathAndMethod) {
 }
 
 TEST_F(ServerTest, PrefixRoutesSeeThePathSuffix) {
-  router_.HandlePrefix(Method::get, "/v1/clusters/",
-                       [](Request& request, ResponseWriter& writer) -> asio::awaitable<void> {
-                         co_await writer.Respond(200, request.path_suffix(), "text/plain");
-                       });
+  router_.HandlePrefix(
+      Method::get, "/v1/clusters/",
+      [](Request& request, ResponseWriter& writer) -> asio::awaitable<void> {
+        IgnoreClientGone(co_await writer.Respond(200, request.path_suffix(), "text/plain"));
+      });
   StartServer();
   absl::StatusOr<ClientResponse> response = Get("/v1/clusters/byc_42");
   ASSERT_TRUE(response.ok()) << response.status();
@@ -191,7 +192,7 @@ TEST_F(ServerTest, ClientGets413EvenWhenTheServerClosesMidUpload) {
   options.max_body_bytes = 16;
   StartServer(options);
   absl::StatusOr<ClientResponse> response =
-      FetchBlocking(Method::post, Url("/echo"), std::string(64 * 1024 * 1024, 'x'));
+      FetchBlocking(Method::post, Url("/echo"), std::string(size_t{64} * 1024 * 1024, 'x'));
   ASSERT_TRUE(response.ok()) << response.status();
   EXPECT_EQ(response->status, 413);
 }
@@ -203,7 +204,8 @@ TEST_F(ServerTest, StreamingClientGets413EvenWhenTheServerClosesMidUpload) {
   options.max_body_bytes = 16;
   StartServer(options);
   Client client(io_.io().get_executor());
-  ClientRequest request = ClientRequest::Post(Url("/echo"), std::string(64 * 1024 * 1024, 'x'));
+  ClientRequest request =
+      ClientRequest::Post(Url("/echo"), std::string(size_t{64} * 1024 * 1024, 'x'));
   auto open = [&]() -> asio::awaitable<absl::StatusOr<int>> {
     absl::StatusOr<ClientStream> stream = co_await client.Stream(std::move(request));
     if (!stream.ok()) co_return stream.status();
@@ -321,12 +323,12 @@ TEST_F(ServerTest, ChunkSizeLinesAreExactHex) {
   // Sizes around each hex digit boundary, the largest over 16 bits.
   static constexpr size_t kSizes[] = {1, 9, 10, 15, 16, 255, 256, 4095, 4096, 70000};
   router_.Get("/chunks", [](Request&, ResponseWriter& writer) -> asio::awaitable<void> {
-    co_await writer.BeginStream(200, "text/plain");
+    IgnoreClientGone(co_await writer.BeginStream(200, "text/plain"));
     for (const size_t size : kSizes) {
       const std::string chunk(size, 'x');
-      co_await writer.WriteChunk(chunk);
+      IgnoreClientGone(co_await writer.WriteChunk(chunk));
     }
-    co_await writer.Finish();
+    IgnoreClientGone(co_await writer.Finish());
   });
   StartServer();
   RawConnection connection(server_->port());
@@ -346,12 +348,12 @@ TEST_F(ServerTest, StreamsSseEventsOneAtATime) {
   Gate acks(io_.io(), 8);
   constexpr int kEvents = 5;
   router_.Get("/stream", [&](Request&, ResponseWriter& writer) -> asio::awaitable<void> {
-    co_await writer.BeginSse();
+    IgnoreClientGone(co_await writer.BeginSse());
     for (int i = 0; i < kEvents; ++i) {
-      co_await writer.WriteSse(fmt::format("event-{}", i));
+      IgnoreClientGone(co_await writer.WriteSse(fmt::format("event-{}", i)));
       co_await acks.async_receive(asio::use_awaitable);
     }
-    co_await writer.WriteSse("[DONE]");
+    IgnoreClientGone(co_await writer.WriteSse("[DONE]"));
   });
   StartServer();
   Client client(io_.io().get_executor());
@@ -395,8 +397,8 @@ TEST_F(ServerTest, HandlerLearnsWhenTheClientDisconnectsMidStream) {
   router_.Get("/hang", [&](Request&, ResponseWriter& writer) -> asio::awaitable<void> {
     auto callback_ran = std::make_shared<bool>(false);
     writer.OnClientGone([callback_ran] { *callback_ran = true; });
-    co_await writer.BeginSse();
-    co_await writer.WriteSse("first");
+    IgnoreClientGone(co_await writer.BeginSse());
+    IgnoreClientGone(co_await writer.WriteSse("first"));
     asio::steady_timer timer(co_await asio::this_coro::executor, std::chrono::hours(1));
     auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
     GoneReport result;
@@ -462,8 +464,8 @@ TEST_F(ServerTest, ProxyHandlerStopsItsUpstreamStreamWhenTheClientLeaves) {
   std::promise<bool> upstream_saw_client_leave;
   Router upstream_router;
   upstream_router.Get("/generate", [&](Request&, ResponseWriter& writer) -> asio::awaitable<void> {
-    co_await writer.BeginSse();
-    co_await writer.WriteSse("token");
+    IgnoreClientGone(co_await writer.BeginSse());
+    IgnoreClientGone(co_await writer.WriteSse("token"));
     asio::steady_timer timer(co_await asio::this_coro::executor, std::chrono::hours(1));
     co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
     upstream_saw_client_leave.set_value(writer.client_gone());
@@ -483,7 +485,7 @@ TEST_F(ServerTest, ProxyHandlerStopsItsUpstreamStreamWhenTheClientLeaves) {
     }
     // Covers a client that leaves between two awaits, which asio cancellation cannot.
     writer.OnClientGone([&stream] { stream->Cancel(); });
-    co_await writer.BeginSse();
+    IgnoreClientGone(co_await writer.BeginSse());
     while (true) {
       absl::StatusOr<std::string_view> piece = co_await stream->Read();
       if (!piece.ok() || piece->empty()) {
@@ -529,7 +531,7 @@ TEST_F(ServerTest, GracefulStopFinishesInFlightRequestsAndRefusesNewConnections)
   router_.Get("/slow", [&](Request&, ResponseWriter& writer) -> asio::awaitable<void> {
     handler_started.set_value();
     co_await release.async_receive(asio::use_awaitable);
-    co_await writer.Respond(200, "finished", "text/plain");
+    IgnoreClientGone(co_await writer.Respond(200, "finished", "text/plain"));
   });
   StartServer();
   Client client(io_.io().get_executor());
@@ -599,7 +601,7 @@ TEST(Server, SeveralServersShareOneIoContext) {
   for (int i = 0; i < 3; ++i) {
     Router router;
     router.Get("/who", [i](Request&, ResponseWriter& writer) -> asio::awaitable<void> {
-      co_await writer.Respond(200, fmt::format("replica-{}", i), "text/plain");
+      IgnoreClientGone(co_await writer.Respond(200, fmt::format("replica-{}", i), "text/plain"));
     });
     ServerOptions options;
     options.name = fmt::format("replica-{}", i);
@@ -642,7 +644,7 @@ struct PortWorker {
   void MakeServer(uint16_t port, bool reuse_port) {
     Router router;
     router.Get("/who", [this](Request&, ResponseWriter& writer) -> asio::awaitable<void> {
-      co_await writer.Respond(200, fmt::format("worker-{}", id), "text/plain");
+      IgnoreClientGone(co_await writer.Respond(200, fmt::format("worker-{}", id), "text/plain"));
     });
     ServerOptions options;
     options.name = fmt::format("worker-{}", id);

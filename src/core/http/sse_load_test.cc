@@ -35,8 +35,8 @@ TEST(SseLoad, ThousandConcurrentStreamsEachGetEveryEventInOrder) {
 
   Router router;
   router.Get("/stream", [&](Request&, ResponseWriter& writer) -> asio::awaitable<void> {
-    co_await writer.BeginSse();
-    co_await writer.WriteSse("open");
+    IgnoreClientGone(co_await writer.BeginSse());
+    IgnoreClientGone(co_await writer.WriteSse("open"));
     // Hold every stream until all are open, so they really run concurrently.
     if (++opened == kStreams) {
       peak_connections = server_ptr->stats().active_connections;
@@ -46,7 +46,7 @@ TEST(SseLoad, ThousandConcurrentStreamsEachGetEveryEventInOrder) {
     for (int i = 0; i < kEvents; ++i) {
       if (!(co_await writer.WriteSse(std::to_string(i))).ok()) co_return;
     }
-    co_await writer.WriteSse("[DONE]");
+    IgnoreClientGone(co_await writer.WriteSse("[DONE]"));
   });
   Server server(io.io(), ServerOptions(), std::move(router));
   server_ptr = &server;

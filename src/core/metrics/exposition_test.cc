@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <bit>
 #include <charconv>
 #include <cmath>
 #include <cstring>
@@ -66,7 +67,7 @@ TEST(FormatDouble, RoundTripsRandomDoublesExactly) {
     const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), parsed);
     ASSERT_EQ(ec, std::errc()) << text;
     ASSERT_EQ(end, text.data() + text.size()) << text;
-    ASSERT_EQ(std::memcmp(&parsed, &value, sizeof(value)), 0) << text;
+    ASSERT_EQ(std::bit_cast<uint64_t>(parsed), bits) << text;
   }
 }
 

@@ -1,6 +1,7 @@
 // Metric children and families.
 #include "core/metrics/metric.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "core/metrics/exposition.h"
@@ -42,6 +43,7 @@ uint64_t Histogram::Count() const {
 
 std::vector<double> LinearBuckets(double start, double width, int count) {
   std::vector<double> bounds;
+  bounds.reserve(static_cast<size_t>(std::max(count, 0)));
   for (int i = 0; i < count; ++i) bounds.push_back(start + width * i);
   return bounds;
 }

@@ -202,6 +202,7 @@ TEST(Concurrency, IncrementsFromManyThreadsAddUpExactly) {
   constexpr int kThreads = 8;
   constexpr int kPerThread = 50'000;
   std::vector<std::thread> threads;
+  threads.reserve(kThreads);
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
       // Every thread also races to create the same children.
@@ -227,7 +228,7 @@ TEST(Concurrency, IncrementsFromManyThreadsAddUpExactly) {
   const std::shared_ptr<Histogram> histogram = histograms.With({});
   EXPECT_EQ(histogram->Count(), static_cast<uint64_t>(kThreads) * kPerThread);
   EXPECT_EQ(histogram->BucketCount(0), static_cast<uint64_t>(kThreads) * kPerThread / 2);
-  EXPECT_EQ(histogram->Sum(), kThreads * (kPerThread / 2) * 1.25);
+  EXPECT_EQ(histogram->Sum(), kThreads * (kPerThread / 2.0) * 1.25);
 }
 
 TEST(CallbackFamily, AddRejectsWrongNumberOfLabelValues) {

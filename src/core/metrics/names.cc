@@ -46,7 +46,8 @@ absl::Status ValidateLabelNames(std::string_view metric, MetricType type,
                     "metric '{}': label name '{}' is reserved for {} series", metric, label,
                     MetricTypeName(type));
     }
-    if (std::find(label_names.begin(), label_names.begin() + i, label) != label_names.begin() + i) {
+    if (const auto before = label_names.first(i);
+        std::find(before.begin(), before.end(), label) != before.end()) {
       return Errorf(absl::StatusCode::kInvalidArgument, "metric '{}': duplicate label name '{}'",
                     metric, label);
     }

@@ -45,8 +45,8 @@ std::string Found(std::string_view line, size_t pos) {
   return Quote(line.substr(pos, 1));
 }
 
-absl::Status LineError(std::string message) {
-  return absl::Status(absl::StatusCode::kInvalidArgument, std::move(message));
+absl::Status LineError(const std::string& message) {
+  return absl::Status(absl::StatusCode::kInvalidArgument, message);
 }
 
 // Go's ParseFloat accepts a leading '+'; std::from_chars does not.

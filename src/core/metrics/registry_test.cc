@@ -283,6 +283,7 @@ TEST(Registry, ExposesConsistentlyWhileOtherThreadsUpdate) {
   constexpr int kWorkers = 4;
   constexpr int kIterations = 20'000;
   std::vector<std::thread> workers;
+  workers.reserve(kWorkers);
   for (int w = 0; w < kWorkers; ++w) {
     workers.emplace_back([&, w] {
       const std::string name = std::to_string(w);

@@ -151,6 +151,7 @@ void BM_GrpcLatencyAt2000Rps(benchmark::State& state) {
   for (auto _ : state) {
     std::vector<std::vector<double>> latencies(kThreads);
     std::vector<std::thread> threads;
+    threads.reserve(kThreads);
     auto start = std::chrono::steady_clock::now() + std::chrono::milliseconds(50);
     for (int t = 0; t < kThreads; ++t) {
       threads.emplace_back([&, t] {
@@ -176,7 +177,9 @@ void BM_GrpcLatencyAt2000Rps(benchmark::State& state) {
     for (auto& l : latencies) all.insert(all.end(), l.begin(), l.end());
     std::sort(all.begin(), all.end());
     auto quantile = [&](double q) {
-      return all.empty() ? 0.0 : all[std::min(all.size() - 1, static_cast<size_t>(q * all.size()))];
+      return all.empty() ? 0.0
+                         : all[std::min(all.size() - 1,
+                                        static_cast<size_t>(q * static_cast<double>(all.size())))];
     };
     state.counters["p50_us"] = quantile(0.50);
     state.counters["p99_us"] = quantile(0.99);
@@ -209,7 +212,7 @@ void BM_Pipeline400KB(benchmark::State& state) {
   }
   std::shared_ptr<Pipeline> shared = std::move(*pipeline);
   PipelineBackend backend(shared);
-  std::string body = ChatBody(400 * 1024);
+  std::string body = ChatBody(size_t{400} * 1024);
   auto headers = harness::RequestHeaders("POST", "/v1/chat/completions", {}, false);
   std::vector<ext_proc_pb::ProcessingRequest> chunks;
   for (size_t offset = 0; offset < body.size(); offset += 65536) {

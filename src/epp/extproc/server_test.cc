@@ -148,7 +148,7 @@ TEST_F(ServerTest, ServesAFullStreamingExchangeAsEnvoyDrivesIt) {
 TEST_F(ServerTest, FourHundredKilobyteBodyComesBackInSevenChunks) {
   auto stream = client_->Open();
   RequestSpec spec;
-  spec.body = std::string(400 * 1024, 'z');
+  spec.body = std::string(size_t{400} * 1024, 'z');
   spec.chunk_bytes = 65536;
   auto request = DriveRequest(*stream, spec);
   ASSERT_TRUE(request.headers_reply.has_value());
@@ -297,6 +297,7 @@ TEST_F(ServerTest, ConcurrentStreamsAreEachAnsweredWithTheirOwnBody) {
   constexpr int kThreads = 8;
   constexpr int kPerThread = 25;
   std::vector<std::thread> threads;
+  threads.reserve(kThreads);
   std::atomic<int> good{0};
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {

@@ -295,10 +295,12 @@ void StreamProcessor::Admit(bool has_body, Replies& out) {
   common->set_clear_route_cache(true);
   auto* mutation = common->mutable_header_mutation();
   AddHeader(mutation, kDestinationHeader, destination);
-  if (has_body && !body_.empty())
+  if (has_body && !body_.empty()) {
     AddHeader(mutation, "content-length", fmt::format("{}", body_.size()));
-  for (const auto& [key, value] : admission.upstream_headers)
+  }
+  for (const auto& [key, value] : admission.upstream_headers) {
     AddHeader(mutation, Lower(key), value);
+  }
   // Built in place: a Value built aside and moved in is copied when the reply is on an arena.
   google::protobuf::Value& lb = (*headers_response.mutable_dynamic_metadata()
                                       ->mutable_fields())[std::string(kLbMetadataNamespace)];

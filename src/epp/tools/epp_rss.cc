@@ -79,6 +79,7 @@ int main(int argc, char** argv) {
       "endpoints %d requests %ld prefix_index_entries %ld prefix_index_bytes %ld "
       "rss_mb %.1f (before pipeline %.1f)\n",
       endpoints, static_cast<long>(requests), static_cast<long>(stats.prefix_index_entries),
-      static_cast<long>(stats.prefix_index_bytes), rss_kb / 1024.0, base_kb / 1024.0);
+      static_cast<long>(stats.prefix_index_bytes), static_cast<double>(rss_kb) / 1024.0,
+      static_cast<double>(base_kb) / 1024.0);
   return 0;
 }

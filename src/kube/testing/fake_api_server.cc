@@ -364,8 +364,9 @@ std::optional<Reply> Discovery(FakeApiServer::Impl& impl, std::string_view path)
     list.push_back(std::move(entry));
     if (preferred.empty()) preferred = r.ApiVersion();
   }
-  if (list.empty())
+  if (list.empty()) {
     return NotFound(fmt::format("the server could not find the requested resource ({})", path));
+  }
   json::object doc;
   if (group_only) {
     doc["kind"] = "APIGroup";
@@ -519,7 +520,7 @@ WatchSetup SetUpWatch(FakeApiServer::Impl& impl, const http::Request& request,
   w->bookmarks = request.QueryParam("allowWatchBookmarks").value_or("") == "true";
   w->kind = KindOf(resource);
   w->api_version = resource.ApiVersion();
-  w->executor = executor;
+  w->executor = std::move(executor);
   if (auto t = request.QueryParam("timeoutSeconds")) {
     try {
       setup.timeout = std::chrono::seconds(std::stoll(std::string(*t)));
@@ -579,7 +580,7 @@ asio::awaitable<void> ServeWatch(std::shared_ptr<FakeApiServer::Impl> impl, http
   WatchSetup setup = SetUpWatch(*impl, request, executor);
   if (setup.reply) {
     std::string body = setup.reply->body;
-    co_await writer.Respond(setup.reply->status, body);
+    http::IgnoreClientGone(co_await writer.Respond(setup.reply->status, body));
     co_return;
   }
   std::shared_ptr<Watcher> w = setup.watcher;
@@ -621,7 +622,7 @@ asio::awaitable<void> ServeWatch(std::shared_ptr<FakeApiServer::Impl> impl, http
     co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
   }
   writer.CloseConnection();
-  co_await writer.Finish();
+  http::IgnoreClientGone(co_await writer.Finish());
 }
 
 asio::awaitable<void> Serve(std::shared_ptr<FakeApiServer::Impl> impl, http::Request& request,
@@ -647,7 +648,7 @@ asio::awaitable<void> Serve(std::shared_ptr<FakeApiServer::Impl> impl, http::Req
     co_await ServeWatch(impl, request, writer);
     co_return;
   }
-  co_await writer.Respond(reply.status, reply.body);
+  http::IgnoreClientGone(co_await writer.Respond(reply.status, reply.body));
 }
 
 }  // namespace
@@ -714,10 +715,11 @@ std::string FakeApiServer::KubeconfigYaml() const {
       "contexts:\n- name: fake\n  context:\n    cluster: fake\n    user: fake\n"
       "users:\n- name: fake\n  user:\n",
       fmt::format("http://127.0.0.1:{}", impl_->server ? impl_->server->port() : 0));
-  if (!impl_->token.empty())
+  if (!impl_->token.empty()) {
     yaml += fmt::format("    token: {}\n", impl_->token);
-  else
+  } else {
     yaml += "    {}\n";
+  }
   return yaml;
 }
 

@@ -22,7 +22,7 @@ PrefixCacheScorer::PrefixCacheScorer(std::string name, double length_weight,
     : Scorer(std::string(kType), std::move(name)),
       length_weight_(length_weight),
       length_scale_tokens_(length_scale_tokens),
-      index_options_(std::move(index_options)) {}
+      index_options_(index_options) {}
 
 absl::StatusOr<std::unique_ptr<Plugin>> PrefixCacheScorer::Create(const std::string& name,
                                                                   PluginParams& params) {
@@ -43,7 +43,7 @@ absl::StatusOr<std::unique_ptr<Plugin>> PrefixCacheScorer::Create(const std::str
   ASSIGN_OR_RETURN(const bool has_index_options, options.Read(params));
   std::optional<PrefixProducerOptions> index_options;
   if (has_index_options) index_options = options;
-  return std::make_unique<PrefixCacheScorer>(name, weight, scale, std::move(index_options));
+  return std::make_unique<PrefixCacheScorer>(name, weight, scale, index_options);
 }
 
 void PrefixCacheScorer::Score(const CycleState& cycle, std::span<const Candidate> candidates,

@@ -59,7 +59,7 @@ absl::Status Replica::Start() {
     return absl::UnavailableError(fmt::format("{}: cannot listen on {}:{}: {}", name_,
                                               options_.host, options_.port, MessageOf(status)));
   }
-  asio::co_spawn(driver_strand_, DriverLoop(), [this](std::exception_ptr error) {
+  asio::co_spawn(driver_strand_, DriverLoop(), [this](const std::exception_ptr& error) {
     driver_done_ = true;
     if (error) {
       try {
@@ -259,13 +259,14 @@ http::Router Replica::MakeRouter() {
     return RespondOwned(w, 200, FormatModelList(std::span(&card, 1)), http::kJsonContentType);
   });
   router.Get("/health", [](http::Request&, http::ResponseWriter& w) -> asio::awaitable<void> {
-    co_await w.Respond(200, std::string_view(), std::string_view("text/plain"), http::Headers());
+    http::IgnoreClientGone(co_await w.Respond(200, std::string_view(),
+                                              std::string_view("text/plain"), http::Headers()));
   });
   router.Get("/ping", [](http::Request&, http::ResponseWriter& w) -> asio::awaitable<void> {
-    co_await w.Respond(200, "", "text/plain");
+    http::IgnoreClientGone(co_await w.Respond(200, "", "text/plain"));
   });
   router.Get("/version", [](http::Request&, http::ResponseWriter& w) -> asio::awaitable<void> {
-    co_await w.Respond(200, R"({"version":"zumik-sim"})");
+    http::IgnoreClientGone(co_await w.Respond(200, R"({"version":"zumik-sim"})"));
   });
   router.Get("/metrics", [this](http::Request&, http::ResponseWriter& w) {
     return RespondOwned(w, 200, metrics_->Expose(), "text/plain; version=0.0.4; charset=utf-8");
@@ -466,7 +467,7 @@ asio::awaitable<void> Replica::HandleGenerate(const http::Request& request,
     if (previous_lag) metrics_->ObservePacingError(lag - *previous_lag);
     previous_lag = lag;
   }
-  co_await writer.Finish();
+  http::IgnoreClientGone(co_await writer.Finish());
 }
 
 }  // namespace zumik::sim

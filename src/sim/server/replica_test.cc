@@ -111,7 +111,7 @@ TEST_F(ReplicaTest, CompletionReportsUsageAndNamesTheReplica) {
 }
 
 TEST_F(ReplicaTest, RepeatedPromptHitsThePrefixCacheInWholeBlocks) {
-  const std::string prompt(4 * 100, 'b');  // 100 tokens = 6 full blocks + 4
+  const std::string prompt(size_t{4} * 100, 'b');  // 100 tokens = 6 full blocks + 4
   ASSERT_EQ(Post(0, "/v1/completions", CompletionBody(prompt, 2)).status, 200);
   auto second = Post(0, "/v1/completions", CompletionBody(prompt, 2));
   ASSERT_EQ(second.status, 200);
@@ -125,7 +125,7 @@ TEST_F(ReplicaTest, RepeatedPromptHitsThePrefixCacheInWholeBlocks) {
 TEST_F(ReplicaTest, AnswerSentBackInTheNextPromptHitsItsOwnBlocks) {
   // A chat client's next turn is prompt + answer + question: the engine generated the answer's
   // KV, so (as with vLLM) those blocks are cached, not only the first prompt's.
-  const std::string prompt(4 * 64, 'c');  // 64 tokens = 4 full blocks
+  const std::string prompt(size_t{4} * 64, 'c');  // 64 tokens = 4 full blocks
   auto first = Post(0, "/v1/completions", CompletionBody(prompt, 100));
   ASSERT_EQ(first.status, 200) << first.body;
   const std::string answer(json::parse(first.body).at("choices").at(0).at("text").as_string());
@@ -494,7 +494,7 @@ TEST_F(ReplicaTest, ModelsHealthAndUnknownPaths) {
 }
 
 TEST_F(ReplicaTest, MetricsCountKnownTraffic) {
-  const std::string prompt(4 * 64, 'c');  // 64 tokens = 4 full blocks
+  const std::string prompt(size_t{4} * 64, 'c');  // 64 tokens = 4 full blocks
   for (int i = 0; i < 3; ++i) {
     ASSERT_EQ(Post(0, "/v1/completions", CompletionBody(prompt, 10)).status, 200);
   }

@@ -281,7 +281,7 @@ std::string StringFlag(int argc, char** argv, const char* name, const char* fall
 double Percentile(std::vector<double>& v, double q) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<size_t>(q * v.size()))];
+  return v[std::min(v.size() - 1, static_cast<size_t>(q * static_cast<double>(v.size())))];
 }
 
 int IntFlag(int argc, char** argv, const char* name, int fallback) {

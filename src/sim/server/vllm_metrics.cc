@@ -57,8 +57,9 @@ absl::Status ReplicaMetrics::Register() {
                       std::function<double(const EngineStats&)> read) -> absl::Status {
     ASSIGN_OR_RETURN(auto* family, is_counter ? registry_.AddCallbackCounter(name, help, labels)
                                               : registry_.AddCallbackGauge(name, help, labels));
-    ASSIGN_OR_RETURN(auto handle,
-                     family->Add({model, engine}, [this, read] { return read(stats_()); }));
+    ASSIGN_OR_RETURN(auto handle, family->Add({model, engine}, [this, read = std::move(read)] {
+      return read(stats_());
+    }));
     handles_.push_back(std::move(handle));
     return absl::OkStatus();
   };
@@ -179,7 +180,7 @@ absl::Status ReplicaMetrics::Register() {
                 [](const EngineStats& s) { return double(s.external_prefix_cache_hits); }));
     const std::vector<std::string> lm_labels = {"model_name", "worker_id"};
     auto lmcache = [&](std::string_view name, std::string_view help, bool is_counter,
-                       std::function<double(const EngineStats&)> read) -> absl::Status {
+                       const std::function<double(const EngineStats&)>& read) -> absl::Status {
       ASSIGN_OR_RETURN(auto* family, is_counter
                                          ? registry_.AddCallbackCounter(name, help, lm_labels)
                                          : registry_.AddCallbackGauge(name, help, lm_labels));
@@ -218,7 +219,7 @@ absl::Status ReplicaMetrics::Register() {
   }
   const std::string product = profile_.gpu_product;
   auto dcgm = [&](std::string_view name, std::string_view help,
-                  std::function<double(const EngineStats&, int gpus)> read) -> absl::Status {
+                  const std::function<double(const EngineStats&, int gpus)>& read) -> absl::Status {
     ASSIGN_OR_RETURN(auto* family, registry_.AddCallbackGauge(name, help, dcgm_labels));
     handles_.push_back(family->AddCollector(
         [this, gpus, product, hostname, read](metrics::CallbackFamily::Emitter& out) {
