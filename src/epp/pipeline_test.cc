@@ -172,7 +172,7 @@ TEST_F(PipelineTest, AResponsesApiFollowUpMatchesTheIndexedOutput) {
     p->OnResponseBody(ctx,
                       "event: response.output_text.delta\ndata: {\"type\":"
                       "\"response.output_text.delta\",\"delta\":\"" +
-                          answer.substr(i * 1000, 1000) + "\"}\n\n",
+                          answer.substr(size_t{1000} * i, 1000) + "\"}\n\n",
                       false);
   }
   p->OnResponseBody(ctx, "", true);

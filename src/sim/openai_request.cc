@@ -71,8 +71,9 @@ MaybeError ReadN(const json::object& object, int64_t* n) {
                                   *n, *best_of),
                       "best_of");
   }
-  if (best_of && *best_of > 1)
+  if (best_of && *best_of > 1) {
     return BadRequest("vLLM V1 does not yet support best_of.", "best_of");
+  }
   return std::nullopt;
 }
 

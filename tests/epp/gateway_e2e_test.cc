@@ -54,8 +54,9 @@ struct Fleet {
   std::string dir;
 
   // `extra_endpoints` go first in the --endpoints list (e.g. a dead port).
-  void Start(int n, std::vector<std::string> extra_endpoints = {},
-             std::vector<std::string> epp_flags = {}, std::vector<std::string> sim_flags = {}) {
+  void Start(int n, const std::vector<std::string>& extra_endpoints = {},
+             const std::vector<std::string>& epp_flags = {},
+             const std::vector<std::string>& sim_flags = {}) {
     dir = testing::MakeTempDir("epp-e2e");
     replicas = n;
     sim_port = PickFreePortRange(n);

@@ -127,8 +127,9 @@ void PrefixCacheAffinityFilter::Apply(const CycleState& cycle, std::vector<Candi
   const bool by_length = !by_share && token_affinity_.min_tokens > 0 && cycle.prefix_matched &&
                          2 * int64_t{best_blocks} < cycle.total_blocks;
   const auto is_sticky = [&](const Candidate& c) {
-    if (by_length)
+    if (by_length) {
       return int64_t{c.prefix_blocks} * cycle.block_tokens >= token_affinity_.min_tokens;
+    }
     return MatchRatio(cycle, c) >= threshold_;
   };
   double best_sticky = std::numeric_limits<double>::infinity();

@@ -87,8 +87,8 @@ void Replica::WakeDriver() {
   asio::post(driver_strand_, [this] { wake_timer_.cancel(); });
 }
 
-absl::StatusOr<std::vector<RequestId>> Replica::Submit(std::vector<RequestSpec> specs,
-                                                       std::shared_ptr<RequestStream> stream) {
+absl::StatusOr<std::vector<RequestId>> Replica::Submit(
+    std::vector<RequestSpec> specs, const std::shared_ptr<RequestStream>& stream) {
   std::vector<RequestId> ids;
   ids.reserve(specs.size());
   {
@@ -423,7 +423,7 @@ asio::awaitable<void> Replica::HandleGenerate(const http::Request& request,
     const std::string body = endpoint == Endpoint::kCompletions
                                  ? FormatCompletionResponse(meta, outputs, usage())
                                  : FormatChatResponse(meta, outputs, usage());
-    co_await writer.Respond(200, body);
+    http::IgnoreClientGone(co_await writer.Respond(200, body));
     co_return;
   }
 

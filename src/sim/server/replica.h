@@ -36,7 +36,7 @@ struct ReplicaOptions {
   uint16_t port = 0;
   uint64_t seed = 1;
   // Request bodies above this get 413 (prompts of max_model_len tokens are ~4 bytes each).
-  size_t max_body_bytes = 8 * 1024 * 1024;
+  size_t max_body_bytes = size_t{8} * 1024 * 1024;
   // Keep `store: true` Responses API responses for previous_response_id, GET and cancel (vLLM:
   // VLLM_ENABLE_RESPONSES_API_STORE=1; off by default there too, `store` is then ignored).
   bool responses_store = false;
@@ -101,7 +101,7 @@ class Replica : public std::enable_shared_from_this<Replica> {
   // from its input queue before the next step), and registers spec k as choice k of `stream`.
   // Wakes the driver. Returns the ids it assigned, in order.
   absl::StatusOr<std::vector<RequestId>> Submit(std::vector<RequestSpec> specs,
-                                                std::shared_ptr<RequestStream> stream);
+                                                const std::shared_ptr<RequestStream>& stream);
   void Abort(std::span<const RequestId> ids);
   friend struct InFlightRequests;
   void WakeDriver();

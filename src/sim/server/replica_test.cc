@@ -344,7 +344,7 @@ TEST_F(ReplicaTest, TokenIdPromptsAreTheEnginesTokensAndHitTheCache) {
       << "same ids, same seed, same text";
 
   // The ids of a text's tokens are that text's prompt: the blocks hash the same.
-  const std::string text(4 * 64, 't');
+  const std::string text(size_t{4} * 64, 't');
   ASSERT_EQ(Post(1, "/v1/completions", CompletionBody(text, 2)).status, 200);
   json::array text_ids;
   for (const TokenId id : Tokenize(text)) text_ids.emplace_back(id);
@@ -443,10 +443,11 @@ TEST_F(ReplicaTest, BadRequestsGetOpenAiErrorsAndTheServerKeepsServing) {
       {"invalid utf-8", "/v1/completions",
        std::string(R"({"model":")") + std::string(kModel) + "\",\"prompt\":\"\xC3\x28\"}", 400, ""},
       {"prompt over max_model_len", "/v1/completions",
-       CompletionBody(std::string(4 * 131072, 'x'), 16), 400, "maximum context length"},
+       CompletionBody(std::string(size_t{4} * 131072, 'x'), 16), 400, "maximum context length"},
       {"second prompt over max_model_len", "/v1/completions",
-       PromptBody(json::array{json::string("x"), json::string(std::string(4 * 131072, 'x'))}, 16,
-                  false, ""),
+       PromptBody(
+           json::array{json::string("x"), json::string(std::string(size_t{4} * 131072, 'x'))}, 16,
+           false, ""),
        400, "maximum context length"},
       {"empty prompt list", "/v1/completions", PromptBody(json::array{}, 4, false, ""), 400,
        "non-empty"},

@@ -30,8 +30,8 @@ namespace asio = boost::asio;
 // waiting at io_context shutdown, so nothing is left holding the handler's coroutine.
 class RequestStream {
  public:
-  RequestStream(asio::any_io_executor executor, size_t num_choices)
-      : latest_(num_choices), unread_(num_choices, false), wake_(std::move(executor), 1) {}
+  RequestStream(const asio::any_io_executor& executor, size_t num_choices)
+      : latest_(num_choices), unread_(num_choices, false), wake_(executor, 1) {}
 
   // Driver side, any thread: hands `update` to the handler (coalescing with one of the same
   // choice it has not read yet).
@@ -107,12 +107,12 @@ struct InFlightRequests {
 // built into named values before they are awaited.
 inline asio::awaitable<void> RespondOwned(http::ResponseWriter& writer, int status,
                                           std::string body, std::string_view content_type) {
-  co_await writer.Respond(status, body, content_type);
+  http::IgnoreClientGone(co_await writer.Respond(status, body, content_type));
 }
 
 inline asio::awaitable<void> RespondApiError(http::ResponseWriter& writer, ApiError error) {
   const std::string body = error.ToJson();
-  co_await writer.Respond(error.http_status, body);
+  http::IgnoreClientGone(co_await writer.Respond(error.http_status, body));
 }
 
 }  // namespace zumik::sim

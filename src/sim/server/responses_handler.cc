@@ -123,7 +123,7 @@ asio::awaitable<void> Replica::HandleResponses(const http::Request& request,
       latest = updates.back();
     }
     const std::string body = finish();
-    co_await writer.Respond(200, body);
+    http::IgnoreClientGone(co_await writer.Respond(200, body));
     co_return;
   }
 
@@ -154,7 +154,7 @@ asio::awaitable<void> Replica::HandleResponses(const http::Request& request,
     if (previous_lag) metrics_->ObservePacingError(lag - *previous_lag);
     previous_lag = lag;
   }
-  co_await writer.Finish();
+  http::IgnoreClientGone(co_await writer.Finish());
 }
 
 asio::awaitable<void> Replica::HandleStoredResponse(const http::Request& request,
@@ -184,7 +184,7 @@ asio::awaitable<void> Replica::HandleStoredResponse(const http::Request& request
     co_return;
   }
   const std::string body = stored->body;
-  co_await writer.Respond(200, body);
+  http::IgnoreClientGone(co_await writer.Respond(200, body));
 }
 
 }  // namespace zumik::sim

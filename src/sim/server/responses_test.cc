@@ -228,7 +228,8 @@ TEST_P(ResponsesTest, ErrorsAsVllmGivesThem) {
 }
 
 std::shared_ptr<const StoredResponse> Stored(std::string body) {
-  return std::make_shared<const StoredResponse>(StoredResponse{.conversation = {}, .body = body});
+  return std::make_shared<const StoredResponse>(
+      StoredResponse{.conversation = {}, .body = std::move(body)});
 }
 
 TEST(ResponseStore, DropsTheLeastRecentlyUsedPastItsCapacity) {
