@@ -1,6 +1,7 @@
 #include "core/config.h"
 
 #include <charconv>
+#include <cmath>
 #include <fstream>
 #include <sstream>
 
@@ -177,9 +178,12 @@ absl::Status FieldReader::Read(std::string_view key, int64_t* out) {
   YAML::Node node = Lookup(key);
   if (node.IsDefined() && node.IsScalar()) {
     // Accept 1e6-style integers written as floats when they are whole.
+    // The range check comes first: converting a double int64_t cannot hold is undefined.
+    // 2^63 is exact as a double; every whole double in [-2^63, 2^63) fits.
+    constexpr double kTwo63 = 9223372036854775808.0;
     double d = 0;
-    if (ReadScalar(*this, node, key, "an integer", &d).ok() &&
-        d == static_cast<double>(static_cast<int64_t>(d))) {
+    if (ReadScalar(*this, node, key, "an integer", &d).ok() && std::isfinite(d) &&
+        d == std::trunc(d) && d >= -kTwo63 && d < kTwo63) {
       *out = static_cast<int64_t>(d);
       return absl::OkStatus();
     }

@@ -60,6 +60,31 @@ TEST(FieldReader, ErrorsNameFileLineAndKey) {
             "p.yaml:3: unknown key 'profile.typo': check its spelling against the docs");
 }
 
+TEST(FieldReader, IntegersWrittenAsHugeOrFractionalFloatsAreErrorsThatNameTheValue) {
+  // Converting a double outside int64's range is undefined behaviour: such values must be
+  // rejected before any conversion (UBSan runs this test in CI).
+  auto doc = ParseYaml(
+      "huge: 1e30\nneg: -1e30\nhalf: 2.5\ninf: .inf\nnan: .nan\nedge: 9.3e18\n"
+      "big: 4e18\n",
+      "i.yaml");
+  ASSERT_TRUE(doc.ok());
+  FieldReader r(doc->root, doc->source);
+  for (const char* key : {"huge", "neg", "half", "inf", "nan", "edge"}) {
+    int64_t value = 5;
+    const absl::Status status = r.Read(key, &value);
+    EXPECT_FALSE(status.ok()) << key;
+    EXPECT_NE(MessageOf(status).find("expected an integer"), std::string::npos)
+        << MessageOf(status);
+    EXPECT_EQ(value, 5) << key;  // untouched on error
+  }
+  int64_t big = 0;
+  ASSERT_TRUE(r.Read("big", &big).ok());
+  EXPECT_EQ(big, 4'000'000'000'000'000'000);
+  int narrow = 0;
+  const absl::Status narrowed = r.Read("big", &narrow);
+  EXPECT_EQ(MessageOf(narrowed), "i.yaml:7: key 'big': integer out of range");
+}
+
 TEST(ParseYaml, ReportsSyntaxErrorsWithLine) {
   auto doc = ParseYaml("a: [1, 2\nb: 3\n", "broken.yaml");
   ASSERT_FALSE(doc.ok());
