@@ -239,7 +239,7 @@ asio::awaitable<void> Proxy(std::shared_ptr<Gateway::Shared> shared, http::Reque
     auto opened = co_await shared->client.Stream(std::move(upstream));
     if (opened.ok()) {
       stream.emplace(std::move(*opened));
-      if (i > 0) ctx.served_by = admission.endpoints[i];
+      if (i > 0) pipeline.OnServedBy(ctx, admission.endpoints[i]);
       break;
     }
     last_error = opened.status();

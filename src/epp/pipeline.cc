@@ -440,6 +440,20 @@ std::variant<Admission, Rejection> Pipeline::AdmitOnce(
   return admission;
 }
 
+void Pipeline::OnServedBy(RequestContext& ctx, std::string_view address) {
+  if (address.empty() || address == ctx.primary || address == ctx.served_by) return;
+  ctx.served_by = address;
+  if (ctx.handle == sched::kNoPickHandle) return;
+  std::shared_ptr<const Snapshot> snapshot = datastore_.Current();
+  for (const sched::Endpoint& e : snapshot->endpoints) {
+    if (e.address == address) {
+      std::lock_guard lock(sched_mu_);
+      scheduler_->OnServedBy(ctx.handle, e);
+      return;
+    }
+  }
+}
+
 void Pipeline::OnResponseHeaders(RequestContext& ctx, int status, std::string_view content_type) {
   ctx.status = status;
   ctx.streaming = content_type.find("text/event-stream") != std::string_view::npos;

@@ -41,7 +41,8 @@ struct RequestContext {
   std::string model;         // as sent by the client ("" for bodiless requests)
   std::string target_model;  // after a rewrite header; "" = model
   std::string primary;       // "ip:port" picked first
-  // The endpoint that answered when the transport moved past the primary ("" = the primary).
+  // The endpoint that answered when the transport moved past the primary ("" = the primary);
+  // set through Pipeline::OnServedBy.
   std::string served_by;
   int priority = 0;
   bool client_stream = false;  // the body asked for "stream": true
@@ -143,6 +144,13 @@ class Pipeline {
   // The 429 a request gets when its queue wait times out (counted in the metrics).
   Rejection QueueTimeout(std::string_view model);
 
+  // The transport reports which endpoint ("ip:port") actually serves the request: the gateway
+  // after moving past a primary it could not reach, the ext_proc server from Envoy's
+  // envoy.lb x-gateway-destination-endpoint-served metadata. A different endpoint than the
+  // primary takes over the request in the scheduler (load, prefix index, completion) and
+  // becomes the home of a stored response. The primary (or "") changes nothing; an address
+  // outside the pool is only remembered in ctx.served_by.
+  void OnServedBy(RequestContext& ctx, std::string_view address);
   // Upstream response headers arrived: its status; `content_type` marks SSE streams.
   void OnResponseHeaders(RequestContext& ctx, int status, std::string_view content_type = {});
   // SSE or JSON usage; the first non-empty chunk = TTFT.

@@ -17,10 +17,16 @@ using HeaderList = std::vector<std::pair<std::string, std::string>>;
 class PipelineTest : public ::testing::Test {
  protected:
   void SetUpPool(int n, int64_t waiting = 0, double kv = 0.1) {
+    std::vector<std::string> addresses;
+    addresses.reserve(static_cast<size_t>(n));
+    for (int i = 0; i < n; ++i) addresses.push_back("10.0.0." + std::to_string(i + 1) + ":8000");
+    SetUpPool(addresses, waiting, kv);
+  }
+  void SetUpPool(const std::vector<std::string>& addresses, int64_t waiting = 0, double kv = 0.1) {
     std::vector<EndpointSpec> specs;
-    for (int i = 0; i < n; ++i) {
+    for (const auto& address : addresses) {
       EndpointSpec s;
-      s.address = "10.0.0." + std::to_string(i + 1) + ":8000";
+      s.address = address;
       specs.push_back(s);
     }
     ds_.SetEndpoints(specs);
@@ -42,6 +48,24 @@ class PipelineTest : public ::testing::Test {
 
   static std::string Completion(std::string_view prompt) {
     return std::string(R"({"model":"m","prompt":")") + std::string(prompt) + "\"}";
+  }
+
+  // Admits a completion of `prompt`; fails the test on a rejection.
+  static Admission AdmitCompletion(Pipeline& p, const std::string& prompt) {
+    auto admitted = p.Admit("/v1/completions", {}, Completion(prompt), {});
+    EXPECT_TRUE(std::holds_alternative<Admission>(admitted));
+    if (!std::holds_alternative<Admission>(admitted)) return {};
+    return std::move(std::get<Admission>(admitted));
+  }
+  // `n` completions that extend `prompt` all go to `endpoint` (each completed at once).
+  static void ExpectRoutedTo(Pipeline& p, const std::string& prompt, const std::string& endpoint,
+                             int n = 5) {
+    for (int i = 0; i < n; ++i) {
+      auto again = p.Admit("/v1/completions", {}, Completion(prompt + std::to_string(i)), {});
+      ASSERT_TRUE(std::holds_alternative<Admission>(again));
+      EXPECT_EQ(std::get<Admission>(again).endpoints.front(), endpoint);
+      p.OnDone(*std::get<Admission>(again).ctx);
+    }
   }
 
   VirtualClock clock_{std::chrono::seconds(10)};
@@ -87,16 +111,50 @@ TEST_F(PipelineTest, SamePromptPrefixGoesToTheSameEndpoint) {
   SetUpPool(4);
   auto p = Make();
   std::string prompt(2000, 'q');
-  auto first = p->Admit("/v1/completions", {}, Completion(prompt), {});
-  ASSERT_TRUE(std::holds_alternative<Admission>(first));
-  auto& a = std::get<Admission>(first);
+  Admission a = AdmitCompletion(*p, prompt);
+  ASSERT_TRUE(a.ctx);
   p->OnDone(*a.ctx);
-  for (int i = 0; i < 5; ++i) {
-    auto again = p->Admit("/v1/completions", {}, Completion(prompt + std::to_string(i)), {});
-    ASSERT_TRUE(std::holds_alternative<Admission>(again));
-    EXPECT_EQ(std::get<Admission>(again).endpoints.front(), a.endpoints.front());
-    p->OnDone(*std::get<Admission>(again).ctx);
+  ExpectRoutedTo(*p, prompt, a.endpoints.front());
+}
+
+TEST_F(PipelineTest, AnEndpointReportedAsServingTakesOverTheRequest) {
+  SetUpPool(4);
+  auto p = Make();
+  std::string prompt(2000, 'q');
+  Admission a = AdmitCompletion(*p, prompt);
+  ASSERT_GE(a.endpoints.size(), 2u);
+  const std::string primary = a.endpoints[0];
+  const std::string fallback = a.endpoints[1];
+  p->OnServedBy(*a.ctx, primary);  // the primary served it: nothing moves
+  EXPECT_TRUE(a.ctx->served_by.empty());
+  EXPECT_EQ(p->InFlight(primary), 1);
+
+  p->OnServedBy(*a.ctx, fallback);
+  EXPECT_EQ(a.ctx->served_by, fallback);
+  EXPECT_EQ(p->InFlight(primary), 0);
+  EXPECT_EQ(p->InFlight(fallback), 1);
+  p->OnResponseHeaders(*a.ctx, 200, "application/json");
+  p->OnResponseBody(*a.ctx, R"({"usage":{"prompt_tokens":500,"completion_tokens":1}})", true);
+  p->OnDone(*a.ctx);
+  EXPECT_EQ(p->InFlight(fallback), 0);
+  EXPECT_EQ(p->SchedulerStats().in_flight, 0);
+
+  // The primary is gone; the same prefix now goes where it was served (and cached).
+  std::vector<std::string> rest;
+  for (const auto& address : a.endpoints) {
+    if (address != primary) rest.push_back(address);
   }
+  SetUpPool(rest);
+  ExpectRoutedTo(*p, prompt, fallback, 3);
+
+  // An address outside the pool is remembered for the response but moves nothing.
+  Admission o = AdmitCompletion(*p, "other");
+  ASSERT_TRUE(o.ctx);
+  p->OnServedBy(*o.ctx, "10.9.9.9:8000");
+  EXPECT_EQ(o.ctx->served_by, "10.9.9.9:8000");
+  EXPECT_EQ(p->InFlight(o.endpoints[0]), 1);
+  p->OnDone(*o.ctx);
+  EXPECT_EQ(p->SchedulerStats().in_flight, 0);
 }
 
 // zumik-default indexes responses: the gateway collects the generated text, so a follow-up
@@ -241,7 +299,8 @@ TEST_F(PipelineTest, AStoredResponsesHomeIsTheEndpointThatAnsweredItsStream) {
   ASSERT_TRUE(std::holds_alternative<Admission>(first));
   auto& admission = std::get<Admission>(first);
   // The primary refused the connection; the transport moved to the first fallback.
-  admission.ctx->served_by = admission.endpoints[1];
+  p->OnServedBy(*admission.ctx, admission.endpoints[1]);
+  EXPECT_EQ(admission.ctx->served_by, admission.endpoints[1]);
   p->OnResponseHeaders(*admission.ctx, 200, "text/event-stream");
   p->OnResponseBody(*admission.ctx,
                     "event: response.created\ndata: {\"type\":\"response.created\","

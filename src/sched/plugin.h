@@ -60,6 +60,10 @@ struct InFlightRequest {
   int64_t decoding_at_pick = 0;      // router-known decoding requests there at pick time
   int32_t prefix_blocks = 0;
   bool prefill_done = false;
+  // Served by another endpoint than the one picked (the proxy fell back; Scheduler::OnServedBy):
+  // `endpoint` and the load fields now describe that endpoint, and the request's timings
+  // include the failed attempt, so they teach nothing about either endpoint's speed.
+  bool reassigned = false;
 };
 
 using Headers = std::vector<std::pair<std::string, std::string>>;

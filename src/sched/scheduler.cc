@@ -244,7 +244,7 @@ PickHandle Scheduler::Commit(const CycleState& cycle, const Candidate& primary,
                                  .prefix_blocks = primary.prefix_blocks,
                                  .prefill_done = false};
   slot.chain.kept = false;
-  if (producer_ != nullptr && producer_->options().index_responses && cycle.prefix_matched) {
+  if (producer_ != nullptr && cycle.prefix_matched) {
     const InferenceRequest& request = *cycle.request;
     PromptChain& chain = slot.chain;
     chain.kept = true;
@@ -294,6 +294,44 @@ bool Scheduler::OnFirstToken(PickHandle handle, Time now) {
   return true;
 }
 
+bool Scheduler::OnServedBy(PickHandle handle, const Endpoint& served) {
+  InFlightSlot* slot = Lookup(handle);
+  if (slot == nullptr) return false;
+  if (served.id >= states_.size() || !states_[served.id].bound ||
+      states_[served.id].address != served.address) {
+    return false;
+  }
+  InFlightRequest& r = slot->request;
+  EndpointState& to = states_[served.id];
+  if (served.id == r.endpoint && to.epoch == slot->epoch) return true;
+  EndpointState& from = states_[r.endpoint];
+  if (from.epoch == slot->epoch) {
+    --from.load.requests;
+    if (!r.prefill_done) {
+      --from.load.prefill_requests;
+      from.load.prefill_tokens -= r.uncached_tokens;
+    }
+  }
+  r.endpoint = served.id;
+  r.uncached_tokens = r.prompt_tokens;
+  r.prefix_blocks = 0;
+  r.prefill_ahead_tokens = to.load.prefill_tokens;
+  r.decoding_at_pick = to.load.decoding();
+  r.reassigned = true;
+  slot->epoch = to.epoch;
+  ++to.load.requests;
+  if (!r.prefill_done) {
+    ++to.load.prefill_requests;
+    to.load.prefill_tokens += r.uncached_tokens;
+  }
+  const PromptChain& chain = slot->chain;
+  if (producer_ != nullptr && chain.kept && chain.block_bytes == producer_->block_bytes() &&
+      chain.max_blocks == producer_->max_blocks()) {
+    producer_->RecordServed(served, chain.blocks);
+  }
+  return true;
+}
+
 bool Scheduler::OnComplete(PickHandle handle, Time now, const Completion& completion) {
   InFlightSlot* slot = Lookup(handle);
   if (slot == nullptr) return false;
@@ -302,8 +340,9 @@ bool Scheduler::OnComplete(PickHandle handle, Time now, const Completion& comple
   EndpointState& state = states_[r.endpoint];
   if (state.epoch == slot->epoch) --state.load.requests;
   const PromptChain& chain = slot->chain;
-  if (chain.kept && completion.success && !completion.response_text.empty() &&
-      state.epoch == slot->epoch && chain.block_bytes == producer_->block_bytes() &&
+  if (chain.kept && producer_->options().index_responses && completion.success &&
+      !completion.response_text.empty() && state.epoch == slot->epoch &&
+      chain.block_bytes == producer_->block_bytes() &&
       chain.max_blocks == producer_->max_blocks()) {
     producer_->RecordResponse(r.endpoint, chain.blocks, chain.tail, chain.seed,
                               completion.response_text);

@@ -120,6 +120,13 @@ class Scheduler {
   // The first response byte/token arrived: ends the request's prefill (its tokens leave the
   // endpoint's prefill load) and teaches the TTFT model. False for an unknown handle.
   bool OnFirstToken(PickHandle handle, Time now);
+  // The proxy reports that another endpoint than the primary served the request (it walked
+  // the fallback list: the gateway's retry, Envoy's x-gateway-destination-endpoint-served).
+  // The request's in-flight load moves to `served`, its prompt is recorded in the prefix
+  // index for `served` (the primary keeps its entries until they age out), and its completion
+  // (and indexed response) counts there. Its prefill is charged in full: what `served` already
+  // held is not known here. False for an unknown handle or an endpoint no snapshot bound.
+  bool OnServedBy(PickHandle handle, const Endpoint& served);
   // The response ended (any outcome): in-flight −1. Every handle must be completed once.
   bool OnComplete(PickHandle handle, Time now, const Completion& completion = {});
   // Forgets an endpoint that left the pool: prefix entries, load, sessions, learned rates.
@@ -153,8 +160,9 @@ class Scheduler {
     uint32_t epoch = 0;  // bumped on removal: completions of older picks are ignored
     EndpointLoad load;
   };
-  // What the producer's indexResponses needs at completion to continue the prompt's hash
-  // chain over the response (kept only when it is on; the vectors are reused with the slot).
+  // The prompt's hash chain as recorded at the pick, kept whenever the prompt was hashed: for
+  // OnServedBy, and for indexResponses to continue the chain over the response (the vectors
+  // are reused with the slot).
   struct PromptChain {
     bool kept = false;
     std::vector<uint64_t> blocks;  // the prompt's hashes as recorded at the pick

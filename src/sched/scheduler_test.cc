@@ -297,6 +297,80 @@ TEST(Scheduler, IndexResponsesIgnoresFailuresEmptyResponsesAndRemovedEndpoints) 
   EXPECT_EQ(scheduler->prefix_index()->size(), 0);
 }
 
+TEST(Scheduler, ServedByAnotherEndpointMovesTheLoadTheIndexAndTheCompletion) {
+  Rng rng(1);
+  auto scheduler = Make(kIndexResponses, rng);
+  std::vector<Endpoint> eps = {MakeEndpoint(0), MakeEndpoint(1), MakeEndpoint(2)};
+  const std::string prompt = Text(64 * 8 + 10, 'a');  // 8 blocks, ~131 tokens
+  InferenceRequest request = Request(prompt);
+  auto pick = scheduler->Pick(request, eps, Time{0});
+  ASSERT_TRUE(pick.ok());
+  const EndpointId primary = pick->primary();
+  const EndpointId served = (primary + 1) % 3;
+  EXPECT_EQ(scheduler->LoadOf(primary).prefill_tokens, 131);
+
+  // The proxy walked the fallback list: the request is served elsewhere.
+  ASSERT_TRUE(scheduler->OnServedBy(pick->handle, eps[served]));
+  EXPECT_EQ(scheduler->LoadOf(primary).requests, 0);
+  EXPECT_EQ(scheduler->LoadOf(primary).prefill_requests, 0);
+  EXPECT_EQ(scheduler->LoadOf(primary).prefill_tokens, 0);
+  EXPECT_EQ(scheduler->LoadOf(served).requests, 1);
+  EXPECT_EQ(scheduler->LoadOf(served).prefill_requests, 1);
+  EXPECT_EQ(scheduler->LoadOf(served).prefill_tokens, 131);  // charged in full
+  EXPECT_EQ(scheduler->Stats().in_flight, 1);
+  // Its engine caches the prompt now; the primary keeps what the pick recorded.
+  EXPECT_EQ(MatchedBlocks(*scheduler, eps, prompt, served), 8);
+  EXPECT_EQ(MatchedBlocks(*scheduler, eps, prompt, primary), 8);
+  // Reporting the same endpoint again changes nothing.
+  ASSERT_TRUE(scheduler->OnServedBy(pick->handle, eps[served]));
+  EXPECT_EQ(scheduler->LoadOf(served).requests, 1);
+
+  EXPECT_TRUE(scheduler->OnFirstToken(pick->handle, Time{1000}));
+  EXPECT_EQ(scheduler->LoadOf(served).prefill_tokens, 0);
+  EXPECT_EQ(scheduler->LoadOf(served).decoding(), 1);
+  // The response is indexed where it was generated.
+  const std::string response = Text(size_t{64} * 5, 'k');
+  Completion done;
+  done.response_text = response;
+  EXPECT_TRUE(scheduler->OnComplete(pick->handle, Time{2000}, done));
+  EXPECT_EQ(scheduler->LoadOf(served).requests, 0);
+  EXPECT_EQ(scheduler->LoadOf(primary).requests, 0);
+  const std::string next = prompt + response + Text(300, 'u');
+  EXPECT_EQ(MatchedBlocks(*scheduler, eps, next, served), 13);
+  EXPECT_EQ(MatchedBlocks(*scheduler, eps, next, primary), 8);
+  // A completed handle, or an endpoint no snapshot has shown, is refused.
+  EXPECT_FALSE(scheduler->OnServedBy(pick->handle, eps[primary]));
+  InferenceRequest again = Request(prompt);
+  auto second = scheduler->Pick(again, eps, Time{3000});
+  ASSERT_TRUE(second.ok());
+  EXPECT_FALSE(scheduler->OnServedBy(second->handle, MakeEndpoint(7)));
+  Endpoint renamed = eps[served];
+  renamed.address = "10.9.9.9:8000";
+  EXPECT_FALSE(scheduler->OnServedBy(second->handle, renamed));
+  EXPECT_EQ(scheduler->LoadOf(second->primary()).requests, 1);
+  EXPECT_TRUE(scheduler->OnComplete(second->handle, Time{4000}));
+}
+
+TEST(Scheduler, ServedByWorksWithoutIndexResponsesAndAfterThePrimaryWasRemoved) {
+  Rng rng(1);
+  auto scheduler = Make("plugins:\n- type: prefix-cache-scorer\n", rng);
+  std::vector<Endpoint> eps = {MakeEndpoint(0), MakeEndpoint(1)};
+  const std::string prompt = Text(size_t{64} * 4, 'a');
+  InferenceRequest request = Request(prompt);
+  auto pick = scheduler->Pick(request, eps, Time{0});
+  ASSERT_TRUE(pick.ok());
+  const EndpointId primary = pick->primary();
+  const EndpointId served = 1 - primary;
+  scheduler->RemoveEndpoint(primary);  // it died: that is why the proxy fell back
+  ASSERT_TRUE(scheduler->OnServedBy(pick->handle, eps[served]));
+  EXPECT_EQ(scheduler->LoadOf(primary).requests, 0);
+  EXPECT_EQ(scheduler->LoadOf(served).requests, 1);
+  EXPECT_EQ(scheduler->prefix_index()->EntriesOf(served), 4);
+  EXPECT_TRUE(scheduler->OnComplete(pick->handle, Time{10}));
+  EXPECT_EQ(scheduler->LoadOf(served).requests, 0);
+  EXPECT_EQ(scheduler->LoadOf(served).prefill_tokens, 0);
+}
+
 TEST(Scheduler, IndexResponsesStopsAtTheMatchCap) {
   Rng rng(1);
   auto scheduler = Make(R"(plugins:

@@ -138,8 +138,9 @@ void ExpectExchange(harness::EnvoyClient& client, Pipeline& pipeline, bool strea
   harness::UpstreamResponse upstream =
       harness::ForwardToEndpoint(endpoints.front(), spec.path, request.body);
   ASSERT_EQ(upstream.status, 200) << upstream.body;
-  auto response = DriveResponse(*stream, upstream.status, upstream.content_type,
-                                harness::SplitIntoChunks(upstream.body, 100));
+  auto response =
+      DriveResponse(*stream, upstream.status, upstream.content_type,
+                    harness::SplitIntoChunks(upstream.body, 100), false, endpoints.front());
   ASSERT_TRUE(response.headers_reply.has_value());
   EXPECT_EQ(MutationHeader(response.headers_reply->response_headers().response().header_mutation(),
                            "agent-execution-profile"),
@@ -241,6 +242,43 @@ TEST_F(ExtProcSimTest, ClientCancelAfterThePickReleasesTheEndpoint) {
     std::this_thread::yield();
   }
   EXPECT_EQ(pipeline_->InFlight(primary), 0);
+}
+
+// Envoy walked the fallback list (the primary refused the connection) and says so in the
+// response headers' metadata: the request and its load move to that endpoint (the prefix index
+// follows too: PipelineTest.AnEndpointReportedAsServingTakesOverTheRequest).
+TEST_F(ExtProcSimTest, TheEndpointEnvoyReportsAsServedTakesOverTheRequest) {
+  auto stream = client_->Open();
+  RequestSpec spec;
+  spec.path = "/v1/chat/completions";
+  spec.body = ChatBody(false, std::string(3000, 'f'));
+  auto request = DriveRequest(*stream, spec);
+  ASSERT_TRUE(request.headers_reply.has_value());
+  auto pick = harness::ReadPick(*request.headers_reply);
+  ASSERT_GE(pick.endpoints.size(), 2u);
+  const std::string primary = pick.endpoints[0];
+  const std::string fallback = pick.endpoints[1];
+  EXPECT_EQ(pipeline_->InFlight(primary), 1);
+
+  harness::UpstreamResponse upstream =
+      harness::ForwardToEndpoint(fallback, spec.path, request.body);
+  ASSERT_EQ(upstream.status, 200) << upstream.body;
+  ASSERT_TRUE(stream->Send(harness::ResponseHeaders(200, upstream.content_type, false, fallback)));
+  auto headers_reply = stream->Receive();
+  ASSERT_TRUE(headers_reply.has_value());
+  EXPECT_TRUE(headers_reply->has_response_headers());
+  EXPECT_EQ(pipeline_->InFlight(primary), 0);
+  EXPECT_EQ(pipeline_->InFlight(fallback), 1);
+  ASSERT_TRUE(stream->Send(harness::ResponseBody(upstream.body, true)));
+  auto body_reply = stream->Receive();
+  ASSERT_TRUE(body_reply.has_value());
+  EXPECT_EQ(body_reply->response_body().response().body_mutation().streamed_response().body(),
+            upstream.body);
+  stream->CloseSend();
+  EXPECT_FALSE(stream->Receive().has_value());
+  EXPECT_TRUE(stream->Finish().ok());
+  EXPECT_EQ(pipeline_->InFlight(fallback), 0);
+  EXPECT_EQ(pipeline_->SchedulerStats().in_flight, 0);
 }
 
 TEST_F(ExtProcSimTest, ConcurrentStreamsSpreadOverTheFleet) {

@@ -44,6 +44,10 @@ class Backend {
   // `headers` have lower-case names; `subset` = envoy.lb.subset_hint addresses, empty = all.
   virtual AdmitResult Admit(std::string_view path, const HeaderList& headers, std::string_view body,
                             std::span<const std::string> subset) = 0;
+  // The proxy reports the endpoint ("ip:port") that actually served the request (Envoy's
+  // envoy.lb x-gateway-destination-endpoint-served metadata on the response headers); called
+  // before OnResponseHeaders, only when the metadata is present.
+  virtual void OnServedBy(void* /*ctx*/, std::string_view /*endpoint*/) {}
   virtual void OnResponseHeaders(void* ctx, int status, std::string_view content_type) = 0;
   virtual void OnResponseBody(void* ctx, std::string_view chunk, bool end_of_stream) = 0;
   // Idempotent; called on completion, cancel and error.

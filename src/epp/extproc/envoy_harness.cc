@@ -168,8 +168,14 @@ ext_proc_pb::ProcessingRequest RequestTrailers() {
 }
 
 ext_proc_pb::ProcessingRequest ResponseHeaders(int status, std::string_view content_type,
-                                               bool end_of_stream) {
+                                               bool end_of_stream, std::string_view served) {
   ext_proc_pb::ProcessingRequest request;
+  if (!served.empty()) {
+    google::protobuf::Struct& lb =
+        (*request.mutable_metadata_context()
+              ->mutable_filter_metadata())[std::string(kLbMetadataNamespace)];
+    (*lb.mutable_fields())[std::string(kServedKey)].set_string_value(std::string(served));
+  }
   auto* http = request.mutable_response_headers();
   AddEnvoyHeader(http->mutable_headers(), ":status", fmt::format("{}", status));
   if (!content_type.empty()) AddEnvoyHeader(http->mutable_headers(), "content-type", content_type);
@@ -286,9 +292,10 @@ RequestOutcome DriveRequest(EnvoyStream& stream, const RequestSpec& spec) {
 }
 
 ResponseOutcome DriveResponse(EnvoyStream& stream, int status, std::string_view content_type,
-                              const std::vector<std::string>& chunks, bool trailers) {
+                              const std::vector<std::string>& chunks, bool trailers,
+                              std::string_view served) {
   ResponseOutcome outcome;
-  stream.Send(ResponseHeaders(status, content_type, chunks.empty() && !trailers));
+  stream.Send(ResponseHeaders(status, content_type, chunks.empty() && !trailers, served));
   outcome.headers_reply = stream.Receive();
   for (size_t i = 0; i < chunks.size(); ++i) {
     bool last = i + 1 == chunks.size() && !trailers;

@@ -32,8 +32,10 @@ ext_proc_pb::ProcessingRequest RequestBody(
     std::string_view chunk, bool end_of_stream,
     const std::optional<std::vector<std::string>>& subset = std::nullopt);
 ext_proc_pb::ProcessingRequest RequestTrailers();
+// With `served` non-empty, the metadata_context says which endpoint served the response
+// (envoy.lb {x-gateway-destination-endpoint-served: served}), as Envoy sends it.
 ext_proc_pb::ProcessingRequest ResponseHeaders(int status, std::string_view content_type,
-                                               bool end_of_stream);
+                                               bool end_of_stream, std::string_view served = {});
 ext_proc_pb::ProcessingRequest ResponseBody(std::string_view chunk, bool end_of_stream);
 ext_proc_pb::ProcessingRequest ResponseTrailers();
 // Adds envoy.lb.subset_hint {x-gateway-destination-endpoint-subset: [addresses]}.
@@ -99,10 +101,12 @@ struct ResponseOutcome {
   std::optional<ext_proc_pb::ProcessingResponse> trailers_reply;
 };
 
-// Sends response headers, then each chunk (the last with end_of_stream unless `trailers`),
-// reading the echoed chunk(s) after each one as Envoy forwards them downstream.
+// Sends response headers (with the served endpoint in their metadata when `served` is not
+// empty), then each chunk (the last with end_of_stream unless `trailers`), reading the echoed
+// chunk(s) after each one as Envoy forwards them downstream.
 ResponseOutcome DriveResponse(EnvoyStream& stream, int status, std::string_view content_type,
-                              const std::vector<std::string>& chunks, bool trailers = false);
+                              const std::vector<std::string>& chunks, bool trailers = false,
+                              std::string_view served = {});
 
 // The pick as Envoy reads it from the request headers reply.
 struct Pick {

@@ -30,6 +30,7 @@ class FakeBackend final : public Backend {
     int id = 0;
     int response_status = -1;
     std::string content_type;
+    std::string served_by;  // OnServedBy's endpoint
     std::string response_body;
     bool response_ended = false;
     int done_calls = 0;
@@ -90,6 +91,10 @@ class FakeBackend final : public Backend {
     ctx->id = static_cast<int>(contexts_.size());
     contexts_.push_back(ctx);
     return BackendAdmission{endpoints_, ctx, upstream_headers_, response_headers_};
+  }
+  void OnServedBy(void* ctx, std::string_view endpoint) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    static_cast<Context*>(ctx)->served_by = std::string(endpoint);
   }
   void OnResponseHeaders(void* ctx, int status, std::string_view content_type) override {
     std::lock_guard<std::mutex> lock(mu_);

@@ -37,6 +37,10 @@ AdmitResult PipelineBackend::Admit(std::string_view path, const HeaderList& head
   return out;
 }
 
+void PipelineBackend::OnServedBy(void* ctx, std::string_view endpoint) {
+  if (ctx != nullptr) pipeline_->OnServedBy(*static_cast<RequestContext*>(ctx), endpoint);
+}
+
 void PipelineBackend::OnResponseHeaders(void* ctx, int status, std::string_view content_type) {
   if (ctx != nullptr) {
     pipeline_->OnResponseHeaders(*static_cast<RequestContext*>(ctx), status, content_type);

@@ -77,6 +77,17 @@ void AppendChunks(std::string_view body, bool end_of_stream, SetBody set_body, R
   } while (offset < body.size());
 }
 
+// The value at namespace `ns`, key `key` of a message's metadata_context; null if absent.
+const google::protobuf::Value* MetadataField(const ext_proc_pb::ProcessingRequest& request,
+                                             std::string_view ns, std::string_view key) {
+  if (!request.has_metadata_context()) return nullptr;
+  const auto& namespaces = request.metadata_context().filter_metadata();
+  auto found = namespaces.find(std::string(ns));
+  if (found == namespaces.end()) return nullptr;
+  auto field = found->second.fields().find(std::string(key));
+  return field == found->second.fields().end() ? nullptr : &field->second;
+}
+
 }  // namespace
 
 std::string ErrorJson(std::string_view message, std::string_view type, int code) {
@@ -149,6 +160,7 @@ absl::Status StreamProcessor::Handle(const ext_proc_pb::ProcessingRequest& reque
       CaptureSubset(request);
       return OnRequestTrailers(out);
     case ext_proc_pb::ProcessingRequest::kResponseHeaders:
+      if (phase_ == Phase::kAdmitted) ReportServed(request);
       return OnResponseHeaders(request.response_headers(), out);
     case ext_proc_pb::ProcessingRequest::kResponseBody:
       return OnResponseBody(request.response_body(), out);
@@ -160,15 +172,18 @@ absl::Status StreamProcessor::Handle(const ext_proc_pb::ProcessingRequest& reque
   return Errorf(absl::StatusCode::kInvalidArgument, "ProcessingRequest without a request");
 }
 
+void StreamProcessor::ReportServed(const ext_proc_pb::ProcessingRequest& request) {
+  const google::protobuf::Value* served = MetadataField(request, kLbMetadataNamespace, kServedKey);
+  if (served != nullptr && served->has_string_value() && !served->string_value().empty()) {
+    backend_.OnServedBy(ctx_.get(), served->string_value());
+  }
+}
+
 void StreamProcessor::CaptureSubset(const ext_proc_pb::ProcessingRequest& request) {
-  if (!request.has_metadata_context()) return;
-  const auto& namespaces = request.metadata_context().filter_metadata();
-  auto ns = namespaces.find(std::string(kSubsetNamespace));
-  if (ns == namespaces.end()) return;
-  auto field = ns->second.fields().find(std::string(kSubsetKey));
-  if (field == ns->second.fields().end()) return;
+  const google::protobuf::Value* field = MetadataField(request, kSubsetNamespace, kSubsetKey);
+  if (field == nullptr) return;
   std::vector<std::string> subset;
-  const google::protobuf::Value& value = field->second;
+  const google::protobuf::Value& value = *field;
   if (value.has_list_value()) {
     for (const auto& item : value.list_value().values()) {
       if (item.has_string_value() && !item.string_value().empty()) {

@@ -31,6 +31,8 @@ using Replies = google::protobuf::RepeatedPtrField<ext_proc_pb::ProcessingRespon
 inline constexpr size_t kMaxBodyChunkBytes = 62000;
 inline constexpr std::string_view kDestinationHeader = "x-gateway-destination-endpoint";
 inline constexpr std::string_view kLbMetadataNamespace = "envoy.lb";
+// In kLbMetadataNamespace of the response's metadata_context: the endpoint that served it.
+inline constexpr std::string_view kServedKey = "x-gateway-destination-endpoint-served";
 inline constexpr std::string_view kSubsetNamespace = "envoy.lb.subset_hint";
 inline constexpr std::string_view kSubsetKey = "x-gateway-destination-endpoint-subset";
 // Lower case: HTTP/2 forbids upper-case field names, and header names are case-insensitive.
@@ -87,6 +89,9 @@ class StreamProcessor {
 
   // Reads envoy.lb.subset_hint from a message's metadata_context, if it carries one.
   void CaptureSubset(const ext_proc_pb::ProcessingRequest& request);
+  // Tells the backend which endpoint served the request, if the response headers' metadata
+  // says (envoy.lb x-gateway-destination-endpoint-served).
+  void ReportServed(const ext_proc_pb::ProcessingRequest& request);
   // Body complete (or bodiless): admit, then answer headers (+ body chunks when has_body).
   void Admit(bool has_body, Replies& out);
   void Reject(int http_status, std::string_view json_body, std::string_view dropped_reason,

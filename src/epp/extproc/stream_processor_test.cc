@@ -323,6 +323,38 @@ TEST_F(StreamProcessorTest, ResponseHeadersGetTheProfileHeaderAndReportStatus) {
   EXPECT_EQ(backend_.context(0).done_calls, 0);
 }
 
+TEST_F(StreamProcessorTest, TheServedEndpointInTheResponseMetadataReachesTheBackend) {
+  backend_.Admit({"10.0.0.7:8000", "10.0.0.9:80"});
+  SendRequest("{}");
+  ReplyList replies = Send(harness::ResponseHeaders(200, "application/json", false, "10.0.0.9:80"));
+  ASSERT_EQ(replies.size(), 1u);
+  EXPECT_TRUE(replies[0].has_response_headers());
+  EXPECT_EQ(backend_.context(0).served_by, "10.0.0.9:80");
+  EXPECT_EQ(backend_.context(0).response_status, 200);
+
+  // Without the metadata, with another namespace, an empty value or a non-string value:
+  // nothing is reported.
+  for (int variant = 0; variant < 4; ++variant) {
+    SCOPED_TRACE(variant);
+    processor_ = std::make_unique<StreamProcessor>(backend_);
+    SendRequest("{}");
+    auto headers = harness::ResponseHeaders(200, "application/json", false);
+    auto& namespaces = *headers.mutable_metadata_context()->mutable_filter_metadata();
+    if (variant == 1) {
+      (*namespaces["envoy.lb.other"].mutable_fields())[std::string(kServedKey)].set_string_value(
+          "10.0.0.9:80");
+    } else if (variant == 2) {
+      (*namespaces[std::string(kLbMetadataNamespace)].mutable_fields())[std::string(kServedKey)]
+          .set_string_value("");
+    } else if (variant == 3) {
+      (*namespaces[std::string(kLbMetadataNamespace)].mutable_fields())[std::string(kServedKey)]
+          .set_number_value(1);
+    }
+    Send(headers);
+    EXPECT_EQ(backend_.context(backend_.admits().size() - 1).served_by, "");
+  }
+}
+
 TEST_F(StreamProcessorTest, ResponseBodyStreamsThroughAndCompletesOnce) {
   SendRequest("{}");
   Send(harness::ResponseHeaders(200, "text/event-stream", false));

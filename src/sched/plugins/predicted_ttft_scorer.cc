@@ -95,7 +95,7 @@ void PredictedTtftScorer::PreRequest(const CycleState& /*cycle*/, const Candidat
 
 void PredictedTtftScorer::OnPrefillDone(const InFlightRequest& request,
                                         std::optional<Duration> ttft) {
-  if (!ttft || *ttft <= Duration::zero()) return;
+  if (!ttft || *ttft <= Duration::zero() || request.reassigned) return;
   const double tokens = static_cast<double>(request.prefill_ahead_tokens + request.uncached_tokens);
   const double observed = ToSeconds(*ttft);
   FitOverhead(tokens, observed);

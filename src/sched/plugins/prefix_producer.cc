@@ -129,6 +129,12 @@ void ApproxPrefixCacheProducer::PreRequest(const CycleState& cycle, const Candid
   index_.Record(primary.id(), cycle.request->hashes.blocks);
 }
 
+void ApproxPrefixCacheProducer::RecordServed(const Endpoint& endpoint,
+                                             std::span<const uint64_t> prompt_blocks) {
+  index_.SetCapacity(endpoint.id, CapacityFor(endpoint));
+  index_.Record(endpoint.id, prompt_blocks);
+}
+
 void ApproxPrefixCacheProducer::RecordResponse(EndpointId endpoint,
                                                std::span<const uint64_t> prompt_blocks,
                                                std::string_view tail, uint64_t seed,

@@ -68,6 +68,9 @@ class ApproxPrefixCacheProducer final : public Plugin {
   // cap are not hashed; a prompt that already reached the cap adds nothing.
   void RecordResponse(EndpointId endpoint, std::span<const uint64_t> prompt_blocks,
                       std::string_view tail, uint64_t seed, std::string_view response);
+  // The proxy sent the request to `endpoint` instead of the primary it was recorded for at
+  // the pick: that endpoint's engine caches the prompt, so its blocks are recorded there too.
+  void RecordServed(const Endpoint& endpoint, std::span<const uint64_t> prompt_blocks);
   void OnEndpointRemoved(EndpointId endpoint) override { index_.RemoveEndpoint(endpoint); }
 
   const PrefixIndex& index() const { return index_; }
