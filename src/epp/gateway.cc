@@ -98,7 +98,8 @@ http::ClientRequest UpstreamRequest(const http::Request& request, const std::str
                                     const std::vector<std::pair<std::string, std::string>>& headers,
                                     const Admission& admission) {
   http::ClientRequest out = http::ClientRequest::Make(
-      request.method(), fmt::format("http://{}{}", endpoint, request.target()), request.body());
+      request.method(), fmt::format("http://{}{}", endpoint, request.target()),
+      admission.body ? *admission.body : request.body());
   for (const auto& [name, value] : headers) {
     if (!IsHopHeader(name)) out.headers.emplace_back(name, value);
   }

@@ -12,6 +12,7 @@
 #include "core/http/errors.h"
 #include "core/status.h"
 #include "epp/ascii.h"
+#include "epp/model_rewrite.h"
 
 namespace zumik::epp {
 namespace json = boost::json;
@@ -421,6 +422,9 @@ std::variant<Admission, Rejection> Pipeline::AdmitOnce(
     admission.endpoints.push_back(candidates[index].address);
   }
   for (auto& header : pick->response_headers) admission.response_headers.push_back(header);
+  if (!request.target_model.empty() && request.target_model != request.model) {
+    admission.body = RewriteModel(body, request.target_model);
+  }
   ctx->handle = pick->handle;
   ctx->primary = admission.endpoints.front();
   // The response text continues the hashed prompt: completions append it, chat and the

@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -67,6 +68,9 @@ struct Admission {
   // response (e.g. a session token from a session-affinity scorer).
   std::vector<std::pair<std::string, std::string>> upstream_headers;
   std::vector<std::pair<std::string, std::string>> response_headers;
+  // The body to send upstream instead of the client's, when admission changed it: a model-name
+  // rewrite header names the model the endpoint serves the request as (RewriteModel).
+  std::optional<std::string> body;
 };
 
 struct Rejection {

@@ -117,6 +117,30 @@ TEST_F(PipelineTest, SamePromptPrefixGoesToTheSameEndpoint) {
   ExpectRoutedTo(*p, prompt, a.endpoints.front());
 }
 
+TEST_F(PipelineTest, AModelRewriteHeaderRewritesTheUpstreamBody) {
+  SetUpPool(2);
+  auto p = Make();
+  const std::string body = R"({"model":"alias", "prompt":"hi","max_tokens":2})";
+  for (const char* header : {"x-llm-d-model-name-rewrite", "X-Gateway-Model-Name-Rewrite"}) {
+    auto r = p->Admit("/v1/completions", {{header, "lora-7"}}, body, {});
+    ASSERT_TRUE(std::holds_alternative<Admission>(r));
+    auto& a = std::get<Admission>(r);
+    ASSERT_TRUE(a.body.has_value()) << header;
+    EXPECT_EQ(*a.body, R"({"model":"lora-7", "prompt":"hi","max_tokens":2})");
+    EXPECT_EQ(a.ctx->model, "alias");
+    EXPECT_EQ(a.ctx->target_model, "lora-7");
+    p->OnDone(*a.ctx);
+  }
+  // No header, an empty one, or the same name: the client's body goes as it is.
+  for (const HeaderList& headers : {HeaderList{}, HeaderList{{"x-llm-d-model-name-rewrite", ""}},
+                                    HeaderList{{"x-llm-d-model-name-rewrite", "alias"}}}) {
+    auto r = p->Admit("/v1/completions", headers, body, {});
+    ASSERT_TRUE(std::holds_alternative<Admission>(r));
+    EXPECT_FALSE(std::get<Admission>(r).body.has_value());
+    p->OnDone(*std::get<Admission>(r).ctx);
+  }
+}
+
 TEST_F(PipelineTest, AnEndpointReportedAsServingTakesOverTheRequest) {
   SetUpPool(4);
   auto p = Make();

@@ -170,6 +170,19 @@ TEST(EppGateway, ProxiesCompletionsAndAddsTheProfileHeader) {
   EXPECT_EQ(models->status, 200);
   EXPECT_NE(models->body.find(kModel), std::string::npos);
   EXPECT_EQ(models->Header("Agent-Execution-Profile"), "byoc_epp");
+
+  // A model-name rewrite header: the replica is asked for the rewritten model. It serves only
+  // kModel, so the client's name alone is its 404 model_not_found.
+  const std::string aliased =
+      R"({"model":"team-alias","prompt":"Hello there","max_tokens":4,"temperature":0.50})";
+  auto unknown = fleet.Post("/v1/completions", aliased);
+  ASSERT_TRUE(unknown.ok());
+  EXPECT_EQ(unknown->status, 404) << unknown->body;
+  auto rewritten =
+      fleet.Post("/v1/completions", aliased, {{"x-llm-d-model-name-rewrite", std::string(kModel)}});
+  ASSERT_TRUE(rewritten.ok());
+  EXPECT_EQ(rewritten->status, 200) << rewritten->body;
+  EXPECT_EQ(boost::json::parse(rewritten->body).at("model").as_string(), kModel);
 }
 
 // The Responses API's stored responses live on the replica that answered (vLLM keeps them in

@@ -244,6 +244,30 @@ TEST_F(ExtProcSimTest, ClientCancelAfterThePickReleasesTheEndpoint) {
   EXPECT_EQ(pipeline_->InFlight(primary), 0);
 }
 
+// A model-name rewrite: Envoy forwards the body the EPP sends back, with the target model and
+// its new Content-Length, and the replica serves it (it knows only kModel).
+TEST_F(ExtProcSimTest, AModelRewriteHeaderRewritesTheForwardedBody) {
+  auto stream = client_->Open();
+  RequestSpec spec;
+  spec.path = "/v1/chat/completions";
+  spec.headers = {{"x-llm-d-model-name-rewrite", kModel}};
+  spec.body = R"({"model":"alias","messages":[{"role":"user","content":"hi"}],"max_tokens":4})";
+  auto request = DriveRequest(*stream, spec);
+  ASSERT_FALSE(request.immediate.has_value()) << request.immediate->DebugString();
+  ASSERT_TRUE(request.headers_reply.has_value());
+  const std::string expected = fmt::format(
+      R"({{"model":"{}","messages":[{{"role":"user","content":"hi"}}],"max_tokens":4}})", kModel);
+  EXPECT_EQ(request.body, expected);
+  auto pick = harness::ReadPick(*request.headers_reply);
+  EXPECT_EQ(pick.content_length, std::to_string(expected.size()));
+  ASSERT_FALSE(pick.endpoints.empty());
+  harness::UpstreamResponse upstream =
+      harness::ForwardToEndpoint(pick.endpoints.front(), spec.path, request.body);
+  EXPECT_EQ(upstream.status, 200) << upstream.body;
+  stream->Cancel();
+  EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::CANCELLED);
+}
+
 // Envoy walked the fallback list (the primary refused the connection) and says so in the
 // response headers' metadata: the request and its load move to that endpoint (the prefix index
 // follows too: PipelineTest.AnEndpointReportedAsServingTakesOverTheRequest).

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -23,6 +24,9 @@ struct BackendAdmission {
   std::shared_ptr<void> ctx;
   HeaderList upstream_headers;  // added to the request Envoy forwards upstream
   HeaderList response_headers;  // added to the response Envoy returns to the client
+  // Replaces the request body Envoy forwards (and its Content-Length), when admission changed
+  // it (a model-name rewrite).
+  std::optional<std::string> body;
 };
 
 struct BackendRejection {

@@ -41,7 +41,7 @@ class NullBackend final : public Backend {
  public:
   AdmitResult Admit(std::string_view, const HeaderList&, std::string_view,
                     std::span<const std::string>) override {
-    return BackendAdmission{{"10.0.0.1:8000", "10.0.0.2:8000"}, ctx_, {}, {}};
+    return BackendAdmission{{"10.0.0.1:8000", "10.0.0.2:8000"}, ctx_, {}, {}, std::nullopt};
   }
   void OnResponseHeaders(void*, int, std::string_view) override {}
   void OnResponseBody(void*, std::string_view, bool) override {}

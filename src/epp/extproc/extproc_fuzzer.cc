@@ -19,20 +19,24 @@ using namespace zumik::epp::extproc;
 class FuzzBackend final : public Backend {
  public:
   explicit FuzzBackend(uint8_t mode) : mode_(mode) {}
-  AdmitResult Admit(std::string_view, const HeaderList&, std::string_view,
+  AdmitResult Admit(std::string_view, const HeaderList&, std::string_view body,
                     std::span<const std::string> subset) override {
     switch (mode_ % 4) {
       case 0:
         return BackendRejection{429, R"({"error":{}})", "rejected-saturated", false, ""};
       case 1:
-        return BackendAdmission{{}, std::make_shared<int>(0), {}, {}};
+        return BackendAdmission{{}, std::make_shared<int>(0), {}, {}, std::nullopt};
       default: {
         std::vector<std::string> endpoints(subset.begin(), subset.end());
         if (endpoints.empty()) endpoints = {"10.0.0.1:8000", "10.0.0.2:8000"};
         return BackendAdmission{endpoints,
                                 std::make_shared<int>(1),
                                 {{"x-request-id", "r"}},
-                                {{"x-session-token", "s"}}};
+                                {{"x-session-token", "s"}},
+                                // Odd lengths: the body Envoy forwards is replaced (a rewrite).
+                                body.size() % 2 == 1
+                                    ? std::optional<std::string>(R"({"model":"rewritten"})")
+                                    : std::nullopt};
       }
     }
   }

@@ -90,7 +90,7 @@ class FakeBackend final : public Backend {
     auto ctx = std::make_shared<Context>();
     ctx->id = static_cast<int>(contexts_.size());
     contexts_.push_back(ctx);
-    return BackendAdmission{endpoints_, ctx, upstream_headers_, response_headers_};
+    return BackendAdmission{endpoints_, ctx, upstream_headers_, response_headers_, std::nullopt};
   }
   void OnServedBy(void* ctx, std::string_view endpoint) override {
     std::lock_guard<std::mutex> lock(mu_);

@@ -34,6 +34,7 @@ AdmitResult PipelineBackend::Admit(std::string_view path, const HeaderList& head
   out.ctx = std::move(admission.ctx);
   out.upstream_headers = std::move(admission.upstream_headers);
   out.response_headers = std::move(admission.response_headers);
+  out.body = std::move(admission.body);
   return out;
 }
 

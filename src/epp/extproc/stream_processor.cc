@@ -292,6 +292,7 @@ void StreamProcessor::Admit(bool has_body, Replies& out) {
   auto& admission = std::get<BackendAdmission>(result);
   ctx_ = std::move(admission.ctx);
   client_response_headers_ = std::move(admission.response_headers);
+  if (has_body && admission.body) body_ = std::move(*admission.body);
   phase_ = Phase::kAdmitted;
   if (admission.endpoints.empty()) {
     // A backend that admits must pick; treat an empty pick as "no endpoints".

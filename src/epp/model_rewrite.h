@@ -1,0 +1,21 @@
+// The model-name rewrite of the endpoint picker protocol: a request carrying
+// x-llm-d-model-name-rewrite (or x-gateway-model-name-rewrite) is served as that model, so the
+// body the model server gets names it (GIE v1.0 `requestcontrol/director.go` sets
+// body["model"] to the target and updates Content-Length; llm-d-router re-serialises the body
+// only when it changed it).
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace zumik::epp {
+
+// `body` with its top-level "model" value replaced by `model`. Every other byte stays as the
+// client sent it; a body the allocation-free scan is unsure about (a \u escape, a repeated
+// key, very deep nesting, ...) is parsed into a DOM and re-serialised instead, which keeps the
+// members in order. nullopt when `body` is not a JSON object with a string "model" (the
+// request parser has rejected such bodies before any rewrite).
+std::optional<std::string> RewriteModel(std::string_view body, std::string_view model);
+
+}  // namespace zumik::epp

@@ -1,0 +1,49 @@
+#include "epp/model_rewrite.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+#include <string>
+
+namespace zumik::epp {
+namespace {
+
+TEST(RewriteModel, ReplacesOnlyTheTopLevelModelAndKeepsEveryOtherByte) {
+  const std::string body =
+      R"({ "messages": [{"role":"user","content":"model \"x\"","model":"inner"}],)"
+      "\n  \"model\" :  \"meta-llama/Llama-3.1-8B-Instruct\", \"max_tokens\": 1.50e1 }";
+  auto out = RewriteModel(body, "lora-a");
+  ASSERT_TRUE(out.has_value());
+  EXPECT_EQ(*out, R"({ "messages": [{"role":"user","content":"model \"x\"","model":"inner"}],)"
+                  "\n  \"model\" :  \"lora-a\", \"max_tokens\": 1.50e1 }");
+}
+
+TEST(RewriteModel, EscapesTheNewName) {
+  auto out = RewriteModel(R"({"model":"m","prompt":"p"})", "a\"b\\c\nd\x01");
+  ASSERT_TRUE(out.has_value());
+  const boost::json::value parsed = boost::json::parse(*out);
+  EXPECT_EQ(parsed.at("model").as_string(), "a\"b\\c\nd\x01");
+  EXPECT_EQ(parsed.at("prompt").as_string(), "p");
+}
+
+TEST(RewriteModel, BodiesTheScanLeavesToTheDomAreReserialisedInOrder) {
+  // A \u escape, and a repeated model key (the DOM keeps the last, as json.loads does).
+  auto escaped = RewriteModel(R"({"prompt":"caf\u00e9","model":"m","n":1})", "t");
+  ASSERT_TRUE(escaped.has_value());
+  EXPECT_EQ(*escaped, "{\"prompt\":\"caf\xc3\xa9\",\"model\":\"t\",\"n\":1}");
+  auto repeated = RewriteModel(R"({"model":"a","model":"b"})", "t");
+  ASSERT_TRUE(repeated.has_value());
+  EXPECT_EQ(boost::json::parse(*repeated).at("model").as_string(), "t");
+}
+
+TEST(RewriteModel, NoObjectOrNoStringModelIsNotRewritten) {
+  EXPECT_FALSE(RewriteModel("", "t").has_value());
+  EXPECT_FALSE(RewriteModel("[1]", "t").has_value());
+  EXPECT_FALSE(RewriteModel(R"({"prompt":"p"})", "t").has_value());
+  EXPECT_FALSE(RewriteModel(R"({"model":7})", "t").has_value());
+  EXPECT_FALSE(RewriteModel(R"({"model":"m"} trailing)", "t").has_value());
+  EXPECT_FALSE(RewriteModel("{\"model\":\"\xff\"}", "t").has_value());
+}
+
+}  // namespace
+}  // namespace zumik::epp
