@@ -9,6 +9,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <charconv>
+#include <iterator>
 #include <optional>
 
 #include "core/http/errors.h"
@@ -80,6 +81,8 @@ bool IsHopHeader(std::string_view name) {
 
 std::vector<std::pair<std::string, std::string>> RequestHeaders(const http::Request& request) {
   std::vector<std::pair<std::string, std::string>> out;
+  out.reserve(
+      static_cast<size_t>(std::distance(request.headers().begin(), request.headers().end())));
   for (const auto& field : request.headers()) {
     out.emplace_back(std::string(field.name_string()), std::string(field.value()));
   }
@@ -100,6 +103,7 @@ http::ClientRequest UpstreamRequest(const http::Request& request, const std::str
   http::ClientRequest out = http::ClientRequest::Make(
       request.method(), fmt::format("http://{}{}", endpoint, request.target()),
       admission.body ? *admission.body : request.body());
+  out.headers.reserve(headers.size() + admission.upstream_headers.size());
   for (const auto& [name, value] : headers) {
     if (!IsHopHeader(name)) out.headers.emplace_back(name, value);
   }
@@ -109,6 +113,8 @@ http::ClientRequest UpstreamRequest(const http::Request& request, const std::str
 
 http::Headers ResponseHeaders(const http::ClientStream& stream, const Admission& admission) {
   http::Headers out;
+  out.reserve(static_cast<size_t>(std::distance(stream.headers().begin(), stream.headers().end())) +
+              admission.response_headers.size());
   for (const auto& field : stream.headers()) {
     std::string_view name = field.name_string();
     if (IsHopHeader(name) || EqualsIgnoreCase(name, "content-type") ||
