@@ -25,6 +25,7 @@ void AddEppCommand(CLI::App& app) {
     std::string host = "0.0.0.0";
     int listen_http = -1;
     int listen_grpc = -1;
+    int grpc_health_port = -1;
     bool grpc_tls = false;
     std::string grpc_cert;
     std::string grpc_key;
@@ -62,6 +63,10 @@ void AddEppCommand(CLI::App& app) {
   cmd->add_option("--listen-http", f->listen_http, "Gateway port (OpenAI-compatible proxy)")
       ->check(CLI::Range(0, 65535));
   cmd->add_option("--listen-grpc", f->listen_grpc, "Envoy ext_proc gRPC port (upstream: 9002)")
+      ->check(CLI::Range(0, 65535));
+  cmd->add_option("--grpc-health-port", f->grpc_health_port,
+                  "gRPC health alone, plaintext, on this port too (upstream: 9003): for "
+                  "Kubernetes probes, which speak no TLS, with --grpc-tls")
       ->check(CLI::Range(0, 65535));
   cmd->add_flag("--grpc-tls", f->grpc_tls, "TLS on the gRPC port (self-signed unless certs given)");
   cmd->add_option("--grpc-cert", f->grpc_cert, "PEM certificate for --grpc-tls");
@@ -116,6 +121,9 @@ void AddEppCommand(CLI::App& app) {
     if (f->listen_http < 0 && f->listen_grpc < 0) {
       return fail("nothing to serve: give --listen-http PORT and/or --listen-grpc PORT");
     }
+    if (f->grpc_health_port >= 0 && f->listen_grpc < 0) {
+      return fail("--grpc-health-port serves the ext_proc server's health: give --listen-grpc too");
+    }
     epp::EppServiceOptions o;
     o.endpoints = f->endpoints;
     o.endpoints_file = f->endpoints_file;
@@ -127,6 +135,7 @@ void AddEppCommand(CLI::App& app) {
     o.host = f->host;
     o.listen_http = f->listen_http;
     o.listen_grpc = f->listen_grpc;
+    o.grpc_health_port = f->grpc_health_port;
     o.grpc_tls = f->grpc_tls;
     o.grpc_cert_file = f->grpc_cert;
     o.grpc_key_file = f->grpc_key;
@@ -193,7 +202,12 @@ void AddEppCommand(CLI::App& app) {
       std::printf("  gateway  http://%s:%d\n", f->host.c_str(), s.http_port());
     }
     if (s.grpc_port() >= 0) {
-      std::printf("  ext_proc grpc://%s:%d\n", f->host.c_str(), s.grpc_port());
+      std::printf("  ext_proc grpc://%s:%d%s\n", f->host.c_str(), s.grpc_port(),
+                  f->grpc_tls ? " (TLS)" : "");
+    }
+    if (s.grpc_health_port() >= 0) {
+      std::printf("  health   grpc://%s:%d (grpc.health.v1 only, plaintext)\n", f->host.c_str(),
+                  s.grpc_health_port());
     }
     if (s.metrics_port() >= 0) {
       std::printf("  metrics  http://%s:%d/metrics\n", f->host.c_str(), s.metrics_port());

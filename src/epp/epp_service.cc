@@ -269,6 +269,7 @@ absl::StatusOr<std::unique_ptr<EppService>> EppService::Start(EppServiceOptions 
     grpc.tls.enabled = s.options.grpc_tls;
     grpc.tls.cert_file = s.options.grpc_cert_file;
     grpc.tls.key_file = s.options.grpc_key_file;
+    grpc.health_port = s.options.grpc_health_port;
     ASSIGN_OR_RETURN(s.extproc, extproc::StartExtProcServer(grpc, s.pipeline));
 #else
     return absl::UnimplementedError(
@@ -289,6 +290,14 @@ int EppService::http_port() const {
 int EppService::grpc_port() const {
 #ifdef ZUMIK_EPP_HAVE_EXTPROC
   return impl_->extproc ? impl_->extproc->port() : -1;
+#else
+  return -1;
+#endif
+}
+
+int EppService::grpc_health_port() const {
+#ifdef ZUMIK_EPP_HAVE_EXTPROC
+  return impl_->extproc ? impl_->extproc->health_port() : -1;
 #else
   return -1;
 #endif

@@ -29,6 +29,9 @@ struct EppServiceOptions {
   std::string host = "127.0.0.1";  // listen address of every port
   int listen_http = -1;            // gateway port; -1 = off, 0 = any free port
   int listen_grpc = -1;            // ext_proc port; -1 = off
+  // gRPC health alone, plaintext (for Kubernetes probes when the ext_proc port is TLS);
+  // -1 = off (health is served on the ext_proc port either way).
+  int grpc_health_port = -1;
   bool grpc_tls = false;
   std::string grpc_cert_file;
   std::string grpc_key_file;
@@ -55,6 +58,7 @@ class EppService {
 
   int http_port() const;
   int grpc_port() const;
+  int grpc_health_port() const;  // -1 without one
   int metrics_port() const;
   Pipeline& pipeline();
   Datastore& datastore();

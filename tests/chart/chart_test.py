@@ -173,6 +173,7 @@ def expect_doc_install(docs):
           "--pool-name=us-east-k8s-portable" in eargs and "--pool-namespace=zumik-portable" in eargs,
           f"zumik epp args: {eargs}")
     check(container(epp)["image"].startswith("ghcr.io/zumik/zumik-portable:"), "EPP image")
+    expect_zumik_epp_tls(docs, secret=None)
     config = validate.load_yaml_documents(find(docs, "ConfigMap", "-epp")["data"]["config.yaml"])[0]
     check(config["kind"] == "EndpointPickerConfig", "EPP config kind")
     check(any(p["type"] == "prefix-cache-affinity-filter" for p in config["plugins"]), "zumik affinity filter missing")
@@ -295,6 +296,35 @@ def expect_tp4(docs):
           "GPU product node selector")
 
 
+def expect_zumik_epp_tls(docs, secret):
+    """TLS on ext-proc (as upstream's --secure-serving, what gateways expect), self-signed or from
+    `secret`; kubelet's plaintext gRPC probes go to the health-only port."""
+    epp = find(docs, "Deployment", "-epp")
+    c = container(epp)
+    check("--grpc-tls" in c["args"] and "--grpc-health-port=9003" in c["args"], f"EPP TLS args: {c['args']}")
+    mounted = [m for m in c["volumeMounts"] if m["name"] == "tls"]
+    if secret is None:
+        check(not any(a.startswith("--grpc-cert") for a in c["args"]) and not mounted, "no certificate mounted")
+    else:
+        check("--grpc-cert=/etc/zumik/epp-tls/tls.crt" in c["args"] and "--grpc-key=/etc/zumik/epp-tls/tls.key" in c["args"],
+              f"certificate args: {c['args']}")
+        check(mounted == [{"name": "tls", "mountPath": "/etc/zumik/epp-tls", "readOnly": True}], f"mount {mounted}")
+        volume = [v for v in epp["spec"]["template"]["spec"]["volumes"] if v["name"] == "tls"]
+        check(volume == [{"name": "tls", "secret": {"secretName": secret}}], f"TLS volume {volume}")
+    check(c["readinessProbe"]["grpc"] == {"port": 9003, "service": "envoy.service.ext_proc.v3.ExternalProcessor"},
+          f"readiness probe {c['readinessProbe']}")
+    check(c["livenessProbe"]["grpc"] == {"port": 9003, "service": "liveness"}, f"liveness probe {c['livenessProbe']}")
+    check({"name": "grpc-health", "containerPort": 9003, "protocol": "TCP"} in c["ports"], f"ports {c['ports']}")
+    service = find(docs, "Service", "-epp")
+    check(service["spec"]["ports"][0]["appProtocol"] == "http2", "ext-proc Service appProtocol with TLS")
+
+
+def expect_zumik_epp_plaintext(docs):
+    c = container(find(docs, "Deployment", "-epp"))
+    check("--grpc-tls" not in c["args"] and "--grpc-health-port=9003" in c["args"], f"plaintext EPP args {c['args']}")
+    check(find(docs, "Service", "-epp")["spec"]["ports"][0]["appProtocol"] == "kubernetes.io/h2c", "h2c appProtocol")
+
+
 def expect_upstream_epp(docs):
     epp = find(docs, "Deployment", "-epp")
     c = container(epp)
@@ -377,6 +407,9 @@ MATRIX = [
                   "--set", "runtime.gpuProduct=NVIDIA-H100-80GB-HBM3"], ALL_APIS, expect_tp4),
     ("upstream-epp", ["--set", "router.epp.flavor=upstream", "--set", "router.epp.replicas=2",
                       "--set", "router.epp.scorers.upstream.queue=5"], ALL_APIS, expect_upstream_epp),
+    ("epp-tls-secret", ["--set", "router.epp.tls.secretName=epp-cert"], ALL_APIS,
+     lambda docs: expect_zumik_epp_tls(docs, secret="epp-cert")),
+    ("epp-plaintext", ["--set", "router.epp.tls.enabled=false"], ALL_APIS, expect_zumik_epp_plaintext),
     ("upstream-epp-metrics-auth", ["--set", "router.epp.flavor=upstream", "--set", "router.epp.upstream.metricsEndpointAuth=true",
                                    "--set", "monitoring.serviceMonitor.enabled=true"], ALL_APIS, expect_upstream_metrics_auth),
     ("monitoring-on", ["--set", "operator.clusterId=byc_7f3a", "--set", "monitoring.podMonitor.enabled=true",

@@ -424,6 +424,11 @@ TEST(EppCommand, RejectsBadFlagsClearly) {
                    dir + "/b.log");
   EXPECT_EQ(bad.Wait(std::chrono::seconds(10)), 2);
   EXPECT_NE(bad.ReadLog().find("HOST:PORT"), std::string::npos);
+  ChildProcess health({ZumikBinary(), "epp", "--endpoints", "127.0.0.1:1", "--listen-http", "0",
+                       "--grpc-health-port", "0", "--metrics-port", "-1"},
+                      dir + "/c.log");
+  EXPECT_EQ(health.Wait(std::chrono::seconds(10)), 2);
+  EXPECT_NE(health.ReadLog().find("give --listen-grpc too"), std::string::npos) << health.ReadLog();
 }
 
 }  // namespace

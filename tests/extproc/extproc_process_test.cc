@@ -58,6 +58,7 @@ struct EppProcess {
   std::unique_ptr<ChildProcess> child;
   int grpc_port = 0;
   int metrics_port = 0;
+  int health_port = 0;  // --grpc-health-port (the TLS ones: as the chart runs it); 0 = none
 };
 
 std::string ChatBody(std::string_view content, bool stream) {
@@ -111,7 +112,11 @@ class ExtProcProcessTest : public ::testing::TestWithParam<Transport> {
                                        "127.0.0.1",
                                        "--scrape-interval",
                                        "20ms"};
-      if (transport != Transport::kPlaintext) argv.push_back("--grpc-tls");
+      if (transport != Transport::kPlaintext) {
+        epp.health_port = zumik::testing::PickFreePort();
+        argv.insert(argv.end(),
+                    {"--grpc-tls", "--grpc-health-port", std::to_string(epp.health_port)});
+      }
       if (transport == Transport::kMountedTls) {
         argv.insert(argv.end(),
                     {"--grpc-cert", dir_ + "/tls.crt", "--grpc-key", dir_ + "/tls.key"});
@@ -122,6 +127,10 @@ class ExtProcProcessTest : public ::testing::TestWithParam<Transport> {
           << epp.child->ReadLog();
       ASSERT_TRUE(zumik::testing::WaitForPort(epp.metrics_port, std::chrono::seconds(15)))
           << epp.child->ReadLog();
+      if (epp.health_port > 0) {
+        ASSERT_TRUE(zumik::testing::WaitForPort(epp.health_port, std::chrono::seconds(15)))
+            << epp.child->ReadLog();
+      }
     }
   }
   static void TearDownTestSuite() {
@@ -242,6 +251,13 @@ TEST_P(ExtProcProcessTest, HealthServiceReportsLivenessAndReadiness) {
   EXPECT_EQ(health("readiness"), HealthStatus::SERVING);
   EXPECT_EQ(health(std::string(kExtProcServiceName)), HealthStatus::SERVING);
   EXPECT_EQ(client_->Check("some.other.Service").status().code(), absl::StatusCode::kNotFound);
+  if (Epp().health_port == 0) return;
+  // With TLS on ext_proc, a kubelet-style plaintext probe reaches the health port.
+  EnvoyClient probe(fmt::format("127.0.0.1:{}", Epp().health_port), false);
+  for (const char* service : {"liveness", "readiness", kExtProcServiceName}) {
+    EXPECT_EQ(probe.Check(service).value_or(HealthStatus::UNKNOWN), HealthStatus::SERVING)
+        << service;
+  }
 }
 
 TEST_P(ExtProcProcessTest, BodyWithoutAModelIsAnImmediate400) {

@@ -20,6 +20,7 @@
 #include "core/status.h"
 #include "envoy/service/ext_proc/v3/external_processor.grpc.pb.h"
 #include "epp/extproc/completion_tag.h"
+#include "epp/extproc/health_server.h"
 #include "epp/extproc/health_service.h"
 #include "epp/extproc/self_signed.h"
 #include "epp/extproc/stream_processor.h"
@@ -330,20 +331,25 @@ class ExtProcServerImpl final : public ExtProcServer {
  public:
   ExtProcServerImpl(std::unique_ptr<ExternalProcessorService> service,
                     std::unique_ptr<grpc::Server> server, int port,
+                    std::unique_ptr<HealthServer> health_server,
                     std::chrono::milliseconds drain_timeout)
       : service_(std::move(service)),
         server_(std::move(server)),
         port_(port),
+        health_server_(std::move(health_server)),
         drain_timeout_(drain_timeout) {}
   ~ExtProcServerImpl() override { Shutdown(); }
 
   int port() const override { return port_; }
+  int health_port() const override { return health_server_ ? health_server_->port() : -1; }
 
   void SetReady(bool ready) override {
     std::lock_guard<std::mutex> lock(mu_);
     if (shut_down_) return;
-    service_->health().SetServingStatus("readiness", ready);
-    service_->health().SetServingStatus(kExtProcServiceName, ready);
+    for (HealthService* health : Healths()) {
+      health->SetServingStatus("readiness", ready);
+      health->SetServingStatus(kExtProcServiceName, ready);
+    }
   }
 
   void Shutdown() override {
@@ -351,17 +357,25 @@ class ExtProcServerImpl final : public ExtProcServer {
     if (shut_down_) return;
     shut_down_ = true;
     service_->BeginDrain();
-    // Health first, so Envoy's health checks steer away while streams drain.
-    service_->health().Shutdown();
+    // Health first, so Envoy's health checks and the probes steer away while streams drain.
+    for (HealthService* health : Healths()) health->Shutdown();
     server_->Shutdown(std::chrono::system_clock::now() + drain_timeout_);
     server_->Wait();
     service_->StopWorkers();
+    if (health_server_) health_server_->Shutdown();
   }
 
  private:
+  std::vector<HealthService*> Healths() {
+    std::vector<HealthService*> out = {&service_->health()};
+    if (health_server_) out.push_back(&health_server_->health());
+    return out;
+  }
+
   std::unique_ptr<ExternalProcessorService> service_;
   std::unique_ptr<grpc::Server> server_;
   int port_;
+  std::unique_ptr<HealthServer> health_server_;
   std::chrono::milliseconds drain_timeout_;
   std::mutex mu_;
   bool shut_down_ = false;
@@ -403,16 +417,30 @@ absl::StatusOr<std::unique_ptr<ExtProcServer>> StartExtProcServer(
                   options.port);
   }
   service->StartWorkers();
-  HealthService& health = service->health();
-  health.SetServingStatus("", true);
-  health.SetServingStatus("liveness", true);
-  health.SetServingStatus("readiness", options.ready);
-  health.SetServingStatus(kExtProcServiceName, options.ready);
+  std::unique_ptr<HealthServer> health_server;
+  if (options.health_port >= 0) {
+    auto started = HealthServer::Start(options.host, options.health_port);
+    if (!started.ok()) {
+      server->Shutdown();
+      service->StopWorkers();
+      return started.status();
+    }
+    health_server = std::move(*started);
+  }
+  std::vector<HealthService*> healths = {&service->health()};
+  if (health_server) healths.push_back(&health_server->health());
+  for (HealthService* health : healths) {
+    health->SetServingStatus("", true);
+    health->SetServingStatus("liveness", true);
+    health->SetServingStatus("readiness", options.ready);
+    health->SetServingStatus(kExtProcServiceName, options.ready);
+  }
   Logger("epp.extproc")
       ->info("ext_proc gRPC server on {}:{} ({})", host, bound_port,
              options.tls.enabled ? "TLS" : "plaintext");
-  return std::unique_ptr<ExtProcServer>(std::make_unique<ExtProcServerImpl>(
-      std::move(service), std::move(server), bound_port, options.drain_timeout));
+  return std::unique_ptr<ExtProcServer>(
+      std::make_unique<ExtProcServerImpl>(std::move(service), std::move(server), bound_port,
+                                          std::move(health_server), options.drain_timeout));
 }
 
 }  // namespace zumik::epp::extproc

@@ -1,7 +1,8 @@
 // The EPP's Envoy ext_proc gRPC server: `envoy.service.ext_proc.v3.ExternalProcessor/Process`
 // (one bidirectional stream per HTTP request, FULL_DUPLEX_STREAMED) and `grpc.health.v1.Health`
 // (services "", "liveness", "readiness", "envoy.service.ext_proc.v3.ExternalProcessor") on one
-// port, plaintext or TLS.
+// port, plaintext or TLS; optionally the same health service alone on a plaintext port of its
+// own (health_server.h), for Kubernetes probes when the ext_proc port speaks TLS.
 //
 // Use from `zumik epp --listen-grpc PORT`:
 //   extproc::ExtProcOptions options;
@@ -46,6 +47,9 @@ struct ExtProcOptions {
   int max_concurrent_streams_per_connection = 4096;
   // Readiness (and the ext_proc service's health) at start; see ExtProcServer::SetReady.
   bool ready = true;
+  // >= 0: grpc.health.v1.Health is also served alone, plaintext, on this port of `host`
+  // (0 = any free port; the upstream EPP uses 9003): Kubernetes' gRPC probes speak no TLS.
+  int health_port = -1;
   // How long Shutdown waits for open streams before cancelling them.
   std::chrono::milliseconds drain_timeout{5000};
   // Threads serving the streams, each polling its own completion queue and handling its
@@ -60,6 +64,8 @@ class ExtProcServer {
   virtual ~ExtProcServer() = default;
   // The bound port (useful with options.port = 0).
   virtual int port() const = 0;
+  // The health-only port's bound port; -1 without one (options.health_port < 0).
+  virtual int health_port() const = 0;
   // Readiness: "readiness" and the ext_proc service report SERVING / NOT_SERVING;
   // "liveness" stays SERVING until Shutdown.
   virtual void SetReady(bool ready) = 0;

@@ -536,6 +536,61 @@ TEST(ServerTlsTest, SelfSignedCertificateServesTls) {
   EXPECT_FALSE(plaintext.Check("").ok());
 }
 
+// TLS on ext_proc, the health service alone in plaintext on its own port (what Kubernetes'
+// gRPC probes can reach), kept in step with the ext_proc port's.
+TEST(ServerTlsTest, APlaintextHealthPortServesHealthOnlyAndFollowsReadiness) {
+  auto backend = std::make_shared<FakeBackend>();
+  ExtProcOptions options = LoopbackOptions();
+  options.tls.enabled = true;
+  options.health_port = 0;
+  auto server = StartExtProcServer(options, backend);
+  ASSERT_TRUE(server.ok()) << server.status();
+  ASSERT_GT((*server)->health_port(), 0);
+  EXPECT_NE((*server)->health_port(), (*server)->port());
+  EnvoyClient probe(fmt::format("127.0.0.1:{}", (*server)->health_port()), /*tls=*/false);
+  EnvoyClient envoy(fmt::format("127.0.0.1:{}", (*server)->port()), /*tls=*/true);
+  for (const char* service : {"", "liveness", "readiness", kExtProcServiceName}) {
+    EXPECT_EQ(Health(probe, service), HealthStatus::SERVING) << service;
+  }
+  EXPECT_EQ(probe.Check("some.other.Service").status().code(), absl::StatusCode::kNotFound);
+
+  (*server)->SetReady(false);
+  EXPECT_EQ(Health(probe, "readiness"), HealthStatus::NOT_SERVING);
+  EXPECT_EQ(Health(envoy, "readiness"), HealthStatus::NOT_SERVING);
+  EXPECT_EQ(Health(probe, "liveness"), HealthStatus::SERVING);
+  (*server)->SetReady(true);
+  EXPECT_EQ(Health(probe, kExtProcServiceName), HealthStatus::SERVING);
+
+  // No ext_proc on the plaintext port.
+  auto stream = probe.Open();
+  RequestSpec spec;
+  spec.body = "{}";
+  auto request = DriveRequest(*stream, spec);
+  EXPECT_FALSE(request.headers_reply.has_value());
+  EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::UNIMPLEMENTED);
+  EXPECT_TRUE(backend->admits().empty());
+
+  (*server)->Shutdown();
+  EXPECT_FALSE(probe.Check("liveness").ok());
+}
+
+TEST(ServerTlsTest, WithoutAHealthPortThereIsNone) {
+  auto server = StartExtProcServer(LoopbackOptions(), std::make_shared<FakeBackend>());
+  ASSERT_TRUE(server.ok()) << server.status();
+  EXPECT_EQ((*server)->health_port(), -1);
+}
+
+TEST(ServerTlsTest, AHealthPortInUseIsAClearError) {
+  auto first = StartExtProcServer(LoopbackOptions(), std::make_shared<FakeBackend>());
+  ASSERT_TRUE(first.ok()) << first.status();
+  ExtProcOptions options = LoopbackOptions();
+  options.health_port = (*first)->port();  // taken
+  auto second = StartExtProcServer(options, std::make_shared<FakeBackend>());
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(std::string(second.status().message()), ::testing::HasSubstr("gRPC health"));
+}
+
 TEST(ServerTlsTest, MountedCertificateAndKeyAreServedAndVerifiable) {
   auto pair = GenerateSelfSignedCertificate("epp.test");
   ASSERT_TRUE(pair.ok()) << pair.status();
