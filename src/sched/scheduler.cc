@@ -249,15 +249,19 @@ PickHandle Scheduler::Commit(const CycleState& cycle, const Candidate& primary,
     PromptChain& chain = slot.chain;
     chain.kept = true;
     chain.blocks.assign(request.hashes.blocks.begin(), request.hashes.blocks.end());
-    // At the cap nothing can follow (and the bytes past it may be long): no tail then.
-    const bool capped = request.hashes.max_blocks > 0 &&
-                        chain.blocks.size() >= static_cast<size_t>(request.hashes.max_blocks);
-    const size_t full = chain.blocks.size() * static_cast<size_t>(request.hashes.block_bytes);
-    chain.tail.assign(capped ? std::string_view()
-                             : request.prompt.substr(std::min(full, request.prompt.size())));
-    chain.seed = PrefixHashSeed(request.TargetModel(), request.cache_salt);
     chain.block_bytes = request.hashes.block_bytes;
     chain.max_blocks = request.hashes.max_blocks;
+    chain.tail.clear();
+    chain.seed = 0;
+    if (producer_->options().index_responses) {
+      // At the cap nothing can follow (and the bytes past it may be long): no tail then.
+      const bool capped = request.hashes.max_blocks > 0 &&
+                          chain.blocks.size() >= static_cast<size_t>(request.hashes.max_blocks);
+      const size_t full = chain.blocks.size() * static_cast<size_t>(request.hashes.block_bytes);
+      chain.tail.assign(capped ? std::string_view()
+                               : request.prompt.substr(std::min(full, request.prompt.size())));
+      chain.seed = PrefixHashSeed(request.TargetModel(), request.cache_salt);
+    }
   }
   ++state.load.requests;
   ++state.load.prefill_requests;

@@ -25,7 +25,8 @@ std::unique_ptr<Scheduler> Make(const std::string& yaml, Rng& rng) {
   return std::move(*scheduler);
 }
 
-InferenceRequest Request(const std::string& prompt) {
+// The request views `prompt`: a literal lives forever, a string must outlive the request.
+InferenceRequest Request(std::string_view prompt) {
   InferenceRequest r;
   r.model = "m";
   r.prompt = prompt;
