@@ -21,6 +21,7 @@
 #include "core/metrics/query.h"
 #include "fmt/format.h"
 #include "sim/server/sim_server.h"
+#include "sim/server/test_fleet.h"
 #include "sim/tokenizer.h"
 
 namespace zumik::sim {
@@ -36,22 +37,15 @@ constexpr std::string_view kModel = "meta-llama/Llama-3.1-8B-Instruct";
 class ReplicaTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto profile = ResolveProfile("h100-llama-3.1-8b");
-    ASSERT_TRUE(profile.ok()) << profile.status();
-    SimServerOptions options;
-    options.replicas = 2;
-    options.port = 0;
-    options.profile = *profile;
-    options.seed = 7;
-    options.threads = 2;
-    server_ = std::make_unique<SimServer>(options);
-    ASSERT_TRUE(server_->Start().ok());
+    server_ = test_fleet::StartTestFleet([](SimServerOptions& options) { options.threads = 2; });
+    ASSERT_NE(server_, nullptr);
   }
-  void TearDown() override { server_->Stop(std::chrono::seconds(1)); }
+  void TearDown() override {
+    if (server_) server_->Stop(std::chrono::seconds(1));
+  }
 
   std::string Url(int replica, std::string_view path) const {
-    return "http://127.0.0.1:" + std::to_string(server_->replicas()[replica]->port()) +
-           std::string(path);
+    return test_fleet::ReplicaUrl(*server_, replica, path);
   }
   http::ClientResponse Post(int replica, std::string_view path, std::string body) {
     auto response = FetchBlocking(Method::post, Url(replica, path), std::move(body),
