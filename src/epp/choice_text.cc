@@ -183,7 +183,11 @@ void AppendResponsesText(std::string_view json, std::string* out) {
   if (!delta && json.find("\"output_text\"") == std::string_view::npos) return;
   boost::system::error_code ec;
   const bj::value root = bj::parse(bj::string_view(json.data(), json.size()), ec);
-  if (ec || !root.is_object()) return;
+  if (!ec) AppendResponsesText(root, out);
+}
+
+void AppendResponsesText(const bj::value& root, std::string* out) {
+  if (!root.is_object()) return;
   const bj::object& doc = root.get_object();
   auto string_of = [](const bj::object& o, std::string_view key) -> const bj::string* {
     const bj::value* v = o.if_contains(key);

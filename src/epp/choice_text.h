@@ -6,6 +6,7 @@
 // reference; AppendChoiceText uses the scan and falls back to the DOM.
 #pragma once
 
+#include <boost/json/value.hpp>
 #include <string>
 #include <string_view>
 
@@ -28,5 +29,7 @@ void AppendChoiceText(std::string_view json, std::string* out);
 // calls) append nothing; so does invalid JSON. A DOM reading, only for documents that can hold
 // text: delta events are small, and a whole response is read once.
 void AppendResponsesText(std::string_view json, std::string* out);
+// The same, from a document already parsed (a whole response the caller read for more).
+void AppendResponsesText(const boost::json::value& root, std::string* out);
 
 }  // namespace zumik::epp

@@ -77,6 +77,10 @@ void UsageParser::CollectText(std::string_view json) {
   } else {
     AppendChoiceText(json, &text_);
   }
+  LimitText();
+}
+
+void UsageParser::LimitText() {
   if (text_.size() > kMaxTextBytes) {
     text_overflow_ = true;
     text_.clear();
@@ -90,7 +94,12 @@ void UsageParser::CaptureResponseId(std::string_view json) {
   if (streaming_ && json.find("\"response.created\"") == std::string_view::npos) return;
   boost::system::error_code ec;
   const bj::value root = bj::parse(bj::string_view(json.data(), json.size()), ec);
-  if (ec || !root.is_object()) return;
+  if (!ec) CaptureResponseId(root);
+}
+
+void UsageParser::CaptureResponseId(const boost::json::value& root) {
+  namespace bj = boost::json;
+  if (!root.is_object()) return;
   const bj::object* response = &root.get_object();
   if (streaming_) {
     const bj::value* inner = response->if_contains("response");
@@ -106,8 +115,22 @@ void UsageParser::CaptureResponseId(std::string_view json) {
 }
 
 void UsageParser::ParseJson(std::string_view text) {
-  if (capture_response_id_ && !streaming_ && response_id_.empty()) CaptureResponseId(text);
-  if (collect_text_ && !streaming_) CollectText(text);
+  const bool want_id = capture_response_id_ && !streaming_ && response_id_.empty();
+  const bool want_text = collect_text_ && !streaming_;
+  if (want_id && want_text && text_source_ == TextSource::kResponses) {
+    // A whole Responses API body: one DOM serves the id and the output text.
+    boost::system::error_code ec;
+    const boost::json::value root =
+        boost::json::parse(boost::json::string_view(text.data(), text.size()), ec);
+    if (!ec) {
+      CaptureResponseId(root);
+      if (!text_overflow_) AppendResponsesText(root, &text_);
+      LimitText();
+    }
+  } else {
+    if (want_id) CaptureResponseId(text);
+    if (want_text) CollectText(text);
+  }
   Usage found;
   if (ScanUsage(text, found) == ScanResult::kUnsure) ParseUsage(text, found);
   if (found.prompt_tokens >= 0) usage_.prompt_tokens = found.prompt_tokens;

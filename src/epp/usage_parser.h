@@ -3,6 +3,7 @@
 // Responses API `response.completed` event) or a whole JSON body. Incremental, bounded memory.
 #pragma once
 
+#include <boost/json/value.hpp>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -58,7 +59,10 @@ class UsageParser {
   void OnSseLine(std::string_view line);
   void ParseJson(std::string_view json);
   void CollectText(std::string_view json);
+  // Past kMaxTextBytes the collected text is dropped (and collection stops).
+  void LimitText();
   void CaptureResponseId(std::string_view json);
+  void CaptureResponseId(const boost::json::value& root);
 
   bool streaming_ = false;
   bool overflow_ = false;

@@ -71,6 +71,23 @@ TEST(UsageParser, CollectsTheResponsesApiTextFromItsDeltaEvents) {
       R"({"object":"response","output":[{"type":"message","content":[)"
       R"({"type":"output_text","text":"Hi"}]}],"usage":{"input_tokens":3,"output_tokens":1}})");
   EXPECT_EQ(whole.text(), "Hi");
+
+  // Both the id and the text of a whole response (read from one parse of it), and its usage.
+  UsageParser both;
+  both.set_capture_response_id(true);
+  both.set_collect_text(true, UsageParser::TextSource::kResponses);
+  both.FinishWith(R"({"id":"resp_7","object":"response","output":[{"type":"message","content":[)"
+                  R"({"type":"output_text","text":"Hi"},{"type":"output_text","text":" there"}]}],)"
+                  R"("usage":{"input_tokens":3,"output_tokens":2}})");
+  EXPECT_EQ(both.response_id(), "resp_7");
+  EXPECT_EQ(both.text(), "Hi there");
+  EXPECT_EQ(both.usage().completion_tokens, 2);
+  UsageParser broken;
+  broken.set_capture_response_id(true);
+  broken.set_collect_text(true, UsageParser::TextSource::kResponses);
+  broken.FinishWith(R"({"id":"resp_7","object":"response","output":[)");
+  EXPECT_EQ(broken.response_id(), "");
+  EXPECT_EQ(broken.text(), "");
 }
 
 TEST(UsageParser, CapturesTheResponsesApiResponseId) {
