@@ -334,8 +334,17 @@ BodyParseResult ParseBodyWithDom(ApiKind kind, std::string_view body) {
       if (prompt->is_string()) {
         out.prompt = std::string(View(prompt->get_string()));
       } else if (prompt->is_array()) {
-        // A batch of strings or a token-id list: hash its JSON form so equal batches share.
-        out.prompt = json::serialize(*prompt);
+        // vLLM serves each prompt of a batch as its own request, all on the replica the batch
+        // goes to. A batch's first prompt, when it is text, is hashed as that prompt alone
+        // would be (and choice 0, whose text the index learns, continues it), so the batch
+        // goes where that prompt's prefix is cached. Token ids are hashed by their JSON form:
+        // equal id sequences share it.
+        const json::array& batch = prompt->get_array();
+        if (!batch.empty() && batch.front().is_string()) {
+          out.prompt = std::string(View(batch.front().get_string()));
+        } else {
+          out.prompt = json::serialize(*prompt);
+        }
       } else {
         return Fail("'prompt' must be a string or an array", "prompt");
       }

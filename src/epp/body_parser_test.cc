@@ -96,17 +96,30 @@ TEST(ParseBody, HandlesLargePrompts) {
   EXPECT_EQ(r.body.prompt.size(), prompt.size());
 }
 
-// What vLLM accepts on /v1/completions passes the gateway: a batch of strings, token ids, a
-// batch of token ids (hashed by their JSON form), with n > 1.
+// What vLLM accepts on /v1/completions passes the gateway: a batch of strings (hashed as its
+// first prompt alone), token ids and a batch of token ids (hashed by their JSON form), with
+// n > 1.
 TEST(ParseBody, AcceptsEveryCompletionsPromptShapeVllmAccepts) {
-  for (std::string_view prompt : {R"(["a","b"])", "[1,2,3]", "[[1,2],[3]]", R"(["only"])"}) {
+  const std::pair<std::string_view, std::string_view> cases[] = {
+      {R"(["a","b"])", "a"},
+      {R"(["only"])", "only"},
+      {R"(["café au lait", "x"])", "caf\xc3\xa9 au lait"},
+      {"[1,2,3]", "[1,2,3]"},
+      {"[[1,2],[3]]", "[[1,2],[3]]"},
+      {"[]", "[]"}};
+  for (const auto& [prompt, hashed] : cases) {
     const std::string body =
         std::string(R"({"model":"m","n":4,"prompt":)") + std::string(prompt) + R"(,"stream":true})";
     auto r = ParseBody(ApiKind::kCompletions, body);
     ASSERT_TRUE(r.ok) << body << ": " << r.error.message;
-    EXPECT_EQ(r.body.prompt, prompt);
+    EXPECT_EQ(r.body.prompt, hashed) << body;
     EXPECT_TRUE(r.body.stream);
   }
+  // A one-prompt batch is hashed exactly as the same prompt sent alone.
+  auto batch = ParseBody(ApiKind::kCompletions, R"({"model":"m","prompt":["same text"]})");
+  auto alone = ParseBody(ApiKind::kCompletions, R"({"model":"m","prompt":"same text"})");
+  ASSERT_TRUE(batch.ok && alone.ok);
+  EXPECT_EQ(batch.body.prompt, alone.body.prompt);
 }
 
 TEST(ParseBody, ReadsEmbeddingsAndResponsesInput) {
