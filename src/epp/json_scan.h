@@ -239,4 +239,22 @@ class Cursor {
   const char* end_;
 };
 
+// Whether `text` is valid UTF-8 (RFC 3629, as String accepts it inside a string).
+inline bool IsUtf8(std::string_view text) {
+  struct Walker : Cursor {
+    using Cursor::Cursor;
+    bool All() {
+      while (p_ != end_) {
+        if (static_cast<unsigned char>(*p_) < 0x80) {
+          ++p_;
+        } else if (!Utf8Sequence()) {
+          return false;
+        }
+      }
+      return true;
+    }
+  };
+  return Walker(text).All();
+}
+
 }  // namespace zumik::epp::json_scan

@@ -5,6 +5,8 @@
 #include <boost/json.hpp>
 #include <string>
 
+#include "epp/json_scan.h"
+
 namespace zumik::epp {
 namespace {
 
@@ -43,6 +45,17 @@ TEST(RewriteModel, NoObjectOrNoStringModelIsNotRewritten) {
   EXPECT_FALSE(RewriteModel(R"({"model":7})", "t").has_value());
   EXPECT_FALSE(RewriteModel(R"({"model":"m"} trailing)", "t").has_value());
   EXPECT_FALSE(RewriteModel("{\"model\":\"\xff\"}", "t").has_value());
+}
+
+// The guard the pipeline puts before a rewrite: the new name must be UTF-8 to go into JSON.
+TEST(IsUtf8, AcceptsUtf8AndRejectsEveryMalformedSequence) {
+  EXPECT_TRUE(json_scan::IsUtf8(""));
+  EXPECT_TRUE(json_scan::IsUtf8("lora-a"));
+  EXPECT_TRUE(json_scan::IsUtf8("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"));
+  for (const char* bad :
+       {"\xff", "a\xc3", "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xe2\x82", "\x80"}) {
+    EXPECT_FALSE(json_scan::IsUtf8(bad)) << bad;
+  }
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include "core/http/errors.h"
 #include "core/status.h"
 #include "epp/ascii.h"
+#include "epp/json_scan.h"
 #include "epp/model_rewrite.h"
 
 namespace zumik::epp {
@@ -309,6 +310,11 @@ std::variant<Admission, Rejection> Pipeline::AdmitOnce(
   if (const std::string* rewrite =
           FindHeader(headers, "x-llm-d-model-name-rewrite", "x-gateway-model-name-rewrite");
       rewrite != nullptr && !rewrite->empty()) {
+    if (!json_scan::IsUtf8(*rewrite)) {
+      // It becomes the upstream body's model: a JSON string must be UTF-8.
+      return Reject(400, "the model-name rewrite header is not valid UTF-8",
+                    "invalid_request_error", {}, {});
+    }
     request.target_model = *rewrite;
   }
   request.prompt = parsed.body.prompt;

@@ -1,6 +1,7 @@
 // Pipeline: parse → admission → pick on the snapshot → observe → complete.
 #include "epp/pipeline.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
@@ -139,6 +140,13 @@ TEST_F(PipelineTest, AModelRewriteHeaderRewritesTheUpstreamBody) {
     EXPECT_FALSE(std::get<Admission>(r).body.has_value());
     p->OnDone(*std::get<Admission>(r).ctx);
   }
+  // A name that is not UTF-8 cannot go into a JSON body: a clear 400, and nothing picked.
+  auto bad = p->Admit("/v1/completions", {{"x-llm-d-model-name-rewrite", "lora-\xff"}}, body, {});
+  ASSERT_TRUE(std::holds_alternative<Rejection>(bad));
+  EXPECT_EQ(std::get<Rejection>(bad).http_status, 400);
+  EXPECT_THAT(std::get<Rejection>(bad).json_body,
+              ::testing::HasSubstr("model-name rewrite header is not valid UTF-8"));
+  EXPECT_EQ(p->SchedulerStats().in_flight, 0);
 }
 
 TEST_F(PipelineTest, AnEndpointReportedAsServingTakesOverTheRequest) {
