@@ -42,6 +42,11 @@ zumik.ai/pool: {{ include "zp.poolName" . }}
 {{- define "zp.isvcName" -}}{{ include "zp.fullname" . }}{{- end -}}
 {{- define "zp.poolName" -}}{{ default (include "zp.fullname" .) .Values.router.pool.name }}{{- end -}}
 {{- define "zp.eppName" -}}{{ include "zp.fullname" . }}-epp{{- end -}}
+{{/* "true" when the EPP serves TLS on ext-proc (upstream: secureServing; ours: tls.enabled), else "". */}}
+{{- define "zp.eppTls" -}}
+{{- $e := .Values.router.epp -}}
+{{- if ternary $e.upstream.secureServing $e.tls.enabled (eq $e.flavor "upstream") }}true{{ end -}}
+{{- end -}}
 {{- define "zp.operatorName" -}}{{ include "zp.fullname" . }}-operator{{- end -}}
 {{/* The predictor Deployment: KServe names it <isvc>-predictor; the plain Deployment matches. */}}
 {{- define "zp.predictorName" -}}{{ include "zp.isvcName" . }}-predictor{{- end -}}
