@@ -3,6 +3,8 @@
 // calls in progress that shutdown waits out before it closes the queues.
 #pragma once
 
+#include <grpcpp/completion_queue.h>
+
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
@@ -14,6 +16,14 @@ class CompletionTag {
   virtual ~CompletionTag() = default;
   virtual void Proceed(bool ok) = 0;
 };
+
+// Hands each event of `cq` to its tag until the queue is shut down and empty: a worker
+// thread's loop, or the drain of a queue no thread polls.
+inline void ServeCompletions(grpc::CompletionQueue& cq) {
+  void* tag = nullptr;
+  bool ok = false;
+  while (cq.Next(&tag, &ok)) static_cast<CompletionTag*>(tag)->Proceed(ok);
+}
 
 // gRPC's Server::Shutdown returns once it has cancelled the calls still open at the drain
 // deadline, before their cancelled operations come back; a queue must outlive them.

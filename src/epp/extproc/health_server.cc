@@ -12,12 +12,8 @@ namespace zumik::epp::extproc {
 absl::StatusOr<std::unique_ptr<HealthServer>> HealthServer::Start(const std::string& host,
                                                                   int port) {
   std::unique_ptr<HealthServer> server(new HealthServer());
-  std::string address = host;
-  if (address.find(':') != std::string::npos && address.front() != '[') {
-    address = "[" + address + "]";
-  }
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(fmt::format("{}:{}", address, port), grpc::InsecureServerCredentials(),
+  builder.AddListeningPort(fmt::format("{}:{}", host, port), grpc::InsecureServerCredentials(),
                            &server->port_);
   // Our async health service, not gRPC's callback-based one (see health_service.h).
   builder.SetOption(std::make_unique<grpc::HealthCheckServiceServerBuilderOption>(nullptr));
@@ -26,17 +22,13 @@ absl::StatusOr<std::unique_ptr<HealthServer>> HealthServer::Start(const std::str
   server->queue_ = builder.AddCompletionQueue();
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr || server->port_ == 0) {
-    return Errorf(absl::StatusCode::kUnavailable, "gRPC health: cannot listen on {}:{}", address,
+    return Errorf(absl::StatusCode::kUnavailable, "gRPC health: cannot listen on {}:{}", host,
                   port);
   }
   server->health_.Start(*server->queue_, server->tracker_);
   grpc::ServerCompletionQueue* cq = server->queue_.get();
-  server->thread_ = std::thread([cq] {
-    void* tag = nullptr;
-    bool ok = false;
-    while (cq->Next(&tag, &ok)) static_cast<CompletionTag*>(tag)->Proceed(ok);
-  });
-  Logger("epp.extproc")->info("gRPC health server on {}:{} (plaintext)", address, server->port_);
+  server->thread_ = std::thread([cq] { ServeCompletions(*cq); });
+  Logger("epp.extproc")->info("gRPC health server on {}:{} (plaintext)", host, server->port_);
   return server;
 }
 
@@ -55,11 +47,9 @@ void HealthServer::Shutdown() {
   queue_->Shutdown();
   if (thread_.joinable()) {
     thread_.join();  // it drains the queue before Next returns false
-    return;
+  } else {
+    ServeCompletions(*queue_);  // never started: a queue must be empty to be destroyed
   }
-  void* tag = nullptr;  // never started: drain here (a queue must be empty to be destroyed)
-  bool ok = false;
-  while (queue_->Next(&tag, &ok)) static_cast<CompletionTag*>(tag)->Proceed(ok);
 }
 
 }  // namespace zumik::epp::extproc

@@ -18,8 +18,8 @@ namespace zumik::epp::extproc {
 
 class HealthServer {
  public:
-  // Listens on host:port (0 = any free port) before returning. Errors: kUnavailable (cannot
-  // bind).
+  // Listens on host:port (0 = any free port) before returning; an IPv6 `host` comes in
+  // brackets, as gRPC takes it. Errors: kUnavailable (cannot bind).
   static absl::StatusOr<std::unique_ptr<HealthServer>> Start(const std::string& host, int port);
   ~HealthServer();
   HealthServer(const HealthServer&) = delete;

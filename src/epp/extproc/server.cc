@@ -266,11 +266,7 @@ class ExternalProcessorService {
     for (auto& queue : queues_) {
       grpc::ServerCompletionQueue* cq = queue.get();
       (new ProcessStream(service_, *cq, *backend_, tracker_))->Accept();
-      threads_.emplace_back([cq] {
-        void* tag = nullptr;
-        bool ok = false;
-        while (cq->Next(&tag, &ok)) static_cast<CompletionTag*>(tag)->Proceed(ok);
-      });
+      threads_.emplace_back([cq] { ServeCompletions(*cq); });
     }
   }
 
@@ -282,11 +278,7 @@ class ExternalProcessorService {
     for (auto& queue : queues_) queue->Shutdown();
     for (auto& thread : threads_) thread.join();
     threads_.clear();
-    for (auto& queue : queues_) {
-      void* tag = nullptr;
-      bool ok = false;
-      while (queue->Next(&tag, &ok)) static_cast<CompletionTag*>(tag)->Proceed(ok);
-    }
+    for (auto& queue : queues_) ServeCompletions(*queue);
     queues_.clear();
   }
 
@@ -419,7 +411,7 @@ absl::StatusOr<std::unique_ptr<ExtProcServer>> StartExtProcServer(
   service->StartWorkers();
   std::unique_ptr<HealthServer> health_server;
   if (options.health_port >= 0) {
-    auto started = HealthServer::Start(options.host, options.health_port);
+    auto started = HealthServer::Start(host, options.health_port);
     if (!started.ok()) {
       server->Shutdown();
       service->StopWorkers();
