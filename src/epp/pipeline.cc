@@ -455,13 +455,10 @@ void Pipeline::OnServedBy(RequestContext& ctx, std::string_view address) {
   ctx.served_by = address;
   if (ctx.handle == sched::kNoPickHandle) return;
   std::shared_ptr<const Snapshot> snapshot = datastore_.Current();
-  for (const sched::Endpoint& e : snapshot->endpoints) {
-    if (e.address == address) {
-      std::lock_guard lock(sched_mu_);
-      scheduler_->OnServedBy(ctx.handle, e);
-      return;
-    }
-  }
+  const int index = snapshot->Find(address);
+  if (index < 0) return;
+  std::lock_guard lock(sched_mu_);
+  scheduler_->OnServedBy(ctx.handle, snapshot->endpoints[static_cast<size_t>(index)]);
 }
 
 void Pipeline::OnResponseHeaders(RequestContext& ctx, int status, std::string_view content_type) {
