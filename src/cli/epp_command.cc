@@ -38,6 +38,7 @@ void AddEppCommand(CLI::App& app) {
     int max_queued = 0;
     std::string queue_ttl = "5s";
     std::vector<std::string> objectives;
+    std::vector<std::string> model_rewrites;
     bool subset_ip_only = false;
     int threads = 2;
     uint64_t seed = 1;
@@ -94,6 +95,10 @@ void AddEppCommand(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--objective", f->objectives,
                   "InferenceObjective priority, NAME=PRIORITY (negative = sheddable); repeatable");
+  cmd->add_option("--model-rewrite", f->model_rewrites,
+                  "Serve MODEL as another model, MODEL=TARGET[:WEIGHT][,TARGET[:WEIGHT]...] "
+                  "(weighted split; MODEL '*' = any model); repeatable. In Kubernetes mode the "
+                  "pool's InferenceModelRewrites rank first");
   cmd->add_flag("--subset-ip-only", f->subset_ip_only,
                 "Match envoy.lb.subset_hint entries by IP only (GIE v1.0.0)");
   cmd->add_option("--max-body-bytes", f->max_body_bytes,
@@ -180,7 +185,12 @@ void AddEppCommand(CLI::App& app) {
       } catch (...) {
         return fail(fmt::format("--objective '{}': priority is not an integer", objective));
       }
-      o.pipeline.objectives[objective.substr(0, eq)] = priority;
+      o.pipeline.rules.AddObjective(objective.substr(0, eq), priority);
+    }
+    for (const auto& rewrite : f->model_rewrites) {
+      if (absl::Status added = o.pipeline.rules.AddRewriteFlag(rewrite); !added.ok()) {
+        return fail(std::string(added.message()));
+      }
     }
 
     // A proxy frees and reallocates the same buffer sizes at a high rate: by default glibc

@@ -7,6 +7,10 @@
 
 namespace zumik {
 
+// SplitMix64: advances `state` and returns a well-mixed 64-bit value. Seeds Rng; also a
+// lock-free source of reproducible draws from a shared atomic counter.
+uint64_t SplitMix64(uint64_t& state);
+
 class Rng {
  public:
   explicit Rng(uint64_t seed = 1);

@@ -73,6 +73,10 @@ absl::Status EppMetrics::Init(std::string pool_name) {
   ASSIGN_OR_RETURN(scheduler_attempts_,
                    r.AddCounter("llm_d_epp_scheduler_attempts_total",
                                 "Scheduling attempts, by outcome.", {"status"}));
+  ASSIGN_OR_RETURN(rewrite_decisions_,
+                   r.AddCounter("llm_d_epp_model_rewrite_decisions_total",
+                                "Model rewrites made by InferenceModelRewrite rules.",
+                                {"model_rewrite_name", "model_name", "target_model"}));
   ASSIGN_OR_RETURN(scrape_errors_, r.AddCounter("llm_d_epp_metrics_scrape_errors_total",
                                                 "Failed model-server metric scrapes."));
   ASSIGN_OR_RETURN(pool_kv_,
@@ -224,6 +228,19 @@ void EppMetrics::RequestStarted(const std::string& model, const std::string& tar
 void EppMetrics::RequestError(const std::string& model, const std::string& target, int code) {
   std::string code_text = std::to_string(code);
   request_error_total_->With({model, target, code_text})->Inc();
+}
+
+void EppMetrics::RewriteDecision(std::string_view rule, std::string_view model,
+                                 std::string_view target) {
+  std::string model_label;
+  std::string target_label;
+  {
+    std::lock_guard lock(mu_);
+    model_label = BoundModelLocked(model);
+    target_label = BoundModelLocked(target);
+  }
+  // Rule names come from the cluster's objects, not from requests.
+  rewrite_decisions_->With({rule, model_label, target_label})->Inc();
 }
 
 void EppMetrics::SchedulerDuration(double seconds, bool success) {

@@ -47,6 +47,9 @@ class EppMetrics {
   void RequestStarted(const std::string& model, const std::string& target);
   void RequestError(const std::string& model, const std::string& target, int code);
   void SchedulerDuration(double seconds, bool success);
+  // llm_d_epp_model_rewrite_decisions_total: `rule` (an InferenceModelRewrite's name) sent a
+  // request for `model` to `target`.
+  void RewriteDecision(std::string_view rule, std::string_view model, std::string_view target);
 
   // A series made on first use (so /metrics shows only what was observed), then kept.
   template <typename Child>
@@ -112,6 +115,7 @@ class EppMetrics {
   metrics::HistogramFamily* scheduler_e2e_ = nullptr;
   metrics::CounterFamily* scheduler_attempts_ = nullptr;
   metrics::CounterFamily* scrape_errors_ = nullptr;
+  metrics::CounterFamily* rewrite_decisions_ = nullptr;
   metrics::CallbackFamily* pool_kv_ = nullptr;
   metrics::CallbackFamily* pool_queue_ = nullptr;
   metrics::CallbackFamily* pool_running_ = nullptr;

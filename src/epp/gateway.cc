@@ -285,12 +285,16 @@ asio::awaitable<void> Proxy(std::shared_ptr<Gateway::Shared> shared, http::Reque
       co_return;
     }
     pipeline.OnResponseBody(ctx, *body, true);
+    std::string restored;
+    std::string_view reply = *body;
+    if (Pipeline::RestoreModelName(ctx, *body, true, restored)) reply = restored;
     absl::Status sent =
-        co_await writer.Respond(stream->status(), *body, content_type, response_headers);
+        co_await writer.Respond(stream->status(), reply, content_type, response_headers);
     if (!sent.ok()) shared->cancelled.fetch_add(1);
     co_return;
   }
 
+  std::string restored;  // a chunk with the client's model name written back
   absl::Status began =
       co_await writer.BeginStream(stream->status(), content_type, response_headers);
   if (!began.ok()) {
@@ -319,7 +323,10 @@ asio::awaitable<void> Proxy(std::shared_ptr<Gateway::Shared> shared, http::Reque
     }
     if (chunk->empty()) break;
     pipeline.OnResponseBody(ctx, *chunk, false);
-    absl::Status written = co_await writer.WriteChunk(*chunk);
+    std::string_view out = *chunk;
+    if (Pipeline::RestoreModelName(ctx, *chunk, false, restored)) out = restored;
+    absl::Status written = out.empty() ? absl::OkStatus() : co_await writer.WriteChunk(out);
+    restored.clear();
     if (!written.ok()) {
       stream->Cancel();
       shared->cancelled.fetch_add(1);
@@ -328,6 +335,12 @@ asio::awaitable<void> Proxy(std::shared_ptr<Gateway::Shared> shared, http::Reque
   }
   std::string_view none;
   pipeline.OnResponseBody(ctx, none, true);
+  if (Pipeline::RestoreModelName(ctx, none, true, restored) && !restored.empty()) {
+    if (!(co_await writer.WriteChunk(restored)).ok()) {
+      shared->cancelled.fetch_add(1);
+      co_return;
+    }
+  }
   absl::Status finished = co_await writer.Finish();
   if (!finished.ok()) shared->cancelled.fetch_add(1);
 }

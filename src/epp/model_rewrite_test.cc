@@ -47,6 +47,54 @@ TEST(RewriteModel, NoObjectOrNoStringModelIsNotRewritten) {
   EXPECT_FALSE(RewriteModel("{\"model\":\"\xff\"}", "t").has_value());
 }
 
+// Every way to cut a response into two chunks gives the same bytes as one chunk.
+std::string RestoreInTwo(std::string_view served, std::string_view client, std::string_view body,
+                         size_t cut) {
+  ModelNameRestorer restorer(served, client);
+  std::string out;
+  restorer.Feed(body.substr(0, cut), false, out);
+  restorer.Feed(body.substr(cut), true, out);
+  return out;
+}
+
+TEST(ModelNameRestorer, WritesTheClientNameBackInBothSpacingsAcrossEveryChunkBoundary) {
+  const std::string body =
+      R"({"id":"x","model":"org/served-v2","choices":[]}data: {"model": "org/served-v2"})"
+      R"( {"model_name":"org/served-v2","model":"other"} "model":"org/served-v2)";
+  const std::string want =
+      R"({"id":"x","model":"alias","choices":[]}data: {"model": "alias"})"
+      R"( {"model_name":"org/served-v2","model":"other"} "model":"org/served-v2)";
+  for (size_t cut = 0; cut <= body.size(); ++cut) {
+    EXPECT_EQ(RestoreInTwo("org/served-v2", "alias", body, cut), want) << "cut at " << cut;
+  }
+  EXPECT_TRUE(ModelNameRestorer("org/served-v2", "alias").changes_length());
+  EXPECT_FALSE(ModelNameRestorer("abc", "xyz").changes_length());
+}
+
+TEST(ModelNameRestorer, HoldsBackOnlyWhatMayBeginAMatch) {
+  ModelNameRestorer restorer("served", "alias");
+  std::string out;
+  restorer.Feed("data: {\"text\":\"hi\"}\n\n", false, out);
+  EXPECT_EQ(out, "data: {\"text\":\"hi\"}\n\n");  // an SSE event goes out whole
+  out.clear();
+  restorer.Feed("data: {\"mod", false, out);
+  EXPECT_EQ(out, "data: {");
+  restorer.Feed("el\":\"serv", false, out);
+  EXPECT_EQ(out, "data: {");
+  restorer.Feed("ed\",", false, out);
+  EXPECT_EQ(out, "data: {\"model\":\"alias\",");
+  out.clear();
+  restorer.Feed("\"model\":\"ser", true, out);  // the end flushes an unfinished match
+  EXPECT_EQ(out, "\"model\":\"ser");
+}
+
+TEST(ModelNameRestorer, NamesAreMatchedAndWrittenJsonEscaped) {
+  std::string out;
+  ModelNameRestorer restorer("q\"uote", "caf\xc3\xa9/\"x\"");
+  restorer.Feed(R"({"model":"q\"uote"})", true, out);
+  EXPECT_EQ(out, "{\"model\":\"caf\xc3\xa9/\\\"x\\\"\"}");
+}
+
 // The guard the pipeline puts before a rewrite: the new name must be UTF-8 to go into JSON.
 TEST(IsUtf8, AcceptsUtf8AndRejectsEveryMalformedSequence) {
   EXPECT_TRUE(json_scan::IsUtf8(""));

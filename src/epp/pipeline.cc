@@ -319,11 +319,32 @@ std::variant<Admission, Rejection> Pipeline::AdmitOnce(
   }
   request.prompt = parsed.body.prompt;
   request.cache_salt = std::move(parsed.body.cache_salt);
+  std::shared_ptr<const ModelRules> cluster_rules;
+  {
+    std::lock_guard lock(rules_mu_);
+    cluster_rules = cluster_rules_;
+  }
+  // An InferenceModelRewrite rule for the client's model decides over the header, as upstream
+  // applies the rules after the header.
+  const RewriteRule* rule = cluster_rules ? cluster_rules->RuleFor(request.model) : nullptr;
+  if (rule == nullptr) rule = options_.rules.RuleFor(request.model);
+  if (rule != nullptr) {
+    // Draw n of the seed's SplitMix64 stream: reproducible, and lock-free across threads.
+    uint64_t state = options_.seed + rewrite_draws_.fetch_add(1) * 0x9e3779b97f4a7c15ULL;
+    const uint64_t draw = SplitMix64(state);
+    request.target_model = ModelRules::PickTarget(*rule, draw);
+    if (metrics_ != nullptr) {
+      metrics_->RewriteDecision(rule->source, request.model, request.target_model);
+    }
+  }
   if (const std::string* objective =
           FindHeader(headers, "x-llm-d-inference-objective", "x-gateway-inference-objective");
       objective != nullptr) {
-    if (auto it = options_.objectives.find(*objective); it != options_.objectives.end()) {
-      request.priority = it->second;
+    std::optional<int> priority;
+    if (cluster_rules) priority = cluster_rules->Priority(*objective);
+    if (!priority) priority = options_.rules.Priority(*objective);
+    if (priority) {
+      request.priority = *priority;
     } else {
       int value = 0;
       auto [ptr, ec] =
@@ -430,6 +451,7 @@ std::variant<Admission, Rejection> Pipeline::AdmitOnce(
   for (auto& header : pick->response_headers) admission.response_headers.push_back(header);
   if (!request.target_model.empty() && request.target_model != request.model) {
     admission.body = RewriteModel(body, request.target_model);
+    ctx->model_restorer.emplace(request.target_model, request.model);
   }
   ctx->handle = pick->handle;
   ctx->primary = admission.endpoints.front();
@@ -448,6 +470,18 @@ std::variant<Admission, Rejection> Pipeline::AdmitOnce(
   }
   admission.ctx = std::move(ctx);
   return admission;
+}
+
+bool Pipeline::RestoreModelName(RequestContext& ctx, std::string_view chunk, bool end,
+                                std::string& out) {
+  if (!ctx.model_restorer) return false;
+  ctx.model_restorer->Feed(chunk, end, out);
+  return true;
+}
+
+void Pipeline::SetClusterRules(std::shared_ptr<const ModelRules> rules) {
+  std::lock_guard lock(rules_mu_);
+  cluster_rules_ = std::move(rules);
 }
 
 void Pipeline::OnServedBy(RequestContext& ctx, std::string_view address) {

@@ -25,6 +25,8 @@
 #include "epp/body_parser.h"
 #include "epp/datastore.h"
 #include "epp/epp_metrics.h"
+#include "epp/model_rewrite.h"
+#include "epp/model_rules.h"
 #include "epp/response_homes.h"
 #include "epp/usage_parser.h"
 #include "sched/request.h"
@@ -40,8 +42,11 @@ struct RequestContext {
   sched::PickHandle handle = sched::kNoPickHandle;
   std::string request_id;
   std::string model;         // as sent by the client ("" for bodiless requests)
-  std::string target_model;  // after a rewrite header; "" = model
-  std::string primary;       // "ip:port" picked first
+  std::string target_model;  // after a rewrite header or rule; "" = model
+  // Writes the client's model name back into the response when the request was rewritten
+  // (see Pipeline::RestoreModelName).
+  std::optional<ModelNameRestorer> model_restorer;
+  std::string primary;  // "ip:port" picked first
   // The endpoint that answered when the transport moved past the primary ("" = the primary);
   // set through Pipeline::OnServedBy.
   std::string served_by;
@@ -103,10 +108,11 @@ struct PipelineOptions {
   Duration queue_ttl = std::chrono::seconds(5);
   // Match subset-hint entries by IP only (GIE v1.0.0 behaviour) instead of ip:port.
   bool subset_match_ip_only = false;
-  // InferenceObjective name (header x-llm-d-inference-objective / x-gateway-inference-objective)
-  // → priority. A header value that is an integer is taken as the priority itself; unknown
-  // names are priority 0.
-  std::map<std::string, int, std::less<>> objectives;
+  // InferenceObjective priorities (by the name in header x-llm-d-inference-objective /
+  // x-gateway-inference-objective) and model rewrite rules given on the command line; the
+  // cluster's objects (SetClusterRules) take precedence over them. A header value that names
+  // no objective but is an integer is taken as the priority itself; other names are priority 0.
+  ModelRules rules;
   // Responses API ids remembered with the endpoint that answered them (see response_homes.h).
   size_t max_remembered_responses = 100'000;
 };
@@ -161,6 +167,15 @@ class Pipeline {
   void OnResponseBody(RequestContext& ctx, std::string_view chunk, bool end_of_stream);
   // Idempotent; in-flight −1; also on cancel/error.
   void OnDone(RequestContext& ctx);
+  // The bytes to send the client for a response chunk: false = send `chunk` as it is; true =
+  // send `out` (appended to) instead, which writes the client's model name back where a
+  // rewrite changed it (and may hold bytes back until a later chunk or `end`).
+  static bool RestoreModelName(RequestContext& ctx, std::string_view chunk, bool end,
+                               std::string& out);
+
+  // The InferenceObjectives and InferenceModelRewrites of the cluster (Kubernetes mode),
+  // replacing the previous set; they rank before PipelineOptions::rules. Any thread.
+  void SetClusterRules(std::shared_ptr<const ModelRules> rules);
 
   const std::string& profile_header() const { return options_.profile_header; }
   const PipelineOptions& options() const { return options_; }
@@ -197,6 +212,9 @@ class Pipeline {
   bool collect_response_text_ = false;           // the policy indexes responses; fixed at creation
   std::atomic<int> queued_{0};
   std::atomic<uint64_t> request_seq_{0};
+  std::atomic<uint64_t> rewrite_draws_{0};
+  mutable std::mutex rules_mu_;
+  std::shared_ptr<const ModelRules> cluster_rules_;  // guarded by rules_mu_
   ResponseHomes response_homes_;
 };
 

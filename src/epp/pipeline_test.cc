@@ -149,6 +149,58 @@ TEST_F(PipelineTest, AModelRewriteHeaderRewritesTheUpstreamBody) {
   EXPECT_EQ(p->SchedulerStats().in_flight, 0);
 }
 
+// The cluster's InferenceModelRewrite decides over the header (upstream applies it after the
+// header), its priorities replace the command line's, and the response gets the client's
+// model name back.
+TEST_F(PipelineTest, ClusterRulesRewriteModelsAndSetPrioritiesAndResponsesAreRestored) {
+  SetUpPool(2, /*waiting=*/20, /*kv=*/0.95);
+  PipelineOptions options;
+  options.rules.AddObjective("batch", 5);  // the cluster says otherwise below
+  ASSERT_TRUE(options.rules.AddRewriteFlag("alias=from-flag").ok());
+  auto p = Make(options);
+  const std::string body = R"({"model":"alias","prompt":"hi"})";
+  auto before = p->Admit("/v1/completions", {}, body, {});
+  ASSERT_TRUE(std::holds_alternative<Admission>(before));
+  EXPECT_EQ(std::get<Admission>(before).ctx->target_model, "from-flag");
+  p->OnDone(*std::get<Admission>(before).ctx);
+
+  auto rules = std::make_shared<ModelRules>();
+  rules->AddObjective("batch", -1);
+  ASSERT_TRUE(rules->AddRewriteFlag("alias=lora-b").ok());
+  p->SetClusterRules(rules);
+  auto r = p->Admit("/v1/completions", {{"x-llm-d-model-name-rewrite", "from-header"}}, body, {});
+  ASSERT_TRUE(std::holds_alternative<Admission>(r));
+  auto& a = std::get<Admission>(r);
+  EXPECT_EQ(a.ctx->target_model, "lora-b");
+  ASSERT_TRUE(a.body.has_value());
+  EXPECT_EQ(*a.body, R"({"model":"lora-b","prompt":"hi"})");
+  std::string restored;
+  ASSERT_TRUE(
+      Pipeline::RestoreModelName(*a.ctx, R"({"model":"lora-b","choices":[]})", true, restored));
+  EXPECT_EQ(restored, R"({"model":"alias","choices":[]})");
+  p->OnDone(*a.ctx);
+
+  // An unrewritten request's response goes through untouched.
+  auto plain = p->Admit("/v1/completions", {}, Completion("x"), {});
+  ASSERT_TRUE(std::holds_alternative<Admission>(plain));
+  std::string untouched;
+  EXPECT_FALSE(Pipeline::RestoreModelName(*std::get<Admission>(plain).ctx, "{}", true, untouched));
+  p->OnDone(*std::get<Admission>(plain).ctx);
+
+  // "batch" is sheddable now: the saturated pool refuses it.
+  auto shed = p->Admit("/v1/completions", {{"x-llm-d-inference-objective", "batch"}}, body, {});
+  ASSERT_TRUE(std::holds_alternative<Rejection>(shed));
+  EXPECT_EQ(std::get<Rejection>(shed).http_status, 429);
+
+  // Removing the cluster's objects brings the command line's back.
+  p->SetClusterRules(nullptr);
+  auto again = p->Admit("/v1/completions", {{"x-llm-d-inference-objective", "batch"}}, body, {});
+  ASSERT_TRUE(std::holds_alternative<Admission>(again));
+  EXPECT_EQ(std::get<Admission>(again).ctx->target_model, "from-flag");
+  EXPECT_EQ(std::get<Admission>(again).ctx->priority, 5);
+  p->OnDone(*std::get<Admission>(again).ctx);
+}
+
 TEST_F(PipelineTest, AnEndpointReportedAsServingTakesOverTheRequest) {
   SetUpPool(4);
   auto p = Make();
@@ -434,7 +486,7 @@ TEST_F(PipelineTest, NoEndpointsIs503) {
 TEST_F(PipelineTest, ShedsOnlySheddableRequestsWhenSaturated) {
   SetUpPool(2, /*waiting=*/20, /*kv=*/0.95);
   PipelineOptions options;
-  options.objectives["batch"] = -1;
+  options.rules.AddObjective("batch", -1);
   auto p = Make(options);
   HeaderList sheddable = {{"x-llm-d-inference-objective", "batch"}};
   auto shed = p->Admit("/v1/completions", sheddable, Completion("x"), {});

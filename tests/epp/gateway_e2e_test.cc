@@ -182,7 +182,64 @@ TEST(EppGateway, ProxiesCompletionsAndAddsTheProfileHeader) {
       fleet.Post("/v1/completions", aliased, {{"x-llm-d-model-name-rewrite", std::string(kModel)}});
   ASSERT_TRUE(rewritten.ok());
   EXPECT_EQ(rewritten->status, 200) << rewritten->body;
-  EXPECT_EQ(boost::json::parse(rewritten->body).at("model").as_string(), kModel);
+  // The client reads back the name it asked for, as llm-d-router writes responses.
+  EXPECT_EQ(boost::json::parse(rewritten->body).at("model").as_string(), "team-alias");
+}
+
+// --model-rewrite: a weighted split of one client-facing name over the served model and a
+// model the fleet does not serve (its 404s show the split), with the client's name written
+// back into every response, streamed or not, and each decision counted.
+TEST(EppGateway, ModelRewriteFlagSplitsTrafficAndWritesTheClientNameBack) {
+  Fleet fleet;
+  fleet.Start(2, {},
+              {"--model-rewrite", fmt::format("team-alias={}:3,not-served:1", kModel),
+               "--model-rewrite", fmt::format("*={}", kModel)});
+  const std::string aliased = R"({"model":"team-alias","prompt":"Hello","max_tokens":3})";
+  int served = 0;
+  int missing = 0;
+  for (int i = 0; i < 80; ++i) {
+    auto r = fleet.Post("/v1/completions", aliased);
+    ASSERT_TRUE(r.ok()) << r.status();
+    if (r->status == 200) {
+      ++served;
+      EXPECT_EQ(boost::json::parse(r->body).at("model").as_string(), "team-alias") << r->body;
+      EXPECT_EQ(r->body.find(kModel), std::string::npos) << r->body;
+    } else {
+      ++missing;
+      EXPECT_EQ(r->status, 404) << r->body;
+    }
+  }
+  // 3:1 by weight: 60 expected of 80 (binomial sd 3.9).
+  EXPECT_GT(served, 45);
+  EXPECT_GT(missing, 5);
+
+  // A model no rule names exactly takes the "*" rule; streamed events carry the client name.
+  std::string body = CompletionBody(12, true);
+  const std::string from = fmt::format("\"model\":\"{}\"", kModel);
+  body.replace(body.find(from), from.size(), "\"model\":\"any-name\"");
+  auto streamed = fleet.Post("/v1/completions", body);
+  ASSERT_TRUE(streamed.ok()) << streamed.status();
+  ASSERT_EQ(streamed->status, 200) << streamed->body;
+  EXPECT_NE(streamed->body.find("data: [DONE]"), std::string::npos);
+  EXPECT_NE(streamed->body.find("\"model\":\"any-name\""), std::string::npos) << streamed->body;
+  EXPECT_EQ(streamed->body.find(kModel), std::string::npos) << streamed->body;
+
+  auto metrics = http::FetchBlocking(
+      http::Method::get, "http://127.0.0.1:" + std::to_string(fleet.metrics_port) + "/metrics");
+  ASSERT_TRUE(metrics.ok());
+  EXPECT_EQ(
+      epp_testing::MetricSum(metrics->body,
+                             "llm_d_epp_model_rewrite_decisions_total{model_rewrite_name=\"flag\","
+                             "model_name=\"team-alias\",target_model=\"not-served\"}"),
+      missing);
+}
+
+TEST(EppGateway, ABadModelRewriteFlagIsRefusedWithTheExpectedForm) {
+  ChildProcess epp({ZumikBinary(), "epp", "--endpoints", "127.0.0.1:1", "--listen-http",
+                    std::to_string(PickFreePort()), "--model-rewrite", "team-alias"},
+                   testing::MakeTempDir("epp-flag") + "/epp.log");
+  EXPECT_EQ(epp.Wait(std::chrono::seconds(10)), 2);
+  EXPECT_NE(epp.ReadLog().find("MODEL=TARGET[:WEIGHT]"), std::string::npos) << epp.ReadLog();
 }
 
 // The Responses API's stored responses live on the replica that answered (vLLM keeps them in

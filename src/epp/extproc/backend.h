@@ -54,6 +54,14 @@ class Backend {
   virtual void OnServedBy(void* /*ctx*/, std::string_view /*endpoint*/) {}
   virtual void OnResponseHeaders(void* ctx, int status, std::string_view content_type) = 0;
   virtual void OnResponseBody(void* ctx, std::string_view chunk, bool end_of_stream) = 0;
+  // The response is rewritten for the client (a model-name rewrite undone): true = send `out`
+  // (appended to) instead of `chunk`; bytes may be held back until a later chunk or the end.
+  virtual bool RewriteResponseBody(void* /*ctx*/, std::string_view /*chunk*/, bool /*end*/,
+                                   std::string& /*out*/) {
+    return false;
+  }
+  // RewriteResponseBody may change the response's length: the server drops Content-Length.
+  virtual bool ResponseLengthMayChange(void* /*ctx*/) { return false; }
   // Idempotent; called on completion, cancel and error.
   virtual void OnDone(void* ctx) = 0;
   // Value of Agent-Execution-Profile on every client response.

@@ -54,6 +54,18 @@ void PipelineBackend::OnResponseBody(void* ctx, std::string_view chunk, bool end
   }
 }
 
+bool PipelineBackend::RewriteResponseBody(void* ctx, std::string_view chunk, bool end,
+                                          std::string& out) {
+  return ctx != nullptr &&
+         Pipeline::RestoreModelName(*static_cast<RequestContext*>(ctx), chunk, end, out);
+}
+
+bool PipelineBackend::ResponseLengthMayChange(void* ctx) {
+  if (ctx == nullptr) return false;
+  const auto& restorer = static_cast<RequestContext*>(ctx)->model_restorer;
+  return restorer && restorer->changes_length();
+}
+
 void PipelineBackend::OnDone(void* ctx) {
   if (ctx != nullptr) pipeline_->OnDone(*static_cast<RequestContext*>(ctx));
 }

@@ -21,6 +21,8 @@ class PipelineBackend final : public Backend {
   void OnServedBy(void* ctx, std::string_view endpoint) override;
   void OnResponseHeaders(void* ctx, int status, std::string_view content_type) override;
   void OnResponseBody(void* ctx, std::string_view chunk, bool end_of_stream) override;
+  bool RewriteResponseBody(void* ctx, std::string_view chunk, bool end, std::string& out) override;
+  bool ResponseLengthMayChange(void* ctx) override;
   void OnDone(void* ctx) override;
   const std::string& profile_header() const override;
   size_t max_body_bytes() const override;

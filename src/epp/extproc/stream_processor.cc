@@ -378,6 +378,9 @@ absl::Status StreamProcessor::OnResponseHeaders(const ext_proc_pb::HttpHeaders& 
       out.Add()->mutable_response_headers()->mutable_response()->mutable_header_mutation();
   AddHeader(mutation, kProfileHeader, backend_.profile_header());
   for (const auto& [key, value] : client_response_headers_) AddHeader(mutation, Lower(key), value);
+  // The body Envoy gets back differs in length from the upstream's (the client's model name
+  // written back): a stale Content-Length would truncate or hang the client's response.
+  if (backend_.ResponseLengthMayChange(ctx_.get())) mutation->add_remove_headers("content-length");
   if (headers.end_of_stream()) {
     response_ended_ = true;
     backend_.OnResponseBody(ctx_.get(), {}, true);
@@ -393,9 +396,11 @@ absl::Status StreamProcessor::OnResponseBody(const ext_proc_pb::HttpBody& body, 
   }
   bool end = body.end_of_stream() || body.end_of_stream_without_message();
   backend_.OnResponseBody(ctx_.get(), body.body(), end);
+  std::string rewritten;
+  std::string_view send = body.body();
+  if (backend_.RewriteResponseBody(ctx_.get(), body.body(), end, rewritten)) send = rewritten;
   AppendChunks(
-      body.body(), end,
-      [](ext_proc_pb::ProcessingResponse& r) { return r.mutable_response_body(); }, out);
+      send, end, [](ext_proc_pb::ProcessingResponse& r) { return r.mutable_response_body(); }, out);
   if (end) {
     response_ended_ = true;
     Finish();
@@ -411,6 +416,13 @@ absl::Status StreamProcessor::OnResponseTrailers(Replies& out) {
   if (!response_ended_ && phase_ == Phase::kAdmitted) {
     response_ended_ = true;
     backend_.OnResponseBody(ctx_.get(), {}, true);
+    // Bytes the response rewrite held back go out before the trailers.
+    std::string rest;
+    if (backend_.RewriteResponseBody(ctx_.get(), {}, true, rest) && !rest.empty()) {
+      AppendChunks(
+          rest, false, [](ext_proc_pb::ProcessingResponse& r) { return r.mutable_response_body(); },
+          out);
+    }
   }
   Finish();
   out.Add()->mutable_response_trailers();
