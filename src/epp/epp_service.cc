@@ -21,6 +21,7 @@
 #endif
 #ifdef ZUMIK_EPP_HAVE_KUBE
 #include "kube/client.h"
+#include "kube/model_config_watch.h"
 #include "kube/pool_discovery.h"
 #endif
 
@@ -74,6 +75,7 @@ struct EppService::Impl {
 #ifdef ZUMIK_EPP_HAVE_KUBE
   std::unique_ptr<kube::Client> kube_client;
   std::unique_ptr<kube::PoolDiscovery> pool;
+  std::unique_ptr<kube::ModelConfigWatch> model_config;
 #endif
   bool stopped = false;
 
@@ -87,6 +89,7 @@ struct EppService::Impl {
 #endif
 #ifdef ZUMIK_EPP_HAVE_KUBE
     if (pool) pool->Stop();
+    if (model_config) model_config->Stop();
 #endif
     {
       // The workers drain in parallel: one grace period in all, not one per worker.
@@ -114,6 +117,7 @@ struct EppService::Impl {
     metrics_server.reset();
 #ifdef ZUMIK_EPP_HAVE_KUBE
     pool.reset();
+    model_config.reset();
     kube_client.reset();
 #endif
     scraper.reset();
@@ -197,6 +201,23 @@ absl::Status AddDiscovery(EppService::Impl& impl) {
         datastore->SetEndpoints(std::move(specs));
       });
   impl.pool->Start();
+  // The pool's InferenceObjectives (priorities) and InferenceModelRewrites.
+  kube::ModelConfigWatchOptions watch;
+  watch.namespace_name = o.pool_namespace;
+  Pipeline* pipeline = impl.pipeline.get();
+  impl.model_config = std::make_unique<kube::ModelConfigWatch>(
+      impl.io->get_executor(), *impl.kube_client, watch,
+      [pipeline, pool_name = o.pool_name](const kube::ModelConfigObjects& objects) {
+        static auto logger = Logger("epp");
+        std::vector<std::string> problems;
+        auto rules = std::make_shared<const ModelRules>(
+            ModelRules::FromObjects(objects.objectives, objects.rewrites, pool_name, &problems));
+        for (const std::string& problem : problems) logger->warn("{}", problem);
+        logger->info("pool {}: {} InferenceObjectives, {} model rewrite rules", pool_name,
+                     rules->objective_count(), rules->rule_count());
+        pipeline->SetClusterRules(std::move(rules));
+      });
+  impl.model_config->Start();
   return absl::OkStatus();
 #else
   return absl::UnimplementedError(

@@ -22,6 +22,7 @@
 #include "core/http/client.h"
 #include "epp_support/epp_test_helpers.h"
 #include "kube/client.h"
+#include "kube/model_config_watch.h"
 #include "kube/testing/fake_api_server.h"
 #include "kube/testing/test_objects.h"
 #include "support/process.h"
@@ -294,6 +295,44 @@ TEST_F(EppKubeTest, MissingPoolServesNothingUntilItAppears) {
               kube::testing::MakePoolV1(kPool, kNamespace, kPodLabels, {port_}));
   ASSERT_TRUE(Serves({0}));
   ExpectOnlyPodsServe({0}, 4);
+}
+
+// The pool's InferenceModelRewrite (llm-d.ai/v1alpha2) serves a client-facing alias as the
+// model the Pods serve, and the client reads its alias back; deleting the object ends it.
+TEST_F(EppKubeTest, ThePoolsInferenceModelRewriteServesAnAlias) {
+  api_.Upsert(kube::kInferencePoolsV1,
+              kube::testing::MakePoolV1(kPool, kNamespace, kPodLabels, {port_}));
+  SetPod(0, true);
+  auto rewrite =
+      boost::json::parse(
+          fmt::format(R"({{"metadata":{{"name":"alias","namespace":"{}"}},)"
+                      R"("spec":{{"poolRef":{{"name":"{}"}},"rules":[{{)"
+                      R"("matches":[{{"model":{{"type":"Exact","value":"team-alias"}}}}],)"
+                      R"("targets":[{{"modelRewrite":"{}"}}]}}]}}}})",
+                      kNamespace, kPool, kModel))
+          .as_object();
+  api_.Upsert(kube::kInferenceModelRewritesLlmd, rewrite);
+  StartEpp();
+  ASSERT_TRUE(Serves({0}));
+  auto post = [&] {
+    http::Headers headers = {{"Content-Type", "application/json"}};
+    return http::FetchBlocking(http::Method::post,
+                               fmt::format("http://127.0.0.1:{}/v1/completions", gateway_port_),
+                               R"({"model":"team-alias","prompt":"x","max_tokens":2})", headers);
+  };
+  ASSERT_TRUE(Eventually([&] {
+    auto r = post();
+    return r.ok() && r->status == 200;
+  })) << epp_->ReadLog();
+  auto served = post();
+  ASSERT_TRUE(served.ok());
+  EXPECT_EQ(boost::json::parse(served->body).at("model").as_string(), "team-alias");
+
+  ASSERT_TRUE(api_.Remove(kube::kInferenceModelRewritesLlmd, kNamespace, "alias"));
+  EXPECT_TRUE(Eventually([&] {
+    auto r = post();
+    return r.ok() && r->status == 404;  // the sims do not know the alias
+  })) << epp_->ReadLog();
 }
 
 }  // namespace
