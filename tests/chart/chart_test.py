@@ -384,6 +384,30 @@ def expect_nothing_extra(docs):
     pass
 
 
+def expect_objectives_and_rewrites(docs):
+    pool = find(docs, "InferencePool")["metadata"]["name"]
+    objective = find(docs, "InferenceObjective", "batch")
+    check(objective["apiVersion"] == "llm-d.ai/v1alpha2", "objective API version")
+    check(objective["spec"] == {"priority": -1, "poolRef": {"group": "inference.networking.k8s.io",
+                                                            "kind": "InferencePool", "name": pool}},
+          f"objective spec: {objective['spec']}")
+    check(find(docs, "InferenceObjective", "interactive")["spec"].get("priority") is None,
+          "an objective without a priority renders none (the API's default 0)")
+    rewrite = find(docs, "InferenceModelRewrite", "canary")
+    check(rewrite["spec"]["poolRef"]["name"] == pool, "rewrite poolRef")
+    check(rewrite["spec"]["rules"] == [{"matches": [{"model": {"value": "team-model"}}],
+                                        "targets": [{"modelRewrite": "model-v1", "weight": 90},
+                                                    {"modelRewrite": "model-v2", "weight": 10}]}],
+          f"rewrite rules: {rewrite['spec']['rules']}")
+
+
+LLMD_APIS = ["llm-d.ai/v1alpha2/InferenceObjective", "llm-d.ai/v1alpha2/InferenceModelRewrite"]
+OBJECTIVES = ["--set", "router.objectives[0].name=batch", "--set", "router.objectives[0].priority=-1",
+              "--set", "router.objectives[1].name=interactive"]
+REWRITES = ["--set-json", 'router.modelRewrites=[{"name":"canary","rules":[{"matches":[{"model":{"value":"team-model"}}],'
+            '"targets":[{"modelRewrite":"model-v1","weight":90},{"modelRewrite":"model-v2","weight":10}]}]}]']
+
+
 MATRIX = [
     ("kserve-off", ["--set", "kserve.enabled=false"], ALL_APIS, expect_kserve_off),
     ("kserve-off-aibrix-off", ["--set", "kserve.enabled=false", "--set", "aibrix.autoscaler.enabled=false"],
@@ -428,6 +452,7 @@ MATRIX = [
                  "--set", "lmcache.enabled=false", "--set", "operator.enabled=false", "--set", "dashboards.enabled=false"],
      [], expect_minimal),
     ("skip-capability-checks", ["--set", "skipCapabilityChecks=true"], [], expect_nothing_extra),
+    ("objectives-and-rewrites", OBJECTIVES + REWRITES, ALL_APIS + LLMD_APIS, expect_objectives_and_rewrites),
     ("custom-epp-config", ["--set-string", "router.epp.customConfig=apiVersion: llm-d.ai/v1alpha1\nkind: EndpointPickerConfig\n"],
      ALL_APIS, lambda docs: check(find(docs, "ConfigMap", "-epp")["data"]["config.yaml"].startswith("apiVersion: llm-d.ai"),
                                   "custom EPP config not used")),
@@ -465,6 +490,10 @@ NEGATIVE = [
      ["kserve.enabled=true requires the inferenceservices.serving.kserve.io CRD", "set kserve.enabled=false"]),
     ("no-inferencepool-crd", MODEL, [a for a in ALL_APIS if "InferencePool" not in a],
      ["router.enabled=true requires the inferencepools.inference.networking.k8s.io CRD", "set router.enabled=false"]),
+    ("no-llmd-crds", MODEL + OBJECTIVES, ALL_APIS,
+     ["router.objectives requires the inferenceobjectives.llm-d.ai CRD", "set router.objectives=[]"]),
+    ("rewrite-without-targets", MODEL + ["--set-json", 'router.modelRewrites=[{"name":"x","rules":[{"targets":[]}]}]'],
+     ALL_APIS + LLMD_APIS, ["/router/modelRewrites/0/rules/0/targets"]),
     ("no-httproute-crd", MODEL, [a for a in ALL_APIS if "HTTPRoute" not in a],
      ["requires the httproutes.gateway.networking.k8s.io CRD", "set router.httpRoute.enabled=false"]),
     ("no-aibrix-crd", MODEL, [a for a in ALL_APIS if "aibrix" not in a],

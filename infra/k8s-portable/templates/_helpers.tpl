@@ -162,6 +162,12 @@ seccompProfile:
 {{- end -}}
 {{- if $v.router.enabled -}}
 {{- include "zp.requireApi" (dict "ctx" . "gvk" "inference.networking.k8s.io/v1/InferencePool" "crd" "inferencepools.inference.networking.k8s.io" "what" "router.enabled=true" "install" "the Gateway API Inference Extension CRDs (v1.x)" "off" "router.enabled=false") -}}
+{{- if $v.router.objectives -}}
+{{- include "zp.requireApi" (dict "ctx" . "gvk" "llm-d.ai/v1alpha2/InferenceObjective" "crd" "inferenceobjectives.llm-d.ai" "what" "router.objectives" "install" "the llm-d-router CRDs (llm-d.ai)" "off" "router.objectives=[]") -}}
+{{- end -}}
+{{- if $v.router.modelRewrites -}}
+{{- include "zp.requireApi" (dict "ctx" . "gvk" "llm-d.ai/v1alpha2/InferenceModelRewrite" "crd" "inferencemodelrewrites.llm-d.ai" "what" "router.modelRewrites" "install" "the llm-d-router CRDs (llm-d.ai)" "off" "router.modelRewrites=[]") -}}
+{{- end -}}
 {{- if $v.router.httpRoute.enabled -}}
 {{- include "zp.requireApi" (dict "ctx" . "gvk" "gateway.networking.k8s.io/v1/HTTPRoute" "crd" "httproutes.gateway.networking.k8s.io" "what" "router.httpRoute.enabled=true" "install" "the Gateway API CRDs (standard channel)" "off" "router.httpRoute.enabled=false") -}}
 {{- end -}}
