@@ -5,6 +5,7 @@
 #include <boost/json.hpp>
 #include <string>
 
+#include "core/rng.h"
 #include "epp/json_scan.h"
 
 namespace zumik::epp {
@@ -93,6 +94,34 @@ TEST(ModelNameRestorer, NamesAreMatchedAndWrittenJsonEscaped) {
   ModelNameRestorer restorer("q\"uote", "caf\xc3\xa9/\"x\"");
   restorer.Feed(R"({"model":"q\"uote"})", true, out);
   EXPECT_EQ(out, "{\"model\":\"caf\xc3\xa9/\\\"x\\\"\"}");
+}
+
+// Random texts dense in near-matches, cut at random: chunked output equals whole output.
+TEST(ModelNameRestorer, AnyChunkingGivesTheWholeBodysBytes) {
+  Rng rng(11);
+  const std::string alphabet = "\"model: ab";
+  for (int round = 0; round < 2000; ++round) {
+    std::string body;
+    const int64_t length = rng.UniformInt(0, 60);
+    for (int64_t i = 0; i < length; ++i) {
+      if (rng.Bernoulli(0.15)) {
+        body += rng.Bernoulli(0.5) ? "\"model\":\"ab\"" : "\"model\": \"a";
+      } else {
+        body += alphabet[static_cast<size_t>(rng.UniformInt(0, 9))];
+      }
+    }
+    std::string whole;
+    ModelNameRestorer("ab", "client-name").Feed(body, true, whole);
+    std::string chunked;
+    ModelNameRestorer restorer("ab", "client-name");
+    for (size_t at = 0; at < body.size();) {
+      const auto step = static_cast<size_t>(rng.UniformInt(0, 7));
+      restorer.Feed(std::string_view(body).substr(at, step), false, chunked);
+      at += step;
+    }
+    restorer.Feed({}, true, chunked);
+    ASSERT_EQ(chunked, whole) << body;
+  }
 }
 
 // The guard the pipeline puts before a rewrite: the new name must be UTF-8 to go into JSON.
