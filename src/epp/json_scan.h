@@ -10,6 +10,8 @@
 #include <string>
 #include <string_view>
 
+#include "core/utf8.h"
+
 namespace zumik::epp::json_scan {
 
 // Well inside boost::json's default max_depth (32).
@@ -117,29 +119,12 @@ class Cursor {
     return true;
   }
 
-  // One multi-byte UTF-8 sequence at p_, strictly (RFC 3629: no overlong forms, no
-  // surrogates, nothing above U+10FFFF).
+  // One multi-byte UTF-8 sequence at p_, strictly (core/utf8.h).
   bool Utf8Sequence() {
-    auto byte = [&](size_t i) { return p_ + i < end_ ? static_cast<unsigned char>(p_[i]) : 0; };
-    auto cont = [](unsigned char b) { return b >= 0x80 && b <= 0xbf; };
-    unsigned char b0 = byte(0), b1 = byte(1);
-    size_t length;
-    if (b0 >= 0xc2 && b0 <= 0xdf) {
-      length = 2;
-      if (!cont(b1)) return false;
-    } else if (b0 >= 0xe0 && b0 <= 0xef) {
-      length = 3;
-      unsigned char lo = b0 == 0xe0 ? 0xa0 : 0x80, hi = b0 == 0xed ? 0x9f : 0xbf;
-      if (b1 < lo || b1 > hi || !cont(byte(2))) return false;
-    } else if (b0 >= 0xf0 && b0 <= 0xf4) {
-      length = 4;
-      unsigned char lo = b0 == 0xf0 ? 0x90 : 0x80, hi = b0 == 0xf4 ? 0x8f : 0xbf;
-      if (b1 < lo || b1 > hi || !cont(byte(2)) || !cont(byte(3))) return false;
-    } else {
-      return false;
-    }
+    const size_t length =
+        Utf8SequenceLength(std::string_view(p_, static_cast<size_t>(end_ - p_)), 0);
     p_ += length;
-    return true;
+    return length != 0;
   }
 
   // A string value decoded into `out` (escapes are the simple ones String accepts).
@@ -238,23 +223,5 @@ class Cursor {
   const char* p_;
   const char* end_;
 };
-
-// Whether `text` is valid UTF-8 (RFC 3629, as String accepts it inside a string).
-inline bool IsUtf8(std::string_view text) {
-  struct Walker : Cursor {
-    using Cursor::Cursor;
-    bool All() {
-      while (p_ != end_) {
-        if (static_cast<unsigned char>(*p_) < 0x80) {
-          ++p_;
-        } else if (!Utf8Sequence()) {
-          return false;
-        }
-      }
-      return true;
-    }
-  };
-  return Walker(text).All();
-}
 
 }  // namespace zumik::epp::json_scan

@@ -6,7 +6,7 @@
 #include <string>
 
 #include "core/rng.h"
-#include "epp/json_scan.h"
+#include "core/utf8.h"
 
 namespace zumik::epp {
 namespace {
@@ -126,12 +126,12 @@ TEST(ModelNameRestorer, AnyChunkingGivesTheWholeBodysBytes) {
 
 // The guard the pipeline puts before a rewrite: the new name must be UTF-8 to go into JSON.
 TEST(IsUtf8, AcceptsUtf8AndRejectsEveryMalformedSequence) {
-  EXPECT_TRUE(json_scan::IsUtf8(""));
-  EXPECT_TRUE(json_scan::IsUtf8("lora-a"));
-  EXPECT_TRUE(json_scan::IsUtf8("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"));
+  EXPECT_TRUE(IsUtf8(""));
+  EXPECT_TRUE(IsUtf8("lora-a"));
+  EXPECT_TRUE(IsUtf8("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"));
   for (const char* bad :
        {"\xff", "a\xc3", "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xe2\x82", "\x80"}) {
-    EXPECT_FALSE(json_scan::IsUtf8(bad)) << bad;
+    EXPECT_FALSE(IsUtf8(bad)) << bad;
   }
 }
 

@@ -11,8 +11,8 @@
 #include "core/hex.h"
 #include "core/http/errors.h"
 #include "core/status.h"
+#include "core/utf8.h"
 #include "epp/ascii.h"
-#include "epp/json_scan.h"
 #include "epp/model_rewrite.h"
 
 namespace zumik::epp {
@@ -310,7 +310,7 @@ std::variant<Admission, Rejection> Pipeline::AdmitOnce(
   if (const std::string* rewrite =
           FindHeader(headers, "x-llm-d-model-name-rewrite", "x-gateway-model-name-rewrite");
       rewrite != nullptr && !rewrite->empty()) {
-    if (!json_scan::IsUtf8(*rewrite)) {
+    if (!IsUtf8(*rewrite)) {
       // It becomes the upstream body's model: a JSON string must be UTF-8.
       return Reject(400, "the model-name rewrite header is not valid UTF-8",
                     "invalid_request_error", {}, {});

@@ -8,12 +8,11 @@
 #include <string>
 #include <string_view>
 
+#include "core/utf8.h"
+
 namespace zumik::sim {
 
-// Offset of the first byte that does not start a well-formed UTF-8 sequence (RFC 3629:
-// no overlong forms, no surrogates U+D800..U+DFFF, nothing above U+10FFFF, no truncated
-// sequences), or nullopt when `text` is valid UTF-8.
-std::optional<size_t> FindInvalidUtf8(std::string_view text);
+using ::zumik::FindInvalidUtf8;  // core/utf8.h
 
 // Appends `text` as a quoted JSON string. Escapes '"', '\\' and all control characters;
 // passes valid non-ASCII UTF-8 through unchanged and replaces ill-formed bytes with U+FFFD,
