@@ -95,6 +95,17 @@ TEST(PolicyConfig, NoProfileMeansOneDefaultProfileWithEveryPluginAndAMaxScorePic
   EXPECT_NE((*scheduler)->prefix_index(), nullptr);
 }
 
+TEST(PolicyConfig, ColdOnlyKvScorerBringsAnImplicitPrefixProducer) {
+  Rng rng(1);
+  auto cold_only = Build(
+      "plugins:\n- type: kv-cache-utilization-scorer\n  parameters:\n    coldOnly: true\n", rng);
+  ASSERT_TRUE(cold_only.ok()) << cold_only.status();
+  EXPECT_NE((*cold_only)->FindPlugin("approx-prefix-cache-producer"), nullptr);
+  auto plain = Build("plugins:\n- type: kv-cache-utilization-scorer\n", rng);
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  EXPECT_EQ((*plain)->FindPlugin("approx-prefix-cache-producer"), nullptr);
+}
+
 TEST(PolicyConfig, AProfileWithoutPickerGetsMaxScorePicker) {
   Rng rng(1);
   auto scheduler = Build(R"(plugins:
@@ -209,6 +220,12 @@ INSTANTIATE_TEST_SUITE_P(
                 "plugins:\n- type: session-affinity-scorer\n  parameters:\n"
                 "    strategy: cookie\n",
                 "parameter 'strategy': use encoded_endpoint_header or session_id"},
+        BadCase{"ColdOnlyNotABool",
+                "plugins:\n- type: kv-cache-utilization-scorer\n  parameters:\n"
+                "    coldOnly: sometimes\n",
+                "t.yaml:4: plugin 'kv-cache-utilization-scorer' (type "
+                "kv-cache-utilization-scorer): parameter 'coldOnly': expected true or false, "
+                "got 'sometimes'"},
         BadCase{"BadSelectorOperator",
                 "plugins:\n- type: label-selector-filter\n  parameters:\n"
                 "    matchExpressions:\n    - {key: a, operator: Near, values: [x]}\n",

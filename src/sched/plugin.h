@@ -6,6 +6,7 @@
 // Plugins are owned by one Scheduler and called from one thread at a time.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -38,6 +39,12 @@ struct Candidate {
   int64_t uncached_tokens = 0;         // request tokens it would have to prefill
   EndpointId id() const { return endpoint->id; }
 };
+
+// A cold request: no candidate holds any block of its prompt (prefix_blocks all 0).
+inline bool NoCandidateHoldsPrefix(std::span<const Candidate> candidates) {
+  return std::none_of(candidates.begin(), candidates.end(),
+                      [](const Candidate& c) { return c.prefix_blocks > 0; });
+}
 
 // Facts of the current pick shared by every plugin.
 struct CycleState {

@@ -56,6 +56,26 @@ TEST(KvCacheUtilizationScorer, IsOneMinusUsage) {
   EXPECT_EQ(f.Score(*scorer, f.Candidates()), (std::vector<double>{0.75, 0.0}));
 }
 
+TEST(KvCacheUtilizationScorer, ColdOnlyScoresFreeKvForColdPromptsOnly) {
+  Fixture f({MakeEndpoint(0, 0, 0.25), MakeEndpoint(1, 0, 1.0), MakeEndpoint(2, 0, 0.5)});
+  f.cycle.prefix_matched = true;
+  auto cold_only = MakeTyped<Scorer>("kv-cache-utilization-scorer", "coldOnly: true");
+  ASSERT_NE(cold_only, nullptr);
+  EXPECT_TRUE(cold_only->NeedsPrefixMatch());
+  // Cold (no candidate holds any block of the prompt): 1 − kv usage.
+  EXPECT_EQ(f.Score(*cold_only, f.Candidates()), (std::vector<double>{0.75, 0.0, 0.5}));
+  // Warm (one candidate holds one block): the same score everywhere.
+  auto warm = f.Candidates();
+  warm[1].prefix_blocks = 1;
+  EXPECT_EQ(f.Score(*cold_only, warm), (std::vector<double>{0.5, 0.5, 0.5}));
+  // Default (coldOnly false, as upstream): 1 − kv usage whether warm or cold.
+  auto plain = MakeTyped<Scorer>("kv-cache-utilization-scorer", "coldOnly: false");
+  ASSERT_NE(plain, nullptr);
+  EXPECT_FALSE(plain->NeedsPrefixMatch());
+  EXPECT_EQ(f.Score(*plain, warm), (std::vector<double>{0.75, 0.0, 0.5}));
+  EXPECT_FALSE(MakeTyped<Scorer>("kv-cache-utilization-scorer")->NeedsPrefixMatch());
+}
+
 TEST(LoadAwareScorer, GivesHalfToEmptyQueuesAndLessAsTheyFill) {
   Fixture f({MakeEndpoint(0, 0), MakeEndpoint(1, 64), MakeEndpoint(2, 500)});
   auto scorer = MakeTyped<Scorer>("load-aware-scorer");

@@ -95,8 +95,7 @@ absl::StatusOr<std::unique_ptr<Plugin>> NoHitLruScorer::Create(const std::string
 
 void NoHitLruScorer::Score(const CycleState& /*cycle*/, std::span<const Candidate> candidates,
                            std::span<double> out) {
-  last_cold_ = std::none_of(candidates.begin(), candidates.end(),
-                            [](const Candidate& c) { return c.prefix_blocks > 0; });
+  last_cold_ = NoCandidateHoldsPrefix(candidates);
   if (!last_cold_) {
     std::fill(out.begin(), out.end(), 0.5);
     return;

@@ -53,12 +53,18 @@ void RunningRequestsSizeScorer::Score(const CycleState& /*cycle*/,
 }
 
 absl::StatusOr<std::unique_ptr<Plugin>> KvCacheUtilizationScorer::Create(const std::string& name,
-                                                                         PluginParams& /*params*/) {
-  return std::make_unique<KvCacheUtilizationScorer>(name);
+                                                                         PluginParams& params) {
+  bool cold_only = false;
+  RETURN_IF_ERROR(params.Read("coldOnly", &cold_only));
+  return std::make_unique<KvCacheUtilizationScorer>(name, cold_only);
 }
 
 void KvCacheUtilizationScorer::Score(const CycleState& /*cycle*/,
                                      std::span<const Candidate> candidates, std::span<double> out) {
+  if (cold_only_ && !NoCandidateHoldsPrefix(candidates)) {
+    std::fill(out.begin(), out.end(), 0.5);  // warm: the prefix plugins place it
+    return;
+  }
   for (size_t i = 0; i < candidates.size(); ++i) {
     out[i] = 1.0 - candidates[i].endpoint->metrics.kv_cache_usage;
   }
