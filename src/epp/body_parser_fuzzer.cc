@@ -1,6 +1,8 @@
 // libFuzzer target: the EPP body parser (and the usage parser) on arbitrary bytes for every
 // API kind; the first byte picks the kind. Must never crash, leak or read out of bounds, and
-// the body, usage and choice-text scans must agree with the DOM readings of the same bytes.
+// the body, usage and choice-text scans must agree with the DOM readings of the same bytes, and
+// the response model-name restorer must give the same bytes however the response is chunked.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -8,6 +10,7 @@
 
 #include "epp/body_parser.h"
 #include "epp/choice_text.h"
+#include "epp/model_rewrite.h"
 #include "epp/usage_parser.h"
 #include "epp/usage_scanner.h"
 
@@ -52,5 +55,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   std::string responses_text;
   zumik::epp::AppendResponsesText(body, &responses_text);
+  // A served name short enough for the input to contain it; chunk sizes taken from the input.
+  const std::string_view served = body.substr(0, std::min<size_t>(body.size(), data[0] % 8));
+  std::string whole, chunked;
+  zumik::epp::ModelNameRestorer(served, "client").Feed(body, true, whole);
+  zumik::epp::ModelNameRestorer restorer(served, "client");
+  const size_t step = 1 + data[0] % 13;
+  for (size_t at = 0; at < body.size(); at += step) {
+    restorer.Feed(body.substr(at, step), false, chunked);
+  }
+  restorer.Feed({}, true, chunked);
+  if (whole != chunked) __builtin_trap();
   return 0;
 }
