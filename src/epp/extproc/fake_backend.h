@@ -108,6 +108,22 @@ class FakeBackend final : public Backend {
     c->response_body.append(chunk);
     if (end_of_stream) c->response_ended = true;
   }
+  // A response rewrite the way the pipeline's model-name restorer behaves: every 'a' becomes
+  // "AA" (the length changes) and each chunk's last byte is held back until the next or the end.
+  void set_rewrite_responses(bool on) { rewrite_ = on; }
+  bool RewriteResponseBody(void* /*ctx*/, std::string_view chunk, bool end,
+                           std::string& out) override {
+    if (!rewrite_) return false;
+    std::string text = held_ + std::string(chunk);
+    held_.clear();
+    if (!end && !text.empty()) {
+      held_ = text.substr(text.size() - 1);
+      text.pop_back();
+    }
+    for (char c : text) out += c == 'a' ? std::string("AA") : std::string(1, c);
+    return true;
+  }
+  bool ResponseLengthMayChange(void* /*ctx*/) override { return rewrite_; }
   void OnDone(void* ctx) override {
     std::lock_guard<std::mutex> lock(mu_);
     static_cast<Context*>(ctx)->done_calls++;
@@ -158,6 +174,8 @@ class FakeBackend final : public Backend {
   }
 
  private:
+  bool rewrite_ = false;
+  std::string held_;  // one request at a time when rewriting
   mutable std::mutex mu_;
   std::condition_variable done_cv_;
   std::vector<std::string> endpoints_ = {"10.0.0.1:8000"};

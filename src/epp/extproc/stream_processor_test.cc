@@ -425,6 +425,29 @@ TEST_F(StreamProcessorTest, ResponseTrailersAreAnsweredAndCompleteTheRequest) {
   EXPECT_EQ(backend_.context(0).done_calls, 1);
 }
 
+// A backend that rewrites the response (the model name written back): Content-Length goes from
+// the response headers, the rewritten chunks are what Envoy gets, and bytes held back at the
+// last chunk go out before the trailers' reply.
+TEST_F(StreamProcessorTest, ARewrittenResponseDropsContentLengthAndFlushesBeforeTrailers) {
+  backend_.set_rewrite_responses(true);
+  SendRequest("{}");
+  ReplyList headers = Send(harness::ResponseHeaders(200, "application/json", false));
+  ASSERT_EQ(headers.size(), 1u);
+  EXPECT_THAT(headers[0].response_headers().response().header_mutation().remove_headers(),
+              ElementsAre("content-length"));
+  ReplyList first = Send(harness::ResponseBody("xab", false));
+  ASSERT_EQ(first.size(), 1u);
+  EXPECT_EQ(first[0].response_body().response().body_mutation().streamed_response().body(), "xAA");
+  ReplyList replies = Send(harness::ResponseTrailers());
+  ASSERT_EQ(replies.size(), 2u);
+  const auto& rest = replies[0].response_body().response().body_mutation().streamed_response();
+  EXPECT_EQ(rest.body(), "b");
+  EXPECT_FALSE(rest.end_of_stream());
+  EXPECT_TRUE(replies[1].has_response_trailers());
+  // The pipeline observed the upstream's bytes, not the rewritten ones.
+  EXPECT_EQ(backend_.context(0).response_body, "xab");
+}
+
 TEST_F(StreamProcessorTest, RawValueWinsOverValueAndThePathLosesItsQuery) {
   ext_proc_pb::ProcessingRequest request;
   auto* map = request.mutable_request_headers()->mutable_headers();
