@@ -136,8 +136,9 @@ ModelRules ModelRules::FromObjects(std::span<const json::object> objectives,
           if (!match.is_object()) continue;
           const std::string type = StringAt(match.get_object(), "model.type");
           std::string value = StringAt(match.get_object(), "model.value");
-          if ((type.empty() || type == "Exact") && !value.empty())
+          if ((type.empty() || type == "Exact") && !value.empty()) {
             exact.push_back(std::move(value));
+          }
         }
         if (exact.empty()) continue;  // matches nothing
       }

@@ -320,7 +320,7 @@ std::variant<Admission, Rejection> Pipeline::AdmitOnce(
   request.prompt = parsed.body.prompt;
   request.cache_salt = std::move(parsed.body.cache_salt);
   std::shared_ptr<const ModelRules> cluster_rules;
-  {
+  if (have_cluster_rules_.load(std::memory_order_acquire)) {  // most pools have none
     std::lock_guard lock(rules_mu_);
     cluster_rules = cluster_rules_;
   }
@@ -481,6 +481,8 @@ bool Pipeline::RestoreModelName(RequestContext& ctx, std::string_view chunk, boo
 
 void Pipeline::SetClusterRules(std::shared_ptr<const ModelRules> rules) {
   std::lock_guard lock(rules_mu_);
+  if (rules != nullptr && rules->empty()) rules.reset();
+  have_cluster_rules_.store(rules != nullptr, std::memory_order_release);
   cluster_rules_ = std::move(rules);
 }
 

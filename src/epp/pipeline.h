@@ -214,7 +214,8 @@ class Pipeline {
   std::atomic<uint64_t> request_seq_{0};
   std::atomic<uint64_t> rewrite_draws_{0};
   mutable std::mutex rules_mu_;
-  std::shared_ptr<const ModelRules> cluster_rules_;  // guarded by rules_mu_
+  std::shared_ptr<const ModelRules> cluster_rules_;  // guarded by rules_mu_; null when empty
+  std::atomic<bool> have_cluster_rules_{false};      // cluster_rules_ != null, read unlocked
   ResponseHomes response_homes_;
 };
 
