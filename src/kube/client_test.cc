@@ -122,6 +122,8 @@ TEST_F(ClientTest, WatchReplaysEventsAfterAResourceVersionThenStreamsLiveOnes) {
   auto list = RunOn(io_.io(), client_->List(kPods, "ns", ListOptions{}));
   ASSERT_TRUE(list.ok());
   api_.Upsert(kPods, MakePod("b", "ns", {}, "10.0.0.2", true));  // after the list: replayed
+  // Another resource's change after the list is not the pods watch's to replay.
+  api_.Upsert(kConfigMaps, boost::json::object{{"metadata", testing::MakeMetadata("cfg", "ns")}});
 
   WatchOptions options;
   options.resource_version = list->resource_version;

@@ -553,7 +553,7 @@ WatchSetup SetUpWatch(FakeApiServer::Impl& impl, const http::Request& request,
     w->closed = true;
   } else {
     for (const auto& event : impl.history) {
-      if (event.rv > from && impl.WatcherMatches(*w, key, event.object)) {
+      if (event.rv > from && impl.WatcherMatches(*w, event.resource_key, event.object)) {
         w->lines.push_back(impl.EventLine(event.type, event.object));
       }
     }
