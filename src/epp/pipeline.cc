@@ -333,9 +333,6 @@ std::variant<Admission, Rejection> Pipeline::AdmitOnce(
     uint64_t state = options_.seed + rewrite_draws_.fetch_add(1) * 0x9e3779b97f4a7c15ULL;
     const uint64_t draw = SplitMix64(state);
     request.target_model = ModelRules::PickTarget(*rule, draw);
-    if (metrics_ != nullptr) {
-      metrics_->RewriteDecision(rule->source, request.model, request.target_model);
-    }
   }
   if (const std::string* objective =
           FindHeader(headers, "x-llm-d-inference-objective", "x-gateway-inference-objective");
@@ -464,6 +461,10 @@ std::variant<Admission, Rejection> Pipeline::AdmitOnce(
                                           : UsageParser::TextSource::kChoice);
   }
   if (metrics_ != nullptr) {
+    // Counted once per admitted request (a queued request is admitted again on each retry).
+    if (rule != nullptr) {
+      metrics_->RewriteDecision(rule->source, request.model, request.target_model);
+    }
     ctx->series = &metrics_->Series(request.model, request.target_model);
     metrics_->RequestStarted(*ctx->series);
     metrics_->RequestRunning(*ctx->series, 1);

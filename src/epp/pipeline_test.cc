@@ -564,12 +564,15 @@ double SeriesValue(const std::string& exposition, std::string_view series) {
 
 class PipelineQueueMetricsTest : public PipelineTest {
  protected:
-  std::unique_ptr<Pipeline> MakeWithMetrics(int max_queued) {
+  std::unique_ptr<Pipeline> MakeWithMetrics(int max_queued, std::string_view rewrite = {}) {
     auto metrics = EppMetrics::Create("pool");
     EXPECT_TRUE(metrics.ok());
     metrics_ = std::move(*metrics);
     PipelineOptions options;
     options.max_queued = max_queued;
+    if (!rewrite.empty()) {
+      EXPECT_TRUE(options.rules.AddRewriteFlag(rewrite).ok());
+    }
     auto p = Pipeline::Create(std::move(options), ds_, metrics_.get(), clock_);
     EXPECT_TRUE(p.ok()) << p.status();
     return std::move(*p);
@@ -619,6 +622,30 @@ TEST_F(PipelineQueueMetricsTest, RequestAdmittedAfterWaitingInTheQueueIsNoReject
   p->OnResponseHeaders(*std::get<Admission>(result).ctx, 200, "application/json");
   p->OnDone(*std::get<Admission>(result).ctx);
   EXPECT_EQ(Errors(), 0);
+}
+
+// A rewrite decision counts once per admitted request, not on each retry from the queue.
+TEST_F(PipelineQueueMetricsTest, RewriteDecisionsCountOncePerAdmittedRequest) {
+  SetUpPool(2);
+  auto p = MakeWithMetrics(/*max_queued=*/4, "m=lora-a");
+  auto decisions = [&] {
+    return SeriesValue(metrics_->registry().Expose(),
+                       "llm_d_epp_model_rewrite_decisions_total{model_rewrite_name=\"flag\","
+                       "model_name=\"m\",target_model=\"lora-a\"}");
+  };
+  SetLoad(/*saturated=*/true);
+  for (int retry = 0; retry < 3; ++retry) {
+    auto waiting = p->Admit("/v1/completions", sheddable_, Completion("x"), {}, false);
+    ASSERT_TRUE(std::holds_alternative<Rejection>(waiting));
+    EXPECT_TRUE(std::get<Rejection>(waiting).queueable);
+  }
+  EXPECT_EQ(decisions(), 0);
+  SetLoad(/*saturated=*/false);
+  auto admitted = p->Admit("/v1/completions", sheddable_, Completion("x"), {}, false);
+  ASSERT_TRUE(std::holds_alternative<Admission>(admitted));
+  EXPECT_EQ(std::get<Admission>(admitted).ctx->target_model, "lora-a");
+  EXPECT_EQ(decisions(), 1);
+  p->OnDone(*std::get<Admission>(admitted).ctx);
 }
 
 TEST_F(PipelineQueueMetricsTest, TransportQueueCountsOnlyEachRequestsFinalOutcome) {
