@@ -8,30 +8,13 @@
 #include <limits>
 #include <tuple>
 
+#include "core/json_path.h"
 #include "core/status.h"
 
 namespace zumik::epp {
 namespace json = boost::json;
 
 namespace {
-
-const json::value* Member(const json::object& object, std::string_view dotted) {
-  const json::object* current = &object;
-  const json::value* value = nullptr;
-  while (true) {
-    const size_t dot = dotted.find('.');
-    value = current->if_contains(json::string_view(dotted.substr(0, dot)));
-    if (value == nullptr || dot == std::string_view::npos) return value;
-    if (!value->is_object()) return nullptr;
-    current = &value->get_object();
-    dotted.remove_prefix(dot + 1);
-  }
-}
-
-std::string StringAt(const json::object& object, std::string_view dotted) {
-  const json::value* value = Member(object, dotted);
-  return value != nullptr && value->is_string() ? std::string(value->get_string()) : "";
-}
 
 std::optional<int64_t> IntegerOf(const json::value& value) {
   if (value.is_int64()) return value.get_int64();
@@ -98,7 +81,7 @@ ModelRules ModelRules::FromObjects(std::span<const json::object> objectives,
     std::string name = StringAt(object, "metadata.name");
     if (name.empty()) continue;
     int priority = 0;
-    if (const json::value* value = Member(object, "spec.priority");
+    if (const json::value* value = FindPath(object, "spec.priority");
         value != nullptr && !value->is_null()) {
       std::optional<int64_t> p = IntegerOf(*value);
       if (!p || *p < std::numeric_limits<int32_t>::min() ||
@@ -113,7 +96,7 @@ ModelRules ModelRules::FromObjects(std::span<const json::object> objectives,
   }
   for (const json::object& object : rewrites) {
     if (!ForPool(object, pool_name)) continue;
-    const json::value* list = Member(object, "spec.rules");
+    const json::value* list = FindPath(object, "spec.rules");
     if (list == nullptr || !list->is_array()) continue;
     const std::string name = StringAt(object, "metadata.name");
     const std::string created = StringAt(object, "metadata.creationTimestamp");

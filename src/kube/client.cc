@@ -12,6 +12,7 @@
 #include "core/base64.h"
 #include "core/config.h"
 #include "core/http/errors.h"
+#include "core/json_path.h"
 #include "core/status.h"
 
 namespace zumik::kube {
@@ -273,29 +274,6 @@ std::string_view EventTypeName(EventType type) {
 }
 
 bool IsGone(const absl::Status& status) { return status.code() == absl::StatusCode::kOutOfRange; }
-
-const json::value* FindPath(const json::object& object, std::string_view dotted) {
-  const json::object* current = &object;
-  const json::value* value = nullptr;
-  while (true) {
-    const size_t dot = dotted.find('.');
-    const std::string_view key = dotted.substr(0, dot);
-    auto it = current->find(json::string_view(key.data(), key.size()));
-    if (it == current->end()) return nullptr;
-    value = &it->value();
-    if (dot == std::string_view::npos) return value;
-    if (!value->is_object()) return nullptr;
-    current = &value->get_object();
-    dotted.remove_prefix(dot + 1);
-  }
-}
-
-namespace {
-std::string StringAt(const json::object& object, std::string_view dotted) {
-  const json::value* v = FindPath(object, dotted);
-  return v != nullptr && v->is_string() ? std::string(v->get_string()) : std::string();
-}
-}  // namespace
 
 std::string ObjectName(const json::object& object) { return StringAt(object, "metadata.name"); }
 std::string ObjectNamespace(const json::object& object) {

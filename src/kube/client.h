@@ -121,8 +121,6 @@ std::string ObjectName(const boost::json::object& object);
 std::string ObjectNamespace(const boost::json::object& object);
 std::string ObjectResourceVersion(const boost::json::object& object);
 std::map<std::string, std::string> ObjectLabels(const boost::json::object& object);
-// Walks "status.podIP"-style dotted paths; nullptr when any step is missing.
-const boost::json::value* FindPath(const boost::json::object& object, std::string_view dotted);
 
 // One open watch: newline-delimited JSON events read from a chunked response. Move-only.
 class WatchStream {

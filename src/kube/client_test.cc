@@ -10,6 +10,7 @@
 
 #include "core/base64.h"
 #include "core/http/test_util.h"
+#include "core/json_path.h"
 #include "core/status.h"
 #include "kube/testing/fake_api_server.h"
 #include "kube/testing/test_objects.h"

@@ -8,6 +8,7 @@
 #include <mutex>
 
 #include "core/http/test_util.h"
+#include "core/json_path.h"
 #include "kube/testing/fake_api_server.h"
 #include "kube/testing/test_objects.h"
 

@@ -13,6 +13,7 @@
 #include <mutex>
 #include <optional>
 
+#include "core/json_path.h"
 #include "core/log.h"
 #include "core/status.h"
 

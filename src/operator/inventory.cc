@@ -4,11 +4,11 @@
 #include <boost/json/array.hpp>
 #include <map>
 
+#include "core/json_path.h"
 #include "core/status.h"
 
 namespace zumik::op {
 namespace json = boost::json;
-using kube::FindPath;
 
 namespace {
 

@@ -5,11 +5,11 @@
 #include <map>
 #include <set>
 
+#include "core/json_path.h"
 #include "core/status.h"
 
 namespace zumik::op {
 namespace json = boost::json;
-using kube::FindPath;
 
 namespace {
 

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "core/base64.h"
+#include "core/json_path.h"
 #include "core/status.h"
 
 namespace zumik::op {
@@ -25,7 +26,7 @@ absl::StatusOr<std::optional<ClusterState>> KubeStateStore::Load() {
     return std::optional<ClusterState>();
   }
   if (!config_map.ok()) return config_map.status();
-  const json::value* id = kube::FindPath(*config_map, "data.cluster_id");
+  const json::value* id = FindPath(*config_map, "data.cluster_id");
   if (id == nullptr || !id->is_string() || id->get_string().empty()) {
     return std::optional<ClusterState>();
   }
@@ -33,7 +34,7 @@ absl::StatusOr<std::optional<ClusterState>> KubeStateStore::Load() {
   state.cluster_id = std::string(id->get_string());
   absl::StatusOr<json::object> secret = kube_.Run(client.Get(kube::kSecrets, ns_, name_));
   if (secret.ok()) {
-    const json::value* token = kube::FindPath(*secret, "data.cluster_token");
+    const json::value* token = FindPath(*secret, "data.cluster_token");
     if (token != nullptr && token->is_string()) {
       auto decoded =
           Base64Decode(std::string_view(token->get_string().data(), token->get_string().size()));

@@ -18,6 +18,7 @@
 
 #include "core/http/response_writer.h"
 #include "core/http/server.h"
+#include "core/json_path.h"
 #include "core/status.h"
 
 namespace zumik::kube::testing {
