@@ -2,18 +2,12 @@
 #include "kube/model_config_watch.h"
 
 #include <array>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/redirect_error.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <future>
 #include <mutex>
 #include <set>
 
 #include "core/log.h"
 #include "core/status.h"
+#include "kube/background_task.h"
 
 namespace zumik::kube {
 namespace asio = boost::asio;
@@ -32,34 +26,21 @@ bool IsObjective(const Resource& resource) { return resource.plural == "inferenc
 
 struct ModelConfigWatch::State {
   State(const asio::any_io_executor& ex, Client& c, ModelConfigWatchOptions o, Callback cb)
-      : executor(asio::make_strand(ex)),
-        client(c),
-        options(std::move(o)),
-        callback(std::move(cb)),
-        timer(executor) {}
+      : task(ex), client(c), options(std::move(o)), callback(std::move(cb)) {}
 
-  asio::strand<asio::any_io_executor> executor;
+  BackgroundTask task;
   Client& client;
   ModelConfigWatchOptions options;
   Callback callback;
-  asio::steady_timer timer;
   // Strand-only: each resource's objects, by kResources index.
   std::array<Reflector::Store, kResources.size()> stores;
 
-  mutable std::mutex mu;
-  bool started = false;
-  bool stopping = false;
+  // Under task.mu(): none is created once the task is stopping.
   std::array<std::unique_ptr<Reflector>, kResources.size()> reflectors;
-  std::promise<void> probe_done;
-
-  bool Stopping() {
-    std::lock_guard lock(mu);
-    return stopping;
-  }
 
   // On the strand, after a change.
   void Report() {
-    if (Stopping()) return;
+    if (task.Stopping()) return;
     ModelConfigObjects objects;
     std::set<std::string> seen[2];  // objective names, rewrite names
     for (size_t i = 0; i < kResources.size(); ++i) {
@@ -93,11 +74,11 @@ asio::awaitable<bool> Served(Client& client, const Resource& resource) {
 }
 
 void StartReflector(const std::shared_ptr<ModelConfigWatch::State>& state, size_t index) {
-  std::lock_guard lock(state->mu);
-  if (state->stopping) return;
+  std::lock_guard lock(state->task.mu());
+  if (state->task.StoppingLocked()) return;
   std::weak_ptr<ModelConfigWatch::State> weak = state;
   state->reflectors[index] = std::make_unique<Reflector>(
-      state->executor, state->client, *kResources[index], state->options.namespace_name,
+      state->task.executor(), state->client, *kResources[index], state->options.namespace_name,
       ListOptions{}, state->options.reflector, [weak, index](const Reflector::Store& objects) {
         auto s = weak.lock();
         if (!s) return;
@@ -111,7 +92,7 @@ void StartReflector(const std::shared_ptr<ModelConfigWatch::State>& state, size_
 asio::awaitable<void> ProbeLoop(std::shared_ptr<ModelConfigWatch::State> state) {
   static auto logger = Logger("kube");
   std::array<bool, kResources.size()> watching{};
-  while (!state->Stopping()) {
+  while (!state->task.Stopping()) {
     bool all = true;
     for (size_t i = 0; i < kResources.size(); ++i) {
       if (watching[i]) continue;
@@ -123,12 +104,10 @@ asio::awaitable<void> ProbeLoop(std::shared_ptr<ModelConfigWatch::State> state) 
       } else {
         all = false;
       }
-      if (state->Stopping()) co_return;
+      if (state->task.Stopping()) co_return;
     }
     if (all) co_return;
-    boost::system::error_code ec;
-    state->timer.expires_after(state->options.probe_interval);
-    co_await state->timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    co_await state->task.Sleep(state->options.probe_interval);
   }
 }
 
@@ -141,38 +120,19 @@ ModelConfigWatch::ModelConfigWatch(const asio::any_io_executor& executor, Client
 ModelConfigWatch::~ModelConfigWatch() { Stop(); }
 
 void ModelConfigWatch::Start() {
-  auto state = state_;
-  {
-    std::lock_guard lock(state->mu);
-    if (state->started || state->stopping) return;
-    state->started = true;
-  }
-  asio::co_spawn(state->executor, ProbeLoop(state), [state](const std::exception_ptr& error) {
-    if (error) Logger("kube")->error("InferenceObjective/InferenceModelRewrite watch stopped");
-    state->probe_done.set_value();
-  });
+  state_->task.Start(ProbeLoop(state_), "InferenceObjective/InferenceModelRewrite watch");
 }
 
 void ModelConfigWatch::Stop() {
-  auto state = state_;
-  bool wait = false;
-  {
-    std::lock_guard lock(state->mu);
-    if (state->stopping) return;
-    state->stopping = true;
-    wait = state->started;
-  }
-  if (!wait) return;
-  asio::post(state->executor, [state] { state->timer.cancel(); });
-  state->probe_done.get_future().wait();
-  // No reflector can be created now.
-  for (auto& reflector : state->reflectors) {
+  if (!state_->task.Stop()) return;
+  // The probe has ended, so no reflector can be created now.
+  for (auto& reflector : state_->reflectors) {
     if (reflector) reflector->Stop();
   }
 }
 
 std::vector<std::string> ModelConfigWatch::watched() const {
-  std::lock_guard lock(state_->mu);
+  std::lock_guard lock(state_->task.mu());
   std::vector<std::string> out;
   for (size_t i = 0; i < kResources.size(); ++i) {
     if (state_->reflectors[i]) out.push_back(kResources[i]->plural + "." + kResources[i]->group);

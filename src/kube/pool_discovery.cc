@@ -3,19 +3,13 @@
 #include "kube/pool_discovery.h"
 
 #include <algorithm>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/redirect_error.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <future>
 #include <mutex>
 #include <optional>
 
 #include "core/json_path.h"
 #include "core/log.h"
 #include "core/status.h"
+#include "kube/background_task.h"
 
 namespace zumik::kube {
 namespace asio = boost::asio;
@@ -28,18 +22,16 @@ std::string PoolEndpoint::HostPort() const {
 
 struct PoolDiscovery::State {
   State(const asio::any_io_executor& ex, Client& c, PoolDiscoveryOptions o, Callback cb)
-      : executor(asio::make_strand(ex)),
+      : task(ex),
         client(c),
         options(std::move(o)),
         callback(std::move(cb)),
-        timer(executor),
         rng(options.reflector.seed) {}
 
-  asio::strand<asio::any_io_executor> executor;
+  BackgroundTask task;
   Client& client;
   PoolDiscoveryOptions options;
   Callback callback;
-  asio::steady_timer timer;
   Rng rng;
 
   // Strand-only state.
@@ -50,21 +42,15 @@ struct PoolDiscovery::State {
   std::optional<std::vector<PoolEndpoint>> reported;
   Resource pool_resource;
 
-  mutable std::mutex mu;
-  bool started = false;
-  bool stopping = false;
+  // Under task.mu(). No reflector is created once the task is stopping.
   bool synced = false;
   std::string group;
   absl::Status pool_error;
   absl::Status pods_error;
   std::unique_ptr<Reflector> pool_reflector;
   std::unique_ptr<Reflector> pod_reflector;
-  std::promise<void> probe_done;
 
-  bool Stopping() {
-    std::lock_guard lock(mu);
-    return stopping;
-  }
+  std::mutex& mu() const { return task.mu(); }
 };
 
 namespace {
@@ -176,8 +162,8 @@ std::vector<PoolEndpoint> ComputeEndpoints(const json::object& pool, const Refle
 void Recompute(PoolDiscovery::State& state) {
   if (!state.pool_synced || !state.pods_synced) return;
   {
-    std::lock_guard lock(state.mu);
-    if (state.stopping) return;
+    std::lock_guard lock(state.mu());
+    if (state.task.StoppingLocked()) return;
     state.synced = true;
   }
   std::vector<PoolEndpoint> endpoints;
@@ -189,15 +175,15 @@ void Recompute(PoolDiscovery::State& state) {
 
 void StartPoolReflector(const std::shared_ptr<PoolDiscovery::State>& state,
                         const Resource& resource) {
-  std::lock_guard lock(state->mu);
-  if (state->stopping) return;
+  std::lock_guard lock(state->mu());
+  if (state->task.StoppingLocked()) return;
   state->group = resource.group;
   state->pool_resource = resource;
   ListOptions selector;
   selector.field_selector = "metadata.name=" + state->options.pool_name;
   std::weak_ptr<PoolDiscovery::State> weak = state;
   state->pool_reflector = std::make_unique<Reflector>(
-      state->executor, state->client, resource, state->options.namespace_name, selector,
+      state->task.executor(), state->client, resource, state->options.namespace_name, selector,
       state->options.reflector,
       [weak](const Reflector::Store& objects) {
         auto s = weak.lock();
@@ -211,7 +197,7 @@ void StartPoolReflector(const std::shared_ptr<PoolDiscovery::State>& state,
       },
       [weak](const absl::Status& status) {
         if (auto s = weak.lock()) {
-          std::lock_guard l(s->mu);
+          std::lock_guard l(s->mu());
           s->pool_error = status;
         }
       });
@@ -232,7 +218,7 @@ asio::awaitable<void> ProbeAndWatch(std::shared_ptr<PoolDiscovery::State> state)
     candidates.push_back(custom);
   }
   int attempt = 0;
-  while (!state->Stopping()) {
+  while (!state->task.Stopping()) {
     bool transient = false;
     for (const Resource& candidate : candidates) {
       const std::string path = candidate.GroupVersionPath();
@@ -243,7 +229,7 @@ asio::awaitable<void> ProbeAndWatch(std::shared_ptr<PoolDiscovery::State> state)
       }
       if (found.status().code() != absl::StatusCode::kNotFound) {
         transient = true;
-        std::lock_guard lock(state->mu);
+        std::lock_guard lock(state->mu());
         state->pool_error = found.status();
         logger->warn("InferencePool API discovery failed: {}", MessageOf(found.status()));
         break;
@@ -251,7 +237,7 @@ asio::awaitable<void> ProbeAndWatch(std::shared_ptr<PoolDiscovery::State> state)
     }
     if (!transient) {
       // Neither API is served (the CRD is not installed yet): report it, keep trying.
-      std::lock_guard lock(state->mu);
+      std::lock_guard lock(state->mu());
       state->pool_error = Errorf(absl::StatusCode::kNotFound,
                                  "the InferencePool API ({}) is not served: is the CRD installed?",
                                  candidates.front().GroupVersionPath());
@@ -262,10 +248,7 @@ asio::awaitable<void> ProbeAndWatch(std::shared_ptr<PoolDiscovery::State> state)
       Recompute(*state);
     }
     const Duration delay = state->options.reflector.backoff.Delay(attempt++, state->rng);
-    if (state->Stopping()) break;
-    boost::system::error_code ec;
-    state->timer.expires_after(delay);
-    co_await state->timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    co_await state->task.Sleep(delay);
   }
 }
 
@@ -279,64 +262,48 @@ PoolDiscovery::~PoolDiscovery() { Stop(); }
 
 void PoolDiscovery::Start() {
   auto state = state_;
-  {
-    std::lock_guard lock(state->mu);
-    if (state->started || state->stopping) return;
-    state->started = true;
-    std::weak_ptr<State> weak = state;
-    state->pod_reflector = std::make_unique<Reflector>(
-        state->executor, state->client, kPods, state->options.namespace_name, ListOptions{},
-        state->options.reflector,
-        [weak](const Reflector::Store& objects) {
-          auto s = weak.lock();
-          if (!s) return;
-          s->pods = objects;
-          s->pods_synced = true;
-          Recompute(*s);
-        },
-        [weak](const absl::Status& status) {
-          if (auto s = weak.lock()) {
-            std::lock_guard l(s->mu);
-            s->pods_error = status;
-          }
-        });
-    state->pod_reflector->Start();
-  }
-  asio::co_spawn(state->executor, ProbeAndWatch(state), [state](const std::exception_ptr& error) {
-    if (error) Logger("kube")->error("InferencePool discovery stopped on an exception");
-    state->probe_done.set_value();
-  });
+  if (!state->task.Start(ProbeAndWatch(state), "InferencePool discovery")) return;
+  std::lock_guard lock(state->mu());
+  if (state->task.StoppingLocked()) return;
+  std::weak_ptr<State> weak = state;
+  state->pod_reflector = std::make_unique<Reflector>(
+      state->task.executor(), state->client, kPods, state->options.namespace_name, ListOptions{},
+      state->options.reflector,
+      [weak](const Reflector::Store& objects) {
+        auto s = weak.lock();
+        if (!s) return;
+        s->pods = objects;
+        s->pods_synced = true;
+        Recompute(*s);
+      },
+      [weak](const absl::Status& status) {
+        if (auto s = weak.lock()) {
+          std::lock_guard l(s->mu());
+          s->pods_error = status;
+        }
+      });
+  state->pod_reflector->Start();
 }
 
 void PoolDiscovery::Stop() {
-  auto state = state_;
-  bool wait = false;
-  {
-    std::lock_guard lock(state->mu);
-    if (state->stopping) return;
-    state->stopping = true;
-    wait = state->started;
-  }
-  if (!wait) return;
-  asio::post(state->executor, [state] { state->timer.cancel(); });
-  state->probe_done.get_future().wait();
-  // No new reflector can be created now.
-  if (state->pool_reflector) state->pool_reflector->Stop();
-  if (state->pod_reflector) state->pod_reflector->Stop();
+  if (!state_->task.Stop()) return;
+  // The probe has ended, so no new reflector can be created now.
+  if (state_->pool_reflector) state_->pool_reflector->Stop();
+  if (state_->pod_reflector) state_->pod_reflector->Stop();
 }
 
 bool PoolDiscovery::synced() const {
-  std::lock_guard lock(state_->mu);
+  std::lock_guard lock(state_->mu());
   return state_->synced;
 }
 
 std::string PoolDiscovery::pool_group() const {
-  std::lock_guard lock(state_->mu);
+  std::lock_guard lock(state_->mu());
   return state_->group;
 }
 
 absl::Status PoolDiscovery::last_error() const {
-  std::lock_guard lock(state_->mu);
+  std::lock_guard lock(state_->mu());
   if (!state_->pool_error.ok()) return state_->pool_error;
   return state_->pods_error;
 }

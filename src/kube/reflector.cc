@@ -3,18 +3,12 @@
 #include "kube/reflector.h"
 
 #include <algorithm>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/redirect_error.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <cmath>
-#include <future>
 #include <mutex>
 
 #include "core/log.h"
 #include "core/status.h"
+#include "kube/background_task.h"
 
 namespace zumik::kube {
 namespace asio = boost::asio;
@@ -30,7 +24,7 @@ Duration Backoff::Delay(int attempt, Rng& rng) const {
 struct Reflector::State {
   State(const asio::any_io_executor& ex, Client& c, Resource r, std::string n, ListOptions s,
         ReflectorOptions o, Handler h, ErrorHandler e)
-      : executor(asio::make_strand(ex)),
+      : task(ex),
         client(c),
         resource(std::move(r)),
         ns(std::move(n)),
@@ -38,10 +32,9 @@ struct Reflector::State {
         options(o),
         handler(std::move(h)),
         on_error(std::move(e)),
-        timer(executor),
         rng(o.seed) {}
 
-  asio::strand<asio::any_io_executor> executor;
+  BackgroundTask task;
   Client& client;
   Resource resource;
   std::string ns;
@@ -49,24 +42,18 @@ struct Reflector::State {
   ReflectorOptions options;
   Handler handler;
   ErrorHandler on_error;
-  asio::steady_timer timer;
   Rng rng;
   Store store;
 
-  mutable std::mutex mu;
+  // Under task.mu().
   ReflectorStats stats;
-  bool started = false;
-  bool stopping = false;
   WatchStream* active = nullptr;
-  std::promise<void> done;
 
-  bool Stopping() {
-    std::lock_guard lock(mu);
-    return stopping;
-  }
+  std::mutex& mu() const { return task.mu(); }
+  bool Stopping() const { return task.Stopping(); }
   void ReportError(const absl::Status& status) {
     {
-      std::lock_guard lock(mu);
+      std::lock_guard lock(mu());
       ++stats.errors;
     }
     if (on_error) on_error(status);
@@ -78,14 +65,6 @@ namespace {
 std::string KeyOf(const json::object& object, bool namespaced) {
   const std::string name = ObjectName(object);
   return namespaced ? ObjectNamespace(object) + "/" + name : name;
-}
-
-// Waits `delay` unless the reflector is stopping (Stop cancels the timer on the strand).
-asio::awaitable<void> Sleep(std::shared_ptr<Reflector::State> state, Duration delay) {
-  if (state->Stopping()) co_return;
-  boost::system::error_code ec;
-  state->timer.expires_after(delay);
-  co_await state->timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
 }
 
 asio::awaitable<void> RunLoop(std::shared_ptr<Reflector::State> state) {
@@ -105,7 +84,7 @@ asio::awaitable<void> RunLoop(std::shared_ptr<Reflector::State> state) {
                      MessageOf(list.status()));
         state->ReportError(list.status());
         const Duration delay = state->options.backoff.Delay(attempt++, state->rng);
-        co_await Sleep(state, delay);
+        co_await state->task.Sleep(delay);
         continue;
       }
       Reflector::Store fresh;
@@ -117,7 +96,7 @@ asio::awaitable<void> RunLoop(std::shared_ptr<Reflector::State> state) {
       state->store = std::move(fresh);
       rv = list->resource_version;
       {
-        std::lock_guard lock(state->mu);
+        std::lock_guard lock(state->mu());
         ++state->stats.lists;
         state->stats.resource_version = rv;
       }
@@ -138,7 +117,7 @@ asio::awaitable<void> RunLoop(std::shared_ptr<Reflector::State> state) {
     if (state->Stopping()) break;
     if (!stream.ok()) {
       if (IsGone(stream.status())) {
-        std::lock_guard lock(state->mu);
+        std::lock_guard lock(state->mu());
         ++state->stats.gone;
         need_list = true;
         continue;
@@ -147,14 +126,14 @@ asio::awaitable<void> RunLoop(std::shared_ptr<Reflector::State> state) {
                    MessageOf(stream.status()));
       state->ReportError(stream.status());
       const Duration delay = state->options.backoff.Delay(attempt++, state->rng);
-      co_await Sleep(state, delay);
+      co_await state->task.Sleep(delay);
       continue;
     }
     {
-      std::lock_guard lock(state->mu);
+      std::lock_guard lock(state->mu());
       ++state->stats.watches;
       state->active = &*stream;
-      if (state->stopping) stream->Cancel();
+      if (state->task.StoppingLocked()) stream->Cancel();
     }
     bool failed = false;
     while (true) {
@@ -162,7 +141,7 @@ asio::awaitable<void> RunLoop(std::shared_ptr<Reflector::State> state) {
       if (state->Stopping()) break;
       if (!event.ok()) {
         if (IsGone(event.status())) {
-          std::lock_guard lock(state->mu);
+          std::lock_guard lock(state->mu());
           ++state->stats.gone;
           need_list = true;
         } else {
@@ -178,7 +157,7 @@ asio::awaitable<void> RunLoop(std::shared_ptr<Reflector::State> state) {
       const std::string version = ObjectResourceVersion(e.object);
       if (!version.empty()) rv = version;
       if (e.type == EventType::kBookmark) {
-        std::lock_guard lock(state->mu);
+        std::lock_guard lock(state->mu());
         ++state->stats.bookmarks;
         state->stats.resource_version = rv;
         continue;
@@ -190,7 +169,7 @@ asio::awaitable<void> RunLoop(std::shared_ptr<Reflector::State> state) {
         state->store[key] = std::move(e.object);
       }
       {
-        std::lock_guard lock(state->mu);
+        std::lock_guard lock(state->mu());
         ++state->stats.events;
         state->stats.resource_version = rv;
       }
@@ -198,12 +177,12 @@ asio::awaitable<void> RunLoop(std::shared_ptr<Reflector::State> state) {
       state->handler(state->store);
     }
     {
-      std::lock_guard lock(state->mu);
+      std::lock_guard lock(state->mu());
       state->active = nullptr;
     }
     if (failed && !state->Stopping()) {
       const Duration delay = state->options.backoff.Delay(attempt++, state->rng);
-      co_await Sleep(state, delay);
+      co_await state->task.Sleep(delay);
     }
   }
 }
@@ -220,41 +199,17 @@ Reflector::Reflector(const asio::any_io_executor& executor, Client& client, Reso
 Reflector::~Reflector() { Stop(); }
 
 void Reflector::Start() {
-  {
-    std::lock_guard lock(state_->mu);
-    if (state_->started || state_->stopping) return;
-    state_->started = true;
-  }
-  auto state = state_;
-  asio::co_spawn(state->executor, RunLoop(state), [state](const std::exception_ptr& error) {
-    if (error) {
-      try {
-        std::rethrow_exception(error);
-      } catch (const std::exception& e) {
-        Logger("kube")->error("reflector {} stopped: {}", state->resource.plural, e.what());
-      }
-    }
-    state->done.set_value();
-  });
+  state_->task.Start(RunLoop(state_), "reflector " + state_->resource.plural);
 }
 
 void Reflector::Stop() {
-  bool wait = false;
-  {
-    std::lock_guard lock(state_->mu);
-    if (state_->stopping) return;
-    state_->stopping = true;
-    wait = state_->started;
+  state_->task.Stop([this] {
     if (state_->active != nullptr) state_->active->Cancel();
-  }
-  if (!wait) return;
-  auto state = state_;
-  asio::post(state->executor, [state] { state->timer.cancel(); });
-  state->done.get_future().wait();
+  });
 }
 
 ReflectorStats Reflector::stats() const {
-  std::lock_guard lock(state_->mu);
+  std::lock_guard lock(state_->mu());
   return state_->stats;
 }
 
