@@ -229,7 +229,7 @@ void VirtualRun::OnComplete(const sim::RequestRecord& record, sim::Fleet& fleet)
     std::string answer;
     if (ok && p.request.answer_text_seed && record.output_tokens == p.request.output_len) {
       AppendText(answer, p.request.output_len, *p.request.answer_text_seed);
-      c.response_text = answer;
+      c.response_texts = {answer};
     }
     scheduler_->OnComplete(p.handle, fleet.now(), c);
   }

@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <utility>
 
@@ -112,6 +113,9 @@ class BodyScanner : public json_scan::Cursor {
       return Bool(out.stream);
     }
     if (key == "stream_options") return First(4) && StreamOptions(out);
+    if (key == "n" && (kind_ == ApiKind::kCompletions || kind_ == ApiKind::kChatCompletions)) {
+      return First(128) && Samples(out.n);
+    }
     if (key == "cache_salt") {
       if (!First(8)) return false;
       return Peek() == '"' ? DecodedString(out.cache_salt) : SkipValue(1);
@@ -141,6 +145,23 @@ class BodyScanner : public json_scan::Cursor {
       return Messages(out.prompt);
     }
     return SkipValue(1);
+  }
+
+  // `n`: a plain positive integer is read; other numbers (-1, 2.0, 1e1) go to the DOM, and
+  // anything else (null, a string) leaves 1.
+  bool Samples(uint32_t& n) {
+    if (Peek() == '-') return false;
+    if (Peek() < '0' || Peek() > '9') return SkipValue(1);
+    const char* start = p_;
+    if (!Number()) return false;
+    const std::string_view digits(start, static_cast<size_t>(p_ - start));
+    if (digits.find_first_not_of("0123456789") != std::string_view::npos) return false;
+    // Past 18 digits the DOM may read a double: let it.
+    if (digits.size() > 18) return false;
+    if (const uint64_t value = std::stoull(std::string(digits)); value >= 1) {
+      n = static_cast<uint32_t>(std::min<uint64_t>(value, ParsedBody::kMaxSamples));
+    }
+    return true;
   }
 
   bool StreamOptions(ParsedBody& out) {
@@ -325,6 +346,14 @@ BodyParseResult ParseBodyWithDom(ApiKind kind, std::string_view body) {
   }
   if (const auto* salt = object.if_contains("cache_salt"); salt != nullptr && salt->is_string()) {
     out.cache_salt = std::string(View(salt->get_string()));
+  }
+  if (const auto* n = object.if_contains("n");
+      n != nullptr && (kind == ApiKind::kCompletions || kind == ApiKind::kChatCompletions)) {
+    if (n->is_int64() && n->get_int64() >= 1) {
+      out.n = static_cast<uint32_t>(std::min<int64_t>(n->get_int64(), ParsedBody::kMaxSamples));
+    } else if (n->is_uint64()) {
+      out.n = ParsedBody::kMaxSamples;  // above int64's range
+    }
   }
 
   switch (kind) {

@@ -35,6 +35,10 @@ struct ParsedBody {
   std::string previous_response_id;  // responses: the stored response this one continues
   bool stream = false;
   bool include_usage = false;
+  // Completions and chat: samples per prompt, the request's `n` when it is an integer from 1
+  // to kMaxSamples (larger ones count as kMaxSamples); 1 otherwise (the backend judges it).
+  uint32_t n = 1;
+  static constexpr uint32_t kMaxSamples = 1024;
 };
 
 struct BodyError {

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "epp/body_parser.h"
 #include "epp/choice_text.h"
@@ -27,13 +28,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (!dom.ok || dom.body.model != scanned_body.model || dom.body.prompt != scanned_body.prompt ||
         dom.body.stream != scanned_body.stream ||
         dom.body.include_usage != scanned_body.include_usage ||
-        dom.body.cache_salt != scanned_body.cache_salt) {
+        dom.body.cache_salt != scanned_body.cache_salt || dom.body.n != scanned_body.n) {
       __builtin_trap();
     }
   }
   zumik::epp::UsageParser usage;
   usage.set_streaming(data[0] & 0x80);
-  usage.set_collect_text(data[0] & 0x40);
+  usage.set_collect_text(data[0] & 0x40, zumik::epp::UsageParser::TextSource::kChoice,
+                         1 + data[0] % 3);
   usage.Feed(body.substr(0, body.size() / 2));
   usage.Feed(body.substr(body.size() / 2));
   usage.Finish();
@@ -48,10 +50,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
   }
   // The DOM-free choice-text scan must agree with the DOM reading whenever it answers.
-  std::string scanned_text, parsed_text;
-  if (zumik::epp::ScanChoiceText(body, &scanned_text) == zumik::epp::ScanResult::kFound) {
-    zumik::epp::ParseChoiceText(body, &parsed_text);
-    if (scanned_text != parsed_text) __builtin_trap();
+  std::vector<std::string> scanned_texts(3), parsed_texts(3);
+  if (zumik::epp::ScanChoiceTexts(body, &scanned_texts) == zumik::epp::ScanResult::kFound) {
+    zumik::epp::ParseChoiceTexts(body, &parsed_texts);
+    if (scanned_texts != parsed_texts) __builtin_trap();
+  } else if (scanned_texts != std::vector<std::string>(3)) {
+    __builtin_trap();  // an unsure scan appends nothing
   }
   std::string responses_text;
   zumik::epp::AppendResponsesText(body, &responses_text);

@@ -42,6 +42,27 @@ TEST(ParseBody, ReadsCompletionsModelPromptAndStream) {
   EXPECT_EQ(r.body.cache_salt, "s");
 }
 
+TEST(ParseBody, ReadsTheSampleCountOfCompletionsAndChat) {
+  const std::vector<std::pair<std::string, uint32_t>> cases = {
+      {R"("n":2)", 2},    {R"("n":1)", 1},
+      {R"("n":0)", 1},    {R"("n":-3)", 1},
+      {R"("n":null)", 1}, {R"("n":"4")", 1},
+      {R"("n":2.5)", 1},  {R"("n":5000)", 1024},
+      {"\"x\":1", 1},     {R"("n":12345678901234567890)", 1024}};
+  for (const auto& [member, n] : cases) {
+    BodyParseResult completions =
+        ParseBody(ApiKind::kCompletions, R"({"model":"m","prompt":"p",)" + member + "}");
+    ASSERT_TRUE(completions.ok) << member;
+    EXPECT_EQ(completions.body.n, n) << member;
+    BodyParseResult chat =
+        ParseBody(ApiKind::kChatCompletions, R"({"model":"m","messages":[],)" + member + "}");
+    ASSERT_TRUE(chat.ok) << member;
+    EXPECT_EQ(chat.body.n, n) << member;
+  }
+  // Embeddings and the Responses API have no samples.
+  EXPECT_EQ(ParseBody(ApiKind::kResponses, R"({"model":"m","input":"q","n":4})").body.n, 1u);
+}
+
 TEST(ParseBody, RendersChatMessagesInTheGieTemplate) {
   auto r = ParseBody(ApiKind::kChatCompletions,
                      R"({"model":"m","messages":[{"role":"system","content":"be brief"},
@@ -181,6 +202,7 @@ void ExpectScanAgrees(ApiKind kind, std::string_view body) {
   EXPECT_EQ(scanned.stream, dom.body.stream) << body;
   EXPECT_EQ(scanned.include_usage, dom.body.include_usage) << body;
   EXPECT_EQ(scanned.previous_response_id, dom.body.previous_response_id) << body;
+  EXPECT_EQ(scanned.n, dom.body.n) << body;
 }
 
 struct BodyCase {
@@ -221,6 +243,11 @@ const std::vector<BodyCase>& BodyCases() {
       {ApiKind::kResponses, R"({"model":"m","input":"q","previous_response_id":"resp_1"})", true},
       {ApiKind::kResponses, R"({"model":"m","input":"q","previous_response_id":null})", true},
       {ApiKind::kCompletions, R"({"model":"m","prompt":"q","previous_response_id":"r"})", true},
+      {ApiKind::kCompletions, R"({"model":"m","prompt":"x","n":3})", true},
+      {ApiKind::kChatCompletions, R"({"model":"m","messages":[],"n":0})", true},
+      {ApiKind::kChatCompletions, R"({"model":"m","messages":[],"n":"2"})", true},
+      {ApiKind::kCompletions, R"({"model":"m","prompt":"x","n":123456789012345678})", true},
+      {ApiKind::kResponses, R"({"model":"m","input":"q","n":4})", true},
       {ApiKind::kResponses, R"({"model":"m","input":[{"role":"user","content":"q"}]})", false},
       // Left to the DOM: arrays serialized, \u escapes, repeated keys, and every error.
       {ApiKind::kCompletions, R"({"model":"m","prompt":["a","b"]})", false},
@@ -229,6 +256,11 @@ const std::vector<BodyCase>& BodyCases() {
       {ApiKind::kCompletions, R"({"model":"m","prompt":"\u00e9"})", false},
       {ApiKind::kCompletions, R"({"model":"m","model":"n","prompt":"x"})", false},
       {ApiKind::kCompletions, R"({"model":"m","prompt":"x","prompt":"y"})", false},
+      {ApiKind::kCompletions, R"({"model":"m","prompt":"x","n":-1})", false},
+      {ApiKind::kCompletions, R"({"model":"m","prompt":"x","n":2.0})", false},
+      {ApiKind::kCompletions, R"({"model":"m","prompt":"x","n":1,"n":2})", false},
+      {ApiKind::kCompletions, R"({"model":"m","prompt":"x","n":12345678901234567890})", false},
+      {ApiKind::kCompletions, R"({"model":"m","prompt":"x","n":123456789012345678901})", false},
       {ApiKind::kCompletions, R"({"model":"","prompt":"x"})", false},
       {ApiKind::kCompletions, R"({"model":1,"prompt":"x"})", false},
       {ApiKind::kCompletions, R"({"model":"m"})", false},

@@ -1,4 +1,4 @@
-// Choice 0's generated text: a DOM-free scan with a DOM fallback (see choice_text.h).
+// The choices' generated texts: a DOM-free scan with a DOM fallback (see choice_text.h).
 #include "epp/choice_text.h"
 
 #include <boost/json.hpp>
@@ -24,9 +24,12 @@ struct Part {
   Field content;
 };
 
+// An index no tracked choice has: not an integer, or too large to matter.
+constexpr size_t kUntracked = static_cast<size_t>(-1);
+
 struct Choice {
   bool index_seen = false;
-  bool index_zero = true;  // absent counts as 0
+  size_t index = 0;  // absent counts as 0
   Field text;
   Part delta, message;
 
@@ -44,43 +47,44 @@ class Scanner : public json_scan::Cursor {
  public:
   using Cursor::Cursor;
 
-  ScanResult Scan(std::string* out) {
+  ScanResult Scan(std::vector<std::string>* texts) {
     bool choices_seen = false;
-    const Field* chosen = nullptr;
-    Choice choice;
+    // Per tracked index: whether its choice was seen, and its text field (null: none).
+    std::vector<std::pair<bool, Field>> chosen(texts->size());
     SkipSpace();
     if (!Eat('{')) return ScanResult::kUnsure;  // not an object: let the DOM decide
     bool ok = Members(1, [&](std::string_view key) {
       if (key != "choices") return SkipValue(1);
       if (choices_seen) return false;  // a repeated key: the DOM decides which counts
       choices_seen = true;
-      return Choices(choice, chosen);
+      return Choices(chosen);
     });
     if (!ok || !AtEnd()) return ScanResult::kUnsure;
-    if (chosen != nullptr && chosen->state == Field::State::kString) {
-      AppendDecoded(chosen->raw, *out);
+    for (size_t i = 0; i < chosen.size(); ++i) {
+      if (chosen[i].second.state == Field::State::kString) {
+        AppendDecoded(chosen[i].second.raw, (*texts)[i]);
+      }
     }
     return ScanResult::kFound;
   }
 
  private:
-  // The `choices` value: when an array, the first object whose index is 0 (or absent) is read
-  // into `choice` and `chosen` points at its text field (null: none); the rest are validated.
-  bool Choices(Choice& choice, const Field*& chosen) {
+  // The `choices` value: when an array, each object is read, and the first with a tracked
+  // index fills that index's slot of `chosen`; other elements are validated.
+  bool Choices(std::vector<std::pair<bool, Field>>& chosen) {
     if (Peek() != '[') return SkipValue(1);
     ++p_;
     SkipSpace();
     if (Eat(']')) return true;
-    bool found = false;
     while (true) {
       SkipSpace();
-      if (!found && Peek() == '{') {
+      if (Peek() == '{') {
         ++p_;
-        choice = Choice{};
+        Choice choice;
         if (!Members(3, [&](std::string_view key) { return Member(choice, key); })) return false;
-        if (choice.index_zero) {
-          found = true;
-          chosen = choice.Text();
+        if (choice.index < chosen.size() && !chosen[choice.index].first) {
+          chosen[choice.index].first = true;
+          if (const Field* text = choice.Text()) chosen[choice.index].second = *text;
         }
       } else if (!SkipValue(2)) {
         return false;
@@ -99,21 +103,22 @@ class Scanner : public json_scan::Cursor {
     return SkipValue(3);
   }
 
-  // Only a plain unsigned integer is read; anything else the DOM might still call 0 (-0, 0.0,
-  // 0e0) sends the document to it.
+  // Only a plain unsigned integer is read; anything else the DOM might still call an integer
+  // (-0, 1.0, 1e0) sends the document to it.
   bool Index(Choice& choice) {
     if (choice.index_seen) return false;
     choice.index_seen = true;
     if (Peek() < '0' || Peek() > '9') {
       if (Peek() == '-') return false;
-      choice.index_zero = false;  // a string, null, ...: not an integer 0
+      choice.index = kUntracked;  // a string, null, ...: not an integer
       return SkipValue(3);
     }
     const char* start = p_;
     if (!Number()) return false;
     const std::string_view digits(start, static_cast<size_t>(p_ - start));
     if (digits.find_first_not_of("0123456789") != std::string_view::npos) return false;
-    choice.index_zero = digits == "0";
+    // Past 9 digits it is no tracked index, whatever integer type the DOM gives it.
+    choice.index = digits.size() > 9 ? kUntracked : std::stoul(std::string(digits));
     return true;
   }
 
@@ -141,41 +146,46 @@ class Scanner : public json_scan::Cursor {
 
 }  // namespace
 
-void ParseChoiceText(std::string_view json, std::string* out) {
+void ParseChoiceTexts(std::string_view json, std::vector<std::string>* texts) {
   boost::system::error_code ec;
   const bj::value root = bj::parse(bj::string_view(json.data(), json.size()), ec);
   if (ec || !root.is_object()) return;
   const bj::value* choices = root.get_object().if_contains("choices");
   if (choices == nullptr || !choices->is_array()) return;
-  const bj::object* choice = nullptr;
+  std::vector<bool> taken(texts->size());
   for (const bj::value& c : choices->get_array()) {
     if (!c.is_object()) continue;
-    const bj::value* index = c.get_object().if_contains("index");
-    // Choice 0 (n > 1 streams interleave choices; a missing index is the only choice).
-    if (index == nullptr || (index->is_int64() && index->get_int64() == 0) ||
-        (index->is_uint64() && index->get_uint64() == 0)) {
-      choice = &c.get_object();
-      break;
+    const bj::object& choice = c.get_object();
+    const bj::value* index = choice.if_contains("index");
+    // n > 1 streams interleave choices; a missing index is the only choice.
+    size_t i = kUntracked;
+    if (index == nullptr) {
+      i = 0;
+    } else if (index->is_int64() && index->get_int64() >= 0) {
+      i = static_cast<size_t>(index->get_int64());
+    } else if (index->is_uint64()) {
+      i = static_cast<size_t>(index->get_uint64());
     }
+    if (i >= texts->size() || taken[i]) continue;
+    taken[i] = true;
+    const bj::value* text = choice.if_contains("text");
+    for (std::string_view key : {"delta", "message"}) {
+      if (text != nullptr) break;
+      const bj::value* part = choice.if_contains(key);
+      if (part != nullptr && part->is_object()) text = part->get_object().if_contains("content");
+    }
+    if (text == nullptr || !text->is_string()) continue;
+    const bj::string& s = text->get_string();
+    (*texts)[i].append(s.data(), s.size());
   }
-  if (choice == nullptr) return;
-  const bj::value* text = choice->if_contains("text");
-  for (std::string_view key : {"delta", "message"}) {
-    if (text != nullptr) break;
-    const bj::value* part = choice->if_contains(key);
-    if (part != nullptr && part->is_object()) text = part->get_object().if_contains("content");
-  }
-  if (text == nullptr || !text->is_string()) return;
-  const bj::string& s = text->get_string();
-  out->append(s.data(), s.size());
 }
 
-ScanResult ScanChoiceText(std::string_view json, std::string* out) {
-  return Scanner(json).Scan(out);
+ScanResult ScanChoiceTexts(std::string_view json, std::vector<std::string>* texts) {
+  return Scanner(json).Scan(texts);
 }
 
-void AppendChoiceText(std::string_view json, std::string* out) {
-  if (ScanChoiceText(json, out) == ScanResult::kUnsure) ParseChoiceText(json, out);
+void AppendChoiceTexts(std::string_view json, std::vector<std::string>* texts) {
+  if (ScanChoiceTexts(json, texts) == ScanResult::kUnsure) ParseChoiceTexts(json, texts);
 }
 
 void AppendResponsesText(std::string_view json, std::string* out) {

@@ -379,6 +379,7 @@ std::variant<Admission, Rejection> Pipeline::AdmitOnce(
   ctx->target_model = request.target_model;
   ctx->priority = request.priority;
   ctx->client_stream = parsed.body.stream;
+  ctx->samples = parsed.body.n;
   // The model label of a rejection (BoundModel registers the name, as admission does).
   auto label_model = [&] {
     return metrics_ != nullptr ? metrics_->BoundModel(request.model) : std::string();
@@ -456,9 +457,10 @@ std::variant<Admission, Rejection> Pipeline::AdmitOnce(
   // Responses API (whose input is hashed as chat messages) an assistant message.
   if (collect_response_text_ && kind != ApiKind::kEmbeddings) {
     ctx->chat = kind != ApiKind::kCompletions;
-    ctx->usage.set_collect_text(true, kind == ApiKind::kResponses
-                                          ? UsageParser::TextSource::kResponses
-                                          : UsageParser::TextSource::kChoice);
+    ctx->usage.set_collect_text(true,
+                                kind == ApiKind::kResponses ? UsageParser::TextSource::kResponses
+                                                            : UsageParser::TextSource::kChoice,
+                                ctx->samples);
   }
   if (metrics_ != nullptr) {
     // Counted once per admitted request (a queued request is admitted again on each retry).
@@ -542,15 +544,19 @@ void Pipeline::OnDone(RequestContext& ctx) {
     completion.prompt_tokens = usage.prompt_tokens;
     completion.cached_tokens = usage.cached_tokens;
     completion.output_tokens = usage.completion_tokens;
-    // As the client's next prompt carries it: completions append the text; chat appends an
-    // assistant message, rendered as the prompt renderer renders one.
-    std::string assistant;
-    if (success && !ctx.usage.text().empty()) {
-      if (ctx.chat) {
-        sched::AppendChatMessage(assistant, "assistant", ctx.usage.text());
-        completion.response_text = assistant;
-      } else {
-        completion.response_text = ctx.usage.text();
+    // Each sample as the client's next prompt carries it: completions append the text; chat
+    // appends an assistant message, rendered as the prompt renderer renders one.
+    const std::vector<std::string>& texts = ctx.usage.texts();
+    std::vector<std::string> assistants(ctx.chat ? texts.size() : 0);
+    if (success) {
+      for (size_t i = 0; i < texts.size(); ++i) {
+        if (texts[i].empty()) continue;
+        if (ctx.chat) {
+          sched::AppendChatMessage(assistants[i], "assistant", texts[i]);
+          completion.response_texts.push_back(assistants[i]);
+        } else {
+          completion.response_texts.push_back(texts[i]);
+        }
       }
     }
     std::lock_guard lock(sched_mu_);

@@ -59,7 +59,8 @@ struct RequestContext {
   Time started{};
   Time first_byte{};  // zero until the first response body byte
   bool first_token_seen = false;
-  bool chat = false;  // /v1/chat/completions: the response text is an assistant message
+  bool chat = false;     // /v1/chat/completions: the response text is an assistant message
+  uint32_t samples = 1;  // the request's n: choices whose texts continue the prompt
   UsageParser usage;
   // The request's metric series (null without metrics or before admission).
   EppMetrics::ModelSeries* series = nullptr;

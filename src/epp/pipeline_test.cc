@@ -300,6 +300,47 @@ TEST_F(PipelineTest, AChatFollowUpMatchesTheIndexedAssistantMessage) {
   p->OnDone(*std::get<Admission>(next).ctx);
 }
 
+// n = 2: the engine caches both samples after the prompt, and the client may continue with
+// either; the gateway indexes each.
+TEST_F(PipelineTest, AChatFollowUpMatchesWhicheverSampleItContinues) {
+  SetUpPool(4);
+  auto p = Make();
+  const std::string question(1000, 'q'), first_answer(2000, 'a'), second_answer(1500, 'b');
+  const auto body = [](const std::string& messages, const std::string& extra) {
+    return R"({"model":"m",)" + extra + R"("messages":[)" + messages + "]}";
+  };
+  const std::string user = R"({"role":"user","content":")" + question + "\"}";
+  auto first = p->Admit("/v1/chat/completions", {}, body(user, R"("n":2,"stream":true,)"), {});
+  ASSERT_TRUE(std::holds_alternative<Admission>(first));
+  auto& ctx = *std::get<Admission>(first).ctx;
+  EXPECT_EQ(ctx.samples, 2u);
+  p->OnResponseHeaders(ctx, 200, "text/event-stream");
+  const auto delta = [](int index, const std::string& content) {
+    return "data: {\"choices\":[{\"index\":" + std::to_string(index) +
+           ",\"delta\":{\"content\":\"" + content + "\"}}]}\n\n";
+  };
+  p->OnResponseBody(ctx, delta(0, first_answer.substr(0, 500)) + delta(1, second_answer), false);
+  p->OnResponseBody(ctx, delta(0, first_answer.substr(500)) + "data: [DONE]\n\n", true);
+  p->OnDone(ctx);
+  const std::string home = std::get<Admission>(first).endpoints.front();
+  for (const std::string* answer : {&first_answer, &second_answer}) {
+    const int64_t hits = p->SchedulerStats().prefix_hit_blocks;
+    auto next = p->Admit("/v1/chat/completions", {},
+                         body(user + R"(,{"role":"assistant","content":")" + *answer + "\"}," +
+                                  R"({"role":"user","content":"more"})",
+                              ""),
+                         {});
+    ASSERT_TRUE(std::holds_alternative<Admission>(next));
+    EXPECT_EQ(std::get<Admission>(next).endpoints.front(), home);
+    std::string history;
+    sched::AppendChatMessage(history, "user", question);
+    sched::AppendChatMessage(history, "assistant", *answer);
+    EXPECT_EQ(p->SchedulerStats().prefix_hit_blocks - hits,
+              static_cast<int64_t>(history.size() / 64));
+    p->OnDone(*std::get<Admission>(next).ctx);
+  }
+}
+
 TEST_F(PipelineTest, AResponsesApiFollowUpMatchesTheIndexedOutput) {
   SetUpPool(4);
   auto p = Make();
@@ -417,7 +458,7 @@ TEST_F(PipelineTest, APolicyWithoutIndexResponsesLearnsPromptsOnly) {
   p->OnResponseHeaders(ctx, 200, "application/json");
   p->OnResponseBody(ctx, R"({"choices":[{"index":0,"text":")" + std::string(3000, 'a') + "\"}]}",
                     true);
-  EXPECT_EQ(ctx.usage.text(), "");  // not even collected
+  EXPECT_TRUE(ctx.usage.texts().empty());  // not even collected
   p->OnDone(ctx);
   const int64_t hits = p->SchedulerStats().prefix_hit_blocks;
   auto next = p->Admit("/v1/completions", {}, Completion(prompt + std::string(3000, 'a')), {});

@@ -1,6 +1,7 @@
 // Incremental usage extraction from SSE and JSON response bodies (see usage_parser.h).
 #include "epp/usage_parser.h"
 
+#include <algorithm>
 #include <boost/json.hpp>
 
 #include "epp/choice_text.h"
@@ -70,21 +71,31 @@ void UsageParser::OnSseLine(std::string_view line) {
   ParseJson(line);
 }
 
+void UsageParser::set_collect_text(bool collect, TextSource source, size_t choices) {
+  collect_text_ = collect;
+  text_source_ = source;
+  const size_t count =
+      source == TextSource::kResponses ? 1 : std::clamp<size_t>(choices, 1, kMaxChoices);
+  texts_.assign(collect ? count : 0, std::string());
+}
+
 void UsageParser::CollectText(std::string_view json) {
   if (text_overflow_) return;
   if (text_source_ == TextSource::kResponses) {
-    AppendResponsesText(json, &text_);
+    AppendResponsesText(json, &texts_[0]);
   } else {
-    AppendChoiceText(json, &text_);
+    AppendChoiceTexts(json, &texts_);
   }
   LimitText();
 }
 
 void UsageParser::LimitText() {
-  if (text_.size() > kMaxTextBytes) {
+  size_t total = 0;
+  for (const std::string& text : texts_) total += text.size();
+  if (total > kMaxTextBytes) {
     text_overflow_ = true;
-    text_.clear();
-    text_.shrink_to_fit();
+    texts_.clear();
+    texts_.shrink_to_fit();
   }
 }
 
@@ -124,7 +135,7 @@ void UsageParser::ParseJson(std::string_view text) {
         boost::json::parse(boost::json::string_view(text.data(), text.size()), ec);
     if (!ec) {
       CaptureResponseId(root);
-      if (!text_overflow_) AppendResponsesText(root, &text_);
+      if (!text_overflow_) AppendResponsesText(root, &texts_[0]);
       LimitText();
     }
   } else {

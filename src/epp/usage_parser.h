@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace zumik::epp {
 
@@ -21,20 +22,22 @@ class UsageParser {
  public:
   // A JSON body larger than this is not parsed for usage (the bytes still pass through).
   static constexpr size_t kMaxBufferedBytes = 4 << 20;
-  // Collected response text is dropped (text() empty) once it would exceed this.
+  // Collected response texts are all dropped (texts() empty) once together they would exceed
+  // this.
   static constexpr size_t kMaxTextBytes = 4 << 20;
+  // At most this many choices' texts are collected (a request's first `n` samples).
+  static constexpr size_t kMaxChoices = 16;
 
-  // Where the generated text is: choice 0 of completions and chat, or the Responses API's
+  // Where the generated text is: the choices of completions and chat, or the Responses API's
   // output text (choice_text.h).
   enum class TextSource { kChoice, kResponses };
-  // Also collect the generated text, for a scheduler that indexes responses. Off by default:
-  // it parses every SSE event, not only those that can carry usage.
-  void set_collect_text(bool collect, TextSource source = TextSource::kChoice) {
-    collect_text_ = collect;
-    text_source_ = source;
-  }
-  // The collected text; empty unless collecting, or when it overflowed kMaxTextBytes.
-  const std::string& text() const { return text_; }
+  // Also collect the generated text, for a scheduler that indexes responses: of choices
+  // 0..choices-1 (at most kMaxChoices; the Responses API has one). Off by default: it parses
+  // every SSE event, not only those that can carry usage.
+  void set_collect_text(bool collect, TextSource source = TextSource::kChoice, size_t choices = 1);
+  // The collected texts, by choice index (some possibly empty); none unless collecting, or
+  // when they overflowed kMaxTextBytes.
+  const std::vector<std::string>& texts() const { return texts_; }
 
   // Also read the Responses API response's `id` (a whole response's, or the one a stream's
   // `response.created` event announces).
@@ -72,7 +75,7 @@ class UsageParser {
   bool collect_text_ = false;
   TextSource text_source_ = TextSource::kChoice;
   bool text_overflow_ = false;
-  std::string text_;
+  std::vector<std::string> texts_;
   bool capture_response_id_ = false;
   std::string response_id_;
   int64_t events_ = 0;

@@ -4,9 +4,13 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
 
 namespace zumik::epp {
 namespace {
+
+// Choice 0's collected text ("" when none).
+std::string Text0(const UsageParser& p) { return p.texts().empty() ? "" : p.texts()[0]; }
 
 TEST(UsageParser, ReadsJsonUsageAtTheEnd) {
   UsageParser p;
@@ -62,7 +66,7 @@ TEST(UsageParser, CollectsTheResponsesApiTextFromItsDeltaEvents) {
       "{\"object\":\"response\",\"output\":[{\"type\":\"message\",\"content\":[{\"type\":"
       "\"output_text\",\"text\":\"Hello\"}]}],\"usage\":{\"input_tokens\":3,"
       "\"output_tokens\":2}}}\n\n");
-  EXPECT_EQ(p.text(), "Hello");  // the deltas; the completed event's copy is not added again
+  EXPECT_EQ(Text0(p), "Hello");  // the deltas; the completed event's copy is not added again
   EXPECT_EQ(p.usage().completion_tokens, 2);
 
   UsageParser whole;
@@ -70,7 +74,7 @@ TEST(UsageParser, CollectsTheResponsesApiTextFromItsDeltaEvents) {
   whole.FinishWith(
       R"({"object":"response","output":[{"type":"message","content":[)"
       R"({"type":"output_text","text":"Hi"}]}],"usage":{"input_tokens":3,"output_tokens":1}})");
-  EXPECT_EQ(whole.text(), "Hi");
+  EXPECT_EQ(Text0(whole), "Hi");
 
   // Both the id and the text of a whole response (read from one parse of it), and its usage.
   UsageParser both;
@@ -80,14 +84,14 @@ TEST(UsageParser, CollectsTheResponsesApiTextFromItsDeltaEvents) {
                   R"({"type":"output_text","text":"Hi"},{"type":"output_text","text":" there"}]}],)"
                   R"("usage":{"input_tokens":3,"output_tokens":2}})");
   EXPECT_EQ(both.response_id(), "resp_7");
-  EXPECT_EQ(both.text(), "Hi there");
+  EXPECT_EQ(Text0(both), "Hi there");
   EXPECT_EQ(both.usage().completion_tokens, 2);
   UsageParser broken;
   broken.set_capture_response_id(true);
   broken.set_collect_text(true, UsageParser::TextSource::kResponses);
   broken.FinishWith(R"({"id":"resp_7","object":"response","output":[)");
   EXPECT_EQ(broken.response_id(), "");
-  EXPECT_EQ(broken.text(), "");
+  EXPECT_EQ(Text0(broken), "");
 }
 
 TEST(UsageParser, CapturesTheResponsesApiResponseId) {
@@ -175,7 +179,7 @@ TEST(UsageParser, CollectsTheStreamedTextOnlyWhenAsked) {
   UsageParser off;
   off.set_streaming(true);
   off.FinishWith(stream);
-  EXPECT_EQ(off.text(), "");
+  EXPECT_EQ(Text0(off), "");
   EXPECT_EQ(off.usage().completion_tokens, 2);
   // Split at every point: the text and the usage still come out whole.
   for (size_t cut = 1; cut < stream.size(); cut += 7) {
@@ -184,7 +188,7 @@ TEST(UsageParser, CollectsTheStreamedTextOnlyWhenAsked) {
     on.set_collect_text(true);
     on.Feed(stream.substr(0, cut));
     on.FinishWith(stream.substr(cut));
-    EXPECT_EQ(on.text(), "Hello") << cut;
+    EXPECT_EQ(Text0(on), "Hello") << cut;
     EXPECT_EQ(on.usage().completion_tokens, 2) << cut;
   }
 }
@@ -194,8 +198,46 @@ TEST(UsageParser, CollectsAWholeJsonBodysText) {
   p.set_collect_text(true);
   p.FinishWith(R"({"choices":[{"index":0,"message":{"role":"assistant","content":"Hi"}}],)"
                R"("usage":{"completion_tokens":1}})");
-  EXPECT_EQ(p.text(), "Hi");
+  EXPECT_EQ(Text0(p), "Hi");
   EXPECT_EQ(p.usage().completion_tokens, 1);
+}
+
+TEST(UsageParser, CollectsEachSampleOfARequestWithSeveral) {
+  // n = 2, streamed: the samples' events interleave; a third choice is not tracked.
+  const std::string stream =
+      "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hel\"}}]}\n\n"
+      "data: {\"choices\":[{\"index\":1,\"delta\":{\"content\":\"Wor\"}}]}\n\n"
+      "data: {\"choices\":[{\"index\":2,\"delta\":{\"content\":\"x\"}}]}\n\n"
+      "data: {\"choices\":[{\"index\":1,\"delta\":{\"content\":\"ld\"}}]}\n\n"
+      "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"lo\"}}]}\n\n"
+      "data: [DONE]\n\n";
+  UsageParser p;
+  p.set_streaming(true);
+  p.set_collect_text(true, UsageParser::TextSource::kChoice, 2);
+  p.FinishWith(stream);
+  EXPECT_EQ(p.texts(), (std::vector<std::string>{"Hello", "World"}));
+  // Never more than kMaxChoices; the Responses API has one output.
+  UsageParser many;
+  many.set_collect_text(true, UsageParser::TextSource::kChoice, 1000);
+  EXPECT_EQ(many.texts().size(), UsageParser::kMaxChoices);
+  UsageParser responses;
+  responses.set_collect_text(true, UsageParser::TextSource::kResponses, 4);
+  EXPECT_EQ(responses.texts().size(), 1U);
+}
+
+TEST(UsageParser, DropsEveryTextWhenTogetherTheyPassTheCap) {
+  UsageParser p;
+  p.set_streaming(true);
+  p.set_collect_text(true, UsageParser::TextSource::kChoice, 2);
+  const std::string piece(1 << 16, 'a');
+  for (size_t sent = 0; sent <= UsageParser::kMaxTextBytes; sent += 2 * piece.size()) {
+    for (int index : {0, 1}) {
+      p.Feed("data: {\"choices\":[{\"index\":" + std::to_string(index) + ",\"text\":\"" + piece +
+             "\"}]}\n\n");
+    }
+  }
+  p.Finish();
+  EXPECT_TRUE(p.texts().empty());
 }
 
 TEST(UsageParser, DropsCollectedTextPastTheCap) {
@@ -206,7 +248,7 @@ TEST(UsageParser, DropsCollectedTextPastTheCap) {
   const std::string event = "data: {\"choices\":[{\"index\":0,\"text\":\"" + piece + "\"}]}\n\n";
   for (size_t sent = 0; sent <= UsageParser::kMaxTextBytes; sent += piece.size()) p.Feed(event);
   p.Finish();
-  EXPECT_EQ(p.text(), "");  // a cut answer would index blocks the engine's cache does not match
+  EXPECT_EQ(Text0(p), "");  // a cut answer would index blocks the engine's cache does not match
 }
 
 }  // namespace

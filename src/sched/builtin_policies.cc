@@ -127,9 +127,9 @@ constexpr std::string_view kZumikDefault =
 # prompts (16-token blocks, up to 128k tokens). Tuned on the virtual fleet (bench/RESULTS.md,
 # "Tuning zumik-default"); predicted-ttft-scorer is not used: its per-endpoint learned prefill
 # rate collapses on busy endpoints and drives traffic off them. indexResponses needs a transport
-# that reports the response text: the virtual bench and the EPP do (the EPP collects choice 0's
-# text of completions and chat responses, and the output text of Responses API responses,
-# streamed or not, when the policy asks for it).
+# that reports the response text: the virtual bench and the EPP do (the EPP collects the text of
+# each of a completions or chat request's n choices, and the output text of Responses API
+# responses, streamed or not, when the policy asks for it).
 apiVersion: inference.networking.x-k8s.io/v1alpha1
 kind: EndpointPickerConfig
 plugins:

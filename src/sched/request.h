@@ -62,11 +62,13 @@ struct Completion {
   int64_t output_tokens = -1;  // usage.completion_tokens; -1 unknown
   // Observed time to first token, for transports that did not call OnFirstToken.
   std::optional<Duration> ttft;
-  // The generated text as a follow-up prompt carries it right after this request's prompt
-  // (completions: the completion text; chat: the rendered assistant message), or empty when
-  // the transport does not know it. Not owned: valid during OnComplete only. Read when the
-  // approx-prefix-cache-producer has indexResponses on (the engine caches what it decoded).
-  std::string_view response_text;
+  // The generated texts as a follow-up prompt carries one right after this request's prompt
+  // (completions: the completion text; chat: the rendered assistant message), one per sample
+  // (a request with n > 1 has several; the engine caches each after the shared prompt), none
+  // when the transport does not know them; empty ones are skipped. Not owned: valid during
+  // OnComplete only. Read when the approx-prefix-cache-producer has indexResponses on (the
+  // engine caches what it decoded).
+  std::vector<std::string_view> response_texts;
 };
 
 }  // namespace zumik::sched

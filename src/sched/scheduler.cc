@@ -345,11 +345,12 @@ bool Scheduler::OnComplete(PickHandle handle, Time now, const Completion& comple
   if (state.epoch == slot->epoch) --state.load.requests;
   const PromptChain& chain = slot->chain;
   if (chain.kept && producer_->options().index_responses && completion.success &&
-      !completion.response_text.empty() && state.epoch == slot->epoch &&
-      chain.block_bytes == producer_->block_bytes() &&
+      state.epoch == slot->epoch && chain.block_bytes == producer_->block_bytes() &&
       chain.max_blocks == producer_->max_blocks()) {
-    producer_->RecordResponse(r.endpoint, chain.blocks, chain.tail, chain.seed,
-                              completion.response_text);
+    for (std::string_view text : completion.response_texts) {
+      if (text.empty()) continue;
+      producer_->RecordResponse(r.endpoint, chain.blocks, chain.tail, chain.seed, text);
+    }
   }
   for (const auto& plugin : plugins_) plugin->OnComplete(r, now, completion);
   slot->live = false;

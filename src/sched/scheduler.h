@@ -144,7 +144,7 @@ class Scheduler {
   // The request header whose value the transport puts in InferenceRequest::session_key
   // (a session-affinity-scorer's headerName), or "" when the policy has none.
   const std::string& SessionHeaderName() const { return session_header_; }
-  // Whether OnComplete reads Completion::response_text (the policy's prefix producer has
+  // Whether OnComplete reads Completion::response_texts (the policy's prefix producer has
   // indexResponses on); a transport collects the response text only then.
   bool WantsResponseText() const;
   const PrefixIndex* prefix_index() const;

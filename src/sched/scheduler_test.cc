@@ -215,7 +215,7 @@ PickResult PickAndComplete(Scheduler& scheduler, std::span<const Endpoint> eps,
   EXPECT_TRUE(pick.ok());
   Completion done;
   done.success = success;
-  done.response_text = response;
+  done.response_texts = {response};
   EXPECT_TRUE(scheduler.OnComplete(pick->handle, Time{1}, done));
   return *pick;
 }
@@ -256,6 +256,27 @@ TEST(Scheduler, IndexResponsesRecordsPromptPlusResponseForTheServingEndpoint) {
   EXPECT_EQ(scheduler->prefix_index()->EntriesOf(home), 13);
 }
 
+TEST(Scheduler, IndexResponsesRecordsEverySampleOfARequestWithSeveral) {
+  // n = 3: the engine caches each sample after the shared prompt; the client continues with
+  // any one of them. An empty sample is skipped.
+  Rng rng(1);
+  auto scheduler = Make(kIndexResponses, rng);
+  std::vector<Endpoint> eps = {MakeEndpoint(0), MakeEndpoint(1)};
+  const std::string prompt = Text(size_t{64} * 8, 'a');
+  const std::string first = Text(size_t{64} * 4, 'k');
+  const std::string second = Text(size_t{64} * 6, 'm');
+  InferenceRequest request = Request(prompt);
+  auto pick = scheduler->Pick(request, eps, Time{0});
+  ASSERT_TRUE(pick.ok());
+  Completion done;
+  done.response_texts = {first, "", second};
+  EXPECT_TRUE(scheduler->OnComplete(pick->handle, Time{1}, done));
+  const EndpointId home = pick->primary();
+  EXPECT_EQ(MatchedBlocks(*scheduler, eps, prompt + first + Text(200, 'u'), home), 12);
+  EXPECT_EQ(MatchedBlocks(*scheduler, eps, prompt + second + Text(200, 'u'), home), 14);
+  EXPECT_EQ(scheduler->prefix_index()->EntriesOf(home), 8 + 4 + 6);
+}
+
 TEST(Scheduler, WithoutIndexResponsesOnlyThePromptIsKnown) {
   Rng rng(1);
   auto scheduler = Make("plugins:\n- type: prefix-cache-scorer\n", rng);
@@ -293,7 +314,7 @@ TEST(Scheduler, IndexResponsesIgnoresFailuresEmptyResponsesAndRemovedEndpoints) 
   ASSERT_TRUE(pick.ok());
   scheduler->RemoveEndpoint(0);
   Completion done;
-  done.response_text = response;
+  done.response_texts = {response};
   EXPECT_TRUE(scheduler->OnComplete(pick->handle, Time{1}, done));
   EXPECT_EQ(scheduler->prefix_index()->size(), 0);
 }
@@ -332,7 +353,7 @@ TEST(Scheduler, ServedByAnotherEndpointMovesTheLoadTheIndexAndTheCompletion) {
   // The response is indexed where it was generated.
   const std::string response = Text(size_t{64} * 5, 'k');
   Completion done;
-  done.response_text = response;
+  done.response_texts = {response};
   EXPECT_TRUE(scheduler->OnComplete(pick->handle, Time{2000}, done));
   EXPECT_EQ(scheduler->LoadOf(served).requests, 0);
   EXPECT_EQ(scheduler->LoadOf(primary).requests, 0);
@@ -407,7 +428,8 @@ TEST(Scheduler, IndexResponsesSkipsCompletionsHashedWithAnOldBlockSize) {
   ASSERT_TRUE(scheduler->Pick(other, eps, Time{1}).ok());
   EXPECT_EQ(scheduler->prefix_index()->EntriesOf(0), 2);
   Completion done;
-  done.response_text = Text(size_t{64} * 4, 'k');
+  const std::string response = Text(size_t{64} * 4, 'k');
+  done.response_texts = {response};
   EXPECT_TRUE(scheduler->OnComplete(pick->handle, Time{2}, done));
   EXPECT_EQ(scheduler->prefix_index()->EntriesOf(0), 2);
 }
