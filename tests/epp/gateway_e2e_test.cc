@@ -20,6 +20,7 @@
 #include "core/http/client.h"
 #include "epp_support/epp_test_helpers.h"
 #include "fmt/format.h"
+#include "sched/request.h"
 #include "support/process.h"
 
 namespace zumik {
@@ -240,6 +241,69 @@ TEST(EppGateway, ABadModelRewriteFlagIsRefusedWithTheExpectedForm) {
                    testing::MakeTempDir("epp-flag") + "/epp.log");
   EXPECT_EQ(epp.Wait(std::chrono::seconds(10)), 2);
   EXPECT_NE(epp.ReadLog().find("MODEL=TARGET[:WEIGHT]"), std::string::npos) << epp.ReadLog();
+}
+
+// A chat request with n = 2 against the simulator's real output: the engine caches both
+// samples after the prompt and the client may continue with either, so the gateway indexes
+// prompt + each sample (the prefix index grows by both), and a follow-up carrying the second
+// sample goes home.
+TEST(EppGateway, IndexesEverySampleOfARequestWithSeveral) {
+  Fleet fleet;
+  fleet.Start(2);
+  const std::string metrics_url =
+      "http://127.0.0.1:" + std::to_string(fleet.metrics_port) + "/metrics";
+  auto index_size = [&] {
+    auto metrics = http::FetchBlocking(http::Method::get, metrics_url);
+    return metrics.ok() ? epp_testing::MetricSum(metrics->body, "llm_d_epp_prefix_indexer_size ")
+                        : -1.0;
+  };
+  const double before = index_size();
+  const boost::json::object user{{"role", "user"}, {"content", "Tell me a long story, please."}};
+  boost::json::object first{{"model", kModel},
+                            {"messages", boost::json::array{user}},
+                            {"n", 2},
+                            {"max_tokens", 80},
+                            {"ignore_eos", true}};
+  auto r = fleet.Post("/v1/chat/completions", boost::json::serialize(first));
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->status, 200) << r->body;
+  const std::string home(r->Header("x-zumik-replica"));
+  const boost::json::value response = boost::json::parse(r->body);
+  const boost::json::array& choices = response.at("choices").as_array();
+  ASSERT_EQ(choices.size(), 2u) << r->body;
+
+  // Blocks of 64 bytes (4 x the simulator's 16-token block) over prompt + each sample, as the
+  // prompt renderer writes the conversation; the two chains share their leading full blocks.
+  std::string prompt;
+  sched::AppendChatMessage(prompt, "user", user.at("content").as_string());
+  std::vector<std::string> histories;
+  for (const boost::json::value& choice : choices) {
+    std::string history = prompt;
+    sched::AppendChatMessage(history, "assistant", choice.at("message").at("content").as_string());
+    histories.push_back(std::move(history));
+  }
+  size_t shared = 0;
+  while (shared < histories[0].size() && shared < histories[1].size() &&
+         histories[0][shared] == histories[1][shared]) {
+    ++shared;
+  }
+  const size_t blocks = histories[0].size() / 64 + histories[1].size() / 64 - shared / 64;
+  const auto both = static_cast<double>(blocks);
+  // The completion is reported right after the response's last byte.
+  EXPECT_TRUE(Eventually([&] { return index_size() - before >= both; }, std::chrono::seconds(5)))
+      << "index grew by " << index_size() - before << ", expected " << both << " blocks";
+
+  boost::json::object next{
+      {"model", kModel},
+      {"messages", boost::json::array{user,
+                                      {{"role", "assistant"},
+                                       {"content", choices[1].at("message").at("content")}},
+                                      {{"role", "user"}, {"content", "And then?"}}}},
+      {"max_tokens", 4}};
+  auto follow_up = fleet.Post("/v1/chat/completions", boost::json::serialize(next));
+  ASSERT_TRUE(follow_up.ok()) << follow_up.status();
+  ASSERT_EQ(follow_up->status, 200) << follow_up->body;
+  EXPECT_EQ(follow_up->Header("x-zumik-replica"), home);
 }
 
 // The Responses API's stored responses live on the replica that answered (vLLM keeps them in
