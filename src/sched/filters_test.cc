@@ -211,9 +211,40 @@ TEST_F(AffinityFilterTest, TokenStickinessGivesWayToAClearlyBusierHolder) {
   EXPECT_EQ(Ids(c), (std::vector<EndpointId>{0}));
 }
 
+TEST_F(AffinityFilterTest, ShareStickinessGivesWayToAClearlyBusierHolderWhenGated) {
+  f.cycle.total_blocks = 450;
+  f.cycle.block_tokens = 16;
+  auto filter = MakeTyped<Filter>("prefix-cache-affinity-filter",
+                                  "affinityLoadSlack: 0.2\naffinityLoadSlackRequests: 16");
+  f.loads[0].requests = 136;  // the holder
+  f.loads[1].requests = 100;  // least busy other: 100 × 1.2 + 16 = 136
+  f.loads[2].requests = 300;
+  auto c = WithMatches({400, 0, 0});
+  filter->Apply(f.cycle, c);
+  EXPECT_EQ(Ids(c), (std::vector<EndpointId>{0}));
+  f.loads[0].requests = 137;
+  c = WithMatches({400, 0, 0});
+  filter->Apply(f.cycle, c);
+  EXPECT_EQ(c.size(), 3u);
+  // Two holders: the less busy one decides.
+  c = WithMatches({400, 0, 420});
+  f.loads[2].requests = 120;
+  filter->Apply(f.cycle, c);
+  EXPECT_EQ(Ids(c), (std::vector<EndpointId>{0, 2}));
+  // The length rule keeps its own gate only (none set here): a busy holder still sticks.
+  auto by_length = MakeTyped<Filter>(
+      "prefix-cache-affinity-filter",
+      "minAffinityTokens: 1024\naffinityLoadSlack: 0\naffinityLoadSlackRequests: 0");
+  f.loads[2].requests = 300;
+  c = WithMatches({75, 0, 0});
+  by_length->Apply(f.cycle, c);
+  EXPECT_EQ(Ids(c), (std::vector<EndpointId>{0}));
+}
+
 TEST(AffinityFilterParams, RejectsNegativeTokenAffinitySettings) {
-  for (const char* yaml : {"minAffinityTokens: -1", "minAffinityLoadSlack: -0.5",
-                           "minAffinityLoadSlackRequests: -2"}) {
+  for (const char* yaml :
+       {"minAffinityTokens: -1", "minAffinityLoadSlack: -0.5", "minAffinityLoadSlackRequests: -2",
+        "affinityLoadSlack: -0.1", "affinityLoadSlackRequests: -1"}) {
     EXPECT_FALSE(testing::MakePlugin("prefix-cache-affinity-filter", yaml).ok()) << yaml;
   }
 }

@@ -63,13 +63,29 @@ void PrefixCacheScorer::Score(const CycleState& cycle, std::span<const Candidate
 PrefixCacheAffinityFilter::PrefixCacheAffinityFilter(std::string name, double threshold,
                                                      double exploration, double max_ttft_penalty_ms,
                                                      double peak_prefill_tps,
-                                                     TokenAffinity token_affinity)
+                                                     TokenAffinity token_affinity,
+                                                     AffinityLoadGate share_load)
     : Filter(std::string(kType), std::move(name)),
       threshold_(threshold),
       exploration_(exploration),
       max_ttft_penalty_ms_(max_ttft_penalty_ms),
       peak_prefill_tps_(peak_prefill_tps),
-      token_affinity_(token_affinity) {}
+      token_affinity_(token_affinity),
+      share_load_(share_load) {}
+
+namespace {
+
+absl::Status ReadLoadGate(PluginParams& params, std::string_view slack_key,
+                          std::string_view requests_key, AffinityLoadGate& gate) {
+  if (params.Has(slack_key)) {
+    double slack = 0;
+    RETURN_IF_ERROR(params.ReadInRange(slack_key, &slack, 0, std::numeric_limits<double>::max()));
+    gate.slack = slack;
+  }
+  return params.ReadAtLeast(requests_key, &gate.requests, 0);
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<Plugin>> PrefixCacheAffinityFilter::Create(const std::string& name,
                                                                           PluginParams& params) {
@@ -86,14 +102,11 @@ absl::StatusOr<std::unique_ptr<Plugin>> PrefixCacheAffinityFilter::Create(const 
   RETURN_IF_ERROR(
       params.ReadInRange("peakPrefillThroughput", &peak, 0, std::numeric_limits<double>::max()));
   RETURN_IF_ERROR(params.ReadAtLeast("minAffinityTokens", &token.min_tokens, 0));
-  if (params.Has("minAffinityLoadSlack")) {
-    double slack = 0;
-    RETURN_IF_ERROR(
-        params.ReadInRange("minAffinityLoadSlack", &slack, 0, std::numeric_limits<double>::max()));
-    token.load_slack = slack;
-  }
   RETURN_IF_ERROR(
-      params.ReadAtLeast("minAffinityLoadSlackRequests", &token.load_slack_requests, 0));
+      ReadLoadGate(params, "minAffinityLoadSlack", "minAffinityLoadSlackRequests", token.load));
+  AffinityLoadGate share_load;
+  RETURN_IF_ERROR(
+      ReadLoadGate(params, "affinityLoadSlack", "affinityLoadSlackRequests", share_load));
   RETURN_IF_ERROR(params.Read("ttftSource", &ttft_source));
   if (ttft_source != "prefillThroughput") {
     return params.Error("ttftSource",
@@ -108,7 +121,7 @@ absl::StatusOr<std::unique_ptr<Plugin>> PrefixCacheAffinityFilter::Create(const 
   RETURN_IF_ERROR(params.Read("prefixMatchInfoProducerName", &ignored));
   RETURN_IF_ERROR(params.Read("inFlightLoadProducerName", &ignored));
   return std::make_unique<PrefixCacheAffinityFilter>(name, threshold, exploration, penalty, peak,
-                                                     token);
+                                                     token, share_load);
 }
 
 void PrefixCacheAffinityFilter::Apply(const CycleState& cycle, std::vector<Candidate>& candidates) {
@@ -153,11 +166,8 @@ void PrefixCacheAffinityFilter::Apply(const CycleState& cycle, std::vector<Candi
   }
   if (sticky == 0 || sticky == candidates.size()) return;
   if (max_ttft_penalty_ms_ > 0 && best_sticky - best_other > max_ttft_penalty_ms_) return;
-  // Length-based stickiness saves less, so it also gives way to a clearly busier holder.
-  if (by_length && token_affinity_.load_slack &&
-      static_cast<double>(sticky_requests) >
-          static_cast<double>(other_requests) * (1 + *token_affinity_.load_slack) +
-              static_cast<double>(token_affinity_.load_slack_requests)) {
+  // Stickiness gives way to a clearly busier holder, when its gate is set.
+  if ((by_length ? token_affinity_.load : share_load_).Opens(sticky_requests, other_requests)) {
     return;
   }
   std::erase_if(candidates, [&](const Candidate& c) { return !is_sticky(c); });

@@ -38,11 +38,24 @@ class PrefixCacheScorer final : public Scorer {
   std::optional<PrefixProducerOptions> index_options_;
 };
 
+// A load gate on prefix-cache-affinity-filter's stickiness: it opens (the filter keeps every
+// endpoint) when the least busy sticky endpoint has more in-flight requests than the least busy
+// other one x (1 + slack) + requests.
+struct AffinityLoadGate {
+  std::optional<double> slack;  // unset = no gate
+  int64_t requests = 0;
+
+  bool Opens(int64_t sticky_requests, int64_t other_requests) const {
+    return slack &&
+           static_cast<double>(sticky_requests) >
+               static_cast<double>(other_requests) * (1 + *slack) + static_cast<double>(requests);
+  }
+};
+
 // Length-based stickiness of prefix-cache-affinity-filter (its parameters, see below).
 struct TokenAffinity {
-  int64_t min_tokens = 0;            // minAffinityTokens; 0 = off
-  std::optional<double> load_slack;  // minAffinityLoadSlack; unset = no load gate
-  int64_t load_slack_requests = 0;   // minAffinityLoadSlackRequests
+  int64_t min_tokens = 0;  // minAffinityTokens; 0 = off
+  AffinityLoadGate load;   // minAffinityLoadSlack, minAffinityLoadSlackRequests
 };
 
 // RTR prefix-cache-affinity-filter. An endpoint is sticky when matched/total ≥
@@ -60,7 +73,8 @@ struct TokenAffinity {
 // evicted from, every endpoint the load scorers choose. Such stickiness saves less than a
 // mostly cached prompt, so with minAffinityLoadSlack (unset = no gate) it also gives way when
 // the least busy sticky endpoint has more in-flight requests than the least busy other one
-// × (1 + minAffinityLoadSlack) + minAffinityLoadSlackRequests (0).
+// × (1 + minAffinityLoadSlack) + minAffinityLoadSlackRequests (0). affinityLoadSlack and
+// affinityLoadSlackRequests (ours; unset = no gate) put the same gate on share-based stickiness.
 class PrefixCacheAffinityFilter final : public Filter {
  public:
   static constexpr std::string_view kType = "prefix-cache-affinity-filter";
@@ -68,7 +82,7 @@ class PrefixCacheAffinityFilter final : public Filter {
                                                         PluginParams& params);
   PrefixCacheAffinityFilter(std::string name, double threshold, double exploration,
                             double max_ttft_penalty_ms, double peak_prefill_tps,
-                            TokenAffinity token_affinity);
+                            TokenAffinity token_affinity, AffinityLoadGate share_load = {});
 
   bool NeedsPrefixMatch() const override { return true; }
   void Apply(const CycleState& cycle, std::vector<Candidate>& candidates) override;
@@ -79,6 +93,7 @@ class PrefixCacheAffinityFilter final : public Filter {
   double max_ttft_penalty_ms_;
   double peak_prefill_tps_;
   TokenAffinity token_affinity_;
+  AffinityLoadGate share_load_;
 };
 
 }  // namespace zumik::sched
