@@ -116,6 +116,10 @@ constexpr std::string_view kZumikDefault =
 # endpoint and its prefix stays cached there, instead of being copied onto whichever endpoint the
 # load scorers pick and evicted everywhere (low-cache hits 8.3% -> 14.3%, oracle 15.5%); the
 # request gate lets a clearly busier home go, as a ~1k-token hit saves only ~70 ms of prefill.
+# Share-based stickiness has a gate too (affinityLoadSlack, ours): a home holding 80% of the
+# prompt is let go when its in-flight requests exceed 1.2 x the least busy other endpoint's + 16,
+# so one home does not carry a long-decoding backlog the rest of the fleet could share (chosen
+# on seeds 1-10 and checked on seeds 11-20: bench/RESULTS.md, "Session 10").
 # Among the kept endpoints, and for prompts cached nowhere, no-hit-lru-scorer sends a new prefix
 # to the endpoint that least recently received one, and active-request-scorer (this router's
 # in-flight requests, fresh at every pick) overrides that order when an endpoint is clearly
@@ -152,6 +156,8 @@ plugins:
     minAffinityTokens: 1024
     minAffinityLoadSlack: 0.2
     minAffinityLoadSlackRequests: 3
+    affinityLoadSlack: 0.2
+    affinityLoadSlackRequests: 16
 - type: token-load-scorer
 - type: no-hit-lru-scorer
 - type: active-request-scorer
