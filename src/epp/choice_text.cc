@@ -2,7 +2,9 @@
 #include "epp/choice_text.h"
 
 #include <boost/json.hpp>
+#include <utility>
 
+#include "absl/container/inlined_vector.h"
 #include "epp/json_scan.h"
 
 namespace zumik::epp {
@@ -46,11 +48,13 @@ struct Choice {
 class Scanner : public json_scan::Cursor {
  public:
   using Cursor::Cursor;
+  using Chosen = absl::InlinedVector<std::pair<bool, Field>, 4>;
 
   ScanResult Scan(std::vector<std::string>* texts) {
     bool choices_seen = false;
-    // Per tracked index: whether its choice was seen, and its text field (null: none).
-    std::vector<std::pair<bool, Field>> chosen(texts->size());
+    // Per tracked index: whether its choice was seen, and its text field. Inline for the usual
+    // few choices: this runs on every streamed event.
+    Chosen chosen(texts->size());
     SkipSpace();
     if (!Eat('{')) return ScanResult::kUnsure;  // not an object: let the DOM decide
     bool ok = Members(1, [&](std::string_view key) {
@@ -71,7 +75,7 @@ class Scanner : public json_scan::Cursor {
  private:
   // The `choices` value: when an array, each object is read, and the first with a tracked
   // index fills that index's slot of `chosen`; other elements are validated.
-  bool Choices(std::vector<std::pair<bool, Field>>& chosen) {
+  bool Choices(Chosen& chosen) {
     if (Peek() != '[') return SkipValue(1);
     ++p_;
     SkipSpace();
