@@ -1,12 +1,12 @@
 // `zumik registry`: serve the control-plane registry; `zumik registry keys create|list|revoke`:
 // manage an org's API keys directly in the registry's database.
 #include <cstdio>
-#include <ctime>
 #include <memory>
 #include <string>
 
 #include "cli/commands.h"
 #include "cli/signals.h"
+#include "core/clock.h"
 #include "core/config.h"
 #include "core/status.h"
 #include "registry/credentials.h"
@@ -16,15 +16,6 @@
 
 namespace zumik::cli {
 namespace {
-
-std::string IsoTime(double unix_seconds) {
-  const std::time_t seconds = static_cast<std::time_t>(unix_seconds);
-  std::tm tm{};
-  gmtime_r(&seconds, &tm);
-  char buffer[32];
-  std::strftime(buffer, sizeof(buffer), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buffer;
-}
 
 void Fail(const char* what, const absl::Status& status, int code) {
   std::fprintf(stderr, "zumik registry%s: %s\n", what, std::string(MessageOf(status)).c_str());
@@ -156,8 +147,9 @@ void AddRegistryCommand(CLI::App& app) {
     }
     std::printf("%-18s %-22s %s\n", "PREFIX", "CREATED", "REVOKED");
     for (const auto& key : *keys_or) {
-      std::printf("%-18s %-22s %s\n", key.lookup_prefix.c_str(), IsoTime(key.created_unix).c_str(),
-                  key.revoked_unix ? IsoTime(*key.revoked_unix).c_str() : "-");
+      std::printf("%-18s %-22s %s\n", key.lookup_prefix.c_str(),
+                  FormatUnixUtc(key.created_unix).c_str(),
+                  key.revoked_unix ? FormatUnixUtc(*key.revoked_unix).c_str() : "-");
     }
   });
   revoke->callback([flags, open_store] {

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <string>
 
 namespace zumik {
 
@@ -19,6 +20,9 @@ inline Duration FromSeconds(double s) {
 inline Duration FromMillis(double ms) {
   return std::chrono::round<Duration>(std::chrono::duration<double, std::milli>(ms));
 }
+
+// "2026-12-07T08:00:00Z": Unix seconds as an ISO 8601 UTC time, to the second.
+std::string FormatUnixUtc(double unix_seconds);
 
 class Clock {
  public:

@@ -28,5 +28,10 @@ TEST(DurationConversions, RoundTrip) {
   EXPECT_DOUBLE_EQ(ToSeconds(FromMillis(1500)), 1.5);
 }
 
+TEST(FormatUnixUtc, WritesIso8601InUtcToTheSecond) {
+  EXPECT_EQ(FormatUnixUtc(0), "1970-01-01T00:00:00Z");
+  EXPECT_EQ(FormatUnixUtc(1796630400.75), "2026-12-07T08:00:00Z");  // fractions are cut
+}
+
 }  // namespace
 }  // namespace zumik

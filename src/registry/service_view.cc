@@ -1,25 +1,16 @@
 // The registry's cluster views: the JSON of the API and the HTML cluster page.
 #include <fmt/format.h>
 
-#include <ctime>
 #include <iterator>
 #include <optional>
 #include <string>
 
+#include "core/clock.h"
 #include "core/html.h"
 #include "registry/service.h"
 
 namespace zumik::registry {
 namespace {
-
-std::string IsoTime(double unix_seconds) {
-  const std::time_t seconds = static_cast<std::time_t>(unix_seconds);
-  std::tm tm{};
-  gmtime_r(&seconds, &tm);
-  char buffer[32];
-  std::strftime(buffer, sizeof(buffer), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buffer;
-}
 
 void AppendJsonString(std::string_view text, std::string& out) {
   out += '"';
@@ -99,9 +90,9 @@ void RegistryService::AppendClusterJson(const ClusterView& view, double now_unix
   field("kubernetes_version", r.kubernetes_version);
   field("chart_version", r.chart_version);
   field("status", LivenessName(view.liveness));
-  field("registered_at", IsoTime(r.registered_unix));
+  field("registered_at", FormatUnixUtc(r.registered_unix));
   if (r.last_heartbeat_unix) {
-    field("last_heartbeat_at", IsoTime(*r.last_heartbeat_unix));
+    field("last_heartbeat_at", FormatUnixUtc(*r.last_heartbeat_unix));
     fmt::format_to(std::back_inserter(out), "\"last_heartbeat_age_s\":{:.3f},",
                    std::max(0.0, now_unix - *r.last_heartbeat_unix));
   } else {
@@ -206,7 +197,7 @@ std::string RegistryService::RenderPage(std::string_view org) const {
     const ClusterRecord& r = view.record;
     std::string heartbeat = "never";
     if (r.last_heartbeat_unix) {
-      heartbeat = fmt::format("{} ({:.0f} s ago)", IsoTime(*r.last_heartbeat_unix),
+      heartbeat = fmt::format("{} ({:.0f} s ago)", FormatUnixUtc(*r.last_heartbeat_unix),
                               std::max(0.0, now - *r.last_heartbeat_unix));
     }
     std::string routes;
