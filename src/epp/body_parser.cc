@@ -152,10 +152,8 @@ class BodyScanner : public json_scan::Cursor {
   bool Samples(uint32_t& n) {
     if (Peek() == '-') return false;
     if (Peek() < '0' || Peek() > '9') return SkipValue(1);
-    const char* start = p_;
-    if (!Number()) return false;
-    const std::string_view digits(start, static_cast<size_t>(p_ - start));
-    if (digits.find_first_not_of("0123456789") != std::string_view::npos) return false;
+    std::string_view digits;
+    if (!PlainDigits(digits)) return false;
     // Past 18 digits the DOM may read a double: let it.
     if (digits.size() > 18) return false;
     if (const uint64_t value = std::stoull(std::string(digits)); value >= 1) {

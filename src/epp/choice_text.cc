@@ -117,10 +117,8 @@ class Scanner : public json_scan::Cursor {
       choice.index = kUntracked;  // a string, null, ...: not an integer
       return SkipValue(3);
     }
-    const char* start = p_;
-    if (!Number()) return false;
-    const std::string_view digits(start, static_cast<size_t>(p_ - start));
-    if (digits.find_first_not_of("0123456789") != std::string_view::npos) return false;
+    std::string_view digits;
+    if (!PlainDigits(digits)) return false;
     // Past 9 digits it is no tracked index, whatever integer type the DOM gives it.
     choice.index = digits.size() > 9 ? kUntracked : std::stoul(std::string(digits));
     return true;

@@ -194,6 +194,15 @@ class Cursor {
     return true;
   }
 
+  // A number written as plain digits (no sign, fraction or exponent): its digits. False for
+  // any other number (-0, 1.0, 1e0), which the DOM may still read as an integer.
+  bool PlainDigits(std::string_view& digits) {
+    const char* start = p_;
+    if (!Number()) return false;
+    digits = std::string_view(start, static_cast<size_t>(p_ - start));
+    return digits.find_first_not_of("0123456789") == std::string_view::npos;
+  }
+
   bool Digits() {
     const char* start = p_;
     while (p_ != end_ && *p_ >= '0' && *p_ <= '9') ++p_;
