@@ -4,6 +4,8 @@
 #include <benchmark/benchmark.h>
 #include <stdlib.h>
 
+#include <cstdlib>
+#include <filesystem>
 #include <memory>
 #include <mutex>
 
@@ -25,9 +27,11 @@ struct Fleet {
 Fleet& TenThousand() {
   static Fleet* fleet = [] {
     auto* f = new Fleet;
-    char pattern[] = "/tmp/zumik-registry-bench-XXXXXX";
-    const std::string dir = mkdtemp(pattern);
-    f->store = *OpenStore("sqlite:" + dir + "/bench.db");
+    static char dir[] = "/tmp/zumik-registry-bench-XXXXXX";
+    if (mkdtemp(dir) == nullptr) std::abort();
+    // The database goes when the benchmark exits; SQLite's open handle does not stop that.
+    std::atexit([] { std::filesystem::remove_all(dir); });
+    f->store = *OpenStore(std::string("sqlite:") + dir + "/bench.db");
     ServiceOptions options;
     options.heartbeat_rate_per_s = 1e9;
     options.heartbeat_burst = 1e9;

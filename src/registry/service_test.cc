@@ -5,13 +5,13 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
 #include <atomic>
 #include <boost/json/parse.hpp>
 
 #include "core/base64.h"
 #include "core/http/client.h"
+#include "core/testing/temp_dir.h"
 #include "registry/credentials.h"
 #include "registry/registry_server.h"
 
@@ -22,10 +22,7 @@ using ::testing::HasSubstr;
 
 std::string TempDb() {
   static std::atomic<int> counter{0};
-  static const std::string dir = [] {
-    char pattern[] = "/tmp/zumik-registry-service-XXXXXX";
-    return std::string(mkdtemp(pattern));
-  }();
+  static const std::string dir = ::zumik::testing::MakeTempDir("zumik-registry-service");
   return "sqlite:" + dir + "/r-" + std::to_string(counter++) + ".db";
 }
 

@@ -1,8 +1,7 @@
 // The Store contract on SQLite files (tests/registry runs it on PostgreSQL).
-#include <stdlib.h>
-
 #include <atomic>
 
+#include "core/testing/temp_dir.h"
 #include "registry/store_test_suite.h"
 
 namespace zumik::registry::testing {
@@ -10,10 +9,7 @@ namespace {
 
 std::string FreshSqliteUrl() {
   static std::atomic<int> counter{0};
-  static const std::string dir = [] {
-    char pattern[] = "/tmp/zumik-registry-store-XXXXXX";
-    return std::string(mkdtemp(pattern));
-  }();
+  static const std::string dir = ::zumik::testing::MakeTempDir("zumik-registry-store");
   return "sqlite:" + dir + "/store-" + std::to_string(counter++) + ".db";
 }
 

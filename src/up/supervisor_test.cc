@@ -6,8 +6,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <cstdlib>
 #include <filesystem>
+
+#include "core/testing/temp_dir.h"
 
 namespace zumik::up {
 namespace {
@@ -15,10 +16,7 @@ namespace {
 using std::chrono::milliseconds;
 using ::testing::HasSubstr;
 
-std::string TempDir() {
-  char pattern[] = "/tmp/zumik-up-test-XXXXXX";
-  return mkdtemp(pattern);
-}
+std::string TempDir() { return ::zumik::testing::MakeTempDir("zumik-up-test"); }
 
 TEST(Supervisor, ReportsAComponentThatExitsDuringStartWithItsLogTail) {
   const std::string dir = TempDir();

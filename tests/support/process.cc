@@ -151,10 +151,4 @@ std::string ZumikBinary() {
   return bin ? bin : "build/bin/zumik";
 }
 
-std::string MakeTempDir(const std::string& prefix) {
-  std::string tmpl = "/tmp/" + prefix + "-XXXXXX";
-  if (!mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-  return tmpl;
-}
-
 }  // namespace zumik::testing

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "core/testing/temp_dir.h"  // MakeTempDir, for the tests that include this header
+
 namespace zumik::testing {
 
 class ChildProcess {
@@ -45,7 +47,5 @@ bool WaitForPort(int port, std::chrono::milliseconds timeout);
 
 // Path of the zumik binary under test (from the ZUMIK_BIN environment variable set by CMake).
 std::string ZumikBinary();
-// A fresh temporary directory for this test.
-std::string MakeTempDir(const std::string& prefix);
 
 }  // namespace zumik::testing
