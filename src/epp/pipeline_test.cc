@@ -97,6 +97,20 @@ TEST_F(PipelineTest, AdmitsWithPrimaryAndFallbacksAndCountsInFlightUntilDone) {
   EXPECT_EQ(p->SchedulerStats().in_flight, 0);
 }
 
+// vLLM runs each of n samples as its own request: the endpoint's in-flight count is n.
+TEST_F(PipelineTest, CountsEverySampleOfARequestInFlight) {
+  SetUpPool(2);
+  auto p = Make();
+  auto r = p->Admit("/v1/completions", {}, R"({"model":"m","prompt":"hello","n":3})", {});
+  ASSERT_TRUE(std::holds_alternative<Admission>(r)) << std::get<Rejection>(r).json_body;
+  auto& a = std::get<Admission>(r);
+  EXPECT_EQ(a.ctx->samples, 3u);
+  EXPECT_EQ(p->InFlight(a.endpoints.front()), 3);
+  EXPECT_EQ(p->SchedulerStats().in_flight, 1);
+  p->OnDone(*a.ctx);
+  EXPECT_EQ(p->InFlight(a.endpoints.front()), 0);
+}
+
 TEST_F(PipelineTest, KeepsTheClientsRequestIdAndReadsHeadersCaseInsensitively) {
   SetUpPool(2);
   auto p = Make();

@@ -23,6 +23,7 @@
 namespace zumik::sched {
 
 // Router-side load of one endpoint, kept by the Scheduler from its own picks and completions.
+// Counts are sequences, as the engine counts them: a request with n samples adds n.
 struct EndpointLoad {
   int64_t requests = 0;          // picked and not completed
   int64_t prefill_requests = 0;  // of those, still before their first token
@@ -66,6 +67,7 @@ struct InFlightRequest {
   int64_t prefill_ahead_tokens = 0;  // router-known prefill tokens queued there at pick time
   int64_t decoding_at_pick = 0;      // router-known decoding requests there at pick time
   int32_t prefix_blocks = 0;
+  int32_t samples = 1;  // InferenceRequest::samples: what the request adds to in-flight counts
   bool prefill_done = false;
   // Served by another endpoint than the one picked (the proxy fell back; Scheduler::OnServedBy):
   // `endpoint` and the load fields now describe that endpoint, and the request's timings

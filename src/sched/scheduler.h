@@ -113,8 +113,9 @@ class Scheduler {
   Scheduler& operator=(const Scheduler&) = delete;
 
   // Picks targets for the request among the ready endpoints of the snapshot (which must stay
-  // valid during the call) and, unless a dry run, commits it: in-flight +1, prefix index
-  // updated for the primary, plugin PreRequest hooks. Hashes the prompt once if needed.
+  // valid during the call) and, unless a dry run, commits it: in-flight + the request's samples,
+  // prefix index updated for the primary, plugin PreRequest hooks. Hashes the prompt once if
+  // needed.
   absl::StatusOr<PickResult> Pick(InferenceRequest& request, std::span<const Endpoint> endpoints,
                                   Time now, const PickOptions& options = {});
   // The first response byte/token arrived: ends the request's prefill (its tokens leave the

@@ -144,6 +144,70 @@ TEST(Scheduler, TracksInFlightRequestsAndPrefillTokensUntilCompletion) {
   EXPECT_FALSE(scheduler->OnFirstToken(kNoPickHandle, Time{0}));
 }
 
+// n > 1: the engine runs every sample as a request of its own, so the router counts them all;
+// the shared prompt is charged once.
+TEST(Scheduler, ARequestWithSeveralSamplesCountsEachAsASequenceAndItsPromptOnce) {
+  Rng rng(1);
+  auto scheduler = Make("plugins:\n- type: round-robin-picker\n", rng);
+  std::vector<Endpoint> eps = {MakeEndpoint(0), MakeEndpoint(1), MakeEndpoint(2)};
+  const std::string prompt(400, 'a');  // 100 tokens
+  InferenceRequest request = Request(prompt);
+  request.samples = 4;
+  auto pick = scheduler->Pick(request, eps, Time{0});
+  ASSERT_TRUE(pick.ok());
+  const EndpointId e = pick->primary();
+  EXPECT_EQ(scheduler->LoadOf(e).requests, 4);
+  EXPECT_EQ(scheduler->LoadOf(e).prefill_requests, 4);
+  EXPECT_EQ(scheduler->LoadOf(e).prefill_tokens, 100);
+  EXPECT_EQ(scheduler->Stats().in_flight, 1);  // one pick
+
+  // Served elsewhere: all four move.
+  const EndpointId served = (e + 1) % 3;
+  ASSERT_TRUE(scheduler->OnServedBy(pick->handle, eps[served]));
+  EXPECT_EQ(scheduler->LoadOf(e).requests, 0);
+  EXPECT_EQ(scheduler->LoadOf(e).prefill_requests, 0);
+  EXPECT_EQ(scheduler->LoadOf(served).requests, 4);
+  EXPECT_EQ(scheduler->LoadOf(served).prefill_requests, 4);
+  EXPECT_EQ(scheduler->LoadOf(served).prefill_tokens, 100);
+
+  EXPECT_TRUE(scheduler->OnFirstToken(pick->handle, Time{1000}));
+  EXPECT_EQ(scheduler->LoadOf(served).decoding(), 4);
+  EXPECT_EQ(scheduler->LoadOf(served).prefill_tokens, 0);
+  EXPECT_TRUE(scheduler->OnComplete(pick->handle, Time{5000}));
+  EXPECT_EQ(scheduler->LoadOf(served).requests, 0);
+  EXPECT_EQ(scheduler->Stats().in_flight, 0);
+
+  // A count below one is read as one.
+  request.samples = 0;
+  auto single = scheduler->Pick(request, eps, Time{6000});
+  ASSERT_TRUE(single.ok());
+  EXPECT_EQ(scheduler->LoadOf(single->primary()).requests, 1);
+}
+
+// Load scorers see sequences, not requests: with an n = 8 request on one endpoint and a
+// single one on the other, the next request goes to the one running a single sequence.
+TEST(Scheduler, LoadScorersWeighARequestBySamples) {
+  Rng rng(1);
+  auto built = Scheduler::FromPolicy("least-request", rng);  // active-request-scorer
+  ASSERT_TRUE(built.ok()) << built.status();
+  auto& scheduler = *built;
+  std::vector<Endpoint> eps = {MakeEndpoint(0), MakeEndpoint(1)};
+  const std::string prompt(400, 'a');
+  InferenceRequest wide = Request(prompt);
+  wide.samples = 8;
+  auto first = scheduler->Pick(wide, eps, Time{0});
+  ASSERT_TRUE(first.ok());
+  InferenceRequest narrow = Request(prompt);
+  auto second = scheduler->Pick(narrow, eps, Time{1});
+  ASSERT_TRUE(second.ok());
+  EXPECT_NE(second->primary(), first->primary());
+  // The one with 1 sequence is still less loaded than the one with 8.
+  InferenceRequest third = Request(prompt);
+  auto next = scheduler->Pick(third, eps, Time{2});
+  ASSERT_TRUE(next.ok());
+  EXPECT_EQ(next->primary(), second->primary());
+}
+
 TEST(Scheduler, CompletionWithoutFirstTokenReleasesThePrefillToo) {
   Rng rng(1);
   auto scheduler = Make("plugins:\n- type: random-picker\n", rng);
