@@ -7,31 +7,11 @@
 
 #include "core/clock.h"
 #include "core/html.h"
+#include "core/json_string.h"
 #include "registry/service.h"
 
 namespace zumik::registry {
 namespace {
-
-void AppendJsonString(std::string_view text, std::string& out) {
-  out += '"';
-  for (char c : text) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          fmt::format_to(std::back_inserter(out), "\\u{:04x}", static_cast<int>(c));
-        } else {
-          out += c;
-        }
-    }
-  }
-  out += '"';
-}
 
 std::string GpuSummary(const std::optional<StatusSnapshot>& status) {
   if (!status || status->gpus.empty()) return "";
@@ -71,7 +51,7 @@ void RegistryService::AppendClusterJson(const ClusterView& view, double now_unix
     out += '"';
     out += key;
     out += "\":";
-    AppendJsonString(value, out);
+    AppendJsonString(value, &out);
     out += ',';
   };
   out += '{';
@@ -105,21 +85,21 @@ void RegistryService::AppendClusterJson(const ClusterView& view, double now_unix
     for (size_t i = 0; i < st.gpus.size(); ++i) {
       if (i > 0) out += ',';
       out += "{\"product\":";
-      AppendJsonString(st.gpus[i].product, out);
+      AppendJsonString(st.gpus[i].product, &out);
       fmt::format_to(std::back_inserter(out), ",\"count\":{}}}", st.gpus[i].count);
     }
     fmt::format_to(std::back_inserter(out),
                    "],\"nodes\":{},\"replicas\":{{\"ready\":{},\"desired\":{}}},\"model\":",
                    st.nodes, st.replicas_ready, st.replicas_desired);
-    AppendJsonString(st.model, out);
+    AppendJsonString(st.model, &out);
     fmt::format_to(std::back_inserter(out), ",\"tensor_parallel_size\":{},\"routes\":[",
                    st.tensor_parallel_size);
     for (size_t i = 0; i < st.routes.size(); ++i) {
       if (i > 0) out += ',';
       out += "{\"path\":";
-      AppendJsonString(st.routes[i].path, out);
+      AppendJsonString(st.routes[i].path, &out);
       out += ",\"owner\":";
-      AppendJsonString(st.routes[i].owner, out);
+      AppendJsonString(st.routes[i].owner, &out);
       out += '}';
     }
     out += "]},";

@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "sim/openai_json.h"
+#include "core/json_string.h"
 #include "sim/openai_request.h"
 #include "sim/openai_response.h"
 #include "sim/text_gen.h"

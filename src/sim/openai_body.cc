@@ -5,8 +5,9 @@
 #include <limits>
 #include <memory>
 
+#include "core/json_string.h"
+#include "core/utf8.h"
 #include "fmt/format.h"
-#include "sim/openai_json.h"
 
 namespace zumik::sim::body {
 

@@ -1,7 +1,7 @@
 #include "sim/openai_error.h"
 
+#include "core/json_string.h"
 #include "fmt/format.h"
-#include "sim/openai_json.h"
 
 namespace zumik::sim {
 

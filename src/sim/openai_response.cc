@@ -2,8 +2,8 @@
 
 #include <xxhash.h>
 
+#include "core/json_string.h"
 #include "fmt/format.h"
-#include "sim/openai_json.h"
 
 namespace zumik::sim {
 namespace {

@@ -2,9 +2,9 @@
 
 #include <utility>
 
+#include "core/json_string.h"
 #include "fmt/format.h"
 #include "sim/openai_body.h"
-#include "sim/openai_json.h"
 
 namespace zumik::sim {
 namespace {

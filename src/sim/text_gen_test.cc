@@ -6,7 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "sim/openai_json.h"
+#include "core/json_string.h"
+#include "core/utf8.h"
 #include "sim/tokenizer.h"
 
 namespace zumik::sim {

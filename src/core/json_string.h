@@ -1,18 +1,13 @@
-// Low-level text helpers of the OpenAI layer: UTF-8 validation and JSON string escaping that
-// append into a caller's buffer, so per-token streaming never builds a JSON DOM.
+// JSON text written by hand: string escaping and integers appended into a caller's buffer, so
+// hot paths (the simulator's per-token streaming, the registry's cluster list) never build a
+// JSON DOM.
 #pragma once
 
-#include <cstddef>
 #include <cstdint>
-#include <optional>
 #include <string>
 #include <string_view>
 
-#include "core/utf8.h"
-
-namespace zumik::sim {
-
-using ::zumik::FindInvalidUtf8;  // core/utf8.h
+namespace zumik {
 
 // Appends `text` as a quoted JSON string. Escapes '"', '\\' and all control characters;
 // passes valid non-ASCII UTF-8 through unchanged and replaces ill-formed bytes with U+FFFD,
@@ -22,4 +17,4 @@ void AppendJsonString(std::string_view text, std::string* out);
 // Appends a decimal integer (no allocation).
 void AppendInt(int64_t value, std::string* out);
 
-}  // namespace zumik::sim
+}  // namespace zumik

@@ -1,4 +1,4 @@
-#include "sim/openai_json.h"
+#include "core/json_string.h"
 
 #include <array>
 #include <charconv>
@@ -7,7 +7,7 @@
 #include "core/hex.h"
 #include "core/utf8.h"
 
-namespace zumik::sim {
+namespace zumik {
 namespace {
 
 // Which ASCII bytes need escaping: '"', '\\' and control characters.
@@ -90,4 +90,4 @@ void AppendInt(int64_t value, std::string* out) {
   out->append(buffer, result.ptr);
 }
 
-}  // namespace zumik::sim
+}  // namespace zumik
