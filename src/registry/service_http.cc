@@ -32,53 +32,44 @@ struct RegistryService::Reply {
 namespace {
 
 using Reply = RegistryService::Reply;
-std::string_view ErrorCode(absl::StatusCode code) {
-  switch (code) {
-    case absl::StatusCode::kInvalidArgument:
+// The error body's `code`, named after the HTTP status the status maps to
+// (http::HttpStatusFromStatus, as every service answers).
+std::string_view ErrorCode(int http_status) {
+  switch (http_status) {
+    case 400:
       return "invalid_argument";
-    case absl::StatusCode::kUnauthenticated:
+    case 401:
       return "unauthenticated";
-    case absl::StatusCode::kNotFound:
+    case 403:
+      return "permission_denied";
+    case 404:
       return "not_found";
-    case absl::StatusCode::kAlreadyExists:
+    case 409:
       return "conflict";
-    case absl::StatusCode::kResourceExhausted:
+    case 412:
+      return "failed_precondition";
+    case 429:
       return "rate_limited";
-    case absl::StatusCode::kUnavailable:
+    case 501:
+      return "unimplemented";
+    case 503:
       return "unavailable";
+    case 504:
+      return "timeout";
     default:
       return "internal";
   }
 }
 
-int HttpStatus(absl::StatusCode code) {
-  switch (code) {
-    case absl::StatusCode::kInvalidArgument:
-      return 400;
-    case absl::StatusCode::kUnauthenticated:
-      return 401;
-    case absl::StatusCode::kNotFound:
-      return 404;
-    case absl::StatusCode::kAlreadyExists:
-      return 409;
-    case absl::StatusCode::kResourceExhausted:
-      return 429;
-    case absl::StatusCode::kUnavailable:
-      return 503;
-    default:
-      return 500;
-  }
-}
-
 Reply ErrorReply(const absl::Status& status) {
   Reply reply;
-  reply.status = HttpStatus(status.code());
+  reply.status = http::HttpStatusFromStatus(status);
   std::string message(MessageOf(status));
   if (reply.status == 500) {
     Logger("registry")->error("internal error: {}", message);
     message = "internal error";
   }
-  reply.body = http::ErrorBody(reply.status, message, {}, ErrorCode(status.code()));
+  reply.body = http::ErrorBody(reply.status, message, {}, ErrorCode(reply.status));
   if (reply.status == 429) reply.headers.emplace_back("Retry-After", "1");
   return reply;
 }
