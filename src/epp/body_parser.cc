@@ -372,6 +372,11 @@ BodyParseResult ParseBodyWithDom(ApiKind kind, std::string_view body) {
         } else {
           out.prompt = json::serialize(*prompt);
         }
+        // An array of token ids is one prompt; an array of strings or id arrays is a batch.
+        if (!batch.empty() && (batch.front().is_string() || batch.front().is_array())) {
+          out.prompts =
+              static_cast<uint32_t>(std::min<size_t>(batch.size(), ParsedBody::kMaxPrompts));
+        }
       } else {
         return Fail("'prompt' must be a string or an array", "prompt");
       }

@@ -39,6 +39,13 @@ struct ParsedBody {
   // to kMaxSamples (larger ones count as kMaxSamples); 1 otherwise (the backend judges it).
   uint32_t n = 1;
   static constexpr uint32_t kMaxSamples = 1024;
+  // Completions: prompts in a batch (`prompt` as an array of strings or of token-id arrays),
+  // up to kMaxPrompts (larger batches count as kMaxPrompts); 1 otherwise.
+  uint32_t prompts = 1;
+  static constexpr uint32_t kMaxPrompts = 1024;
+  // The requests the engine runs for this one: vLLM serves each prompt of a batch, and each
+  // of its n samples, as a request of its own.
+  uint32_t Sequences() const { return n * prompts; }
 };
 
 struct BodyError {

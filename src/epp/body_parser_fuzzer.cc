@@ -28,7 +28,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (!dom.ok || dom.body.model != scanned_body.model || dom.body.prompt != scanned_body.prompt ||
         dom.body.stream != scanned_body.stream ||
         dom.body.include_usage != scanned_body.include_usage ||
-        dom.body.cache_salt != scanned_body.cache_salt || dom.body.n != scanned_body.n) {
+        dom.body.cache_salt != scanned_body.cache_salt || dom.body.n != scanned_body.n ||
+        dom.body.prompts != scanned_body.prompts) {
       __builtin_trap();
     }
   }

@@ -63,6 +63,27 @@ TEST(ParseBody, ReadsTheSampleCountOfCompletionsAndChat) {
   EXPECT_EQ(ParseBody(ApiKind::kResponses, R"({"model":"m","input":"q","n":4})").body.n, 1u);
 }
 
+TEST(ParseBody, CountsThePromptsOfACompletionsBatch) {
+  const std::vector<std::pair<std::string, uint32_t>> cases = {
+      {R"("p")", 1},       {R"(["a","b","c"])", 3}, {R"([[1,2],[3],[4,5,6]])", 3},
+      {R"([1,2,3,4])", 1},  // token ids of one prompt
+      {R"(["only"])", 1},  {R"(["x",[1,2]])", 2}};
+  for (const auto& [prompt, prompts] : cases) {
+    BodyParseResult r =
+        ParseBody(ApiKind::kCompletions, R"({"model":"m","n":2,"prompt":)" + prompt + "}");
+    ASSERT_TRUE(r.ok) << prompt << ": " << r.error.message;
+    EXPECT_EQ(r.body.prompts, prompts) << prompt;
+    EXPECT_EQ(r.body.Sequences(), 2 * prompts) << prompt;
+  }
+  std::string big = R"({"model":"m","prompt":[)";
+  for (int i = 0; i < 1500; ++i) big += i == 0 ? "\"q\"" : ",\"q\"";
+  big += "]}";
+  EXPECT_EQ(ParseBody(ApiKind::kCompletions, big).body.prompts, ParsedBody::kMaxPrompts);
+  // Chat has one conversation per request.
+  EXPECT_EQ(ParseBody(ApiKind::kChatCompletions, R"({"model":"m","messages":[]})").body.prompts,
+            1u);
+}
+
 TEST(ParseBody, RendersChatMessagesInTheGieTemplate) {
   auto r = ParseBody(ApiKind::kChatCompletions,
                      R"({"model":"m","messages":[{"role":"system","content":"be brief"},
@@ -203,6 +224,7 @@ void ExpectScanAgrees(ApiKind kind, std::string_view body) {
   EXPECT_EQ(scanned.include_usage, dom.body.include_usage) << body;
   EXPECT_EQ(scanned.previous_response_id, dom.body.previous_response_id) << body;
   EXPECT_EQ(scanned.n, dom.body.n) << body;
+  EXPECT_EQ(scanned.prompts, dom.body.prompts) << body;
 }
 
 struct BodyCase {

@@ -97,7 +97,8 @@ TEST_F(PipelineTest, AdmitsWithPrimaryAndFallbacksAndCountsInFlightUntilDone) {
   EXPECT_EQ(p->SchedulerStats().in_flight, 0);
 }
 
-// vLLM runs each of n samples as its own request: the endpoint's in-flight count is n.
+// vLLM runs each of n samples (of each prompt of a batch) as its own request: the endpoint's
+// in-flight count is n x prompts.
 TEST_F(PipelineTest, CountsEverySampleOfARequestInFlight) {
   SetUpPool(2);
   auto p = Make();
@@ -109,6 +110,16 @@ TEST_F(PipelineTest, CountsEverySampleOfARequestInFlight) {
   EXPECT_EQ(p->SchedulerStats().in_flight, 1);
   p->OnDone(*a.ctx);
   EXPECT_EQ(p->InFlight(a.endpoints.front()), 0);
+
+  // A batch of two prompts with n = 3: six sequences; the first prompt's 3 choices continue it.
+  auto batch =
+      p->Admit("/v1/completions", {}, R"({"model":"m","prompt":["hello","world"],"n":3})", {});
+  ASSERT_TRUE(std::holds_alternative<Admission>(batch));
+  auto& b = std::get<Admission>(batch);
+  EXPECT_EQ(b.ctx->samples, 3u);
+  EXPECT_EQ(p->InFlight(b.endpoints.front()), 6);
+  p->OnDone(*b.ctx);
+  EXPECT_EQ(p->InFlight(b.endpoints.front()), 0);
 }
 
 TEST_F(PipelineTest, KeepsTheClientsRequestIdAndReadsHeadersCaseInsensitively) {

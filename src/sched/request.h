@@ -39,10 +39,10 @@ struct InferenceRequest {
   double slo_ttft_ms = 0;   // x-llm-d-slo-ttft-ms; 0 = none
   // Prompt length in tokens when known (tokenized upstream); -1 derives it from the bytes.
   int64_t prompt_tokens = -1;
-  // Sequences the engine runs for this request: its `n` (1 to 1024). vLLM runs each sample as
-  // a request of its own (vllm:num_requests_running counts them all), so the router's
-  // in-flight counts add this many; the prompt's uncached tokens are charged once, since the
-  // samples share the prompt.
+  // Sequences the engine runs for this request: its `n`, times the prompts of a completions
+  // batch. vLLM runs each sample of each prompt as a request of its own
+  // (vllm:num_requests_running counts them all), so the router's in-flight counts add this
+  // many; the hashed prompt's uncached tokens are charged once.
   int32_t samples = 1;
 
   // Filled by the Scheduler on first use (or Scheduler::PrepareRequest), then reused.
