@@ -380,7 +380,7 @@ std::variant<Admission, Rejection> Pipeline::AdmitOnce(
   ctx->priority = request.priority;
   ctx->client_stream = parsed.body.stream;
   ctx->samples = parsed.body.n;
-  request.samples = static_cast<int32_t>(parsed.body.Sequences());  // at most 1024 x 1024
+  request.sequences = static_cast<int32_t>(parsed.body.Sequences());  // at most 1024 x 1024
   // The model label of a rejection (BoundModel registers the name, as admission does).
   auto label_model = [&] {
     return metrics_ != nullptr ? metrics_->BoundModel(request.model) : std::string();

@@ -23,7 +23,7 @@
 namespace zumik::sched {
 
 // Router-side load of one endpoint, kept by the Scheduler from its own picks and completions.
-// Counts are sequences, as the engine counts them: a request adds its InferenceRequest::samples
+// Counts are sequences, as the engine counts them: a request adds its InferenceRequest::sequences
 // (its n, times the prompts of a completions batch).
 struct EndpointLoad {
   int64_t requests = 0;          // picked and not completed
@@ -68,7 +68,7 @@ struct InFlightRequest {
   int64_t prefill_ahead_tokens = 0;  // router-known prefill tokens queued there at pick time
   int64_t decoding_at_pick = 0;      // router-known decoding requests there at pick time
   int32_t prefix_blocks = 0;
-  int32_t samples = 1;  // InferenceRequest::samples: what the request adds to in-flight counts
+  int32_t sequences = 1;  // InferenceRequest::sequences: what the request adds to in-flight counts
   bool prefill_done = false;
   // Served by another endpoint than the one picked (the proxy fell back; Scheduler::OnServedBy):
   // `endpoint` and the load fields now describe that endpoint, and the request's timings

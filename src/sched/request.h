@@ -43,7 +43,7 @@ struct InferenceRequest {
   // batch. vLLM runs each sample of each prompt as a request of its own
   // (vllm:num_requests_running counts them all), so the router's in-flight counts add this
   // many; the hashed prompt's uncached tokens are charged once.
-  int32_t samples = 1;
+  int32_t sequences = 1;
 
   // Filled by the Scheduler on first use (or Scheduler::PrepareRequest), then reused.
   PromptHashes hashes;

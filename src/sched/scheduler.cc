@@ -242,7 +242,7 @@ PickHandle Scheduler::Commit(const CycleState& cycle, const Candidate& primary,
                                  .prefill_ahead_tokens = state.load.prefill_tokens,
                                  .decoding_at_pick = state.load.decoding(),
                                  .prefix_blocks = primary.prefix_blocks,
-                                 .samples = std::max(cycle.request->samples, int32_t{1}),
+                                 .sequences = std::max(cycle.request->sequences, int32_t{1}),
                                  .prefill_done = false};
   slot.chain.kept = false;
   if (producer_ != nullptr && cycle.prefix_matched) {
@@ -264,8 +264,8 @@ PickHandle Scheduler::Commit(const CycleState& cycle, const Candidate& primary,
       chain.seed = PrefixHashSeed(request.TargetModel(), request.cache_salt);
     }
   }
-  state.load.requests += slot.request.samples;
-  state.load.prefill_requests += slot.request.samples;
+  state.load.requests += slot.request.sequences;
+  state.load.prefill_requests += slot.request.sequences;
   state.load.prefill_tokens += primary.uncached_tokens;
   ++live_in_flight_;
   for (const auto& plugin : plugins_) plugin->PreRequest(cycle, primary, result.response_headers);
@@ -286,7 +286,7 @@ void Scheduler::EndPrefill(InFlightSlot& slot, std::optional<Duration> ttft) {
   r.prefill_done = true;
   EndpointState& state = states_[r.endpoint];
   if (state.epoch == slot.epoch) {
-    state.load.prefill_requests -= r.samples;
+    state.load.prefill_requests -= r.sequences;
     state.load.prefill_tokens -= r.uncached_tokens;
   }
   for (const auto& plugin : plugins_) plugin->OnPrefillDone(r, ttft);
@@ -311,9 +311,9 @@ bool Scheduler::OnServedBy(PickHandle handle, const Endpoint& served) {
   if (served.id == r.endpoint && to.epoch == slot->epoch) return true;
   EndpointState& from = states_[r.endpoint];
   if (from.epoch == slot->epoch) {
-    from.load.requests -= r.samples;
+    from.load.requests -= r.sequences;
     if (!r.prefill_done) {
-      from.load.prefill_requests -= r.samples;
+      from.load.prefill_requests -= r.sequences;
       from.load.prefill_tokens -= r.uncached_tokens;
     }
   }
@@ -324,9 +324,9 @@ bool Scheduler::OnServedBy(PickHandle handle, const Endpoint& served) {
   r.decoding_at_pick = to.load.decoding();
   r.reassigned = true;
   slot->epoch = to.epoch;
-  to.load.requests += r.samples;
+  to.load.requests += r.sequences;
   if (!r.prefill_done) {
-    to.load.prefill_requests += r.samples;
+    to.load.prefill_requests += r.sequences;
     to.load.prefill_tokens += r.uncached_tokens;
   }
   const PromptChain& chain = slot->chain;
@@ -343,7 +343,7 @@ bool Scheduler::OnComplete(PickHandle handle, Time now, const Completion& comple
   EndPrefill(*slot, completion.ttft);
   const InFlightRequest& r = slot->request;
   EndpointState& state = states_[r.endpoint];
-  if (state.epoch == slot->epoch) state.load.requests -= r.samples;
+  if (state.epoch == slot->epoch) state.load.requests -= r.sequences;
   const PromptChain& chain = slot->chain;
   if (chain.kept && producer_->options().index_responses && completion.success &&
       state.epoch == slot->epoch && chain.block_bytes == producer_->block_bytes() &&

@@ -113,7 +113,7 @@ class Scheduler {
   Scheduler& operator=(const Scheduler&) = delete;
 
   // Picks targets for the request among the ready endpoints of the snapshot (which must stay
-  // valid during the call) and, unless a dry run, commits it: in-flight + the request's samples,
+  // valid during the call) and, unless a dry run, commits it: in-flight + the request's sequences,
   // prefix index updated for the primary, plugin PreRequest hooks. Hashes the prompt once if
   // needed.
   absl::StatusOr<PickResult> Pick(InferenceRequest& request, std::span<const Endpoint> endpoints,

@@ -152,7 +152,7 @@ TEST(Scheduler, ARequestWithSeveralSamplesCountsEachAsASequenceAndItsPromptOnce)
   std::vector<Endpoint> eps = {MakeEndpoint(0), MakeEndpoint(1), MakeEndpoint(2)};
   const std::string prompt(400, 'a');  // 100 tokens
   InferenceRequest request = Request(prompt);
-  request.samples = 4;
+  request.sequences = 4;
   auto pick = scheduler->Pick(request, eps, Time{0});
   ASSERT_TRUE(pick.ok());
   const EndpointId e = pick->primary();
@@ -178,7 +178,7 @@ TEST(Scheduler, ARequestWithSeveralSamplesCountsEachAsASequenceAndItsPromptOnce)
   EXPECT_EQ(scheduler->Stats().in_flight, 0);
 
   // A count below one is read as one.
-  request.samples = 0;
+  request.sequences = 0;
   auto single = scheduler->Pick(request, eps, Time{6000});
   ASSERT_TRUE(single.ok());
   EXPECT_EQ(scheduler->LoadOf(single->primary()).requests, 1);
@@ -186,7 +186,7 @@ TEST(Scheduler, ARequestWithSeveralSamplesCountsEachAsASequenceAndItsPromptOnce)
 
 // Load scorers see sequences, not requests: with an n = 8 request on one endpoint and a
 // single one on the other, the next request goes to the one running a single sequence.
-TEST(Scheduler, LoadScorersWeighARequestBySamples) {
+TEST(Scheduler, LoadScorersWeighARequestBySequences) {
   Rng rng(1);
   auto built = Scheduler::FromPolicy("least-request", rng);  // active-request-scorer
   ASSERT_TRUE(built.ok()) << built.status();
@@ -194,7 +194,7 @@ TEST(Scheduler, LoadScorersWeighARequestBySamples) {
   std::vector<Endpoint> eps = {MakeEndpoint(0), MakeEndpoint(1)};
   const std::string prompt(400, 'a');
   InferenceRequest wide = Request(prompt);
-  wide.samples = 8;
+  wide.sequences = 8;
   auto first = scheduler->Pick(wide, eps, Time{0});
   ASSERT_TRUE(first.ok());
   InferenceRequest narrow = Request(prompt);
