@@ -369,6 +369,11 @@ BodyParseResult ParseBodyWithDom(ApiKind kind, std::string_view body) {
         const json::array& batch = prompt->get_array();
         if (!batch.empty() && batch.front().is_string()) {
           out.prompt = std::string(View(batch.front().get_string()));
+          for (size_t i = 1; i < batch.size(); ++i) {
+            const json::value& other = batch[i];
+            out.batch_bytes +=
+                other.is_string() ? other.get_string().size() : json::serialize(other).size();
+          }
         } else {
           out.prompt = json::serialize(*prompt);
         }

@@ -43,6 +43,9 @@ struct ParsedBody {
   // up to kMaxPrompts (larger batches count as kMaxPrompts); 1 otherwise.
   uint32_t prompts = 1;
   static constexpr uint32_t kMaxPrompts = 1024;
+  // Completions batch of strings: bytes of the prompts after the first, which is the one hashed
+  // (an id-array batch is hashed whole). Their prefill counts wherever the batch goes.
+  uint64_t batch_bytes = 0;
   // The requests the engine runs for this one: vLLM serves each prompt of a batch, and each
   // of its n samples, as a request of its own.
   uint32_t Sequences() const { return n * prompts; }

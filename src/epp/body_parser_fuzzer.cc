@@ -29,7 +29,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         dom.body.stream != scanned_body.stream ||
         dom.body.include_usage != scanned_body.include_usage ||
         dom.body.cache_salt != scanned_body.cache_salt || dom.body.n != scanned_body.n ||
-        dom.body.prompts != scanned_body.prompts) {
+        dom.body.prompts != scanned_body.prompts ||
+        dom.body.batch_bytes != scanned_body.batch_bytes) {
       __builtin_trap();
     }
   }

@@ -84,6 +84,27 @@ TEST(ParseBody, CountsThePromptsOfACompletionsBatch) {
             1u);
 }
 
+// The first prompt of a batch of strings is hashed; the bytes of the others are counted so that
+// their prefill is charged too. An id-array batch is hashed whole and counts nothing extra.
+TEST(ParseBody, CountsTheBytesOfABatchsOtherPrompts) {
+  const std::vector<std::pair<std::string, uint64_t>> cases = {
+      {R"("single")", 0},
+      {R"(["first","second","\u00e9t\u00e9"])", 6 + 5},  // decoded: "été" is 5 bytes
+      {R"(["only"])", 0},
+      {R"(["x",[1,2]])", 5},  // a stray id array counts as its JSON
+      {R"([[1,2],[3]])", 0},
+      {R"([1,2,3])", 0}};
+  for (const auto& [prompt, bytes] : cases) {
+    BodyParseResult r =
+        ParseBody(ApiKind::kCompletions, R"({"model":"m","prompt":)" + prompt + "}");
+    ASSERT_TRUE(r.ok) << prompt << ": " << r.error.message;
+    EXPECT_EQ(r.body.batch_bytes, bytes) << prompt;
+  }
+  BodyParseResult batch = ParseBody(ApiKind::kCompletions, R"({"model":"m","prompt":["ab","cd"]})");
+  ASSERT_TRUE(batch.ok);
+  EXPECT_EQ(batch.body.prompt, "ab");
+}
+
 TEST(ParseBody, RendersChatMessagesInTheGieTemplate) {
   auto r = ParseBody(ApiKind::kChatCompletions,
                      R"({"model":"m","messages":[{"role":"system","content":"be brief"},
@@ -225,6 +246,7 @@ void ExpectScanAgrees(ApiKind kind, std::string_view body) {
   EXPECT_EQ(scanned.previous_response_id, dom.body.previous_response_id) << body;
   EXPECT_EQ(scanned.n, dom.body.n) << body;
   EXPECT_EQ(scanned.prompts, dom.body.prompts) << body;
+  EXPECT_EQ(scanned.batch_bytes, dom.body.batch_bytes) << body;
 }
 
 struct BodyCase {

@@ -125,12 +125,12 @@ sched::SchedulerStats Pipeline::SchedulerStats() const {
   return scheduler_->Stats();
 }
 
-int64_t Pipeline::InFlight(std::string_view address) const {
+sched::EndpointLoad Pipeline::Load(std::string_view address) const {
   auto snapshot = datastore_.Current();
   int index = snapshot->Find(address);
-  if (index < 0) return 0;
+  if (index < 0) return {};
   std::lock_guard lock(sched_mu_);
-  return scheduler_->LoadOf(snapshot->endpoints[static_cast<size_t>(index)].id).requests;
+  return scheduler_->LoadOf(snapshot->endpoints[static_cast<size_t>(index)].id);
 }
 
 Rejection Pipeline::Reject(int status, std::string_view message, std::string_view type,
@@ -381,6 +381,7 @@ std::variant<Admission, Rejection> Pipeline::AdmitOnce(
   ctx->client_stream = parsed.body.stream;
   ctx->samples = parsed.body.n;
   request.sequences = static_cast<int32_t>(parsed.body.Sequences());  // at most 1024 x 1024
+  request.batch_tokens = sched::TokensOfBytes(parsed.body.batch_bytes);
   // The model label of a rejection (BoundModel registers the name, as admission does).
   auto label_model = [&] {
     return metrics_ != nullptr ? metrics_->BoundModel(request.model) : std::string();

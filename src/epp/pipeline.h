@@ -182,8 +182,10 @@ class Pipeline {
   const PipelineOptions& options() const { return options_; }
   Datastore& datastore() { return datastore_; }
   sched::SchedulerStats SchedulerStats() const;
-  // The scheduler's in-flight count for an endpoint address (tests, metrics); 0 if unknown.
-  int64_t InFlight(std::string_view address) const;
+  // The scheduler's load of an endpoint address (tests, metrics); all zero if unknown.
+  sched::EndpointLoad Load(std::string_view address) const;
+  // Its in-flight count (sequences).
+  int64_t InFlight(std::string_view address) const { return Load(address).requests; }
   // Requests waiting in the admission queue now.
   int queued() const { return queued_.load(); }
   // Responses API ids whose endpoint is remembered.

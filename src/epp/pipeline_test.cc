@@ -118,8 +118,11 @@ TEST_F(PipelineTest, CountsEverySampleOfARequestInFlight) {
   auto& b = std::get<Admission>(batch);
   EXPECT_EQ(b.ctx->samples, 3u);
   EXPECT_EQ(p->InFlight(b.endpoints.front()), 6);
+  // Both prompts' tokens are prefill there: "hello" hashed, "world" counted beside it.
+  EXPECT_EQ(p->Load(b.endpoints.front()).prefill_tokens, 2 + 2);
   p->OnDone(*b.ctx);
   EXPECT_EQ(p->InFlight(b.endpoints.front()), 0);
+  EXPECT_EQ(p->Load(b.endpoints.front()).prefill_tokens, 0);
 }
 
 TEST_F(PipelineTest, KeepsTheClientsRequestIdAndReadsHeadersCaseInsensitively) {

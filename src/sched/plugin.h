@@ -57,13 +57,20 @@ struct CycleState {
   bool prefix_matched = false;  // a prefix producer ran: Candidate::prefix_blocks is meaningful
   int32_t total_blocks = 0;     // hashed blocks of the request
   int32_t block_tokens = 0;     // tokens per hashed block
+  int64_t batch_tokens = 0;     // InferenceRequest::batch_tokens: uncached wherever it goes
+
+  // Tokens an endpoint holding the request's first `prefix_blocks` hashed blocks would prefill.
+  int64_t UncachedTokens(int32_t prefix_blocks) const {
+    return std::max<int64_t>(0, prompt_tokens - int64_t{prefix_blocks} * block_tokens) +
+           batch_tokens;
+  }
 };
 
 // A request between its pick and its completion, as the hooks see it.
 struct InFlightRequest {
   EndpointId endpoint = 0;
   Time picked_at{};
-  int64_t prompt_tokens = 0;
+  int64_t prompt_tokens = 0;         // every prompt's, a batch's included
   int64_t uncached_tokens = 0;       // charged to the endpoint's prefill load
   int64_t prefill_ahead_tokens = 0;  // router-known prefill tokens queued there at pick time
   int64_t decoding_at_pick = 0;      // router-known decoding requests there at pick time

@@ -3,6 +3,7 @@
 // learns when the response arrives (Completion).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -16,6 +17,9 @@ namespace zumik::sched {
 // Bytes per token assumed when only bytes are known (GIE's estimate; the simulator's tokenizer
 // stand-in uses the same ratio).
 inline constexpr int64_t kBytesPerToken = 4;
+inline int64_t TokensOfBytes(size_t bytes) {
+  return (static_cast<int64_t>(bytes) + kBytesPerToken - 1) / kBytesPerToken;
+}
 
 // The prompt's chained block hashes (see hashing.h), with the parameters they were made with so
 // that a change of block size (auto-tuned from vllm:cache_config_info) triggers a recompute.
@@ -44,6 +48,10 @@ struct InferenceRequest {
   // (vllm:num_requests_running counts them all), so the router's in-flight counts add this
   // many; the hashed prompt's uncached tokens are charged once.
   int32_t sequences = 1;
+  // A completions batch's prompts after the first, in tokens. Only the first is hashed (the
+  // batch goes where that prompt is cached), so the scheduler charges these as uncached
+  // prefill wherever the batch goes. 0 for a single prompt.
+  int64_t batch_tokens = 0;
 
   // Filled by the Scheduler on first use (or Scheduler::PrepareRequest), then reused.
   PromptHashes hashes;
@@ -51,7 +59,7 @@ struct InferenceRequest {
   const std::string& TargetModel() const { return target_model.empty() ? model : target_model; }
   int64_t PromptTokens() const {
     if (prompt_tokens >= 0) return prompt_tokens;
-    return (static_cast<int64_t>(prompt.size()) + kBytesPerToken - 1) / kBytesPerToken;
+    return TokensOfBytes(prompt.size());
   }
 };
 

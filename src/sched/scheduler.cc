@@ -171,11 +171,12 @@ absl::StatusOr<PickResult> Scheduler::Pick(InferenceRequest& request,
   cycle.now = now;
   cycle.rng = &rng_;
   cycle.prompt_tokens = request.PromptTokens();
+  cycle.batch_tokens = std::max<int64_t>(request.batch_tokens, 0);
   all_.clear();
   for (uint32_t i = 0; i < endpoints.size(); ++i) {
     const Endpoint& e = endpoints[i];
     if (!e.ready) continue;
-    all_.push_back(Candidate{&e, &states_[e.id].load, i, 0, cycle.prompt_tokens});
+    all_.push_back(Candidate{&e, &states_[e.id].load, i, 0, cycle.UncachedTokens(0)});
   }
   if (all_.empty()) {
     ++failures_;
@@ -237,7 +238,7 @@ PickHandle Scheduler::Commit(const CycleState& cycle, const Candidate& primary,
   slot.epoch = state.epoch;
   slot.request = InFlightRequest{.endpoint = primary.id(),
                                  .picked_at = cycle.now,
-                                 .prompt_tokens = cycle.prompt_tokens,
+                                 .prompt_tokens = cycle.prompt_tokens + cycle.batch_tokens,
                                  .uncached_tokens = primary.uncached_tokens,
                                  .prefill_ahead_tokens = state.load.prefill_tokens,
                                  .decoding_at_pick = state.load.decoding(),

@@ -184,6 +184,41 @@ TEST(Scheduler, ARequestWithSeveralSamplesCountsEachAsASequenceAndItsPromptOnce)
   EXPECT_EQ(scheduler->LoadOf(single->primary()).requests, 1);
 }
 
+// A completions batch hashes its first prompt only: the others' tokens are uncached prefill
+// wherever the batch goes, the endpoint holding the first prompt's prefix included, and they
+// move with the request when another endpoint serves it.
+TEST(Scheduler, ABatchsOtherPromptsAreChargedAsUncachedPrefillEverywhere) {
+  Rng rng(1);
+  auto scheduler = Make("plugins:\n- type: prefix-cache-scorer\n", rng);
+  std::vector<Endpoint> eps = {MakeEndpoint(0), MakeEndpoint(1), MakeEndpoint(2)};
+  const std::string prompt(64 * 8 + 10, 'a');  // 8 hashed blocks, 131 tokens
+  InferenceRequest single = Request(prompt);
+  auto a = scheduler->Pick(single, eps, Time{0});
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(a->uncached_tokens, 131);
+  ASSERT_TRUE(scheduler->OnFirstToken(a->handle, Time{100}));
+
+  InferenceRequest batch = Request(prompt);
+  batch.batch_tokens = 250;
+  batch.sequences = 3;
+  auto b = scheduler->Pick(batch, eps, Time{200});
+  ASSERT_TRUE(b.ok());
+  EXPECT_EQ(b->primary(), a->primary());  // the first prompt's home
+  EXPECT_EQ(b->prefix_blocks, 8);
+  EXPECT_EQ(b->uncached_tokens, 131 - 8 * 16 + 250);
+  const EndpointId home = b->primary();
+  EXPECT_EQ(scheduler->LoadOf(home).prefill_tokens, 131 - 8 * 16 + 250);
+
+  // Served elsewhere: nothing there is known cached, so every prompt token is charged there.
+  const EndpointId served = (home + 1) % 3;
+  ASSERT_TRUE(scheduler->OnServedBy(b->handle, eps[served]));
+  EXPECT_EQ(scheduler->LoadOf(home).prefill_tokens, 0);
+  EXPECT_EQ(scheduler->LoadOf(served).prefill_tokens, 131 + 250);
+  EXPECT_EQ(scheduler->LoadOf(served).prefill_requests, 3);
+  ASSERT_TRUE(scheduler->OnFirstToken(b->handle, Time{300}));
+  EXPECT_EQ(scheduler->LoadOf(served).prefill_tokens, 0);
+}
+
 // Load scorers see sequences, not requests: with an n = 8 request on one endpoint and a
 // single one on the other, the next request goes to the one running a single sequence.
 TEST(Scheduler, LoadScorersWeighARequestBySequences) {

@@ -68,7 +68,7 @@ struct Fixture {
   std::vector<Candidate> Candidates() const {
     std::vector<Candidate> out;
     for (uint32_t i = 0; i < endpoints.size(); ++i) {
-      out.push_back(Candidate{&endpoints[i], &loads[i], i, 0, cycle.prompt_tokens});
+      out.push_back(Candidate{&endpoints[i], &loads[i], i, 0, cycle.UncachedTokens(0)});
     }
     return out;
   }

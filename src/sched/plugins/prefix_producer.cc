@@ -107,8 +107,7 @@ void ApproxPrefixCacheProducer::Match(const CycleState& cycle, std::span<Candida
   for (size_t i = 0; i < candidates.size(); ++i) {
     Candidate& c = candidates[i];
     c.prefix_blocks = blocks_[i];
-    c.uncached_tokens =
-        std::max<int64_t>(0, cycle.prompt_tokens - int64_t{c.prefix_blocks} * cycle.block_tokens);
+    c.uncached_tokens = cycle.UncachedTokens(c.prefix_blocks);
   }
 }
 
