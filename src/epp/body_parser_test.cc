@@ -339,6 +339,34 @@ TEST(ScanBody, ReadsTheCommonShapesAsTheDomDoes) {
 }
 
 // Every truncation and single-byte change of the cases, read as every kind.
+// Strings are read a word at a time: an escape, a multi-byte character, a raw control byte or
+// the closing quote is found at every position of a long prompt.
+TEST(ScanBody, FindsEverySpecialByteOfALongString) {
+  const std::string plain(40, 'p');
+  for (size_t i = 0; i <= plain.size(); ++i) {
+    // The prompt with `middle` at byte i, and the body carrying it.
+    const auto prompt = [&](std::string_view middle) {
+      std::string out = plain.substr(0, i);
+      out.append(middle).append(plain, i);
+      return out;
+    };
+    const auto body = [](std::string_view text) {
+      std::string out = R"({"model":"m","prompt":")";
+      out.append(text).append(R"("})");
+      return out;
+    };
+    ParsedBody out;
+    ASSERT_TRUE(ScanBody(ApiKind::kCompletions, body(prompt("\\\"")), out)) << i;
+    EXPECT_EQ(out.prompt, prompt("\""));
+    ASSERT_TRUE(ScanBody(ApiKind::kCompletions, body(prompt("\xc3\xa9")), out)) << i;
+    EXPECT_EQ(out.prompt, prompt("\xc3\xa9"));
+    ASSERT_TRUE(ScanBody(ApiKind::kCompletions, body(plain.substr(0, i)), out)) << i;
+    EXPECT_EQ(out.prompt, plain.substr(0, i));
+    EXPECT_FALSE(ScanBody(ApiKind::kCompletions, body(prompt("\x01")), out)) << i;
+    EXPECT_FALSE(ScanBody(ApiKind::kCompletions, body(prompt("\xff")), out)) << i;
+  }
+}
+
 TEST(ScanBody, AgreesWithTheDomOnDamagedBodies) {
   const std::string replacements = "{}[]\":,0 \\nut\x80\xc3\xff";
   const ApiKind kinds[] = {ApiKind::kCompletions, ApiKind::kChatCompletions, ApiKind::kEmbeddings,

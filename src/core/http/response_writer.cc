@@ -56,6 +56,13 @@ void ResponseWriter::BuildHead(int status, std::string_view content_type, const 
   status_ = status;
   if (connection_.draining()) keep_alive_ = false;
   head_.clear();
+  // One allocation: the status line and the framing headers take well under 160 bytes.
+  size_t estimate = 160 + content_type.size();
+  for (const auto& [name, value] : connection_.options().default_headers) {
+    estimate += name.size() + value.size() + 4;
+  }
+  for (const auto& [name, value] : headers) estimate += name.size() + value.size() + 4;
+  head_.reserve(estimate);
   head_.append("HTTP/1.1 ");
   AppendInt(head_, static_cast<uint64_t>(status));
   head_.push_back(' ');

@@ -116,6 +116,17 @@ TEST(HeaderText, CarriageReturnLineFeedAndNulAreUnsafe) {
   EXPECT_TRUE(IsUnsafeHeaderText("a\nb"));
   EXPECT_TRUE(IsUnsafeHeaderText(std::string_view("a\0b", 3)));
   EXPECT_FALSE(IsUnsafeHeaderText("\x0b\x0c\x01"));
+  // Long texts are read a word at a time: each unsafe byte is found at every position, and
+  // the bytes beside it (tab, vertical tab, form feed, 0x0e, high bytes) are not unsafe.
+  const std::string safe = "text/event-stream;\t\x0b\x0c\x0e\x80\xff and more";
+  EXPECT_FALSE(IsUnsafeHeaderText(safe));
+  for (size_t position = 0; position < safe.size(); ++position) {
+    for (char unsafe : {'\r', '\n', '\0'}) {
+      std::string text = safe;
+      text[position] = unsafe;
+      EXPECT_TRUE(IsUnsafeHeaderText(text)) << position << " " << int{unsafe};
+    }
+  }
 }
 
 }  // namespace
