@@ -173,6 +173,31 @@ void Recompute(PoolDiscovery::State& state) {
   state.callback(endpoints);
 }
 
+// A reflector of `resource` in the pool's namespace that reports to `state` while it lives:
+// each synced store goes to `on_sync`, then the endpoints are recomputed; each error is kept
+// in `state.*error`.
+template <typename OnSync>
+std::unique_ptr<Reflector> Watch(const std::shared_ptr<PoolDiscovery::State>& state,
+                                 const Resource& resource, ListOptions list_options,
+                                 absl::Status PoolDiscovery::State::*error, OnSync on_sync) {
+  std::weak_ptr<PoolDiscovery::State> weak = state;
+  return std::make_unique<Reflector>(
+      state->task.executor(), state->client, resource, state->options.namespace_name,
+      std::move(list_options), state->options.reflector,
+      [weak, on_sync](const Reflector::Store& objects) {
+        auto s = weak.lock();
+        if (!s) return;
+        on_sync(*s, objects);
+        Recompute(*s);
+      },
+      [weak, error](const absl::Status& status) {
+        if (auto s = weak.lock()) {
+          std::lock_guard l(s->mu());
+          (*s).*error = status;
+        }
+      });
+}
+
 void StartPoolReflector(const std::shared_ptr<PoolDiscovery::State>& state,
                         const Resource& resource) {
   std::lock_guard lock(state->mu());
@@ -181,26 +206,15 @@ void StartPoolReflector(const std::shared_ptr<PoolDiscovery::State>& state,
   state->pool_resource = resource;
   ListOptions selector;
   selector.field_selector = "metadata.name=" + state->options.pool_name;
-  std::weak_ptr<PoolDiscovery::State> weak = state;
-  state->pool_reflector = std::make_unique<Reflector>(
-      state->task.executor(), state->client, resource, state->options.namespace_name, selector,
-      state->options.reflector,
-      [weak](const Reflector::Store& objects) {
-        auto s = weak.lock();
-        if (!s) return;
-        s->pool.reset();
-        for (const auto& [key, object] : objects) {
-          if (ObjectName(object) == s->options.pool_name) s->pool = object;
-        }
-        s->pool_synced = true;
-        Recompute(*s);
-      },
-      [weak](const absl::Status& status) {
-        if (auto s = weak.lock()) {
-          std::lock_guard l(s->mu());
-          s->pool_error = status;
-        }
-      });
+  state->pool_reflector =
+      Watch(state, resource, std::move(selector), &PoolDiscovery::State::pool_error,
+            [](PoolDiscovery::State& s, const Reflector::Store& objects) {
+              s.pool.reset();
+              for (const auto& [key, object] : objects) {
+                if (ObjectName(object) == s.options.pool_name) s.pool = object;
+              }
+              s.pool_synced = true;
+            });
   state->pool_reflector->Start();
 }
 
@@ -265,23 +279,11 @@ void PoolDiscovery::Start() {
   if (!state->task.Start(ProbeAndWatch(state), "InferencePool discovery")) return;
   std::lock_guard lock(state->mu());
   if (state->task.StoppingLocked()) return;
-  std::weak_ptr<State> weak = state;
-  state->pod_reflector = std::make_unique<Reflector>(
-      state->task.executor(), state->client, kPods, state->options.namespace_name, ListOptions{},
-      state->options.reflector,
-      [weak](const Reflector::Store& objects) {
-        auto s = weak.lock();
-        if (!s) return;
-        s->pods = objects;
-        s->pods_synced = true;
-        Recompute(*s);
-      },
-      [weak](const absl::Status& status) {
-        if (auto s = weak.lock()) {
-          std::lock_guard l(s->mu());
-          s->pods_error = status;
-        }
-      });
+  state->pod_reflector = Watch(state, kPods, ListOptions{}, &State::pods_error,
+                               [](State& s, const Reflector::Store& objects) {
+                                 s.pods = objects;
+                                 s.pods_synced = true;
+                               });
   state->pod_reflector->Start();
 }
 
