@@ -29,6 +29,13 @@ BodyParseResult Fail(std::string message, std::string param = {}) {
 
 std::string_view View(const json::string& s) { return {s.data(), s.size()}; }
 
+// Prompts in a completions or embeddings `prompt`/`input` array: an array of token ids is one
+// prompt; an array of strings or of id arrays is a batch (capped at ParsedBody::kMaxPrompts).
+uint32_t BatchSize(const json::array& batch) {
+  if (batch.empty() || !(batch.front().is_string() || batch.front().is_array())) return 1;
+  return static_cast<uint32_t>(std::min<size_t>(batch.size(), ParsedBody::kMaxPrompts));
+}
+
 // Text of a chat message content: a string, or the "text" of each text part.
 bool AppendContent(const json::value& content, std::string& out) {
   if (content.is_string()) {
@@ -377,11 +384,7 @@ BodyParseResult ParseBodyWithDom(ApiKind kind, std::string_view body) {
         } else {
           out.prompt = json::serialize(*prompt);
         }
-        // An array of token ids is one prompt; an array of strings or id arrays is a batch.
-        if (!batch.empty() && (batch.front().is_string() || batch.front().is_array())) {
-          out.prompts =
-              static_cast<uint32_t>(std::min<size_t>(batch.size(), ParsedBody::kMaxPrompts));
-        }
+        out.prompts = BatchSize(batch);
       } else {
         return Fail("'prompt' must be a string or an array", "prompt");
       }
@@ -415,10 +418,13 @@ BodyParseResult ParseBodyWithDom(ApiKind kind, std::string_view body) {
     case ApiKind::kEmbeddings: {
       const auto* input = object.if_contains("input");
       if (input == nullptr) return Fail("'input' is required", "input");
+      // Hashed whole; vLLM embeds each input of a batch as a request of its own
+      // (vllm/entrypoints/openai/serving_embedding.py), so each counts.
       if (input->is_string()) {
         out.prompt = std::string(View(input->get_string()));
       } else {
         out.prompt = json::serialize(*input);
+        if (input->is_array()) out.prompts = BatchSize(input->get_array());
       }
       break;
     }

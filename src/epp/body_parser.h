@@ -39,8 +39,9 @@ struct ParsedBody {
   // to kMaxSamples (larger ones count as kMaxSamples); 1 otherwise (the backend judges it).
   uint32_t n = 1;
   static constexpr uint32_t kMaxSamples = 1024;
-  // Completions: prompts in a batch (`prompt` as an array of strings or of token-id arrays),
-  // up to kMaxPrompts (larger batches count as kMaxPrompts); 1 otherwise.
+  // Completions and embeddings: prompts in a batch (`prompt` or `input` as an array of strings
+  // or of token-id arrays), up to kMaxPrompts (larger batches count as kMaxPrompts); 1
+  // otherwise.
   uint32_t prompts = 1;
   static constexpr uint32_t kMaxPrompts = 1024;
   // Completions batch of strings: bytes of the prompts after the first, which is the one hashed

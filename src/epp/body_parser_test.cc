@@ -82,6 +82,14 @@ TEST(ParseBody, CountsThePromptsOfACompletionsBatch) {
   // Chat has one conversation per request.
   EXPECT_EQ(ParseBody(ApiKind::kChatCompletions, R"({"model":"m","messages":[]})").body.prompts,
             1u);
+  // Embeddings: each input of a batch is a request of its own in vLLM; n does not apply.
+  for (const auto& [input, prompts] : cases) {
+    BodyParseResult r =
+        ParseBody(ApiKind::kEmbeddings, R"({"model":"m","n":2,"input":)" + input + "}");
+    ASSERT_TRUE(r.ok) << input << ": " << r.error.message;
+    EXPECT_EQ(r.body.prompts, prompts) << input;
+    EXPECT_EQ(r.body.Sequences(), prompts) << input;
+  }
 }
 
 // The first prompt of a batch of strings is hashed; the bytes of the others are counted so that
