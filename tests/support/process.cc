@@ -11,6 +11,8 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <mutex>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -111,21 +113,37 @@ bool PortFree(int port) {
   close(fd);
   return ok;
 }
+
+// Ports already handed out by this process: the kernel may give the same ephemeral port to
+// two binds in a row once the first socket is closed, and two servers of one test told the
+// same port would collide (seen: a gateway and its metrics port).
+std::mutex given_mu;
+std::set<int> given_ports;
+
 }  // namespace
 
 int PickFreePort() {
-  int fd = -1;
-  const int port = BindEphemeral(&fd);
-  if (fd >= 0) close(fd);
-  return port;
+  std::lock_guard lock(given_mu);
+  for (int attempt = 0; attempt < 1000; ++attempt) {
+    int fd = -1;
+    const int port = BindEphemeral(&fd);
+    if (fd >= 0) close(fd);
+    if (port > 0 && given_ports.insert(port).second) return port;
+  }
+  throw std::runtime_error("no free port that this process has not handed out already");
 }
 
 int PickFreePortRange(int count) {
+  std::lock_guard lock(given_mu);
   for (int attempt = 0; attempt < 200; ++attempt) {
     const int base = 20000 + static_cast<int>((getpid() * 7919 + attempt * 104729) % 30000);
     bool all_free = true;
-    for (int i = 0; i < count && all_free; ++i) all_free = PortFree(base + i);
-    if (all_free) return base;
+    for (int i = 0; i < count && all_free; ++i) {
+      all_free = given_ports.count(base + i) == 0 && PortFree(base + i);
+    }
+    if (!all_free) continue;
+    for (int i = 0; i < count; ++i) given_ports.insert(base + i);
+    return base;
   }
   throw std::runtime_error("no free port range");
 }

@@ -37,9 +37,10 @@ class ChildProcess {
   std::string log_path_;
 };
 
-// A TCP port on 127.0.0.1 that was free a moment ago (bind to port 0, read it, close).
+// A TCP port on 127.0.0.1 that was free a moment ago (bind to port 0, read it, close), and
+// that this process has not handed out before.
 int PickFreePort();
-// `count` consecutive free ports starting at the returned one.
+// `count` consecutive free ports starting at the returned one, none handed out before.
 int PickFreePortRange(int count);
 
 // Polls until a TCP connection to 127.0.0.1:port succeeds or `timeout` passes.
