@@ -346,11 +346,10 @@ TEST(ScanBody, ReadsTheCommonShapesAsTheDomDoes) {
   }
 }
 
-// Every truncation and single-byte change of the cases, read as every kind.
-// Strings are read a word at a time: an escape, a multi-byte character, a raw control byte or
-// the closing quote is found at every position of a long prompt.
+// Strings are read sixteen bytes at a time: an escape, a multi-byte character, a raw control
+// byte or the closing quote is found at every position of a long prompt.
 TEST(ScanBody, FindsEverySpecialByteOfALongString) {
-  const std::string plain(40, 'p');
+  const std::string plain(100, 'p');
   for (size_t i = 0; i <= plain.size(); ++i) {
     // The prompt with `middle` at byte i, and the body carrying it.
     const auto prompt = [&](std::string_view middle) {
@@ -375,6 +374,7 @@ TEST(ScanBody, FindsEverySpecialByteOfALongString) {
   }
 }
 
+// Every truncation and single-byte change of the cases, read as every kind.
 TEST(ScanBody, AgreesWithTheDomOnDamagedBodies) {
   const std::string replacements = "{}[]\":,0 \\nut\x80\xc3\xff";
   const ApiKind kinds[] = {ApiKind::kCompletions, ApiKind::kChatCompletions, ApiKind::kEmbeddings,

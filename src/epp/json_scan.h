@@ -10,6 +10,10 @@
 #include <string>
 #include <string_view>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "core/utf8.h"
 
 namespace zumik::epp::json_scan {
@@ -91,6 +95,7 @@ class Cursor {
     if (!Eat('"')) return false;
     const char* start = p_;
     while (true) {
+      SkipPlainBlocks();
       while (p_ != end_ && kPlain[static_cast<unsigned char>(*p_)]) ++p_;
       if (p_ == end_) return false;
       auto c = static_cast<unsigned char>(*p_);
@@ -119,6 +124,51 @@ class Cursor {
     return true;
   }
 
+  // Past plain bytes (kPlain) sixteen at a time, up to the first other byte or the last 15
+  // bytes of the text; the bytewise loop in String() does the rest. Prompts are long runs of
+  // plain text, so this is most of the EPP's work on a large body.
+  void SkipPlainBlocks() {
+#if defined(__SSE2__)
+    const __m128i quote = _mm_set1_epi8('"');
+    const __m128i backslash = _mm_set1_epi8('\\');
+    const __m128i space = _mm_set1_epi8(0x20);
+    const char* q = p_;
+    while (end_ - q >= 16) {
+      const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q));
+      // A signed compare: bytes from 0x80 up are negative, so "below 0x20" takes them too.
+      const __m128i other =
+          _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(bytes, quote), _mm_cmpeq_epi8(bytes, backslash)),
+                       _mm_cmplt_epi8(bytes, space));
+      const auto mask = static_cast<unsigned>(_mm_movemask_epi8(other));
+      if (mask != 0) {
+        q += __builtin_ctz(mask);
+        break;
+      }
+      q += 16;
+    }
+    p_ = q;
+#endif
+  }
+
+  // The first backslash of `raw` at or after `from` (raw.size() if none). Inline, sixteen
+  // bytes at a time: prompts escape a newline every line, and a call to memchr per line
+  // cost more than the search.
+  static size_t FindBackslash(std::string_view raw, size_t from) {
+    size_t i = from;
+#if defined(__SSE2__)
+    const __m128i backslash = _mm_set1_epi8('\\');
+    for (; raw.size() - i >= 16; i += 16) {
+      const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(raw.data() + i));
+      const auto mask = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(bytes, backslash)));
+      if (mask != 0) return i + static_cast<size_t>(__builtin_ctz(mask));
+    }
+#endif
+    for (; i < raw.size(); ++i) {
+      if (raw[i] == '\\') return i;
+    }
+    return raw.size();
+  }
+
   // One multi-byte UTF-8 sequence at p_, strictly (core/utf8.h).
   bool Utf8Sequence() {
     const size_t length =
@@ -141,9 +191,8 @@ class Cursor {
   static void AppendDecoded(std::string_view raw, std::string& out) {
     for (size_t i = 0; i < raw.size(); ++i) {
       if (raw[i] != '\\') {
-        size_t next = raw.find('\\', i);
-        if (next == std::string_view::npos) next = raw.size();
-        out.append(raw.substr(i, next - i));
+        const size_t next = FindBackslash(raw, i);
+        out.append(raw.data() + i, next - i);
         i = next - 1;
         continue;
       }
