@@ -14,8 +14,8 @@ namespace {
 
 // `bytes` of JSON string content: words, a "\n" escape every ~80 bytes.
 std::string Text(size_t bytes) {
-  static const char* kWords[] = {"the ", "request ", "routes ", "to ", "a ", "replica ",
-                                 "whose ", "cache ", "holds ", "its ", "prefix, ", "and "};
+  static const char* kWords[] = {"the ",   "request ", "routes ", "to ",  "a ",       "replica ",
+                                 "whose ", "cache ",   "holds ",  "its ", "prefix, ", "and "};
   std::string out;
   size_t line = 0;
   for (size_t i = 0; out.size() < bytes; ++i) {
@@ -40,7 +40,8 @@ std::string ChatBody(size_t bytes) {
   const std::string turn = Text(2048);
   for (size_t i = 0; i * turn.size() < bytes; ++i) {
     if (i > 0) body.push_back(',');
-    body.append(i % 2 == 0 ? R"({"role":"user","content":")" : R"({"role":"assistant","content":")");
+    body.append(i % 2 == 0 ? R"({"role":"user","content":")"
+                           : R"({"role":"assistant","content":")");
     body.append(turn).append(R"("})");
   }
   return body.append("]}");
