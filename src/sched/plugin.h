@@ -24,7 +24,7 @@ namespace zumik::sched {
 
 // Router-side load of one endpoint, kept by the Scheduler from its own picks and completions.
 // Counts are sequences, as the engine counts them: a request adds its InferenceRequest::sequences
-// (its n, times the prompts of a completions batch).
+// (its n, times the prompts of a completions or embeddings batch).
 struct EndpointLoad {
   int64_t requests = 0;          // picked and not completed
   int64_t prefill_requests = 0;  // of those, still before their first token

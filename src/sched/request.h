@@ -44,7 +44,7 @@ struct InferenceRequest {
   // Prompt length in tokens when known (tokenized upstream); -1 derives it from the bytes.
   int64_t prompt_tokens = -1;
   // Sequences the engine runs for this request: its `n`, times the prompts of a completions
-  // batch. vLLM runs each sample of each prompt as a request of its own
+  // or embeddings batch. vLLM runs each sample of each prompt as a request of its own
   // (vllm:num_requests_running counts them all), so the router's in-flight counts add this
   // many; the hashed prompt's uncached tokens are charged once.
   int32_t sequences = 1;
