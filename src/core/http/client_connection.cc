@@ -20,6 +20,7 @@
 #include <limits>
 #include <tuple>
 
+#include "core/json_string.h"
 #include "core/log.h"
 #include "core/status.h"
 
@@ -188,8 +189,7 @@ asio::awaitable<error_code> SendRequest(const ClientOptions& options, ClientConn
                         request.method == Method::put || request.method == Method::patch;
   if (has_body) {
     head.append("Content-Length: ");
-    const fmt::format_int length(request.body.size());
-    head.append(length.data(), length.size());
+    AppendInt(static_cast<int64_t>(request.body.size()), &head);
     head.append("\r\n");
   }
   head.append("\r\n");

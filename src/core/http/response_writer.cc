@@ -11,20 +11,15 @@
 #include "core/http/errors.h"
 #include "core/http/server_connection.h"
 #include "core/http/sse.h"
+#include "core/json_string.h"
 #include "core/log.h"
 #include "core/status.h"
-#include "fmt/format.h"
 
 namespace zumik::http {
 namespace {
 
 namespace asio = boost::asio;
 using boost::beast::iequals;
-
-void AppendInt(std::string& out, uint64_t value) {
-  const fmt::format_int text(value);
-  out.append(text.data(), text.size());
-}
 
 // "<size in hex>\r\n" into `out` (24 bytes is plenty); returns its length.
 size_t FormatChunkSizeLine(size_t size, std::array<char, 24>& out) {
@@ -64,7 +59,7 @@ void ResponseWriter::BuildHead(int status, std::string_view content_type, const 
   for (const auto& [name, value] : headers) estimate += name.size() + value.size() + 4;
   head_.reserve(estimate);
   head_.append("HTTP/1.1 ");
-  AppendInt(head_, static_cast<uint64_t>(status));
+  AppendInt(status, &head_);
   head_.push_back(' ');
   head_.append(ReasonPhrase(status));
   head_.append("\r\n");
@@ -90,7 +85,7 @@ void ResponseWriter::BuildHead(int status, std::string_view content_type, const 
   if (has_length) {
     if (!StatusHasNoBody(status)) {
       head_.append("Content-Length: ");
-      AppendInt(head_, content_length);
+      AppendInt(static_cast<int64_t>(content_length), &head_);
       head_.append("\r\n");
     }
   } else if (chunked_) {
