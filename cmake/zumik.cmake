@@ -66,7 +66,7 @@ function(zumik_benchmark name)
   add_executable(${name} ${ARG_SOURCES})
   set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/bench)
   target_compile_options(${name} PRIVATE ${ZUMIK_WARNINGS})
-  target_link_libraries(${name} PRIVATE ${ARG_DEPS} benchmark::benchmark)
+  target_link_libraries(${name} PRIVATE ${ARG_DEPS} zumik_allocator benchmark::benchmark)
 endfunction()
 
 add_custom_target(fuzzers)
