@@ -127,7 +127,7 @@ void Serve(const std::shared_ptr<ServerShared>& shared, tcp::socket socket) {
   socket.non_blocking(true, ignored);
   auto connection = std::make_shared<ServerConnection>(shared, std::move(socket));
   shared->Register(connection);
-  asio::co_spawn(connection->executor(), ServerConnection::Run(connection), asio::detached);
+  ServerConnection::Spawn(connection);
 }
 
 // The socket moves to the target's io_context: a descriptor is not tied to an io_context, a
@@ -233,7 +233,21 @@ ServerConnection::ServerConnection(std::shared_ptr<ServerShared> shared, tcp::so
 
 ServerConnection::~ServerConnection() = default;
 
+void ServerConnection::Spawn(const std::shared_ptr<ServerConnection>& self) {
+  // The handler's cancellation (ClientGoneWhileHandling) reaches whatever operation the
+  // connection's coroutine waits on, the handler's included. The completion handler keeps
+  // the signal alive until the coroutine has finished with it.
+  std::shared_ptr<asio::cancellation_signal> cancel = self->handler_cancel_;
+  asio::co_spawn(
+      self->executor(), Run(self),
+      asio::bind_cancellation_slot(cancel->slot(), [cancel](const std::exception_ptr&) {}));
+}
+
 asio::awaitable<void> ServerConnection::Run(std::shared_ptr<ServerConnection> self) {
+  // Cancellation (a client gone while its handler runs) completes the operation it interrupts
+  // with operation_aborted; later operations, such as writes to the gone client that report
+  // an error Status, are not made to throw.
+  co_await asio::this_coro::throw_if_cancelled(false);
   self->ArmWatchdog();
   try {
     co_await self->Serve();
@@ -402,7 +416,7 @@ void ServerConnection::OnRead(const error_code& ec, size_t n) {
 
 void ServerConnection::ClientGoneWhileHandling() {
   MarkClientGone();
-  handler_cancel_.emit(asio::cancellation_type::terminal);
+  handler_cancel_->emit(asio::cancellation_type::terminal);
 }
 
 asio::awaitable<error_code> ServerConnection::ReadMore() {
@@ -457,7 +471,8 @@ asio::awaitable<void> ServerConnection::RunHandler(const Handler& handler, Reque
                                                    ResponseWriter& writer) {
   // The background read watches the socket while the handler runs; when the client is gone
   // it cancels the handler through handler_cancel_ (never the reverse: the read outlives the
-  // handler and becomes the next request's).
+  // handler and becomes the next request's). The handler runs in this coroutine, not one of
+  // its own: no allocation, no trip through the scheduler per request.
   handler_running_ = true;
   if (read_error_) {
     // The client's side had already ended: gone, as a fresh read would have found.
@@ -467,18 +482,6 @@ asio::awaitable<void> ServerConnection::RunHandler(const Handler& handler, Reque
   } else if (buffer_.size() < kMaxPipelinedBytes) {
     StartRead();
   }
-  co_await asio::co_spawn(
-      socket_.get_executor(), InvokeHandler(handler, request, writer),
-      asio::bind_cancellation_slot(handler_cancel_.slot(), asio::use_awaitable));
-  handler_running_ = false;
-  handler_cancel_.slot().clear();
-  gone_callbacks_.clear();
-}
-
-asio::awaitable<void> ServerConnection::InvokeHandler(const Handler& handler, Request& request,
-                                                      ResponseWriter& writer) {
-  // Writes to a gone client report errors instead of throwing.
-  co_await asio::this_coro::throw_if_cancelled(false);
   std::string failure;
   try {
     co_await handler(request, writer);
@@ -504,6 +507,7 @@ asio::awaitable<void> ServerConnection::InvokeHandler(const Handler& handler, Re
     }
   }
   handler_running_ = false;
+  gone_callbacks_.clear();
 }
 
 asio::awaitable<void> ServerConnection::RejectAndClose(int status, std::string_view message) {

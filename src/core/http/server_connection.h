@@ -78,7 +78,8 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
   ServerConnection(std::shared_ptr<ServerShared> shared, asio::ip::tcp::socket socket);
   ~ServerConnection();
 
-  static asio::awaitable<void> Run(std::shared_ptr<ServerConnection> self);
+  // Starts serving the connection (its coroutine, Run).
+  static void Spawn(const std::shared_ptr<ServerConnection>& self);
 
   asio::any_io_executor executor() { return socket_.get_executor(); }
 
@@ -97,14 +98,14 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
  private:
   enum class Phase { kIdle, kReadingHeader, kReadingBody, kHandling, kClosed };
 
+  static asio::awaitable<void> Run(std::shared_ptr<ServerConnection> self);
   asio::awaitable<void> Serve();
   // Reads one request into parser_; false when the connection should close.
   asio::awaitable<bool> ReadRequest();
   asio::awaitable<void> Dispatch(Request& request, ResponseWriter& writer);
+  // Runs the handler; catches what it throws (a 500, or a closed connection).
   asio::awaitable<void> RunHandler(const Handler& handler, Request& request,
                                    ResponseWriter& writer);
-  asio::awaitable<void> InvokeHandler(const Handler& handler, Request& request,
-                                      ResponseWriter& writer);
   // Parses what buffer_ holds into parser_; need_more is not an error.
   boost::system::error_code ParseBuffered();
   // The reading side ended with `ec`: what the parser makes of it (as Beast's reads do).
@@ -153,7 +154,10 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
   boost::system::error_code read_error_;  // the reading side has ended
   // The coroutine waiting for the background read (ReadMore).
   std::optional<asio::any_completion_handler<void(boost::system::error_code)>> read_waiter_;
-  asio::cancellation_signal handler_cancel_;
+  // Bound to Run's coroutine (Serve): emitted, it cancels the operation that coroutine waits
+  // on. Shared with co_spawn's completion handler, which may outlive this connection.
+  std::shared_ptr<asio::cancellation_signal> handler_cancel_ =
+      std::make_shared<asio::cancellation_signal>();
 };
 
 }  // namespace zumik::http::detail
