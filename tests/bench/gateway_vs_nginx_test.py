@@ -51,7 +51,10 @@ def main():
         values = dict(zip(fields[2::2], fields[3::2]))
         assert values["errors"] == "0", line
         assert float(values["rps"]) > 0, line
-        assert float(values["proxy_cpu_us_per_req"]) > 0, line
+        total, user, system = (float(values[key])
+                               for key in ("proxy_cpu_us_per_req", "user", "system"))
+        assert total > 0 and user >= 0 and system >= 0, line
+        assert abs(user + system - total) <= 0.15, line  # each is rounded to 0.1 us
 
     # A server already on the gateway's port: refused before anything starts.
     with socket.socket() as squatter:

@@ -68,6 +68,10 @@ class ClientTest : public ::testing::TestWithParam<bool> {
       auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
       wait_stream_cancelled_.set_value(ec == asio::error::operation_aborted);
     });
+    router_.Get("/headers", [](Request&, ResponseWriter& writer) -> asio::awaitable<void> {
+      const Headers headers = {{"X-Replica", "r1"}, {"X-Replica-Zone", "z2"}, {"x-replicA", "r2"}};
+      IgnoreClientGone(co_await writer.Respond(200, "ok", "text/plain", headers));
+    });
     router_.Get("/error", [](Request&, ResponseWriter& writer) -> asio::awaitable<void> {
       IgnoreClientGone(co_await writer.RespondError(429, "slow down", "rate_limit_error"));
     });
@@ -104,6 +108,21 @@ TEST_P(ClientTest, SendsHeadersAndBody) {
   response = Fetch(client, ClientRequest::Post(Url("/echo"), "ping", "text/plain"));
   ASSERT_TRUE(response.ok()) << response.status();
   EXPECT_EQ(response->body, "ping");
+}
+
+TEST_P(ClientTest, ResponseHeadersAreFoundByNameInAnyCase) {
+  Client client(io_.io().get_executor(), Options());
+  absl::StatusOr<ClientResponse> response = Fetch(client, ClientRequest::Get(Url("/headers")));
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_EQ(response->Header("x-replica"), "r1");  // the first of two
+  EXPECT_EQ(response->Header("X-REPLICA-ZONE"), "z2");
+  EXPECT_EQ(response->Header("content-type"), "text/plain");
+  EXPECT_EQ(response->Header("x-replica-zon"), "");
+  EXPECT_EQ(response->Header("x-missing"), "");
+  auto stream = RunOn(io_.io(), client.Stream(ClientRequest::Get(Url("/headers"))));
+  ASSERT_TRUE(stream.ok()) << stream.status();
+  EXPECT_EQ(stream->Header("X-Replica"), "r1");
+  EXPECT_EQ(stream->Header("Content-Length"), "2");
 }
 
 TEST_P(ClientTest, PoolReusesOneConnectionForSequentialRequests) {

@@ -5,6 +5,10 @@
 #include <boost/beast/core/string.hpp>
 #include <cctype>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 namespace zumik::http {
 namespace {
 
@@ -60,21 +64,42 @@ QueryParams ParseQuery(std::string_view query) {
 }
 
 bool IsFramingHeader(std::string_view name) {
-  static constexpr std::array<std::string_view, 5> kFraming = {
-      "content-length", "transfer-encoding", "connection", "keep-alive", "upgrade"};
-  for (std::string_view framing : kFraming) {
-    if (boost::beast::iequals(name, framing)) return true;
+  // Every header of every request and response comes through here: compare only with the
+  // names of the same length.
+  switch (name.size()) {
+    case 7:
+      return boost::beast::iequals(name, "upgrade");
+    case 10:
+      return boost::beast::iequals(name, "connection") || boost::beast::iequals(name, "keep-alive");
+    case 14:
+      return boost::beast::iequals(name, "content-length");
+    case 17:
+      return boost::beast::iequals(name, "transfer-encoding");
+    default:
+      return false;
   }
-  return false;
 }
 
 bool IsUnsafeHeaderText(std::string_view text) {
-  // One pass (find_first_of with a 3-character set searches the text once per character
-  // of the text); every header of every request and response goes through here.
-  for (const char c : text) {
-    if (static_cast<unsigned char>(c) <= '\r' && (c == '\r' || c == '\n' || c == '\0')) {
-      return true;
-    }
+  // Every header of every request and response goes through here: sixteen bytes at a time
+  // where SSE2 is there (all x86-64 CPUs), then byte by byte.
+  const char* p = text.data();
+  size_t n = text.size();
+#if defined(__SSE2__)
+  const __m128i cr = _mm_set1_epi8('\r');
+  const __m128i lf = _mm_set1_epi8('\n');
+  const __m128i nul = _mm_setzero_si128();
+  for (; n >= 16; p += 16, n -= 16) {
+    const __m128i block = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    const __m128i hits =
+        _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(block, cr), _mm_cmpeq_epi8(block, lf)),
+                     _mm_cmpeq_epi8(block, nul));
+    if (_mm_movemask_epi8(hits) != 0) return true;
+  }
+#endif
+  for (; n > 0; ++p, --n) {
+    const char c = *p;
+    if (static_cast<unsigned char>(c) <= '\r' && (c == '\r' || c == '\n' || c == '\0')) return true;
   }
   return false;
 }

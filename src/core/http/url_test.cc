@@ -116,7 +116,7 @@ TEST(HeaderText, CarriageReturnLineFeedAndNulAreUnsafe) {
   EXPECT_TRUE(IsUnsafeHeaderText("a\nb"));
   EXPECT_TRUE(IsUnsafeHeaderText(std::string_view("a\0b", 3)));
   EXPECT_FALSE(IsUnsafeHeaderText("\x0b\x0c\x01"));
-  // Long texts are read a word at a time: each unsafe byte is found at every position, and
+  // Long texts are read sixteen bytes at a time: each unsafe byte is found at every position, and
   // the bytes beside it (tab, vertical tab, form feed, 0x0e, high bytes) are not unsafe.
   const std::string safe = "text/event-stream;\t\x0b\x0c\x0e\x80\xff and more";
   EXPECT_FALSE(IsUnsafeHeaderText(safe));
@@ -126,6 +126,18 @@ TEST(HeaderText, CarriageReturnLineFeedAndNulAreUnsafe) {
       text[position] = unsafe;
       EXPECT_TRUE(IsUnsafeHeaderText(text)) << position << " " << int{unsafe};
     }
+  }
+}
+
+TEST(HeaderText, FramingHeadersAreKnownInAnyCase) {
+  for (std::string_view name : {"Content-Length", "content-length", "TRANSFER-ENCODING",
+                                "Connection", "keep-alive", "Upgrade"}) {
+    EXPECT_TRUE(IsFramingHeader(name)) << name;
+  }
+  // Names of the same lengths, and near misses.
+  for (std::string_view name : {"Content-Type", "content-lengths", "x-forwarded-for", "Upgrades",
+                                "connectiox", "keep-alivf", "transfer-encodinG1", "", "Host"}) {
+    EXPECT_FALSE(IsFramingHeader(name)) << name;
   }
 }
 
