@@ -119,8 +119,9 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
   void StartRead();
   void OnRead(const boost::system::error_code& ec, size_t n);
   void ClientGoneWhileHandling();
-  // More bytes into buffer_: waits for the background read if one is in flight, else reads.
-  asio::awaitable<boost::system::error_code> ReadMore();
+  // More bytes into buffer_: waits for the background read if one is in flight, else reads
+  // (up to `want` bytes at once, when the caller knows that many are coming).
+  asio::awaitable<boost::system::error_code> ReadMore(size_t want = 0);
   // Answers a request that could not be read, then closes without resetting the
   // connection (so the client reads the answer).
   asio::awaitable<void> RejectAndClose(int status, std::string_view message);
