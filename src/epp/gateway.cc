@@ -100,9 +100,11 @@ bool IsConnectFailure(const absl::Status& status) {
 http::ClientRequest UpstreamRequest(const http::Request& request, const std::string& endpoint,
                                     const std::vector<std::pair<std::string, std::string>>& headers,
                                     const Admission& admission) {
+  // The body is borrowed, not copied: the request (or the admission's rewrite of it) outlives
+  // the upstream call.
   http::ClientRequest out = http::ClientRequest::Make(
-      request.method(), fmt::format("http://{}{}", endpoint, request.target()),
-      admission.body ? *admission.body : request.body());
+      request.method(), fmt::format("http://{}{}", endpoint, request.target()));
+  out.borrowed_body = admission.body ? std::string_view(*admission.body) : request.body();
   out.headers.reserve(headers.size() + admission.upstream_headers.size());
   for (const auto& [name, value] : headers) {
     if (!IsHopHeader(name)) out.headers.emplace_back(name, value);

@@ -79,6 +79,9 @@ struct ClientRequest {
   std::string url;
   Headers headers;
   std::string body;
+  // When set, sent instead of `body`, without a copy. Borrowed: the bytes must stay valid
+  // until Fetch or Stream has returned (a proxy forwarding the body it received, per attempt).
+  std::optional<std::string_view> borrowed_body;
   // Overrides ClientOptions::request_timeout.
   std::optional<std::chrono::nanoseconds> timeout;
 
@@ -87,6 +90,9 @@ struct ClientRequest {
   static ClientRequest Post(std::string url, std::string body,
                             std::string content_type = "application/json");
   static ClientRequest Make(Method method, std::string url, std::string body = {});
+
+  // The body to send: borrowed_body when set, else body.
+  std::string_view Body() const { return borrowed_body ? *borrowed_body : std::string_view(body); }
 
   ClientRequest& WithHeader(std::string name, std::string value) &;
   ClientRequest&& WithHeader(std::string name, std::string value) &&;

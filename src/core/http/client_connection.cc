@@ -185,16 +185,16 @@ asio::awaitable<error_code> SendRequest(const ClientOptions& options, ClientConn
     if (!overridden) add(name, value);
   }
   if (!has_host) add("Host", url.HostHeader());
-  const bool has_body = !request.body.empty() || request.method == Method::post ||
+  const std::string_view body = request.Body();
+  const bool has_body = !body.empty() || request.method == Method::post ||
                         request.method == Method::put || request.method == Method::patch;
   if (has_body) {
     head.append("Content-Length: ");
-    AppendInt(static_cast<int64_t>(request.body.size()), &head);
+    AppendInt(static_cast<int64_t>(body.size()), &head);
     head.append("\r\n");
   }
   head.append("\r\n");
-  const std::array<asio::const_buffer, 2> buffers = {asio::buffer(head),
-                                                     asio::buffer(request.body)};
+  const std::array<asio::const_buffer, 2> buffers = {asio::buffer(head), asio::buffer(body)};
   // A plain connection's socket is non-blocking (see Connect): a request that fits the send
   // buffer goes out in one call, without the trip through the scheduler an asynchronous write
   // costs even when it completes at once. The rest, if any, goes the asynchronous way.

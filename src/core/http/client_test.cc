@@ -108,6 +108,13 @@ TEST_P(ClientTest, SendsHeadersAndBody) {
   response = Fetch(client, ClientRequest::Post(Url("/echo"), "ping", "text/plain"));
   ASSERT_TRUE(response.ok()) << response.status();
   EXPECT_EQ(response->body, "ping");
+  // A borrowed body is sent instead of `body`, with its own Content-Length.
+  const std::string lent(70000, 'b');
+  ClientRequest borrowing = ClientRequest::Post(Url("/echo"), "not this", "text/plain");
+  borrowing.borrowed_body = lent;
+  response = Fetch(client, std::move(borrowing));
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_EQ(response->body, lent);
 }
 
 TEST_P(ClientTest, ResponseHeadersAreFoundByNameInAnyCase) {
