@@ -371,7 +371,35 @@ TEST(ScanBody, FindsEverySpecialByteOfALongString) {
     EXPECT_EQ(out.prompt, plain.substr(0, i));
     EXPECT_FALSE(ScanBody(ApiKind::kCompletions, body(prompt("\x01")), out)) << i;
     EXPECT_FALSE(ScanBody(ApiKind::kCompletions, body(prompt("\xff")), out)) << i;
+    // Every simple escape, alone and two in a row, decoded where it stands.
+    const std::pair<std::string_view, std::string_view> escapes[] = {
+        {"\\\"", "\""}, {"\\\\", "\\"}, {"\\/", "/"},  {"\\b", "\b"},
+        {"\\f", "\f"},  {"\\n", "\n"},  {"\\r", "\r"}, {"\\t", "\t"}};
+    for (const auto& [escaped, decoded] : escapes) {
+      ASSERT_TRUE(ScanBody(ApiKind::kCompletions, body(prompt(escaped)), out)) << i << escaped;
+      EXPECT_EQ(out.prompt, prompt(decoded)) << i << escaped;
+      const std::string twice = std::string(escaped) + std::string(escaped);
+      ASSERT_TRUE(ScanBody(ApiKind::kCompletions, body(prompt(twice)), out)) << i << escaped;
+      EXPECT_EQ(out.prompt, prompt(std::string(decoded) + std::string(decoded))) << i;
+    }
+    // Escapes the scan leaves to the DOM, and a backslash that ends the text.
+    EXPECT_FALSE(ScanBody(ApiKind::kCompletions, body(prompt("\\u0041")), out)) << i;
+    EXPECT_FALSE(ScanBody(ApiKind::kCompletions, body(prompt("\\x")), out)) << i;
+    EXPECT_FALSE(ScanBody(ApiKind::kCompletions, R"({"model":"m","prompt":")" + prompt("\\"), out))
+        << i;
   }
+}
+
+// A decoded string reserves what is left of the body at its first escape; a short one does not
+// keep that much.
+TEST(ScanBody, AShortEscapedStringDoesNotKeepTheRestOfTheBodysSpace) {
+  const std::string prompt(200000, 'p');
+  const std::string body = R"({"model":"org\/m","prompt":")" + prompt + R"("})";
+  ParsedBody out;
+  ASSERT_TRUE(ScanBody(ApiKind::kCompletions, body, out));
+  EXPECT_EQ(out.model, "org/m");
+  EXPECT_LT(out.model.capacity(), 8192u);
+  EXPECT_EQ(out.prompt, prompt);
 }
 
 // Every truncation and single-byte change of the cases, read as every kind.

@@ -28,6 +28,21 @@ inline constexpr auto kPlain = [] {
   return plain;
 }();
 
+// The escapes a string may hold (after the backslash), and the byte each decodes to; 0 for
+// any other byte (\u escapes are left to the DOM).
+inline constexpr auto kUnescaped = [] {
+  std::array<char, 256> unescaped{};
+  unescaped['"'] = '"';
+  unescaped['\\'] = '\\';
+  unescaped['/'] = '/';
+  unescaped['b'] = '\b';
+  unescaped['f'] = '\f';
+  unescaped['n'] = '\n';
+  unescaped['r'] = '\r';
+  unescaped['t'] = '\t';
+  return unescaped;
+}();
+
 class Cursor {
  public:
   explicit Cursor(std::string_view text) : p_(text.data()), end_(text.data() + text.size()) {}
@@ -101,21 +116,9 @@ class Cursor {
       auto c = static_cast<unsigned char>(*p_);
       if (c == '"') break;
       if (c == '\\') {
-        if (++p_ == end_) return false;
-        switch (*p_) {
-          case '"':
-          case '\\':
-          case '/':
-          case 'b':
-          case 'f':
-          case 'n':
-          case 'r':
-          case 't':
-            ++p_;
-            continue;
-          default:
-            return false;
-        }
+        if (++p_ == end_ || kUnescaped[static_cast<unsigned char>(*p_)] == 0) return false;
+        ++p_;
+        continue;
       }
       if (c < 0x80 || !Utf8Sequence()) return false;  // a control character, or bad UTF-8
     }
@@ -177,13 +180,40 @@ class Cursor {
     return length != 0;
   }
 
-  // A string value decoded into `out` (escapes are the simple ones String accepts).
+  // A string value decoded into `out` (escapes are the simple ones String accepts), in one
+  // pass: plain runs are appended as String would have skipped them. At the first escape,
+  // `out` reserves what is left of the text, the most the rest of the string can decode to,
+  // so a long prompt is copied once; the excess is returned when it is large.
   bool DecodedString(std::string& out) {
-    std::string_view raw;
-    if (!String(&raw)) return false;
+    if (!Eat('"')) return false;
     out.clear();
-    out.reserve(raw.size());
-    AppendDecoded(raw, out);
+    bool reserved = false;
+    const char* run = p_;
+    while (true) {
+      SkipPlainBlocks();
+      while (p_ != end_ && kPlain[static_cast<unsigned char>(*p_)]) ++p_;
+      if (p_ == end_) return false;
+      const auto c = static_cast<unsigned char>(*p_);
+      if (c == '"') break;
+      if (c == '\\') {
+        if (p_ + 1 == end_) return false;
+        const char decoded = kUnescaped[static_cast<unsigned char>(p_[1])];
+        if (decoded == 0) return false;
+        if (!reserved) {
+          out.reserve(static_cast<size_t>(end_ - run));
+          reserved = true;
+        }
+        out.append(run, static_cast<size_t>(p_ - run));
+        out.push_back(decoded);
+        p_ += 2;
+        run = p_;
+        continue;
+      }
+      if (c < 0x80 || !Utf8Sequence()) return false;  // a control character, or bad UTF-8
+    }
+    out.append(run, static_cast<size_t>(p_ - run));
+    ++p_;
+    if (reserved && out.capacity() > 2 * out.size() + 4096) out.shrink_to_fit();
     return true;
   }
 
@@ -196,26 +226,7 @@ class Cursor {
         i = next - 1;
         continue;
       }
-      switch (raw[++i]) {
-        case 'b':
-          out.push_back('\b');
-          break;
-        case 'f':
-          out.push_back('\f');
-          break;
-        case 'n':
-          out.push_back('\n');
-          break;
-        case 'r':
-          out.push_back('\r');
-          break;
-        case 't':
-          out.push_back('\t');
-          break;
-        default:
-          out.push_back(raw[i]);
-          break;  // " \\ /
-      }
+      out.push_back(kUnescaped[static_cast<unsigned char>(raw[++i])]);
     }
   }
 
