@@ -29,6 +29,7 @@ namespace {
 
 namespace bhttp = boost::beast::http;
 using boost::beast::iequals;
+using namespace std::string_view_literals;
 using boost::system::error_code;
 using tcp = asio::ip::tcp;
 
@@ -162,7 +163,7 @@ asio::awaitable<error_code> SendRequest(const ClientOptions& options, ClientConn
   head.append(MethodName(request.method));
   head.push_back(' ');
   head.append(url.target);
-  head.append(" HTTP/1.1\r\n");
+  head.append(" HTTP/1.1\r\n"sv);
   bool has_host = false;
   auto add = [&](std::string_view name, std::string_view value) {
     if (name.empty() || IsUnsafeHeaderText(name) || IsUnsafeHeaderText(value)) return;
@@ -171,10 +172,7 @@ asio::awaitable<error_code> SendRequest(const ClientOptions& options, ClientConn
       *close_requested = true;
     }
     if (iequals(name, "host")) has_host = true;
-    head.append(name);
-    head.append(": ");
-    head.append(value);
-    head.append("\r\n");
+    AppendHeaderLine(head, name, value);
   };
   for (const auto& [name, value] : request.headers) add(name, value);
   for (const auto& [name, value] : options.default_headers) {
@@ -189,11 +187,11 @@ asio::awaitable<error_code> SendRequest(const ClientOptions& options, ClientConn
   const bool has_body = !body.empty() || request.method == Method::post ||
                         request.method == Method::put || request.method == Method::patch;
   if (has_body) {
-    head.append("Content-Length: ");
+    head.append("Content-Length: "sv);
     AppendInt(static_cast<int64_t>(body.size()), &head);
-    head.append("\r\n");
+    head.append("\r\n"sv);
   }
-  head.append("\r\n");
+  head.append("\r\n"sv);
   const std::array<asio::const_buffer, 2> buffers = {asio::buffer(head), asio::buffer(body)};
   // A plain connection's socket is non-blocking (see Connect): a request that fits the send
   // buffer goes out in one call, without the trip through the scheduler an asynchronous write

@@ -6,6 +6,7 @@
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/verb.hpp>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -42,6 +43,21 @@ bool IsFramingHeader(std::string_view name);
 
 // True when a header name or value could split a message (CR, LF or NUL in it).
 bool IsUnsafeHeaderText(std::string_view text);
+
+// Appends "name: value\r\n" to a message head in one step (the caller checked both parts).
+inline void AppendHeaderLine(std::string& head, std::string_view name, std::string_view value) {
+  const size_t at = head.size();
+  head.resize(at + name.size() + value.size() + 4);
+  char* out = head.data() + at;
+  if (!name.empty()) std::memcpy(out, name.data(), name.size());
+  out += name.size();
+  *out++ = ':';
+  *out++ = ' ';
+  if (!value.empty()) std::memcpy(out, value.data(), value.size());
+  out += value.size();
+  *out++ = '\r';
+  *out = '\n';
+}
 
 // One request as a handler sees it. The body is fully read before the handler runs.
 class Request {

@@ -20,6 +20,7 @@ namespace {
 
 namespace asio = boost::asio;
 using boost::beast::iequals;
+using namespace std::string_view_literals;
 
 // "<size in hex>\r\n" into `out` (24 bytes is plenty); returns its length.
 size_t FormatChunkSizeLine(size_t size, std::array<char, 24>& out) {
@@ -58,11 +59,11 @@ void ResponseWriter::BuildHead(int status, std::string_view content_type, const 
   }
   for (const auto& [name, value] : headers) estimate += name.size() + value.size() + 4;
   head_.reserve(estimate);
-  head_.append("HTTP/1.1 ");
+  head_.append("HTTP/1.1 "sv);
   AppendInt(status, &head_);
   head_.push_back(' ');
   head_.append(ReasonPhrase(status));
-  head_.append("\r\n");
+  head_.append("\r\n"sv);
   bool has_content_type = false;
   auto add = [&](std::string_view name, std::string_view value) {
     if (name.empty() || IsUnsafeHeaderText(name) || IsUnsafeHeaderText(value)) return;
@@ -71,10 +72,7 @@ void ResponseWriter::BuildHead(int status, std::string_view content_type, const 
       return;
     }
     if (iequals(name, "content-type")) has_content_type = true;
-    head_.append(name);
-    head_.append(": ");
-    head_.append(value);
-    head_.append("\r\n");
+    AppendHeaderLine(head_, name, value);
   };
   for (const auto& [name, value] : connection_.options().default_headers) {
     // A handler's header replaces a default of the same name.
@@ -84,19 +82,19 @@ void ResponseWriter::BuildHead(int status, std::string_view content_type, const 
   if (!has_content_type && !content_type.empty()) add("Content-Type", content_type);
   if (has_length) {
     if (!StatusHasNoBody(status)) {
-      head_.append("Content-Length: ");
+      head_.append("Content-Length: "sv);
       AppendInt(static_cast<int64_t>(content_length), &head_);
-      head_.append("\r\n");
+      head_.append("\r\n"sv);
     }
   } else if (chunked_) {
-    head_.append("Transfer-Encoding: chunked\r\n");
+    head_.append("Transfer-Encoding: chunked\r\n"sv);
   }
   if (!keep_alive_) {
-    head_.append("Connection: close\r\n");
+    head_.append("Connection: close\r\n"sv);
   } else if (http10_) {
-    head_.append("Connection: keep-alive\r\n");
+    head_.append("Connection: keep-alive\r\n"sv);
   }
-  head_.append("\r\n");
+  head_.append("\r\n"sv);
 }
 
 asio::awaitable<absl::Status> ResponseWriter::Respond(int status, std::string_view body,

@@ -129,6 +129,25 @@ TEST(HeaderText, CarriageReturnLineFeedAndNulAreUnsafe) {
   }
 }
 
+// Texts of every length up to 40 (bytewise, one or two words, blocks with an overlapping last
+// one): an unsafe byte is found at every position, and bytes that differ from one only in a
+// high bit or by one are not unsafe.
+TEST(HeaderText, EveryLengthAndPosition) {
+  const std::string near_misses = "\x0b\x0c\x0e\x09\x8d\x8a\x80\x01\x20\xff";
+  for (size_t length = 1; length <= 40; ++length) {
+    std::string safe(length, 'v');
+    for (size_t i = 0; i < length; ++i) safe[i] = near_misses[i % near_misses.size()];
+    EXPECT_FALSE(IsUnsafeHeaderText(safe)) << length;
+    for (size_t position = 0; position < length; ++position) {
+      for (char unsafe : {'\r', '\n', '\0'}) {
+        std::string text = safe;
+        text[position] = unsafe;
+        EXPECT_TRUE(IsUnsafeHeaderText(text)) << length << " " << position << " " << int{unsafe};
+      }
+    }
+  }
+}
+
 TEST(HeaderText, FramingHeadersAreKnownInAnyCase) {
   for (std::string_view name : {"Content-Length", "content-length", "TRANSFER-ENCODING",
                                 "Connection", "keep-alive", "Upgrade"}) {
