@@ -15,6 +15,8 @@ import json
 import os
 import sys
 
+from policy_name import display_name
+
 ORDER = ["b2b", "low-cache", "multi-chat", "sglang-gsp", "long-doc-qa", "random", "reasoning",
          "codegen"]
 
@@ -50,7 +52,7 @@ def table(report):
             ttft_text = f"{at['ttft_ms']['p90']:,.0f}"
         peak_ratio = p["peak_output_tokens_per_s"] / rr["peak_output_tokens_per_s"] \
             if rr["peak_output_tokens_per_s"] else 0
-        name = os.path.splitext(os.path.basename(p["policy"]))[0]
+        name = display_name(p["policy"])
         lines.append(
             f"| {name} | {p['peak_output_tokens_per_s']:,.0f} | {peak_ratio:.2f} | "
             f"{p['goodput_rps_at_slo']:.2f} @ {p['goodput_rate']:g} | {p['knee_rate']:g} | {at_text} | "

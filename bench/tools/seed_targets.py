@@ -23,6 +23,8 @@ import re
 import statistics
 import sys
 
+from policy_name import display_name
+
 BASELINES = ["round-robin", "least-request", "gie-default", "llm-d-default", "oracle"]
 
 
@@ -47,10 +49,7 @@ def load(directory, seeds=None):
         if seeds is not None and key[1] not in seeds:
             continue
         for entry in report["policies"]:
-            name = entry["policy"]
-            if name.endswith((".yaml", ".yml")):
-                name = os.path.splitext(os.path.basename(name))[0]
-            cells[key][name] = entry
+            cells[key][display_name(entry["policy"])] = entry
     return cells
 
 

@@ -29,7 +29,9 @@ def main():
         report = {"workload": "reasoning", "arrival": "concurrency", "seed": 3, "policies": [
             policy("round-robin", 1000, 0.25, 50, 150, [(50, 800, 900), (150, 1000, 40000.4)]),
             policy("/x/zumik-variant.yaml", 2500, 0.5, 150, 50,
-                   [(50, 2400, 300), (150, 2500, 1500)])]}
+                   [(50, 2400, 300), (150, 2500, 1500)]),
+            # Not a YAML file: named as given, as seed_targets.py names it too.
+            policy("least-request.v2", 1000, 0.25, 50, 150, [(50, 800, 900), (150, 1000, 900)])]}
         with open(os.path.join(d, "reasoning.json"), "w") as f:
             json.dump(report, f)
         out = run(d)
@@ -41,6 +43,7 @@ def main():
                 "| 99.8% | 75.0% |") in text, text
         assert ("| zumik-variant | 2,500 | 2.50 | 0.50 @ 150 | 50 | 2,500 (2.50) | 1,500 | 50.0% "
                 "| 99.8% | 75.0% |") in text, text
+        assert "| least-request.v2 | 1,000 | 1.00 |" in text, text
 
         del report["policies"][0]
         with open(os.path.join(d, "reasoning.json"), "w") as f:
