@@ -3,6 +3,11 @@
 
 #include <algorithm>
 #include <boost/json.hpp>
+#include <cstring>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "epp/choice_text.h"
 #include "epp/usage_scanner.h"
@@ -54,6 +59,35 @@ void UsageParser::Feed(std::string_view chunk) {
   }
 }
 
+bool HasUsageKey(std::string_view text) {
+  // string_view::find stops at every quote of an event (a memchr call apiece) and memmem is
+  // no faster: look for a quote followed by a 'u' sixteen positions at a time instead (no
+  // other key of an OpenAI event starts with 'u'), then compare the rest.
+  static constexpr std::string_view kKey = "\"usage\"";
+  const char* p = text.data();
+  const size_t n = text.size();
+  const auto key_at = [&](size_t i) { return std::memcmp(p + i, kKey.data(), kKey.size()) == 0; };
+  size_t i = 0;
+#if defined(__SSE2__)
+  const __m128i quote = _mm_set1_epi8('"');
+  const __m128i u = _mm_set1_epi8('u');
+  for (; i + 16 + kKey.size() <= n; i += 16) {
+    const __m128i here = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i));
+    const __m128i next = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i + 1));
+    auto starts = static_cast<unsigned>(
+        _mm_movemask_epi8(_mm_and_si128(_mm_cmpeq_epi8(here, quote), _mm_cmpeq_epi8(next, u))));
+    while (starts != 0) {
+      if (key_at(i + static_cast<size_t>(__builtin_ctz(starts)))) return true;
+      starts &= starts - 1;
+    }
+  }
+#endif
+  for (; i + kKey.size() <= n; ++i) {
+    if (p[i] == '"' && key_at(i)) return true;
+  }
+  return false;
+}
+
 void UsageParser::OnSseLine(std::string_view line) {
   if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
   if (line.substr(0, 5) != "data:") return;
@@ -67,7 +101,7 @@ void UsageParser::OnSseLine(std::string_view line) {
   if (capture_response_id_ && response_id_.empty()) CaptureResponseId(line);
   if (collect_text_) CollectText(line);
   // Only events that can carry usage are worth a parse.
-  if (line.find("\"usage\"") == std::string_view::npos) return;
+  if (!HasUsageKey(line)) return;
   ParseJson(line);
 }
 

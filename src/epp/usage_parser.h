@@ -18,6 +18,11 @@ struct Usage {
   int64_t cached_tokens = -1;
 };
 
+// Whether `text` holds `"usage"`, quotes included: the cheap test an SSE event passes before it
+// is parsed for usage (true for any event that has the key; a string holding those bytes only
+// costs a parse).
+bool HasUsageKey(std::string_view text);
+
 class UsageParser {
  public:
   // A JSON body larger than this is not parsed for usage (the bytes still pass through).

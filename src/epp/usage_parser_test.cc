@@ -12,6 +12,23 @@ namespace {
 // Choice 0's collected text ("" when none).
 std::string Text0(const UsageParser& p) { return p.texts().empty() ? "" : p.texts()[0]; }
 
+// The key at every position of texts of every length up to 60 (the 16-byte loop, its last
+// block and the bytewise tail), and near misses that are not it.
+TEST(HasUsageKey, FindsTheKeyAtEveryPositionAndNothingElse) {
+  const std::string filler = "{\"id\":\"u1\",\"uu\":\"\\\"usage\\\"\",\"usag\":1,\"Usage\":2}";
+  for (size_t length = 0; length <= 60; ++length) {
+    std::string text;
+    while (text.size() < length) text += filler;
+    text.resize(length);
+    EXPECT_FALSE(HasUsageKey(text)) << text;
+    for (size_t at = 0; at + 7 <= length; ++at) {
+      std::string with = text;
+      with.replace(at, 7, "\"usage\"");
+      EXPECT_TRUE(HasUsageKey(with)) << with;
+    }
+  }
+}
+
 TEST(UsageParser, ReadsJsonUsageAtTheEnd) {
   UsageParser p;
   p.Feed(R"({"id":"x","usage":{"prompt_tokens":12,"completion_tokens":)");
