@@ -109,22 +109,35 @@ class Cursor {
   bool String(std::string_view* raw) {
     if (!Eat('"')) return false;
     const char* start = p_;
+    if (!ScanStringBody([](const char*, char) {})) return false;
+    if (raw != nullptr) *raw = std::string_view(start, static_cast<size_t>(p_ - 1 - start));
+    return true;
+  }
+
+  // The rest of a string whose opening quote is eaten, validated up to and past its closing
+  // quote (the rules String states). Each escape is shown to on_escape(backslash, decoded byte)
+  // before it is passed: String ignores them, DecodedString copies around them.
+  template <typename OnEscape>
+  bool ScanStringBody(OnEscape&& on_escape) {
     while (true) {
       SkipPlainBlocks();
       while (p_ != end_ && kPlain[static_cast<unsigned char>(*p_)]) ++p_;
       if (p_ == end_) return false;
-      auto c = static_cast<unsigned char>(*p_);
-      if (c == '"') break;
-      if (c == '\\') {
-        if (++p_ == end_ || kUnescaped[static_cast<unsigned char>(*p_)] == 0) return false;
+      const auto c = static_cast<unsigned char>(*p_);
+      if (c == '"') {
         ++p_;
+        return true;
+      }
+      if (c == '\\') {
+        if (p_ + 1 == end_) return false;
+        const char decoded = kUnescaped[static_cast<unsigned char>(p_[1])];
+        if (decoded == 0) return false;
+        on_escape(p_, decoded);
+        p_ += 2;
         continue;
       }
       if (c < 0x80 || !Utf8Sequence()) return false;  // a control character, or bad UTF-8
     }
-    if (raw != nullptr) *raw = std::string_view(start, static_cast<size_t>(p_ - start));
-    ++p_;
-    return true;
   }
 
   // Past plain bytes (kPlain) sixteen at a time, up to the first other byte or the last 15
@@ -181,38 +194,25 @@ class Cursor {
   }
 
   // A string value decoded into `out` (escapes are the simple ones String accepts), in one
-  // pass: plain runs are appended as String would have skipped them. At the first escape,
-  // `out` reserves what is left of the text, the most the rest of the string can decode to,
-  // so a long prompt is copied once; the excess is returned when it is large.
+  // pass: the plain runs between escapes are appended as the scan passes them. At the first
+  // escape, `out` reserves what is left of the text, the most the rest of the string can
+  // decode to, so a long prompt is copied once; the excess is returned when it is large.
   bool DecodedString(std::string& out) {
     if (!Eat('"')) return false;
     out.clear();
     bool reserved = false;
     const char* run = p_;
-    while (true) {
-      SkipPlainBlocks();
-      while (p_ != end_ && kPlain[static_cast<unsigned char>(*p_)]) ++p_;
-      if (p_ == end_) return false;
-      const auto c = static_cast<unsigned char>(*p_);
-      if (c == '"') break;
-      if (c == '\\') {
-        if (p_ + 1 == end_) return false;
-        const char decoded = kUnescaped[static_cast<unsigned char>(p_[1])];
-        if (decoded == 0) return false;
-        if (!reserved) {
-          out.reserve(static_cast<size_t>(end_ - run));
-          reserved = true;
-        }
-        out.append(run, static_cast<size_t>(p_ - run));
-        out.push_back(decoded);
-        p_ += 2;
-        run = p_;
-        continue;
+    const bool ok = ScanStringBody([&](const char* backslash, char decoded) {
+      if (!reserved) {
+        out.reserve(static_cast<size_t>(end_ - run));
+        reserved = true;
       }
-      if (c < 0x80 || !Utf8Sequence()) return false;  // a control character, or bad UTF-8
-    }
-    out.append(run, static_cast<size_t>(p_ - run));
-    ++p_;
+      out.append(run, static_cast<size_t>(backslash - run));
+      out.push_back(decoded);
+      run = backslash + 2;
+    });
+    if (!ok) return false;
+    out.append(run, static_cast<size_t>(p_ - 1 - run));  // p_ is past the closing quote
     if (reserved && out.capacity() > 2 * out.size() + 4096) out.shrink_to_fit();
     return true;
   }
