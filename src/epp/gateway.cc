@@ -119,8 +119,9 @@ http::Headers ResponseHeaders(const http::ClientStream& stream, const Admission&
               admission.response_headers.size());
   for (const auto& field : stream.headers()) {
     std::string_view name = field.name_string();
+    // IsHopHeader covers the framing headers (http::IsFramingHeader) too.
     if (IsHopHeader(name) || EqualsIgnoreCase(name, "content-type") ||
-        EqualsIgnoreCase(name, "agent-execution-profile") || http::IsFramingHeader(name)) {
+        EqualsIgnoreCase(name, "agent-execution-profile")) {
       continue;
     }
     out.emplace_back(std::string(name), std::string(field.value()));

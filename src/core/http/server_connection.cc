@@ -524,7 +524,7 @@ asio::awaitable<void> ServerConnection::RejectAndClose(int status, std::string_v
   std::string head = fmt::format("HTTP/1.1 {} {}\r\n", status, ReasonPhrase(status));
   for (const auto& [name, value] : shared_->options.default_headers) {
     if (IsUnsafeHeaderText(name) || IsUnsafeHeaderText(value) || IsFramingHeader(name)) continue;
-    head += fmt::format("{}: {}\r\n", name, value);
+    AppendHeaderLine(head, name, value);
   }
   head += fmt::format(
       "Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
