@@ -167,6 +167,8 @@ void ClientStream::Cancel() {
 }
 
 bool ClientStream::done() const { return !state_ || state_->done; }
+bool ClientStream::body_buffered() const { return state_ && state_->body_buffered; }
+bool ClientStream::body_complete() const { return !state_ || state_->body_complete; }
 
 Client::Client(asio::any_io_executor executor, ClientOptions options)
     : shared_(std::make_shared<detail::ClientShared>(std::move(executor), std::move(options))) {}

@@ -135,6 +135,13 @@ class ClientStream {
   // Closes the connection; a pending or later Read fails with kCancelled. Any thread.
   void Cancel();
   bool done() const;
+  // Whether body bytes came in with the head (or there is no body): the first Read then
+  // returns without waiting on the network, unless they end inside a chunk's size line. Lets
+  // a proxy send them along with the head.
+  bool body_buffered() const;
+  // Whether the bytes the latest Read returned were the body's last: the next Read returns
+  // the end at once. Lets a proxy end its own response in the same write.
+  bool body_complete() const;
 
  private:
   friend class Client;

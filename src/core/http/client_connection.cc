@@ -553,11 +553,13 @@ asio::awaitable<Attempt<bool>> OpenStream(std::shared_ptr<StreamState> state,
   } while (IsInterim(static_cast<int>(state->parser->get().result_int())));
   state->status = static_cast<int>(state->parser->get().result_int());
   state->chunk = c.ChunkBuffer(std::max<size_t>(options.stream_chunk_bytes, 1));
+  state->body_buffered = c.buffer().size() > 0 || state->parser->is_done();
   co_return Attempt<bool>{true, false};
 }
 
 void FinishStream(StreamState& state) {
   state.done = true;
+  state.body_complete = true;
   ClientConnection& c = *state.connection;
   c.CancelDeadline();
   const bool reusable = !state.close_requested && state.parser->keep_alive() &&
@@ -568,6 +570,27 @@ void FinishStream(StreamState& state) {
     c.Close();
   }
 }
+
+namespace {
+
+// Parses the bytes already in `buffer` into the body's free space, as async_read_some would
+// but without its trip through the scheduler. The parser is not eager: one put is one step
+// (a chunk header, a chunk's data), so it loops until the bytes or the space run out. Several
+// SSE events that arrived together are thus handed on as one piece (one write downstream),
+// and a piece is never held back waiting for bytes that have not arrived (need_more).
+error_code ParseBuffered(boost::beast::flat_buffer& buffer,
+                         bhttp::response_parser<bhttp::buffer_body>& parser) {
+  error_code ec;
+  while (buffer.size() > 0 && !parser.is_done() && parser.get().body().size > 0) {
+    const size_t used = parser.put(buffer.data(), ec);
+    buffer.consume(used);
+    if (ec || used == 0) break;
+  }
+  if (ec == bhttp::error::need_more || ec == bhttp::error::need_buffer) ec = {};
+  return ec;
+}
+
+}  // namespace
 
 asio::awaitable<absl::StatusOr<std::string_view>> ReadStream(std::shared_ptr<StreamState> state) {
   if (state->done) {
@@ -581,18 +604,13 @@ asio::awaitable<absl::StatusOr<std::string_view>> ReadStream(std::shared_ptr<Str
     body.data = state->chunk.data();
     body.size = state->chunk.size();
     body.more = true;
-    error_code ec;
-    if (c.buffer().size() > 0) {
-      // Bytes already read (often the whole body, with the headers): parse them here, as
-      // async_read_some would, but without its trip through the scheduler.
-      c.buffer().consume(parser.put(c.buffer().data(), ec));
-      if (ec == bhttp::error::need_more) ec = {};
-    }
+    error_code ec = ParseBuffered(c.buffer(), parser);
     if (!ec && !parser.is_done() && parser.get().body().size == state->chunk.size()) {
       std::tie(ec, std::ignore) =
           co_await bhttp::async_read_some(c.transport(), c.buffer(), parser, kTuple);
+      if (ec == bhttp::error::need_buffer) ec = {};
+      if (!ec) ec = ParseBuffered(c.buffer(), parser);
     }
-    if (ec == bhttp::error::need_buffer) ec = {};
     if (ec) {
       state->done = true;
       state->failure = ReadError(c, state->url, state->shared->options, ec);
@@ -600,7 +618,10 @@ asio::awaitable<absl::StatusOr<std::string_view>> ReadStream(std::shared_ptr<Str
       co_return state->failure;
     }
     const size_t received = state->chunk.size() - parser.get().body().size;
-    if (received > 0) co_return std::string_view(state->chunk.data(), received);
+    if (received > 0) {
+      state->body_complete = parser.is_done();
+      co_return std::string_view(state->chunk.data(), received);
+    }
   }
   FinishStream(*state);
   co_return std::string_view();

@@ -198,6 +198,9 @@ struct StreamState {
   std::span<char> chunk;  // the connection's ChunkBuffer
   int status = 0;
   bool close_requested = false;
+  // Set on the strand before OpenStream / ReadStream return (see ClientStream).
+  bool body_buffered = false;
+  bool body_complete = false;
   // Set (on the strand) once the body ended, failed or was cancelled; `failure` says which.
   std::atomic<bool> done{false};
   absl::Status failure;

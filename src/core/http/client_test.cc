@@ -335,6 +335,43 @@ TEST_P(ClientTest, StreamReadsEveryResponseOfAPooledConnection) {
   EXPECT_EQ(client.stats().connections_opened, 1u);
 }
 
+// Chunks that arrived together come out of one Read, so a proxy forwards them in one write;
+// a chunk whose successor is incomplete still comes out at once, without waiting for it.
+TEST_P(ClientTest, StreamReadReturnsEveryBufferedChunkAndNeverWaitsForAPartialOne) {
+  testing::RawListener upstream;
+  Client client(io_.io().get_executor(), Options());
+  std::future<absl::StatusOr<ClientStream>> opening = testing::Spawn(
+      io_.io(),
+      client.Stream(ClientRequest::Get(fmt::format("http://127.0.0.1:{}/events", upstream.port()))
+                        .WithTimeout(10s)));
+  EXPECT_THAT(upstream.AcceptRequestHead(), HasSubstr("GET /events HTTP/1.1"));
+  upstream.Send(
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "6\r\npart0;\r\n6\r\npart1;\r\n6\r\npart2;\r\n");
+  absl::StatusOr<ClientStream> stream = opening.get();
+  ASSERT_TRUE(stream.ok()) << stream.status();
+  absl::StatusOr<std::string_view> piece = RunOn(io_.io(), stream->Read());
+  ASSERT_TRUE(piece.ok()) << piece.status();
+  EXPECT_EQ(*piece, "part0;part1;part2;");
+
+  // The next chunk's data and the start of its successor's size line: the data comes out.
+  upstream.Send("6\r\npart3;\r\n6");
+  std::future<absl::StatusOr<std::string_view>> pending = testing::Spawn(io_.io(), stream->Read());
+  ASSERT_EQ(pending.wait_for(5s), std::future_status::ready) << "Read waited for the next chunk";
+  piece = pending.get();
+  ASSERT_TRUE(piece.ok()) << piece.status();
+  EXPECT_EQ(*piece, "part3;");
+
+  upstream.Send("\r\npart4;\r\n0\r\n\r\n");
+  piece = RunOn(io_.io(), stream->Read());
+  ASSERT_TRUE(piece.ok()) << piece.status();
+  EXPECT_EQ(*piece, "part4;");
+  piece = RunOn(io_.io(), stream->Read());
+  ASSERT_TRUE(piece.ok()) << piece.status();
+  EXPECT_TRUE(piece->empty());
+  EXPECT_TRUE(stream->done());
+}
+
 INSTANTIATE_TEST_SUITE_P(Threading, ClientTest, ::testing::Bool(),
                          [](const ::testing::TestParamInfo<bool>& param_info) {
                            return param_info.param ? "SingleThreaded" : "Strands";

@@ -8,6 +8,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read.hpp>
+#include <boost/asio/read_until.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/read.hpp>
@@ -98,6 +99,29 @@ class RawConnection {
   asio::io_context io_;
   asio::ip::tcp::socket socket_;
   boost::beast::flat_buffer buffer_;
+};
+
+// A blocking listener on loopback for tests that play a server byte by byte: it accepts one
+// connection at a time and reads a request's head, so the test decides what goes back, when,
+// and in how many writes.
+class RawListener {
+ public:
+  RawListener() : acceptor_(io_, {asio::ip::make_address("127.0.0.1"), 0}), socket_(io_) {}
+  uint16_t port() const { return acceptor_.local_endpoint().port(); }
+  // Accepts the next connection and returns its request head (up to the blank line).
+  std::string AcceptRequestHead() {
+    socket_ = acceptor_.accept();
+    std::string head;
+    asio::read_until(socket_, asio::dynamic_buffer(head), "\r\n\r\n");
+    return head;
+  }
+  // Sends `bytes` in one write.
+  void Send(std::string_view bytes) { asio::write(socket_, asio::buffer(bytes)); }
+
+ private:
+  asio::io_context io_;
+  asio::ip::tcp::acceptor acceptor_;
+  asio::ip::tcp::socket socket_;
 };
 
 // A port nothing listens on (bound, then released).
