@@ -137,7 +137,8 @@ asio::awaitable<absl::Status> ResponseWriter::RespondStatus(const absl::Status& 
 }
 
 asio::awaitable<absl::Status> ResponseWriter::BeginStream(int status, std::string_view content_type,
-                                                          const Headers& headers) {
+                                                          const Headers& headers,
+                                                          std::string_view first_chunk) {
   if (state_ != State::kNotStarted) {
     co_return absl::FailedPreconditionError("response already started");
   }
@@ -146,8 +147,7 @@ asio::awaitable<absl::Status> ResponseWriter::BeginStream(int status, std::strin
   chunked_ = !http10_;
   if (http10_) keep_alive_ = false;
   BuildHead(status, content_type, headers, /*has_length=*/false, 0);
-  const std::array<asio::const_buffer, 1> buffers = {asio::buffer(head_)};
-  co_return co_await connection_.Write(buffers);
+  co_return co_await WriteBody(head_, {}, first_chunk, {}, /*last=*/false);
 }
 
 asio::awaitable<absl::Status> ResponseWriter::BeginSse(const Headers& headers) {
@@ -167,17 +167,33 @@ asio::awaitable<absl::Status> ResponseWriter::WriteStreamed(std::string_view pre
                                                 ? "stream not started (call BeginStream)"
                                                 : "response already finished");
   }
-  const size_t size = prefix.size() + data.size() + suffix.size();
-  if (size == 0 || head_only_) co_return absl::OkStatus();
+  co_return co_await WriteBody({}, prefix, data, suffix, /*last=*/false);
+}
+
+asio::awaitable<absl::Status> ResponseWriter::WriteBody(std::string_view head,
+                                                        std::string_view prefix,
+                                                        std::string_view data,
+                                                        std::string_view suffix, bool last) {
+  size_t size = prefix.size() + data.size() + suffix.size();
+  if (head_only_) size = 0;
+  const bool terminate = last && chunked_ && !head_only_;
+  if (head.empty() && size == 0 && !terminate) co_return absl::OkStatus();
   body_bytes_ += size;
-  // The chunk size line lives on this frame; no allocation per chunk.
+  // The chunk size line lives on this frame; no allocation per chunk. A chunk of no bytes
+  // gets no size line at all: "0" would end the body.
   std::array<char, 24> size_line;
   size_t size_line_length = 0;
-  if (chunked_) size_line_length = FormatChunkSizeLine(size, size_line);
-  static constexpr std::string_view kCrlf = "\r\n";
-  const std::array<asio::const_buffer, 5> buffers = {
-      asio::buffer(size_line.data(), size_line_length), asio::buffer(prefix), asio::buffer(data),
-      asio::buffer(suffix), asio::buffer(kCrlf.data(), chunked_ ? kCrlf.size() : 0)};
+  if (chunked_ && size > 0) size_line_length = FormatChunkSizeLine(size, size_line);
+  // The chunk's CRLF, then (ending the body) the zero-size last chunk and the empty trailer.
+  static constexpr std::string_view kCrlfLastChunk = "\r\n0\r\n\r\n";
+  std::string_view tail;
+  if (size_line_length > 0) tail = kCrlfLastChunk.substr(0, 2);
+  if (terminate) tail = size_line_length > 0 ? kCrlfLastChunk : kCrlfLastChunk.substr(2);
+  if (size == 0) prefix = data = suffix = {};
+  const std::array<asio::const_buffer, 6> buffers = {
+      asio::buffer(head),   asio::buffer(size_line.data(), size_line_length),
+      asio::buffer(prefix), asio::buffer(data),
+      asio::buffer(suffix), asio::buffer(tail)};
   co_return co_await connection_.Write(buffers);
 }
 
@@ -202,16 +218,16 @@ asio::awaitable<absl::Status> ResponseWriter::WriteSseComment(std::string_view t
   co_return co_await WriteStreamed(": ", text.substr(0, text.find_first_of("\r\n")), "\n\n");
 }
 
-asio::awaitable<absl::Status> ResponseWriter::Finish() {
-  if (state_ == State::kFinished) co_return absl::OkStatus();
+asio::awaitable<absl::Status> ResponseWriter::Finish(std::string_view last_chunk) {
+  if (state_ == State::kFinished) {
+    if (last_chunk.empty()) co_return absl::OkStatus();
+    co_return absl::FailedPreconditionError("response already finished");
+  }
   if (state_ == State::kNotStarted) {
     co_return absl::FailedPreconditionError("Finish before BeginStream");
   }
   state_ = State::kFinished;
-  if (!chunked_ || head_only_) co_return absl::OkStatus();
-  static constexpr std::string_view kLastChunk = "0\r\n\r\n";
-  const std::array<asio::const_buffer, 1> buffers = {asio::buffer(kLastChunk)};
-  co_return co_await connection_.Write(buffers);
+  co_return co_await WriteBody({}, {}, last_chunk, {}, /*last=*/true);
 }
 
 void IgnoreClientGone(const absl::Status& status) {

@@ -46,9 +46,11 @@ class ResponseWriter {
   boost::asio::awaitable<absl::Status> RespondStatus(const absl::Status& status);
 
   // Starts a streamed response: writes status and headers now (chunked for HTTP/1.1; for an
-  // HTTP/1.0 client the body runs to connection close).
+  // HTTP/1.0 client the body runs to connection close), and `first_chunk`, when not empty, in
+  // the same write.
   boost::asio::awaitable<absl::Status> BeginStream(int status, std::string_view content_type,
-                                                   const Headers& headers = {});
+                                                   const Headers& headers = {},
+                                                   std::string_view first_chunk = {});
   // BeginStream(200, "text/event-stream") with Cache-Control: no-cache.
   boost::asio::awaitable<absl::Status> BeginSse(const Headers& headers = {});
   // One chunk, on the wire when this completes. Empty data writes nothing.
@@ -59,8 +61,9 @@ class ResponseWriter {
                                                 std::string_view id = {});
   // ": <text>\n\n", a keep-alive the SSE client ignores.
   boost::asio::awaitable<absl::Status> WriteSseComment(std::string_view text);
-  // Ends the streamed body. Idempotent; the server calls it if the handler does not.
-  boost::asio::awaitable<absl::Status> Finish();
+  // Ends the streamed body, writing `last_chunk` (when not empty) and the end in one write.
+  // Idempotent without a chunk; the server calls it if the handler does not.
+  boost::asio::awaitable<absl::Status> Finish(std::string_view last_chunk = {});
 
   // True once the client has disconnected (or the server closed the connection).
   bool client_gone() const;
@@ -90,6 +93,11 @@ class ResponseWriter {
                  size_t content_length);
   boost::asio::awaitable<absl::Status> WriteStreamed(std::string_view prefix, std::string_view data,
                                                      std::string_view suffix);
+  // One write: `head` (may be empty), prefix + data + suffix as one chunk (none when they are
+  // all empty), then the end of the body when `last`.
+  boost::asio::awaitable<absl::Status> WriteBody(std::string_view head, std::string_view prefix,
+                                                 std::string_view data, std::string_view suffix,
+                                                 bool last);
   bool keep_alive() const { return keep_alive_; }
 
   detail::ServerConnection& connection_;

@@ -342,6 +342,46 @@ TEST_F(ServerTest, ChunkSizeLinesAreExactHex) {
   EXPECT_TRUE(raw.ends_with("\r\n\r\n" + expected_body)) << raw.substr(0, 300);
 }
 
+// BeginStream's first chunk goes out after the head, Finish's last chunk before the end,
+// framed like any other; HTTP/1.0 gets the bytes unframed and HEAD gets none.
+TEST_F(ServerTest, FirstAndLastChunksAreFramedWithTheHeadAndTheEnd) {
+  std::promise<absl::Status> finish_again;
+  router_.Get("/edges", [&](Request&, ResponseWriter& writer) -> asio::awaitable<void> {
+    IgnoreClientGone(co_await writer.BeginStream(200, "text/plain", {}, "first"));
+    IgnoreClientGone(co_await writer.WriteChunk("mid"));
+    IgnoreClientGone(co_await writer.Finish("last"));
+    EXPECT_TRUE((co_await writer.Finish()).ok());  // still idempotent without a chunk
+    finish_again.set_value(co_await writer.Finish("late"));
+  });
+  StartServer();
+  {
+    RawConnection connection(server_->port());
+    connection.Send("GET /edges HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    const std::string raw = connection.ReadUntilClose();
+    EXPECT_TRUE(raw.ends_with("\r\n\r\n5\r\nfirst\r\n3\r\nmid\r\n4\r\nlast\r\n0\r\n\r\n")) << raw;
+    EXPECT_THAT(raw, HasSubstr("Transfer-Encoding: chunked\r\n"));
+  }
+  EXPECT_EQ(finish_again.get_future().get().code(), absl::StatusCode::kFailedPrecondition);
+  finish_again = {};
+  {
+    RawConnection connection(server_->port());
+    connection.Send("GET /edges HTTP/1.0\r\n\r\n");
+    const std::string raw = connection.ReadUntilClose();
+    EXPECT_TRUE(raw.ends_with("\r\n\r\nfirstmidlast")) << raw;
+  }
+  EXPECT_EQ(finish_again.get_future().get().code(), absl::StatusCode::kFailedPrecondition);
+  finish_again = {};
+  {
+    RawConnection connection(server_->port());
+    connection.Send("HEAD /edges HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    const std::string raw = connection.ReadUntilClose();
+    EXPECT_THAT(raw, HasSubstr("HTTP/1.1 200 OK\r\n"));
+    EXPECT_TRUE(raw.ends_with("\r\n\r\n")) << raw;
+    EXPECT_THAT(raw, ::testing::Not(HasSubstr("first")));
+  }
+  EXPECT_EQ(finish_again.get_future().get().code(), absl::StatusCode::kFailedPrecondition);
+}
+
 TEST_F(ServerTest, StreamsSseEventsOneAtATime) {
   // The handler writes event i+1 only after the client has parsed event i: buffering on
   // either side would stall this exchange until the request deadline.
