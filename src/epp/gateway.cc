@@ -151,6 +151,20 @@ std::optional<size_t> ContentLength(const http::ClientStream& stream) {
   return value;
 }
 
+// The upstream failed after its head, before any of the body reached the client: a 502 to
+// the client (no retry, the upstream may have acted on the request), or nothing if it left.
+asio::awaitable<void> FailBeforeBody(Gateway::Shared& shared, RequestContext& ctx,
+                                     http::ResponseWriter& writer, const absl::Status& error) {
+  if (writer.client_gone()) {
+    shared.cancelled.fetch_add(1);
+    co_return;
+  }
+  shared.upstream_errors.fetch_add(1);
+  ctx.status = 502;
+  std::string message = fmt::format("upstream failed mid-response: {}", MessageOf(error));
+  http::IgnoreClientGone(co_await writer.RespondError(502, message, "server_error"));
+}
+
 // Completes the pick however the handler ends (normally, on error, or cancelled).
 struct DoneGuard {
   Pipeline* pipeline;
@@ -185,6 +199,83 @@ bool MethodAllowed(http::Method method, ApiKind kind) {
   if (AllowedMethods(kind) == "POST") return method == http::Method::post;
   if (AllowedMethods(kind) == "GET") return method == http::Method::get;
   return method == http::Method::get || method == http::Method::head;
+}
+
+// A response without a length the gateway may buffer: each piece goes to the client as it
+// arrives. Bytes that came in with the upstream's head go out with ours, and the body's last
+// bytes with the end of ours, each in one write; a body that is whole by then goes out as one
+// response.
+asio::awaitable<void> RelayStreamed(Gateway::Shared& shared, RequestContext& ctx,
+                                    http::ClientStream& stream, http::ResponseWriter& writer,
+                                    std::string_view content_type,
+                                    const http::Headers& response_headers) {
+  Pipeline& pipeline = shared.pipeline;
+  std::string restored;  // a piece with the client's model name written back
+  auto relay = [&](std::string_view piece, bool end) -> std::string_view {
+    pipeline.OnResponseBody(ctx, piece, end);
+    restored.clear();
+    return Pipeline::RestoreModelName(ctx, piece, end, restored) ? std::string_view(restored)
+                                                                 : piece;
+  };
+  std::string_view first;
+  if (stream.body_buffered()) {
+    auto chunk = co_await stream.Read();
+    if (!chunk.ok()) {
+      co_await FailBeforeBody(shared, ctx, writer, chunk.status());
+      co_return;
+    }
+    if (stream.body_complete()) {
+      std::string_view whole = relay(*chunk, true);
+      absl::Status sent =
+          co_await writer.Respond(stream.status(), whole, content_type, response_headers);
+      if (!sent.ok()) shared.cancelled.fetch_add(1);
+      (void)co_await stream.Read();  // the end: the connection goes back to the pool
+      co_return;
+    }
+    first = relay(*chunk, false);
+  }
+  absl::Status began =
+      co_await writer.BeginStream(stream.status(), content_type, response_headers, first);
+  if (!began.ok()) {
+    shared.cancelled.fetch_add(1);
+    co_return;
+  }
+  while (true) {
+    auto chunk = co_await stream.Read();
+    if (!chunk.ok()) {
+      if (writer.client_gone()) {
+        shared.cancelled.fetch_add(1);
+        co_return;
+      }
+      // Bytes already reached the client: no retry. Tell an SSE client in-band; either way
+      // the response ends without the upstream's terminator.
+      shared.upstream_errors.fetch_add(1);
+      ctx.status = 502;
+      if (ctx.streaming) {
+        std::string event =
+            ErrorEvent(fmt::format("upstream failed mid-stream: {}", MessageOf(chunk.status())));
+        // Best effort: the connection closes below whether or not this reaches the client.
+        http::IgnoreClientGone(co_await writer.WriteChunk(event));
+      }
+      writer.CloseConnection();
+      co_return;
+    }
+    const bool end = chunk->empty() || stream.body_complete();
+    std::string_view out = relay(*chunk, end);
+    absl::Status written = end ? co_await writer.Finish(out) : co_await writer.WriteChunk(out);
+    if (!written.ok()) {
+      stream.Cancel();
+      shared.cancelled.fetch_add(1);
+      co_return;
+    }
+    if (end) {
+      // The body ended in this piece: the next Read returns the connection to the pool.
+      if (!chunk->empty()) {
+        (void)co_await stream.Read();
+      }
+      co_return;
+    }
+  }
 }
 
 asio::awaitable<void> Proxy(std::shared_ptr<Gateway::Shared> shared, http::Request& request,
@@ -276,15 +367,7 @@ asio::awaitable<void> Proxy(std::shared_ptr<Gateway::Shared> shared, http::Reque
   if (!ctx.streaming && length && *length <= shared->options.max_buffered_response_bytes) {
     auto body = co_await stream->ReadAll(*length + 1);
     if (!body.ok()) {
-      if (writer.client_gone()) {
-        shared->cancelled.fetch_add(1);
-        co_return;
-      }
-      shared->upstream_errors.fetch_add(1);
-      ctx.status = 502;
-      std::string message =
-          fmt::format("upstream failed mid-response: {}", MessageOf(body.status()));
-      http::IgnoreClientGone(co_await writer.RespondError(502, message, "server_error"));
+      co_await FailBeforeBody(*shared, ctx, writer, body.status());
       co_return;
     }
     pipeline.OnResponseBody(ctx, *body, true);
@@ -297,55 +380,7 @@ asio::awaitable<void> Proxy(std::shared_ptr<Gateway::Shared> shared, http::Reque
     co_return;
   }
 
-  std::string restored;  // a chunk with the client's model name written back
-  absl::Status began =
-      co_await writer.BeginStream(stream->status(), content_type, response_headers);
-  if (!began.ok()) {
-    shared->cancelled.fetch_add(1);
-    co_return;
-  }
-  while (true) {
-    auto chunk = co_await stream->Read();
-    if (!chunk.ok()) {
-      if (writer.client_gone()) {
-        shared->cancelled.fetch_add(1);
-        co_return;
-      }
-      // Bytes already reached the client: no retry. Tell an SSE client in-band; either way
-      // the response ends without the upstream's terminator.
-      shared->upstream_errors.fetch_add(1);
-      ctx.status = 502;
-      if (ctx.streaming) {
-        std::string event =
-            ErrorEvent(fmt::format("upstream failed mid-stream: {}", MessageOf(chunk.status())));
-        // Best effort: the connection closes below whether or not this reaches the client.
-        http::IgnoreClientGone(co_await writer.WriteChunk(event));
-      }
-      writer.CloseConnection();
-      co_return;
-    }
-    if (chunk->empty()) break;
-    pipeline.OnResponseBody(ctx, *chunk, false);
-    std::string_view out = *chunk;
-    if (Pipeline::RestoreModelName(ctx, *chunk, false, restored)) out = restored;
-    absl::Status written = out.empty() ? absl::OkStatus() : co_await writer.WriteChunk(out);
-    restored.clear();
-    if (!written.ok()) {
-      stream->Cancel();
-      shared->cancelled.fetch_add(1);
-      co_return;
-    }
-  }
-  std::string_view none;
-  pipeline.OnResponseBody(ctx, none, true);
-  if (Pipeline::RestoreModelName(ctx, none, true, restored) && !restored.empty()) {
-    if (!(co_await writer.WriteChunk(restored)).ok()) {
-      shared->cancelled.fetch_add(1);
-      co_return;
-    }
-  }
-  absl::Status finished = co_await writer.Finish();
-  if (!finished.ok()) shared->cancelled.fetch_add(1);
+  co_await RelayStreamed(*shared, ctx, *stream, writer, content_type, response_headers);
 }
 
 http::Headers ProfileHeaders(const std::string& profile) {

@@ -104,7 +104,8 @@ class ScriptedUpstream {
     std::string buffer;
     boost::system::error_code ec;
     while (true) {
-      const size_t head_end = asio::read_until(*socket, asio::dynamic_buffer(buffer), "\r\n\r\n", ec);
+      const size_t head_end =
+          asio::read_until(*socket, asio::dynamic_buffer(buffer), "\r\n\r\n", ec);
       if (ec) return;
       std::string head = buffer.substr(0, head_end);
       buffer.erase(0, head_end);
@@ -120,7 +121,8 @@ class ScriptedUpstream {
       const size_t length =
           length_at == std::string::npos ? 0 : std::stoul(head.substr(length_at + 16));
       if (buffer.size() < length) {
-        asio::read(*socket, asio::dynamic_buffer(buffer), asio::transfer_exactly(length - buffer.size()), ec);
+        asio::read(*socket, asio::dynamic_buffer(buffer),
+                   asio::transfer_exactly(length - buffer.size()), ec);
         if (ec) return;
       }
       Exchange exchange{socket, number, head + buffer.substr(0, length),
@@ -147,9 +149,8 @@ class ScriptedUpstream {
   std::deque<Exchange> exchanges_;
 };
 
-constexpr std::string_view kBody =
-    R"({"model":"m","prompt":"Hello","max_tokens":2,"stream":true,)"
-    R"("stream_options":{"include_usage":true}})";
+constexpr std::string_view kBody = R"({"model":"m","prompt":"Hello","max_tokens":2,"stream":true,)"
+                                   R"("stream_options":{"include_usage":true}})";
 
 std::string Chunk(std::string_view data) {
   return fmt::format("{:x}\r\n{}\r\n", data.size(), data);
@@ -173,8 +174,8 @@ class GatewayFraming : public ::testing::Test {
     epp_ = std::make_unique<ChildProcess>(
         std::vector<std::string>{ZumikBinary(), "epp", "--endpoints", upstream_.endpoint(),
                                  "--listen-http", std::to_string(gateway_port_), "--metrics-port",
-                                 std::to_string(metrics_port_), "--host", "127.0.0.1",
-                                 "--threads", "1", "--config", "round-robin"},
+                                 std::to_string(metrics_port_), "--host", "127.0.0.1", "--threads",
+                                 "1", "--config", "round-robin"},
         dir_ + "/epp.log");
     ASSERT_TRUE(WaitForPort(gateway_port_, 10s)) << epp_->ReadLog();
   }
@@ -190,9 +191,24 @@ class GatewayFraming : public ::testing::Test {
   }
 
   std::string Metrics() const {
-    auto r = http::FetchBlocking(
-        http::Method::get, "http://127.0.0.1:" + std::to_string(metrics_port_) + "/metrics");
+    auto r = http::FetchBlocking(http::Method::get,
+                                 "http://127.0.0.1:" + std::to_string(metrics_port_) + "/metrics");
     return r.ok() ? r->body : "";
+  }
+
+  // The usage (7 output tokens) reached the gateway's histogram, and the upstream connection
+  // went back to the pool: the next request comes on it.
+  void ExpectUsageCountedAndTheConnectionPooled(int connection) {
+    EXPECT_TRUE(Eventually([&] {
+      return epp_testing::MetricSum(Metrics(), "llm_d_epp_request_output_tokens_sum{") == 7;
+    })) << Metrics();
+    auto again = Post();
+    std::optional<ScriptedUpstream::Exchange> next = upstream_.Next();
+    ASSERT_TRUE(next);
+    EXPECT_EQ(next->connection, connection);
+    next->Send(std::string(kSseHead) + Chunk(kDone) + "0\r\n\r\n");
+    next->Done();
+    ASSERT_TRUE(again.get().ok());
   }
 
   ScriptedUpstream upstream_;
@@ -207,8 +223,8 @@ TEST_F(GatewayFraming, ABodyWholeWithTheHeadGoesOutAsOneResponseAndItsUsageIsCou
   std::optional<ScriptedUpstream::Exchange> exchange = upstream_.Next();
   ASSERT_TRUE(exchange) << epp_->ReadLog();
   EXPECT_TRUE(exchange->request.starts_with("POST /v1/completions")) << exchange->request;
-  exchange->Send(std::string(kSseHead) + Chunk(kEvent1) + Chunk(std::string(kUsage) + std::string(kDone)) +
-                 "0\r\n\r\n");
+  exchange->Send(std::string(kSseHead) + Chunk(kEvent1) +
+                 Chunk(std::string(kUsage) + std::string(kDone)) + "0\r\n\r\n");
   exchange->Done();
   absl::StatusOr<http::ClientResponse> r = response.get();
   ASSERT_TRUE(r.ok()) << r.status();
@@ -217,26 +233,15 @@ TEST_F(GatewayFraming, ABodyWholeWithTheHeadGoesOutAsOneResponseAndItsUsageIsCou
   EXPECT_EQ(r->Header("Content-Length"), std::to_string(r->body.size()));
   EXPECT_EQ(r->Header("Agent-Execution-Profile"), "byoc_epp");
   EXPECT_NE(r->Header("Content-Type").find("text/event-stream"), std::string_view::npos);
-  // The usage was read on the way: 7 output tokens in the gateway's histogram.
-  EXPECT_TRUE(Eventually([&] {
-    return epp_testing::MetricSum(Metrics(), "llm_d_epp_request_output_tokens_sum{") == 7;
-  })) << Metrics();
-
-  // The upstream connection went back to the pool: the next request comes on it.
-  auto again = Post();
-  std::optional<ScriptedUpstream::Exchange> second = upstream_.Next();
-  ASSERT_TRUE(second);
-  EXPECT_EQ(second->connection, exchange->connection);
-  second->Send(std::string(kSseHead) + Chunk(kDone) + "0\r\n\r\n");
-  second->Done();
-  ASSERT_TRUE(again.get().ok());
+  ExpectUsageCountedAndTheConnectionPooled(exchange->connection);
 }
 
 TEST_F(GatewayFraming, BytesWithTheHeadLeadTheStreamAndTheLastBytesCloseIt) {
   // A raw client, so the test sees each event as it arrives.
   asio::io_context io;
   tcp::socket client_socket(io);
-  client_socket.connect({asio::ip::make_address("127.0.0.1"), static_cast<uint16_t>(gateway_port_)});
+  client_socket.connect(
+      {asio::ip::make_address("127.0.0.1"), static_cast<uint16_t>(gateway_port_)});
   const std::string request = fmt::format(
       "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
       "Content-Length: {}\r\n\r\n{}",
@@ -269,18 +274,7 @@ TEST_F(GatewayFraming, BytesWithTheHeadLeadTheStreamAndTheLastBytesCloseIt) {
   EXPECT_TRUE(received.ends_with(Chunk(std::string(kUsage) + std::string(kDone)) + "0\r\n\r\n") ||
               received.ends_with(Chunk(kUsage) + Chunk(kDone) + "0\r\n\r\n"))
       << received;
-  EXPECT_TRUE(Eventually([&] {
-    return epp_testing::MetricSum(Metrics(), "llm_d_epp_request_output_tokens_sum{") == 7;
-  })) << Metrics();
-
-  // Pooled again: the next request reuses the connection.
-  auto again = Post();
-  std::optional<ScriptedUpstream::Exchange> second = upstream_.Next();
-  ASSERT_TRUE(second);
-  EXPECT_EQ(second->connection, exchange->connection);
-  second->Send(std::string(kSseHead) + Chunk(kDone) + "0\r\n\r\n");
-  second->Done();
-  ASSERT_TRUE(again.get().ok());
+  ExpectUsageCountedAndTheConnectionPooled(exchange->connection);
 }
 
 TEST_F(GatewayFraming, BadChunkFramingBeforeAnyBodyIsA502JsonError) {
