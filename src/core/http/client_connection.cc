@@ -472,7 +472,7 @@ asio::awaitable<Attempt<ClientResponse>> RoundTrip(std::shared_ptr<ClientShared>
     c.Close();
     co_return Attempt<ClientResponse>{TransportError(c, url, "send request to", write_ec), retry};
   }
-  std::optional<bhttp::response_parser<bhttp::string_body>> parser;
+  std::optional<bhttp::response_parser<StringBody>> parser;
   do {
     parser.emplace();
     ApplyLimits(*parser, options, request.method, options.max_response_body_bytes);

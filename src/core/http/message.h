@@ -2,10 +2,13 @@
 // decoding, and the server-side Request a handler receives.
 #pragma once
 
+#include <boost/asio/buffer.hpp>
+#include <boost/beast/http/error.hpp>
 #include <boost/beast/http/fields.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/verb.hpp>
+#include <cstdint>
 #include <cstring>
 #include <optional>
 #include <string>
@@ -25,6 +28,42 @@ using Fields = boost::beast::http::fields;
 // Header fields to send, in order. Names are matched case-insensitively where it matters.
 using Headers = std::vector<std::pair<std::string, std::string>>;
 using QueryParams = std::vector<std::pair<std::string, std::string>>;
+
+// A body read into a std::string, like Beast's string_body, whose reader appends each piece
+// the parser hands it: string_body's resizes the string first, which zero-fills the bytes it
+// then copies over (a 30 KB prompt was written twice).
+struct StringBody : boost::beast::http::string_body {
+  class reader {
+   public:
+    template <bool kIsRequest, class HeaderFields>
+    reader(boost::beast::http::header<kIsRequest, HeaderFields>& /*header*/, value_type& body)
+        : body_(body) {}
+    void init(const boost::optional<std::uint64_t>& length, boost::system::error_code& ec) {
+      ec = {};
+      if (length && *length > body_.max_size()) {
+        ec = boost::beast::http::error::buffer_overflow;
+        return;
+      }
+      if (length) body_.reserve(static_cast<size_t>(*length));
+    }
+    template <class ConstBufferSequence>
+    size_t put(const ConstBufferSequence& buffers, boost::system::error_code& ec) {
+      ec = {};
+      size_t n = 0;
+      for (auto it = boost::asio::buffer_sequence_begin(buffers);
+           it != boost::asio::buffer_sequence_end(buffers); ++it) {
+        const boost::asio::const_buffer piece = *it;
+        body_.append(static_cast<const char*>(piece.data()), piece.size());
+        n += piece.size();
+      }
+      return n;
+    }
+    void finish(boost::system::error_code& ec) { ec = {}; }
+
+   private:
+    value_type& body_;
+  };
+};
 
 // "GET", "POST", ...
 std::string_view MethodName(Method method);
@@ -62,7 +101,7 @@ inline void AppendHeaderLine(std::string& head, std::string_view name, std::stri
 // One request as a handler sees it. The body is fully read before the handler runs.
 class Request {
  public:
-  using Message = boost::beast::http::request<boost::beast::http::string_body>;
+  using Message = boost::beast::http::request<StringBody>;
 
   Request() = default;
   Request(Message message, std::string remote_address);

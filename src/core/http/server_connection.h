@@ -139,7 +139,7 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
   asio::steady_timer watchdog_;
   std::string remote_;
   boost::beast::flat_buffer buffer_;
-  std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;
+  std::optional<boost::beast::http::request_parser<StringBody>> parser_;
   Phase phase_ = Phase::kReadingHeader;
   SteadyTime deadline_;
   bool timed_out_ = false;
