@@ -83,7 +83,8 @@ void AppendResponsesInput(const json::value& input, std::string& out) {
 // The DOM-free reading of a request body (see ScanBody): false = unsure.
 class BodyScanner : public json_scan::Cursor {
  public:
-  BodyScanner(ApiKind kind, std::string_view body) : Cursor(body), kind_(kind) {}
+  BodyScanner(ApiKind kind, std::string_view body, bool borrow_prompt)
+      : Cursor(body), kind_(kind), borrow_prompt_(borrow_prompt && kind != ApiKind::kResponses) {}
 
   bool Scan(ParsedBody& out) {
     if (kind_ != ApiKind::kCompletions && kind_ != ApiKind::kChatCompletions &&
@@ -134,7 +135,7 @@ class BodyScanner : public json_scan::Cursor {
       // Arrays and other shapes (serialized or rejected by the DOM reading) are left to it.
       if (!First(16) || Peek() != '"') return false;
       has_text_ = true;
-      return DecodedString(out.prompt);
+      return DecodedString(out.prompt, borrow_prompt_ ? &out.borrowed_prompt : nullptr);
     }
     if (kind_ == ApiKind::kResponses && key == "previous_response_id") {
       if (!First(64)) return false;
@@ -253,6 +254,7 @@ class BodyScanner : public json_scan::Cursor {
 
   ApiKind kind_;
   uint32_t seen_ = 0;
+  const bool borrow_prompt_;       // responses compose theirs: never borrowed
   bool has_text_ = false;          // the kind's prompt field was read
   bool has_instructions_ = false;  // responses: a string `instructions`
   std::string instructions_, role_, content_, part_;
@@ -260,9 +262,9 @@ class BodyScanner : public json_scan::Cursor {
 
 }  // namespace
 
-bool ScanBody(ApiKind kind, std::string_view body, ParsedBody& out) {
+bool ScanBody(ApiKind kind, std::string_view body, ParsedBody& out, bool borrow_prompt) {
   out = ParsedBody{};
-  if (BodyScanner(kind, body).Scan(out)) return true;
+  if (BodyScanner(kind, body, borrow_prompt).Scan(out)) return true;
   out = ParsedBody{};
   return false;
 }
@@ -305,9 +307,9 @@ ApiKind ApiKindOfPath(std::string_view path) {
   return ApiKind::kUnknown;
 }
 
-BodyParseResult ParseBody(ApiKind kind, std::string_view body) {
+BodyParseResult ParseBody(ApiKind kind, std::string_view body, bool borrow_prompt) {
   BodyParseResult result;
-  if (ScanBody(kind, body, result.body)) {
+  if (ScanBody(kind, body, result.body, borrow_prompt)) {
     result.ok = true;
     return result;
   }

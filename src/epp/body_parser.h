@@ -30,7 +30,13 @@ std::string_view ResponseIdOfPath(std::string_view path);
 
 struct ParsedBody {
   std::string model;
-  std::string prompt;  // hashed for prefix affinity
+  std::string prompt;  // hashed for prefix affinity: read it through Prompt()
+  // Instead of `prompt`, with ParseBody's borrow_prompt: a completions prompt or embeddings
+  // input that needs no decoding, as it stands in the request body (valid while that is).
+  std::string_view borrowed_prompt;
+  std::string_view Prompt() const {
+    return borrowed_prompt.data() != nullptr ? borrowed_prompt : std::string_view(prompt);
+  }
   std::string cache_salt;
   std::string previous_response_id;  // responses: the stored response this one continues
   bool stream = false;
@@ -66,14 +72,16 @@ struct BodyParseResult {
   ParsedBody body;
   BodyError error;
 };
-BodyParseResult ParseBody(ApiKind kind, std::string_view body);
+// With `borrow_prompt`, a prompt that needs no decoding is not copied out of `body` (see
+// ParsedBody::borrowed_prompt): the result's Prompt() is then valid only while `body` is.
+BodyParseResult ParseBody(ApiKind kind, std::string_view body, bool borrow_prompt = false);
 
 // The two readings behind ParseBody, exposed for tests and the fuzzer. ScanBody reads the
 // common shapes (string prompt/input, chat messages with string, null or text-part content)
 // without a DOM and returns false whenever it is unsure, errors included; ParseBody then
 // runs ParseBodyWithDom, the authoritative reading. When ScanBody returns true, `out` is what
 // ParseBodyWithDom gives.
-bool ScanBody(ApiKind kind, std::string_view body, ParsedBody& out);
+bool ScanBody(ApiKind kind, std::string_view body, ParsedBody& out, bool borrow_prompt = false);
 BodyParseResult ParseBodyWithDom(ApiKind kind, std::string_view body);
 
 }  // namespace zumik::epp

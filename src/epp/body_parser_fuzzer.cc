@@ -21,12 +21,23 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view body(reinterpret_cast<const char*>(data + 1), size - 1);
   auto result = zumik::epp::ParseBody(kind, body);
   if (result.ok && result.body.model.empty()) __builtin_trap();
+  // Borrowing the prompt changes where it is, never what it is; a borrowed one is in the body.
+  auto borrowing = zumik::epp::ParseBody(kind, body, /*borrow_prompt=*/true);
+  if (borrowing.ok != result.ok || borrowing.body.Prompt() != result.body.Prompt()) {
+    __builtin_trap();
+  }
+  if (const std::string_view borrowed = borrowing.body.borrowed_prompt;
+      borrowed.data() != nullptr &&
+      (borrowed.data() < body.data() ||
+       borrowed.data() + borrowed.size() > body.data() + body.size())) {
+    __builtin_trap();
+  }
   // The DOM-free body scan must agree with the DOM reading whenever it answers.
   zumik::epp::ParsedBody scanned_body;
   if (zumik::epp::ScanBody(kind, body, scanned_body)) {
     auto dom = zumik::epp::ParseBodyWithDom(kind, body);
-    if (!dom.ok || dom.body.model != scanned_body.model || dom.body.prompt != scanned_body.prompt ||
-        dom.body.stream != scanned_body.stream ||
+    if (!dom.ok || dom.body.model != scanned_body.model ||
+        dom.body.Prompt() != scanned_body.Prompt() || dom.body.stream != scanned_body.stream ||
         dom.body.include_usage != scanned_body.include_usage ||
         dom.body.cache_salt != scanned_body.cache_salt || dom.body.n != scanned_body.n ||
         dom.body.prompts != scanned_body.prompts ||

@@ -402,6 +402,53 @@ TEST(ScanBody, AShortEscapedStringDoesNotKeepTheRestOfTheBodysSpace) {
   EXPECT_EQ(out.prompt, prompt);
 }
 
+// With borrow_prompt a prompt without escapes is left where it stands in the body; one with
+// escapes is decoded as before; composed prompts (chat, responses) are never borrowed.
+TEST(ParseBody, BorrowsOnlyAPromptThatNeedsNoDecoding) {
+  auto in_body = [](std::string_view view, const std::string& body) {
+    return view.data() >= body.data() && view.data() + view.size() <= body.data() + body.size();
+  };
+  const std::string plain = R"({"model":"m","prompt":"hello world"})";
+  BodyParseResult r = ParseBody(ApiKind::kCompletions, plain, /*borrow_prompt=*/true);
+  ASSERT_TRUE(r.ok);
+  EXPECT_EQ(r.body.Prompt(), "hello world");
+  EXPECT_TRUE(in_body(r.body.borrowed_prompt, plain));
+  EXPECT_TRUE(r.body.prompt.empty());
+  EXPECT_EQ(ParseBody(ApiKind::kCompletions, plain).body.borrowed_prompt.data(), nullptr);
+
+  const std::string empty = R"({"model":"m","prompt":""})";
+  r = ParseBody(ApiKind::kCompletions, empty, true);
+  ASSERT_TRUE(r.ok);
+  EXPECT_NE(r.body.borrowed_prompt.data(), nullptr);
+  EXPECT_EQ(r.body.Prompt(), "");
+
+  const std::string escaped = R"({"model":"m","prompt":"hello\nworld \"quoted\""})";
+  r = ParseBody(ApiKind::kCompletions, escaped, true);
+  ASSERT_TRUE(r.ok);
+  EXPECT_EQ(r.body.borrowed_prompt.data(), nullptr);
+  EXPECT_EQ(r.body.Prompt(), "hello\nworld \"quoted\"");
+
+  const std::string embeddings = R"({"model":"m","input":"some text"})";
+  r = ParseBody(ApiKind::kEmbeddings, embeddings, true);
+  ASSERT_TRUE(r.ok);
+  EXPECT_TRUE(in_body(r.body.borrowed_prompt, embeddings));
+  EXPECT_EQ(r.body.Prompt(), "some text");
+
+  for (const auto& [kind, body] :
+       {std::pair{ApiKind::kChatCompletions,
+                  std::string(R"({"model":"m","messages":[{"role":"user","content":"hi"}]})")},
+        std::pair{ApiKind::kResponses, std::string(R"({"model":"m","input":"hi"})")},
+        // A batch goes to the DOM, which copies.
+        std::pair{ApiKind::kCompletions, std::string(R"({"model":"m","prompt":["ab","cd"]})")}}) {
+    const BodyParseResult borrowing = ParseBody(kind, body, true);
+    const BodyParseResult copying = ParseBody(kind, body);
+    ASSERT_TRUE(borrowing.ok && copying.ok) << body;
+    EXPECT_EQ(borrowing.body.borrowed_prompt.data(), nullptr) << body;
+    EXPECT_EQ(borrowing.body.Prompt(), copying.body.Prompt()) << body;
+    EXPECT_FALSE(borrowing.body.Prompt().empty()) << body;
+  }
+}
+
 // Every truncation and single-byte change of the cases, read as every kind.
 TEST(ScanBody, AgreesWithTheDomOnDamagedBodies) {
   const std::string replacements = "{}[]\":,0 \\nut\x80\xc3\xff";

@@ -197,7 +197,9 @@ class Cursor {
   // pass: the plain runs between escapes are appended as the scan passes them. At the first
   // escape, `out` reserves what is left of the text, the most the rest of the string can
   // decode to, so a long prompt is copied once; the excess is returned when it is large.
-  bool DecodedString(std::string& out) {
+  // With `borrowed`, a string without escapes is not copied at all: `borrowed` gets its bytes
+  // in the text and `out` is left empty (otherwise `borrowed` is left as it was).
+  bool DecodedString(std::string& out, std::string_view* borrowed = nullptr) {
     if (!Eat('"')) return false;
     out.clear();
     bool reserved = false;
@@ -212,7 +214,12 @@ class Cursor {
       run = backslash + 2;
     });
     if (!ok) return false;
-    out.append(run, static_cast<size_t>(p_ - 1 - run));  // p_ is past the closing quote
+    const std::string_view tail(run, static_cast<size_t>(p_ - 1 - run));  // p_ is past the quote
+    if (!reserved && borrowed != nullptr) {
+      *borrowed = tail;  // no escapes: the text is the decoding
+      return true;
+    }
+    out.append(tail);
     if (reserved && out.capacity() > 2 * out.size() + 4096) out.shrink_to_fit();
     return true;
   }

@@ -295,7 +295,8 @@ std::variant<Admission, Rejection> Pipeline::AdmitOnce(
     return admission;
   }
 
-  BodyParseResult parsed = ParseBody(kind, body);
+  // The body outlives `parsed` here: a prompt without escapes is hashed where it stands.
+  BodyParseResult parsed = ParseBody(kind, body, /*borrow_prompt=*/true);
   if (!parsed.ok) {
     Rejection r;
     r.http_status = parsed.error.http_status;
@@ -317,7 +318,7 @@ std::variant<Admission, Rejection> Pipeline::AdmitOnce(
     }
     request.target_model = *rewrite;
   }
-  request.prompt = parsed.body.prompt;
+  request.prompt = parsed.body.Prompt();
   request.cache_salt = std::move(parsed.body.cache_salt);
   std::shared_ptr<const ModelRules> cluster_rules;
   if (have_cluster_rules_.load(std::memory_order_acquire)) {  // most pools have none

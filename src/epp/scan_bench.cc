@@ -12,8 +12,8 @@
 namespace zumik::epp {
 namespace {
 
-// `bytes` of JSON string content: words, a "\n" escape every ~80 bytes.
-std::string Text(size_t bytes) {
+// `bytes` of JSON string content: words, a "\n" escape every ~80 bytes unless `plain`.
+std::string Text(size_t bytes, bool plain = false) {
   static const char* kWords[] = {"the ",   "request ", "routes ", "to ",  "a ",       "replica ",
                                  "whose ", "cache ",   "holds ",  "its ", "prefix, ", "and "};
   std::string out;
@@ -22,7 +22,7 @@ std::string Text(size_t bytes) {
     const std::string_view word = kWords[(i * 7 + i / 13) % std::size(kWords)];
     out.append(word);
     line += word.size();
-    if (line > 80) {
+    if (line > 80 && !plain) {
       out.append("\\n");
       line = 0;
     }
@@ -30,9 +30,9 @@ std::string Text(size_t bytes) {
   return out;
 }
 
-std::string CompletionsBody(size_t bytes) {
-  return R"({"model":"Qwen/Qwen3-32B","stream":true,"max_tokens":1000,"prompt":")" + Text(bytes) +
-         R"("})";
+std::string CompletionsBody(size_t bytes, bool plain = false) {
+  return R"({"model":"Qwen/Qwen3-32B","stream":true,"max_tokens":1000,"prompt":")" +
+         Text(bytes, plain) + R"("})";
 }
 
 std::string ChatBody(size_t bytes) {
@@ -47,11 +47,12 @@ std::string ChatBody(size_t bytes) {
   return body.append("]}");
 }
 
-void ParseBodyOf(benchmark::State& state, ApiKind kind, const std::string& body) {
+void ParseBodyOf(benchmark::State& state, ApiKind kind, const std::string& body,
+                 bool borrow_prompt = false) {
   for (auto _ : state) {
-    BodyParseResult parsed = ParseBody(kind, body);
+    BodyParseResult parsed = ParseBody(kind, body, borrow_prompt);
     if (!parsed.ok) state.SkipWithError(parsed.error.message.c_str());
-    benchmark::DoNotOptimize(parsed.body.prompt.data());
+    benchmark::DoNotOptimize(parsed.body.Prompt().data());
   }
   state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(body.size()));
 }
@@ -60,6 +61,18 @@ void BM_ParseCompletions32KB(benchmark::State& state) {
   ParseBodyOf(state, ApiKind::kCompletions, CompletionsBody(size_t{32} * 1024));
 }
 BENCHMARK(BM_ParseCompletions32KB);
+
+// A prompt without escapes (no newlines), read as ParseBody's default copies it and as the
+// EPP's pipeline reads it, borrowed from the body.
+void BM_ParseCompletions32KBPlain(benchmark::State& state) {
+  ParseBodyOf(state, ApiKind::kCompletions, CompletionsBody(size_t{32} * 1024, true));
+}
+BENCHMARK(BM_ParseCompletions32KBPlain);
+
+void BM_ParseCompletions32KBPlainBorrowed(benchmark::State& state) {
+  ParseBodyOf(state, ApiKind::kCompletions, CompletionsBody(size_t{32} * 1024, true), true);
+}
+BENCHMARK(BM_ParseCompletions32KBPlainBorrowed);
 
 void BM_ParseCompletions400KB(benchmark::State& state) {
   ParseBodyOf(state, ApiKind::kCompletions, CompletionsBody(size_t{400} * 1024));
