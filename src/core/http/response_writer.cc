@@ -32,6 +32,10 @@ size_t FormatChunkSizeLine(size_t size, std::array<char, 24>& out) {
 
 bool StatusHasNoBody(int status) { return status < 200 || status == 204 || status == 304; }
 
+// An awaitable that yields `status` at once, for the error paths of functions that are not
+// coroutines themselves.
+asio::awaitable<absl::Status> StatusNow(absl::Status status) { co_return status; }
+
 bool Contains(const Headers& headers, std::string_view name) {
   for (const auto& [candidate, value] : headers) {
     if (iequals(candidate, name)) return true;
@@ -159,15 +163,17 @@ asio::awaitable<absl::Status> ResponseWriter::BeginSse(const Headers& headers) {
   co_return co_await BeginStream(200, kSseContentType, with_cache);
 }
 
+// Not a coroutine itself (one coroutine frame less per chunk): WriteBody's frame holds the
+// views.
 asio::awaitable<absl::Status> ResponseWriter::WriteStreamed(std::string_view prefix,
                                                             std::string_view data,
                                                             std::string_view suffix) {
   if (state_ != State::kStreaming) {
-    co_return absl::FailedPreconditionError(state_ == State::kNotStarted
-                                                ? "stream not started (call BeginStream)"
-                                                : "response already finished");
+    return StatusNow(absl::FailedPreconditionError(state_ == State::kNotStarted
+                                                       ? "stream not started (call BeginStream)"
+                                                       : "response already finished"));
   }
-  co_return co_await WriteBody({}, prefix, data, suffix, /*last=*/false);
+  return WriteBody({}, prefix, data, suffix, /*last=*/false);
 }
 
 asio::awaitable<absl::Status> ResponseWriter::WriteBody(std::string_view head,
@@ -197,8 +203,7 @@ asio::awaitable<absl::Status> ResponseWriter::WriteBody(std::string_view head,
   co_return co_await connection_.Write(buffers);
 }
 
-// Not a coroutine itself (one coroutine frame less per chunk): WriteStreamed's frame holds the
-// view of `data`.
+// Not a coroutine itself either: WriteBody's frame holds the view of `data`.
 asio::awaitable<absl::Status> ResponseWriter::WriteChunk(std::string_view data) {
   return WriteStreamed({}, data, {});
 }
