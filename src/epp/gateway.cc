@@ -304,6 +304,8 @@ asio::awaitable<void> Proxy(std::shared_ptr<Gateway::Shared> shared, http::Reque
   if (const auto* first = std::get_if<Rejection>(&admitted)) metrics_model = first->metrics_model;
   if (auto* rejection = std::get_if<Rejection>(&admitted);
       rejection != nullptr && rejection->queueable && pipeline.TryEnterQueue(metrics_model)) {
+    // The request as parsed: each retry places it again without parsing the body again.
+    const std::shared_ptr<PendingRequest> pending = rejection->pending;
     asio::steady_timer timer(co_await asio::this_coro::executor);
     auto deadline = std::chrono::steady_clock::now() + pipeline.options().queue_ttl;
     bool waiting = true;
@@ -311,7 +313,7 @@ asio::awaitable<void> Proxy(std::shared_ptr<Gateway::Shared> shared, http::Reque
       timer.expires_after(std::chrono::milliseconds(5));
       boost::system::error_code ec;
       co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-      admitted = pipeline.Admit(target, headers, request.body(), no_subset, false);
+      admitted = pipeline.Readmit(pending, no_subset);
       auto* again = std::get_if<Rejection>(&admitted);
       waiting = again != nullptr && again->queueable;
     }

@@ -169,22 +169,44 @@ Rejection Pipeline::QueueTimeout(std::string_view model) {
   return r;
 }
 
+// A request parsed for admission: what Place needs, again on each retry of a queued request.
+struct PendingRequest {
+  ApiKind kind = ApiKind::kUnknown;
+  bool bodiless = false;
+  std::string_view body;  // the caller's request body (it outlives the pending request)
+  // The stored response the request names: a bodiless retrieval's path, or a Responses API
+  // request's previous_response_id.
+  std::string response_id;
+  std::shared_ptr<RequestContext> ctx;  // null once admitted
+  std::vector<std::pair<std::string, std::string>> upstream_headers;
+  ParsedBody parsed;  // `request.prompt` may point into it (or into `body`)
+  sched::InferenceRequest request;
+  std::optional<std::string> rewrite_source;  // the model rewrite rule that decided, if any
+};
+
+std::variant<Admission, Rejection> Pipeline::Counted(std::variant<Admission, Rejection> result) {
+  if (auto* rejection = std::get_if<Rejection>(&result);
+      rejection != nullptr && !rejection->queueable) {
+    CountRejection(rejection->metrics_model, rejection->http_status);
+  }
+  return result;
+}
+
 std::variant<Admission, Rejection> Pipeline::Admit(
     std::string_view path, const std::vector<std::pair<std::string, std::string>>& headers,
     std::string_view body, std::span<const std::string> subset, bool may_wait) {
   // Every request is counted once, by its final outcome: a queueable rejection is not final
   // (the request may still be admitted after waiting), so it is counted only when the queue
   // gives up on it (TryEnterQueue full, QueueTimeout) — never on each retry while waiting.
-  auto result = AdmitOnce(path, headers, body, subset);
+  auto prepared = Prepare(path, headers, body);
+  if (auto* rejection = std::get_if<Rejection>(&prepared)) return Counted(std::move(*rejection));
+  std::shared_ptr<PendingRequest> pending = std::get<std::shared_ptr<PendingRequest>>(prepared);
+  auto result = Counted(Place(pending, subset));
   auto* rejection = std::get_if<Rejection>(&result);
-  if (rejection == nullptr) return result;
-  if (!rejection->queueable) {
-    CountRejection(rejection->metrics_model, rejection->http_status);
-    return result;
-  }
-  if (!may_wait) return result;  // the transport queues it (see TryEnterQueue/QueueTimeout)
+  if (rejection == nullptr || !rejection->queueable || !may_wait) return result;
   if (!TryEnterQueue(rejection->metrics_model)) {
     rejection->queueable = false;
+    rejection->pending.reset();
     return result;
   }
   std::string model = rejection->metrics_model;
@@ -192,16 +214,23 @@ std::variant<Admission, Rejection> Pipeline::Admit(
   bool waiting = true;
   while (waiting && clock_.Now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    result = AdmitOnce(path, headers, body, subset);
+    result = Readmit(pending, subset);
     rejection = std::get_if<Rejection>(&result);
     waiting = rejection != nullptr && rejection->queueable;
-    if (rejection != nullptr && !rejection->queueable) {
-      CountRejection(rejection->metrics_model, rejection->http_status);
-    }
   }
   LeaveQueue();
   if (waiting) return QueueTimeout(model);
   return result;
+}
+
+std::variant<Admission, Rejection> Pipeline::Readmit(const std::shared_ptr<PendingRequest>& pending,
+                                                     std::span<const std::string> subset) {
+  if (pending == nullptr || pending->ctx == nullptr) {
+    // Not a queued request's, or one already admitted: a transport's mistake, never a client's.
+    return Counted(Reject(500, "internal error: the queued request is no longer pending",
+                          "server_error", {}, {}));
+  }
+  return Counted(Place(pending, subset));
 }
 
 const sched::Endpoint* Pipeline::HomeOf(std::string_view response_id,
@@ -215,10 +244,9 @@ const sched::Endpoint* Pipeline::HomeOf(std::string_view response_id,
   return nullptr;  // gone or not ready: routed as usual (its replica answers if it has it)
 }
 
-std::variant<Admission, Rejection> Pipeline::AdmitOnce(
+std::variant<std::shared_ptr<PendingRequest>, Rejection> Pipeline::Prepare(
     std::string_view path, const std::vector<std::pair<std::string, std::string>>& headers,
-    std::string_view body, std::span<const std::string> subset) {
-  Time now = clock_.Now();
+    std::string_view body) {
   ApiKind kind = ApiKindOfPath(path);
   if (kind == ApiKind::kUnknown) {
     return Reject(404, fmt::format("unknown path '{}'", path.substr(0, 200)), "not_found_error", {},
@@ -231,71 +259,29 @@ std::variant<Admission, Rejection> Pipeline::AdmitOnce(
                   "invalid_request_error", {}, {});
   }
 
+  auto pending = std::make_shared<PendingRequest>();
+  pending->kind = kind;
+  pending->body = body;
   auto ctx = std::make_shared<RequestContext>();
-  ctx->started = now;
+  pending->ctx = ctx;
+  ctx->started = clock_.Now();
   ctx->request_bytes = static_cast<int64_t>(body.size());
-  Admission admission;
   if (const std::string* id = FindHeader(headers, "x-request-id"); id != nullptr && !id->empty()) {
     ctx->request_id = *id;
   } else {
     std::lock_guard lock(sched_mu_);
     ctx->request_id = NewRequestId(rng_);
-    admission.upstream_headers.emplace_back("x-request-id", ctx->request_id);
+    pending->upstream_headers.emplace_back("x-request-id", ctx->request_id);
+  }
+  pending->bodiless = kind == ApiKind::kModels || kind == ApiKind::kHealth ||
+                      kind == ApiKind::kResponseRetrieve || kind == ApiKind::kResponseCancel;
+  if (pending->bodiless) {
+    pending->response_id = ResponseIdOfPath(path);
+    return pending;
   }
 
-  // The candidate endpoints: the whole pool, or the proxy's subset hint.
-  std::shared_ptr<const Snapshot> snapshot = datastore_.Current();
-  std::span<const sched::Endpoint> candidates = snapshot->endpoints;
-  std::vector<sched::Endpoint> subset_endpoints;
-  if (!subset.empty()) {
-    for (const auto& e : snapshot->endpoints) {
-      for (const auto& hint : subset) {
-        bool match =
-            options_.subset_match_ip_only ? HostOf(hint) == HostOf(e.address) : hint == e.address;
-        if (match) {
-          subset_endpoints.push_back(e);
-          break;
-        }
-      }
-    }
-    candidates = subset_endpoints;
-  }
-  bool any_ready = std::any_of(candidates.begin(), candidates.end(),
-                               [](const sched::Endpoint& e) { return e.ready; });
-
-  bool bodiless = kind == ApiKind::kModels || kind == ApiKind::kHealth ||
-                  kind == ApiKind::kResponseRetrieve || kind == ApiKind::kResponseCancel;
-  if (bodiless) {
-    if (!any_ready) {
-      Rejection r = Reject(503, "no ready endpoints", "server_error", "rejected-no-endpoints", {});
-      r.dropped_reason = "rejected-no-endpoints";
-      return r;
-    }
-    // A stored response lives on the replica that created it, and only there.
-    if (const sched::Endpoint* home = HomeOf(ResponseIdOfPath(path), candidates)) {
-      admission.endpoints.push_back(home->address);
-      ctx->primary = home->address;
-      admission.ctx = std::move(ctx);
-      return admission;
-    }
-    std::vector<const sched::Endpoint*> ready;
-    for (const auto& e : candidates) {
-      if (e.ready) ready.push_back(&e);
-    }
-    size_t first;
-    {
-      std::lock_guard lock(sched_mu_);
-      first = static_cast<size_t>(rng_.UniformInt(0, static_cast<int64_t>(ready.size()) - 1));
-    }
-    for (size_t i = 0; i < ready.size() && static_cast<int>(i) <= options_.max_fallbacks; ++i) {
-      admission.endpoints.push_back(ready[(first + i) % ready.size()]->address);
-    }
-    ctx->primary = admission.endpoints.front();
-    admission.ctx = std::move(ctx);
-    return admission;
-  }
-
-  // The body outlives `parsed` here: a prompt without escapes is hashed where it stands.
+  // The body outlives the pending request (the caller keeps it): a prompt without escapes is
+  // hashed where it stands.
   BodyParseResult parsed = ParseBody(kind, body, /*borrow_prompt=*/true);
   if (!parsed.ok) {
     Rejection r;
@@ -304,10 +290,13 @@ std::variant<Admission, Rejection> Pipeline::AdmitOnce(
                             parsed.error.param, {});
     return r;
   }
+  // The prompt may point into the parsed body: it is taken after the body found its place.
+  pending->parsed = std::move(parsed.body);
+  ParsedBody& parsed_body = pending->parsed;
 
-  sched::InferenceRequest request;
+  sched::InferenceRequest& request = pending->request;
   request.request_id = ctx->request_id;
-  request.model = std::move(parsed.body.model);
+  request.model = std::move(parsed_body.model);
   if (const std::string* rewrite =
           FindHeader(headers, "x-llm-d-model-name-rewrite", "x-gateway-model-name-rewrite");
       rewrite != nullptr && !rewrite->empty()) {
@@ -318,8 +307,8 @@ std::variant<Admission, Rejection> Pipeline::AdmitOnce(
     }
     request.target_model = *rewrite;
   }
-  request.prompt = parsed.body.Prompt();
-  request.cache_salt = std::move(parsed.body.cache_salt);
+  request.prompt = parsed_body.Prompt();
+  request.cache_salt = std::move(parsed_body.cache_salt);
   std::shared_ptr<const ModelRules> cluster_rules;
   if (have_cluster_rules_.load(std::memory_order_acquire)) {  // most pools have none
     std::lock_guard lock(rules_mu_);
@@ -334,6 +323,7 @@ std::variant<Admission, Rejection> Pipeline::AdmitOnce(
     uint64_t state = options_.seed + rewrite_draws_.fetch_add(1) * 0x9e3779b97f4a7c15ULL;
     const uint64_t draw = SplitMix64(state);
     request.target_model = ModelRules::PickTarget(*rule, draw);
+    pending->rewrite_source = rule->source;
   }
   if (const std::string* objective =
           FindHeader(headers, "x-llm-d-inference-objective", "x-gateway-inference-objective");
@@ -363,26 +353,93 @@ std::variant<Admission, Rejection> Pipeline::AdmitOnce(
     auto [ptr, ec] = std::from_chars(slo->data(), slo->data() + slo->size(), value);
     if (ec == std::errc() && value > 0 && value < 1e9) request.slo_ttft_ms = value;
   }
+  if (kind == ApiKind::kResponses) {
+    ctx->usage.set_capture_response_id(true);
+    pending->response_id = std::move(parsed_body.previous_response_id);
+  }
+  ctx->model = request.model;
+  ctx->target_model = request.target_model;
+  ctx->priority = request.priority;
+  ctx->client_stream = parsed_body.stream;
+  ctx->samples = parsed_body.n;
+  request.sequences = static_cast<int32_t>(parsed_body.Sequences());  // at most 1024 x 1024
+  request.batch_tokens = sched::TokensOfBytes(parsed_body.batch_bytes);
+  return pending;
+}
 
+std::variant<Admission, Rejection> Pipeline::Place(const std::shared_ptr<PendingRequest>& pending,
+                                                   std::span<const std::string> subset) {
+  Time now = clock_.Now();
+  const ApiKind kind = pending->kind;
+  RequestContext& ctx = *pending->ctx;
+
+  // The candidate endpoints: the whole pool, or the proxy's subset hint.
+  std::shared_ptr<const Snapshot> snapshot = datastore_.Current();
+  std::span<const sched::Endpoint> candidates = snapshot->endpoints;
+  std::vector<sched::Endpoint> subset_endpoints;
+  if (!subset.empty()) {
+    for (const auto& e : snapshot->endpoints) {
+      for (const auto& hint : subset) {
+        bool match =
+            options_.subset_match_ip_only ? HostOf(hint) == HostOf(e.address) : hint == e.address;
+        if (match) {
+          subset_endpoints.push_back(e);
+          break;
+        }
+      }
+    }
+    candidates = subset_endpoints;
+  }
+  bool any_ready = std::any_of(candidates.begin(), candidates.end(),
+                               [](const sched::Endpoint& e) { return e.ready; });
+
+  // Admitted: the request's state moves into the admission (the pending request is spent).
+  auto admit = [&](Admission& admission) {
+    admission.upstream_headers = std::move(pending->upstream_headers);
+    ctx.primary = admission.endpoints.front();
+    admission.ctx = std::move(pending->ctx);
+  };
+  if (pending->bodiless) {
+    if (!any_ready) {
+      Rejection r = Reject(503, "no ready endpoints", "server_error", "rejected-no-endpoints", {});
+      r.dropped_reason = "rejected-no-endpoints";
+      return r;
+    }
+    Admission admission;
+    // A stored response lives on the replica that created it, and only there.
+    if (const sched::Endpoint* home = HomeOf(pending->response_id, candidates)) {
+      admission.endpoints.push_back(home->address);
+      admit(admission);
+      return admission;
+    }
+    std::vector<const sched::Endpoint*> ready;
+    for (const auto& e : candidates) {
+      if (e.ready) ready.push_back(&e);
+    }
+    size_t first;
+    {
+      std::lock_guard lock(sched_mu_);
+      first = static_cast<size_t>(rng_.UniformInt(0, static_cast<int64_t>(ready.size()) - 1));
+    }
+    for (size_t i = 0; i < ready.size() && static_cast<int>(i) <= options_.max_fallbacks; ++i) {
+      admission.endpoints.push_back(ready[(first + i) % ready.size()]->address);
+    }
+    admit(admission);
+    return admission;
+  }
+
+  sched::InferenceRequest& request = pending->request;
   // A Responses API follow-up of a stored response goes where that response is stored: the
   // policy still picks (and accounts for it), among that endpoint alone, with no fallbacks.
   bool pinned = false;
   std::vector<sched::Endpoint> home_endpoint;
   if (kind == ApiKind::kResponses) {
-    ctx->usage.set_capture_response_id(true);
-    if (const sched::Endpoint* home = HomeOf(parsed.body.previous_response_id, candidates)) {
+    if (const sched::Endpoint* home = HomeOf(pending->response_id, candidates)) {
       home_endpoint.push_back(*home);
       candidates = home_endpoint;
       pinned = true;
     }
   }
-  ctx->model = request.model;
-  ctx->target_model = request.target_model;
-  ctx->priority = request.priority;
-  ctx->client_stream = parsed.body.stream;
-  ctx->samples = parsed.body.n;
-  request.sequences = static_cast<int32_t>(parsed.body.Sequences());  // at most 1024 x 1024
-  request.batch_tokens = sched::TokensOfBytes(parsed.body.batch_bytes);
   // The model label of a rejection (BoundModel registers the name, as admission does).
   auto label_model = [&] {
     return metrics_ != nullptr ? metrics_->BoundModel(request.model) : std::string();
@@ -400,6 +457,7 @@ std::variant<Admission, Rejection> Pipeline::AdmitOnce(
                          "rejected-saturated", label_model());
     r.dropped_reason = "rejected-saturated";
     r.queueable = options_.max_queued > 0;
+    if (r.queueable) r.pending = pending;
     return r;
   }
 
@@ -440,6 +498,7 @@ std::variant<Admission, Rejection> Pipeline::AdmitOnce(
     return r;
   }
 
+  Admission admission;
   admission.endpoints.reserve(static_cast<size_t>(options_.max_fallbacks) + 1);
   for (size_t i = 0; i < pick->target_indices.size(); ++i) {
     if (static_cast<int>(i) > options_.max_fallbacks) break;
@@ -451,30 +510,29 @@ std::variant<Admission, Rejection> Pipeline::AdmitOnce(
   }
   for (auto& header : pick->response_headers) admission.response_headers.push_back(header);
   if (!request.target_model.empty() && request.target_model != request.model) {
-    admission.body = RewriteModel(body, request.target_model);
-    ctx->model_restorer.emplace(request.target_model, request.model);
+    admission.body = RewriteModel(pending->body, request.target_model);
+    ctx.model_restorer.emplace(request.target_model, request.model);
   }
-  ctx->handle = pick->handle;
-  ctx->primary = admission.endpoints.front();
+  ctx.handle = pick->handle;
   // The response text continues the hashed prompt: completions append it, chat and the
   // Responses API (whose input is hashed as chat messages) an assistant message.
   if (collect_response_text_ && kind != ApiKind::kEmbeddings) {
-    ctx->chat = kind != ApiKind::kCompletions;
-    ctx->usage.set_collect_text(true,
-                                kind == ApiKind::kResponses ? UsageParser::TextSource::kResponses
-                                                            : UsageParser::TextSource::kChoice,
-                                ctx->samples);
+    ctx.chat = kind != ApiKind::kCompletions;
+    ctx.usage.set_collect_text(true,
+                               kind == ApiKind::kResponses ? UsageParser::TextSource::kResponses
+                                                           : UsageParser::TextSource::kChoice,
+                               ctx.samples);
   }
   if (metrics_ != nullptr) {
-    // Counted once per admitted request (a queued request is admitted again on each retry).
-    if (rule != nullptr) {
-      metrics_->RewriteDecision(rule->source, request.model, request.target_model);
+    // Counted once per admitted request (a queued request is placed again on each retry).
+    if (pending->rewrite_source) {
+      metrics_->RewriteDecision(*pending->rewrite_source, request.model, request.target_model);
     }
-    ctx->series = &metrics_->Series(request.model, request.target_model);
-    metrics_->RequestStarted(*ctx->series);
-    metrics_->RequestRunning(*ctx->series, 1);
+    ctx.series = &metrics_->Series(request.model, request.target_model);
+    metrics_->RequestStarted(*ctx.series);
+    metrics_->RequestRunning(*ctx.series, 1);
   }
-  admission.ctx = std::move(ctx);
+  admit(admission);
   return admission;
 }
 

@@ -79,6 +79,10 @@ struct Admission {
   std::optional<std::string> body;
 };
 
+// A request parsed for admission and not yet admitted (defined in pipeline.cc): a queued
+// request is placed again from it (Pipeline::Readmit) without parsing its body again.
+struct PendingRequest;
+
 struct Rejection {
   int http_status = 500;       // 400 / 404 / 413 / 429 / 503
   std::string json_body;       // {"error":{"message","type","param","code"}}
@@ -88,6 +92,8 @@ struct Rejection {
   // Such a rejection is not yet counted in the metrics (see TryEnterQueue, QueueTimeout).
   bool queueable = false;
   std::string metrics_model;  // model_name label of the request ("" before the body parsed)
+  // With `queueable`: the request as parsed, for Readmit; null otherwise.
+  std::shared_ptr<PendingRequest> pending;
 };
 
 struct PipelineOptions {
@@ -141,11 +147,18 @@ class Pipeline {
   // timer instead of blocking an io thread; see TryEnterQueue).
   // Metrics count each request once, by its final outcome: an admission (possibly after
   // waiting) or one rejection. A queueable Rejection returned with !may_wait is not counted
-  // here: the transport either gets a queue place (and retries Admit; the retries' queueable
+  // here: the transport either gets a queue place (and retries with Readmit, whose queueable
   // rejections are not counted either) or is refused by TryEnterQueue, which counts it.
   std::variant<Admission, Rejection> Admit(
       std::string_view path, const std::vector<std::pair<std::string, std::string>>& headers,
       std::string_view body, std::span<const std::string> subset, bool may_wait = true);
+
+  // Places a queued request again: `pending` is a queueable Rejection's. The body is not parsed
+  // again, and the request keeps its id, its start time (so its durations include the wait)
+  // and its model-rewrite draw. The body given to Admit must be alive and unchanged until the
+  // request is admitted or given up. Counted as Admit(may_wait = false) counts.
+  std::variant<Admission, Rejection> Readmit(const std::shared_ptr<PendingRequest>& pending,
+                                             std::span<const std::string> subset);
 
   // A place in the bounded admission queue: false when it is full (or off). Call it for a
   // queueable Rejection: false means the caller answers that rejection now, and it is
@@ -200,9 +213,15 @@ class Pipeline {
   // The ready candidate that answered Responses API id `response_id`, if remembered.
   const sched::Endpoint* HomeOf(std::string_view response_id,
                                 std::span<const sched::Endpoint> candidates);
-  std::variant<Admission, Rejection> AdmitOnce(
+  // A final rejection is counted (a queueable one is not final).
+  std::variant<Admission, Rejection> Counted(std::variant<Admission, Rejection> result);
+  // Parses the request once: what does not depend on the pool.
+  std::variant<std::shared_ptr<PendingRequest>, Rejection> Prepare(
       std::string_view path, const std::vector<std::pair<std::string, std::string>>& headers,
-      std::string_view body, std::span<const std::string> subset);
+      std::string_view body);
+  // Admission and the pick on the current snapshot; a queueable rejection carries `pending`.
+  std::variant<Admission, Rejection> Place(const std::shared_ptr<PendingRequest>& pending,
+                                           std::span<const std::string> subset);
 
   PipelineOptions options_;
   Datastore& datastore_;

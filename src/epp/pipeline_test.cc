@@ -726,8 +726,11 @@ TEST_F(PipelineQueueMetricsTest, TransportQueueCountsOnlyEachRequestsFinalOutcom
   ASSERT_TRUE(std::holds_alternative<Rejection>(first));
   ASSERT_TRUE(std::get<Rejection>(first).queueable);
   ASSERT_TRUE(p->TryEnterQueue(std::get<Rejection>(first).metrics_model));
-  auto retry = p->Admit("/v1/completions", sheddable_, Completion("x"), {}, false);
+  const std::shared_ptr<PendingRequest> pending = std::get<Rejection>(first).pending;
+  ASSERT_NE(pending, nullptr);
+  auto retry = p->Readmit(pending, {});
   ASSERT_TRUE(std::holds_alternative<Rejection>(retry));
+  EXPECT_TRUE(std::get<Rejection>(retry).queueable);
   EXPECT_EQ(Requests(), 0);  // still waiting: no outcome yet
 
   // A second sheddable request finds the queue full: refused, and counted, once.
@@ -741,7 +744,7 @@ TEST_F(PipelineQueueMetricsTest, TransportQueueCountsOnlyEachRequestsFinalOutcom
             1);
 
   SetLoad(/*saturated=*/false);
-  auto admitted = p->Admit("/v1/completions", sheddable_, Completion("x"), {}, false);
+  auto admitted = p->Readmit(pending, {});
   p->LeaveQueue();
   ASSERT_TRUE(std::holds_alternative<Admission>(admitted));
   EXPECT_EQ(Requests(), 2);
@@ -758,6 +761,58 @@ TEST_F(PipelineQueueMetricsTest, TransportQueueCountsOnlyEachRequestsFinalOutcom
   EXPECT_EQ(expired.http_status, 429);
   EXPECT_EQ(Requests(), 3);
   EXPECT_EQ(Errors(), 2);
+}
+
+// A queued request is placed again as it was parsed: same id, same start (its durations
+// include the wait), same headers' meaning, one rewrite draw; the body is not parsed again.
+TEST_F(PipelineQueueMetricsTest, ReadmitPlacesTheRequestAsFirstParsed) {
+  SetUpPool(2);
+  auto p = MakeWithMetrics(/*max_queued=*/4, "m=lora-a");
+  SetLoad(/*saturated=*/true);
+  const Time arrived = clock_.Now();
+  std::string body = Completion("x");
+  auto first = p->Admit("/v1/completions",
+                        {{"x-llm-d-inference-objective", "-1"}, {"x-llm-d-slo-ttft-ms", "250"}},
+                        body, {}, /*may_wait=*/false);
+  ASSERT_TRUE(std::holds_alternative<Rejection>(first));
+  const Rejection& queued = std::get<Rejection>(first);
+  ASSERT_TRUE(queued.queueable);
+  ASSERT_NE(queued.pending, nullptr);
+  ASSERT_TRUE(p->TryEnterQueue(queued.metrics_model));
+
+  clock_.Advance(std::chrono::seconds(2));
+  auto still = p->Readmit(queued.pending, {});
+  ASSERT_TRUE(std::holds_alternative<Rejection>(still));
+  EXPECT_EQ(std::get<Rejection>(still).pending, queued.pending);  // the same request waits on
+
+  clock_.Advance(std::chrono::seconds(1));
+  SetLoad(/*saturated=*/false);
+  auto admitted = p->Readmit(queued.pending, {});
+  p->LeaveQueue();
+  ASSERT_TRUE(std::holds_alternative<Admission>(admitted))
+      << std::get<Rejection>(admitted).json_body;
+  const Admission& a = std::get<Admission>(admitted);
+  EXPECT_EQ(a.ctx->started, arrived);
+  EXPECT_EQ(a.ctx->priority, -1);
+  EXPECT_EQ(a.ctx->target_model, "lora-a");
+  ASSERT_EQ(a.upstream_headers.size(), 1U);
+  EXPECT_EQ(a.upstream_headers[0].first, "x-request-id");
+  EXPECT_EQ(a.upstream_headers[0].second, a.ctx->request_id);
+  ASSERT_TRUE(a.body.has_value());  // the rewrite, made from the body Admit was given
+  EXPECT_NE(a.body->find("\"lora-a\""), std::string::npos);
+  EXPECT_EQ(Requests(), 1);
+  EXPECT_EQ(SeriesValue(metrics_->registry().Expose(),
+                        "llm_d_epp_model_rewrite_decisions_total{model_rewrite_name=\"flag\","
+                        "model_name=\"m\",target_model=\"lora-a\"}"),
+            1);
+
+  // Spent once admitted: a second Readmit is the transport's mistake, answered 500.
+  auto again = p->Readmit(queued.pending, {});
+  ASSERT_TRUE(std::holds_alternative<Rejection>(again));
+  EXPECT_EQ(std::get<Rejection>(again).http_status, 500);
+  EXPECT_FALSE(std::get<Rejection>(again).queueable);
+  p->OnResponseHeaders(*a.ctx, 200, "application/json");
+  p->OnDone(*a.ctx);
 }
 
 TEST_F(PipelineQueueMetricsTest, RejectionsOutsideTheQueueAreCountedOnce) {

@@ -37,6 +37,8 @@ struct BackendRejection {
   // the request in it (see Backend::TryEnterQueue) and retry Admit instead of answering now.
   bool queueable = false;
   std::string model;  // the request's model, for the queue's metrics ("" if not parsed)
+  // With `queueable`: the backend's parsed request, handed back to Readmit (may be null).
+  std::shared_ptr<void> pending;
 };
 
 using AdmitResult = std::variant<BackendAdmission, BackendRejection>;
@@ -48,6 +50,13 @@ class Backend {
   // `headers` have lower-case names; `subset` = envoy.lb.subset_hint addresses, empty = all.
   virtual AdmitResult Admit(std::string_view path, const HeaderList& headers, std::string_view body,
                             std::span<const std::string> subset) = 0;
+  // Retries a queued request: `pending` is its last queueable rejection's. The default admits
+  // it again from scratch; a backend that kept the parsed request skips parsing the body.
+  virtual AdmitResult Readmit(const std::shared_ptr<void>& /*pending*/, std::string_view path,
+                              const HeaderList& headers, std::string_view body,
+                              std::span<const std::string> subset) {
+    return Admit(path, headers, body, subset);
+  }
   // The proxy reports the endpoint ("ip:port") that actually served the request (Envoy's
   // envoy.lb x-gateway-destination-endpoint-served metadata on the response headers); called
   // before OnResponseHeaders, only when the metadata is present.
@@ -70,13 +79,13 @@ class Backend {
   virtual size_t max_body_bytes() const = 0;
 
   // The admission queue. Admit never blocks: a queueable rejection asks the server to take a
-  // queue place (false: full or off; answer the rejection now), retry Admit every
+  // queue place (false: full or off; answer the rejection now), retry (Readmit) every
   // kAdmitRetryInterval while the result stays queueable, LeaveQueue however the wait ends,
   // and answer QueueTimeout after queue_ttl. Without a queue no rejection is queueable.
   virtual bool TryEnterQueue(std::string_view /*model*/) { return false; }
   virtual void LeaveQueue() {}
   virtual BackendRejection QueueTimeout(std::string_view /*model*/) {
-    return BackendRejection{429, "", "rejected-ttl-expired", false, ""};
+    return BackendRejection{429, "", "rejected-ttl-expired", false, "", nullptr};
   }
   virtual std::chrono::milliseconds queue_ttl() const { return {}; }
 };

@@ -23,7 +23,7 @@ class FuzzBackend final : public Backend {
                     std::span<const std::string> subset) override {
     switch (mode_ % 4) {
       case 0:
-        return BackendRejection{429, R"({"error":{}})", "rejected-saturated", false, ""};
+        return BackendRejection{429, R"({"error":{}})", "rejected-saturated", false, "", nullptr};
       case 1:
         return BackendAdmission{{}, std::make_shared<int>(0), {}, {}, std::nullopt};
       default: {

@@ -84,13 +84,29 @@ class FakeBackend final : public Backend {
     if (std::find(saturated_paths_.begin(), saturated_paths_.end(), path) !=
         saturated_paths_.end()) {
       return BackendRejection{429, R"({"error":{"message":"saturated"}})", "rejected-saturated",
-                              queue_capacity_ > 0, "fake-model"};
+                              queue_capacity_ > 0, "fake-model",
+                              // Names this admit call (1-based) for the retry that hands it back.
+                              std::make_shared<size_t>(admits_.size())};
     }
     if (rejection_.has_value()) return *rejection_;
     auto ctx = std::make_shared<Context>();
     ctx->id = static_cast<int>(contexts_.size());
     contexts_.push_back(ctx);
     return BackendAdmission{endpoints_, ctx, upstream_headers_, response_headers_, std::nullopt};
+  }
+  AdmitResult Readmit(const std::shared_ptr<void>& pending, std::string_view path,
+                      const HeaderList& headers, std::string_view body,
+                      std::span<const std::string> subset) override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      readmits_.push_back(pending ? *std::static_pointer_cast<size_t>(pending) : 0);
+    }
+    return Admit(path, headers, body, subset);
+  }
+  // For each Readmit, the admit call whose queueable rejection it handed back (0: none).
+  std::vector<size_t> readmits() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return readmits_;
   }
   void OnServedBy(void* ctx, std::string_view endpoint) override {
     std::lock_guard<std::mutex> lock(mu_);
@@ -144,8 +160,12 @@ class FakeBackend final : public Backend {
   }
   BackendRejection QueueTimeout(std::string_view model) override {
     return BackendRejection{
-        429, fmt::format(R"({{"error":{{"message":"expired","model":"{}"}}}})", model),
-        "rejected-ttl-expired", false, std::string(model)};
+        429,
+        fmt::format(R"({{"error":{{"message":"expired","model":"{}"}}}})", model),
+        "rejected-ttl-expired",
+        false,
+        std::string(model),
+        nullptr};
   }
   std::chrono::milliseconds queue_ttl() const override {
     std::lock_guard<std::mutex> lock(mu_);
@@ -185,6 +205,7 @@ class FakeBackend final : public Backend {
   size_t max_body_bytes_ = 1 << 20;
   std::string profile_ = "byoc_epp";
   std::vector<AdmitCall> admits_;
+  std::vector<size_t> readmits_;
   std::vector<std::shared_ptr<Context>> contexts_;
   int queue_capacity_ = 0;
   std::chrono::milliseconds queue_ttl_{0};

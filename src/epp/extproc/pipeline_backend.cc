@@ -15,18 +15,15 @@ PipelineBackend::PipelineBackend(std::shared_ptr<Pipeline> pipeline)
 namespace {
 
 BackendRejection ToBackend(Rejection rejection) {
-  return BackendRejection{rejection.http_status, std::move(rejection.json_body),
-                          std::move(rejection.dropped_reason), rejection.queueable,
-                          std::move(rejection.metrics_model)};
+  return BackendRejection{rejection.http_status,
+                          std::move(rejection.json_body),
+                          std::move(rejection.dropped_reason),
+                          rejection.queueable,
+                          std::move(rejection.metrics_model),
+                          std::move(rejection.pending)};
 }
 
-}  // namespace
-
-AdmitResult PipelineBackend::Admit(std::string_view path, const HeaderList& headers,
-                                   std::string_view body, std::span<const std::string> subset) {
-  // Never blocks the serving thread: a saturated sheddable request waits in the server's
-  // own queue (an alarm on its completion queue), not here.
-  auto result = pipeline_->Admit(path, headers, body, subset, /*may_wait=*/false);
+AdmitResult ToBackend(std::variant<Admission, Rejection> result) {
   if (auto* rejection = std::get_if<Rejection>(&result)) return ToBackend(std::move(*rejection));
   auto& admission = std::get<epp::Admission>(result);
   BackendAdmission out;
@@ -36,6 +33,22 @@ AdmitResult PipelineBackend::Admit(std::string_view path, const HeaderList& head
   out.response_headers = std::move(admission.response_headers);
   out.body = std::move(admission.body);
   return out;
+}
+
+}  // namespace
+
+AdmitResult PipelineBackend::Admit(std::string_view path, const HeaderList& headers,
+                                   std::string_view body, std::span<const std::string> subset) {
+  // Never blocks the serving thread: a saturated sheddable request waits in the server's
+  // own queue (an alarm on its completion queue), not here.
+  return ToBackend(pipeline_->Admit(path, headers, body, subset, /*may_wait=*/false));
+}
+
+AdmitResult PipelineBackend::Readmit(const std::shared_ptr<void>& pending, std::string_view path,
+                                     const HeaderList& headers, std::string_view body,
+                                     std::span<const std::string> subset) {
+  if (pending == nullptr) return Admit(path, headers, body, subset);
+  return ToBackend(pipeline_->Readmit(std::static_pointer_cast<PendingRequest>(pending), subset));
 }
 
 void PipelineBackend::OnServedBy(void* ctx, std::string_view endpoint) {

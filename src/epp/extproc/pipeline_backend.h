@@ -18,6 +18,9 @@ class PipelineBackend final : public Backend {
 
   AdmitResult Admit(std::string_view path, const HeaderList& headers, std::string_view body,
                     std::span<const std::string> subset) override;
+  AdmitResult Readmit(const std::shared_ptr<void>& pending, std::string_view path,
+                      const HeaderList& headers, std::string_view body,
+                      std::span<const std::string> subset) override;
   void OnServedBy(void* ctx, std::string_view endpoint) override;
   void OnResponseHeaders(void* ctx, int status, std::string_view content_type) override;
   void OnResponseBody(void* ctx, std::string_view chunk, bool end_of_stream) override;

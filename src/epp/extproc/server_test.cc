@@ -204,7 +204,7 @@ TEST_F(ServerTest, SubsetHintIsHonoured) {
 
 TEST_F(ServerTest, RejectionIsAnImmediateResponseAndTheServerEndsTheStreamOk) {
   backend_->Reject(BackendRejection{429, R"({"error":{"message":"saturated"}})",
-                                    "rejected-saturated", false, ""});
+                                    "rejected-saturated", false, "", nullptr});
   auto stream = client_->Open();
   RequestSpec spec;
   spec.body = "{}";

@@ -114,6 +114,7 @@ void StreamProcessor::Finish() {
 void StreamProcessor::LeaveQueue() {
   if (!in_queue_) return;
   in_queue_ = false;
+  queued_request_.reset();
   backend_.LeaveQueue();
 }
 
@@ -273,7 +274,8 @@ void StreamProcessor::Admit(bool has_body, Replies& out) {
   }
   std::span<const std::string> subset;
   if (subset_.has_value()) subset = *subset_;
-  AdmitResult result = backend_.Admit(path_, headers_, body_, subset);
+  AdmitResult result = in_queue_ ? backend_.Readmit(queued_request_, path_, headers_, body_, subset)
+                                 : backend_.Admit(path_, headers_, body_, subset);
   if (auto* rejection = std::get_if<BackendRejection>(&result)) {
     if (rejection->queueable && !in_queue_ && backend_.TryEnterQueue(rejection->model)) {
       in_queue_ = true;
@@ -281,6 +283,7 @@ void StreamProcessor::Admit(bool has_body, Replies& out) {
     }
     if (rejection->queueable && in_queue_) {
       phase_ = Phase::kQueued;
+      queued_request_ = std::move(rejection->pending);
       queued_has_body_ = has_body;
       return;
     }

@@ -110,8 +110,9 @@ class StreamProcessor {
   std::optional<std::vector<std::string>> subset_;
   bool in_queue_ = false;  // holds a place in the backend's admission queue
   bool queued_has_body_ = false;
-  bool trailers_reply_pending_ = false;  // request trailers ended the body of a queued request
-  std::string queue_model_;              // the model the queue place was taken under
+  std::shared_ptr<void> queued_request_;  // the backend's parsed request, while queued
+  bool trailers_reply_pending_ = false;   // request trailers ended the body of a queued request
+  std::string queue_model_;               // the model the queue place was taken under
   std::shared_ptr<void> ctx_;
   HeaderList client_response_headers_;
 };

@@ -243,7 +243,7 @@ TEST_P(RejectionTest, BecomesImmediateResponseWithTheJsonBody) {
   const RejectionCase& c = GetParam();
   std::string json = R"({"error":{"message":"nope","type":"t","param":null,"code":)" +
                      std::to_string(c.status) + "}}";
-  backend_.Reject(BackendRejection{c.status, json, c.dropped_reason, false, ""});
+  backend_.Reject(BackendRejection{c.status, json, c.dropped_reason, false, "", nullptr});
   ReplyList replies = SendRequest(R"({"model":"m"})");
   ASSERT_EQ(replies.size(), 1u);
   ASSERT_TRUE(replies[0].has_immediate_response());
@@ -569,6 +569,8 @@ TEST_F(StreamProcessorTest, QueuedRequestIsAnsweredWhenARetryAdmits) {
   EXPECT_EQ(backend_.queued(), 0);
   EXPECT_EQ(backend_.queue_entries(), 1);
   EXPECT_EQ(backend_.admits().size(), 3u);
+  // Each retry handed back what the attempt before it was refused with.
+  EXPECT_THAT(backend_.readmits(), ElementsAre(1u, 2u));
 }
 
 TEST_F(StreamProcessorTest, FullQueueAnswersTheSaturationRejectionAtOnce) {
