@@ -20,6 +20,7 @@
 #include <limits>
 #include <tuple>
 
+#include "core/http/put_buffered.h"
 #include "core/json_string.h"
 #include "core/log.h"
 #include "core/status.h"
@@ -571,27 +572,6 @@ void FinishStream(StreamState& state) {
   }
 }
 
-namespace {
-
-// Parses the bytes already in `buffer` into the body's free space, as async_read_some would
-// but without its trip through the scheduler. The parser is not eager: one put is one step
-// (a chunk header, a chunk's data), so it loops until the bytes or the space run out. Several
-// SSE events that arrived together are thus handed on as one piece (one write downstream),
-// and a piece is never held back waiting for bytes that have not arrived (need_more).
-error_code ParseBuffered(boost::beast::flat_buffer& buffer,
-                         bhttp::response_parser<bhttp::buffer_body>& parser) {
-  error_code ec;
-  while (buffer.size() > 0 && !parser.is_done() && parser.get().body().size > 0) {
-    const size_t used = parser.put(buffer.data(), ec);
-    buffer.consume(used);
-    if (ec || used == 0) break;
-  }
-  if (ec == bhttp::error::need_more || ec == bhttp::error::need_buffer) ec = {};
-  return ec;
-}
-
-}  // namespace
-
 asio::awaitable<absl::StatusOr<std::string_view>> ReadStream(std::shared_ptr<StreamState> state) {
   if (state->done) {
     if (!state->failure.ok()) co_return state->failure;
@@ -604,12 +584,17 @@ asio::awaitable<absl::StatusOr<std::string_view>> ReadStream(std::shared_ptr<Str
     body.data = state->chunk.data();
     body.size = state->chunk.size();
     body.more = true;
-    error_code ec = ParseBuffered(c.buffer(), parser);
+    // The bytes already read go into the body's free space first, as async_read_some would
+    // but without its trip through the scheduler. The parser is not eager (one put parses a
+    // chunk header or a chunk's data), and PutBuffered loops until the bytes or the space run
+    // out: several SSE events that arrived together are handed on as one piece (one write
+    // downstream), and a piece is never held back for bytes that have not arrived.
+    error_code ec = PutBuffered(c.buffer(), parser);
     if (!ec && !parser.is_done() && parser.get().body().size == state->chunk.size()) {
       std::tie(ec, std::ignore) =
           co_await bhttp::async_read_some(c.transport(), c.buffer(), parser, kTuple);
       if (ec == bhttp::error::need_buffer) ec = {};
-      if (!ec) ec = ParseBuffered(c.buffer(), parser);
+      if (!ec) ec = PutBuffered(c.buffer(), parser);
     }
     if (ec) {
       state->done = true;

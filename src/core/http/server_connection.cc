@@ -19,6 +19,7 @@
 #include <limits>
 
 #include "core/http/errors.h"
+#include "core/http/put_buffered.h"
 #include "core/http/response_writer.h"
 #include "core/log.h"
 #include "core/status.h"
@@ -303,10 +304,10 @@ asio::awaitable<bool> ServerConnection::ReadRequest() {
 
   // Parsed here rather than by Beast's async_read_header, which completes through the
   // scheduler even when the whole request is already buffered (the usual case).
-  error_code ec = ParseBuffered();
+  error_code ec = PutBuffered(buffer_, *parser_);
   while (!ec && !parser_->is_header_done()) {
     ec = co_await ReadMore();
-    ec = ec ? AtEndOfInput(ec) : ParseBuffered();
+    ec = ec ? AtEndOfInput(ec) : PutBuffered(buffer_, *parser_);
   }
   if (ec) {
     if (ec == bhttp::error::header_limit) {
@@ -335,7 +336,7 @@ asio::awaitable<bool> ServerConnection::ReadRequest() {
       // a 30 KB prompt in 4 KB reads cost eight trips through the scheduler.
       const auto remaining = parser_->content_length_remaining();
       ec = co_await ReadMore(remaining ? static_cast<size_t>(*remaining) : 0);
-      ec = ec ? AtEndOfInput(ec) : ParseBuffered();
+      ec = ec ? AtEndOfInput(ec) : PutBuffered(buffer_, *parser_);
     }
     if (ec) {
       if (ec == bhttp::error::body_limit) {
@@ -350,17 +351,6 @@ asio::awaitable<bool> ServerConnection::ReadRequest() {
     }
   }
   co_return true;
-}
-
-error_code ServerConnection::ParseBuffered() {
-  error_code ec;
-  while (buffer_.size() > 0 && !parser_->is_done()) {
-    const size_t used = parser_->put(buffer_.data(), ec);
-    buffer_.consume(used);
-    if (ec == bhttp::error::need_more) return {};
-    if (ec || used == 0) break;
-  }
-  return ec;
 }
 
 error_code ServerConnection::AtEndOfInput(error_code ec) {

@@ -106,8 +106,6 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
   // Runs the handler; catches what it throws (a 500, or a closed connection).
   asio::awaitable<void> RunHandler(const Handler& handler, Request& request,
                                    ResponseWriter& writer);
-  // Parses what buffer_ holds into parser_; need_more is not an error.
-  boost::system::error_code ParseBuffered();
   // The reading side ended with `ec`: what the parser makes of it (as Beast's reads do).
   boost::system::error_code AtEndOfInput(boost::system::error_code ec);
 
