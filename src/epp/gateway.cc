@@ -143,7 +143,7 @@ std::string ErrorEvent(std::string_view message) {
 }
 
 std::optional<size_t> ContentLength(const http::ClientStream& stream) {
-  std::string_view text = stream.Header("content-length");
+  std::string_view text = stream.Header(boost::beast::http::field::content_length);
   if (text.empty()) return std::nullopt;
   size_t value = 0;
   auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
@@ -361,7 +361,7 @@ asio::awaitable<void> Proxy(std::shared_ptr<Gateway::Shared> shared, http::Reque
     co_return;
   }
 
-  std::string content_type(stream->Header("content-type"));
+  std::string content_type(stream->Header(boost::beast::http::field::content_type));
   pipeline.OnResponseHeaders(ctx, stream->status(), content_type);
   http::Headers response_headers = ResponseHeaders(*stream, admission);
   std::optional<size_t> length = ContentLength(*stream);

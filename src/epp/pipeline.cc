@@ -462,7 +462,9 @@ std::variant<Admission, Rejection> Pipeline::Place(const std::shared_ptr<Pending
   }
 
   absl::StatusOr<sched::PickResult> pick;
-  std::vector<uint32_t> fallbacks;
+  // The other ready candidates as (in-flight requests, index): sorted, least loaded first and
+  // in candidate order among equals (std::stable_sort would allocate a buffer per request).
+  std::vector<std::pair<int64_t, uint32_t>> fallbacks;
   auto sched_start = std::chrono::steady_clock::now();
   {
     std::lock_guard lock(sched_mu_);
@@ -477,12 +479,9 @@ std::variant<Admission, Rejection> Pipeline::Place(const std::shared_ptr<Pending
             pick->target_indices.end()) {
           continue;
         }
-        fallbacks.push_back(i);
+        fallbacks.emplace_back(scheduler_->LoadOf(candidates[i].id).requests, i);
       }
-      std::stable_sort(fallbacks.begin(), fallbacks.end(), [&](uint32_t a, uint32_t b) {
-        return scheduler_->LoadOf(candidates[a].id).requests <
-               scheduler_->LoadOf(candidates[b].id).requests;
-      });
+      std::sort(fallbacks.begin(), fallbacks.end());
     }
   }
   if (metrics_ != nullptr) {
@@ -504,9 +503,9 @@ std::variant<Admission, Rejection> Pipeline::Place(const std::shared_ptr<Pending
     if (static_cast<int>(i) > options_.max_fallbacks) break;
     admission.endpoints.push_back(candidates[pick->target_indices[i]].address);
   }
-  for (uint32_t index : fallbacks) {
+  for (const auto& ranked : fallbacks) {
     if (static_cast<int>(admission.endpoints.size()) > options_.max_fallbacks) break;
-    admission.endpoints.push_back(candidates[index].address);
+    admission.endpoints.push_back(candidates[ranked.second].address);
   }
   for (auto& header : pick->response_headers) admission.response_headers.push_back(header);
   if (!request.target_model.empty() && request.target_model != request.model) {

@@ -136,6 +136,13 @@ std::string_view ClientStream::Header(std::string_view name) const {
   return FindHeader(headers(), name);
 }
 
+std::string_view ClientStream::Header(boost::beast::http::field name) const {
+  for (const auto& field : headers()) {
+    if (field.name() == name) return field.value();
+  }
+  return {};
+}
+
 asio::awaitable<absl::StatusOr<std::string_view>> ClientStream::Read() {
   if (!state_) co_return absl::FailedPreconditionError("read from a moved-from ClientStream");
   asio::awaitable<absl::StatusOr<std::string_view>> read = detail::ReadStream(state_);

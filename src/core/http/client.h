@@ -125,6 +125,8 @@ class ClientStream {
   int status() const;
   const Fields& headers() const;
   std::string_view Header(std::string_view name) const;
+  // A header Beast knows by name (e.g. content_length): compared by its code, not its text.
+  std::string_view Header(boost::beast::http::field name) const;
 
   // The next body bytes as soon as any arrive (no waiting for more). An empty view means
   // the body has ended. The view is valid until the next Read or the stream's destruction.

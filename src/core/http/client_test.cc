@@ -130,6 +130,9 @@ TEST_P(ClientTest, ResponseHeadersAreFoundByNameInAnyCase) {
   ASSERT_TRUE(stream.ok()) << stream.status();
   EXPECT_EQ(stream->Header("X-Replica"), "r1");
   EXPECT_EQ(stream->Header("Content-Length"), "2");
+  EXPECT_EQ(stream->Header(boost::beast::http::field::content_length), "2");
+  EXPECT_EQ(stream->Header(boost::beast::http::field::content_type), "text/plain");
+  EXPECT_EQ(stream->Header(boost::beast::http::field::etag), "");
 }
 
 TEST_P(ClientTest, PoolReusesOneConnectionForSequentialRequests) {
