@@ -61,6 +61,17 @@ absl::StatusOr<http::ClientResponse> Post(const std::string& url, const std::str
   return http::FetchBlocking(request, options);
 }
 
+// The registry's "heartbeat_interval_s": any JSON number of seconds, whole or not, from a
+// tenth of a second to a day; 0 when absent or outside that range.
+double IntervalOf(const json::object& object) {
+  const json::value* interval = object.if_contains("heartbeat_interval_s");
+  if (interval == nullptr || !interval->is_number()) return 0;
+  boost::system::error_code ec;
+  const auto seconds = interval->to_number<double>(ec);
+  constexpr double kMin = 0.1, kMax = 86'400;
+  return !ec && seconds >= kMin && seconds <= kMax ? seconds : 0;
+}
+
 }  // namespace
 
 HttpControlPlane::HttpControlPlane(std::string base_url) : base_url_(std::move(base_url)) {
@@ -99,15 +110,13 @@ absl::StatusOr<Registration> HttpControlPlane::Register(const Secret& api_key,
   }
   registration.id = std::string(id->get_string());
   registration.cluster_token = Secret(std::string(token->get_string()));
-  if (const json::value* interval = object.if_contains("heartbeat_interval_s");
-      interval != nullptr && interval->is_int64() && interval->get_int64() > 0) {
-    registration.heartbeat_interval_s = static_cast<int>(interval->get_int64());
-  }
+  registration.heartbeat_interval_s = IntervalOf(object);
   return registration;
 }
 
-absl::StatusOr<int> HttpControlPlane::Heartbeat(const std::string& id, const Secret& cluster_token,
-                                                const std::optional<json::object>& status) {
+absl::StatusOr<double> HttpControlPlane::Heartbeat(const std::string& id,
+                                                   const Secret& cluster_token,
+                                                   const std::optional<json::object>& status) {
   json::object body;
   if (status) body["status"] = *status;
   ASSIGN_OR_RETURN(http::ClientResponse response,
@@ -116,12 +125,7 @@ absl::StatusOr<int> HttpControlPlane::Heartbeat(const std::string& id, const Sec
   if (!response.ok()) return ErrorFromResponse(response, "heartbeat");
   boost::system::error_code ec;
   json::value value = json::parse(response.body, ec);
-  if (!ec && value.is_object()) {
-    if (const json::value* interval = value.get_object().if_contains("heartbeat_interval_s");
-        interval != nullptr && interval->is_int64() && interval->get_int64() > 0) {
-      return static_cast<int>(interval->get_int64());
-    }
-  }
+  if (!ec && value.is_object()) return IntervalOf(value.get_object());
   return 0;  // the registry did not say: keep the current interval
 }
 

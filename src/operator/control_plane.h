@@ -34,7 +34,8 @@ struct RegisterRequest {
 struct Registration {
   std::string id;
   Secret cluster_token;
-  int heartbeat_interval_s = 15;
+  // Seconds (the registry may ask for fractions, 2.5); 0 when it did not say.
+  double heartbeat_interval_s = 0;
 };
 
 class ControlPlane {
@@ -42,9 +43,9 @@ class ControlPlane {
   virtual ~ControlPlane() = default;
   virtual absl::StatusOr<Registration> Register(const Secret& api_key,
                                                 const RegisterRequest& request) = 0;
-  // Returns the heartbeat interval the registry asks for.
-  virtual absl::StatusOr<int> Heartbeat(const std::string& id, const Secret& cluster_token,
-                                        const std::optional<boost::json::object>& status) = 0;
+  // Returns the heartbeat interval the registry asks for, in seconds (0: it did not say).
+  virtual absl::StatusOr<double> Heartbeat(const std::string& id, const Secret& cluster_token,
+                                           const std::optional<boost::json::object>& status) = 0;
 };
 
 // The registry over HTTP(S) at `base_url` ("http://127.0.0.1:8090").
@@ -53,8 +54,8 @@ class HttpControlPlane : public ControlPlane {
   explicit HttpControlPlane(std::string base_url);
   absl::StatusOr<Registration> Register(const Secret& api_key,
                                         const RegisterRequest& request) override;
-  absl::StatusOr<int> Heartbeat(const std::string& id, const Secret& cluster_token,
-                                const std::optional<boost::json::object>& status) override;
+  absl::StatusOr<double> Heartbeat(const std::string& id, const Secret& cluster_token,
+                                   const std::optional<boost::json::object>& status) override;
 
  private:
   std::string base_url_;

@@ -130,7 +130,9 @@ StepResult Operator::Register(const Inventory& inventory) {
   }
   cluster_id_ = registration->id;
   token_ = registration->cluster_token;
-  interval_ = std::chrono::seconds(registration->heartbeat_interval_s);
+  if (registration->heartbeat_interval_s > 0) {
+    interval_ = FromSeconds(registration->heartbeat_interval_s);
+  }
   last_status_hash_.reset();
   attempt_ = 0;
   ++stats_.registrations;
@@ -153,7 +155,7 @@ StepResult Operator::Heartbeat(const Inventory& inventory) {
                            now - last_status_time_ >= options_.status_refresh;
   std::optional<boost::json::object> status;
   if (send_status) status = snapshot;
-  absl::StatusOr<int> answer = control_plane_.Heartbeat(cluster_id_, token_, status);
+  absl::StatusOr<double> answer = control_plane_.Heartbeat(cluster_id_, token_, status);
   if (!answer.ok()) {
     const absl::Status& error = answer.status();
     if (IsAuthFailure(error) || error.code() == absl::StatusCode::kNotFound) {
@@ -166,7 +168,7 @@ StepResult Operator::Heartbeat(const Inventory& inventory) {
     }
     return Backoff(error);
   }
-  if (*answer > 0) interval_ = std::chrono::seconds(*answer);
+  if (*answer > 0) interval_ = FromSeconds(*answer);
   if (send_status) {
     last_status_hash_ = hash;
     last_status_time_ = now;

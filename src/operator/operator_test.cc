@@ -24,7 +24,7 @@ class ScriptedControlPlane : public ControlPlane {
   std::deque<absl::Status> register_errors;   // consumed first, then success
   std::deque<absl::Status> heartbeat_errors;  // consumed first, then success
   std::string id = "byc_test1";
-  int interval_s = 15;
+  double interval_s = 15;
   int token_generation = 0;
   std::vector<RegisterRequest> registrations;
   std::vector<std::optional<json::object>> heartbeats;
@@ -45,8 +45,8 @@ class ScriptedControlPlane : public ControlPlane {
     r.heartbeat_interval_s = interval_s;
     return r;
   }
-  absl::StatusOr<int> Heartbeat(const std::string& cluster_id, const Secret& token,
-                                const std::optional<json::object>& status) override {
+  absl::StatusOr<double> Heartbeat(const std::string& cluster_id, const Secret& token,
+                                   const std::optional<json::object>& status) override {
     if (cluster_id != id) return absl::NotFoundError("no such cluster");
     if (token.Reveal() != fmt::format("ct_{}", token_generation)) {
       return absl::UnauthenticatedError("bad cluster token");
@@ -166,6 +166,18 @@ TEST_F(OperatorTest, SendsTheStatusSnapshotOnlyWhenItChanges) {
   EXPECT_EQ(op.stats().status_snapshots, 2u);
   // The registry's interval is used, within the heartbeat jitter.
   EXPECT_EQ(op.heartbeat_interval(), std::chrono::seconds(10));
+}
+
+TEST_F(OperatorTest, TakesAFractionalIntervalAndKeepsItsOwnWhenTheRegistryDoesNotSay) {
+  options_.heartbeat_interval = std::chrono::seconds(7);
+  control_plane_.interval_s = 0;  // the registry names no interval
+  Operator op = Make();
+  StepUntilHeartbeats(op, 2);
+  EXPECT_EQ(op.heartbeat_interval(), std::chrono::seconds(7));
+
+  control_plane_.interval_s = 2.5;
+  StepUntilHeartbeats(op, 3);
+  EXPECT_EQ(op.heartbeat_interval(), std::chrono::milliseconds(2500));
 }
 
 TEST_F(OperatorTest, RefreshesTheStatusAfterTheRefreshPeriodEvenWithoutChange) {

@@ -61,6 +61,15 @@ std::string_view ErrorCode(int http_status) {
   }
 }
 
+// An interval in seconds as both replies write it: a whole number as an integer (15, where a
+// JSON double would read 1.5E1), a fraction as a decimal.
+json::value SecondsJson(Duration interval) {
+  const double seconds = ToSeconds(interval);
+  const auto whole = static_cast<int64_t>(seconds);
+  if (static_cast<double>(whole) == seconds) return whole;
+  return seconds;
+}
+
 Reply ErrorReply(const absl::Status& status) {
   Reply reply;
   reply.status = http::HttpStatusFromStatus(status);
@@ -127,7 +136,7 @@ RegistryService::Reply RegistryService::DoRegister(const Caller& caller, std::st
   if (!result.ok()) return ErrorReply(result.status());
   json::object object{{"id", result->id},
                       {"cluster_token", result->cluster_token.Reveal()},
-                      {"heartbeat_interval_s", ToSeconds(options_.liveness.interval)},
+                      {"heartbeat_interval_s", SecondsJson(options_.liveness.interval)},
                       {"created", result->created}};
   return JsonReply(result->created ? 201 : 200, json::serialize(object));
 }

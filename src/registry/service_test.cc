@@ -397,6 +397,7 @@ TEST_F(RegistryHttpTest, RegistersHeartbeatsListsAndDeletesOverHttp) {
   const std::string id(object["id"].as_string());
   const std::string token(object["cluster_token"].as_string());
   EXPECT_EQ(object["heartbeat_interval_s"].to_number<double>(), 15);
+  EXPECT_THAT(created.body, HasSubstr("\"heartbeat_interval_s\":15,"));  // as the heartbeat says
   auto again = Call(http::Method::post, "/v1/clusters", std::string(kRegisterBody), key_);
   EXPECT_EQ(again.status, 200);
   const std::string new_token(
