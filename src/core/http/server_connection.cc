@@ -15,6 +15,7 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/error.hpp>
+#include <boost/beast/http/rfc7230.hpp>
 #include <exception>
 #include <limits>
 
@@ -71,6 +72,23 @@ asio::awaitable<void> WaitDrained(std::shared_ptr<ServerShared> shared, SteadyTi
     shared->drain_timer.expires_at(deadline);
     co_await shared->drain_timer.async_wait(kTuple);
   }
+}
+
+// The first transfer coding of a request other than a single final "chunked" (empty when
+// there is none): the only framing the server reads besides Content-Length.
+std::string_view UnsupportedTransferCoding(const Request::Message& request) {
+  bool chunked_seen = false;
+  for (const auto& field : request) {
+    if (field.name() != bhttp::field::transfer_encoding) continue;
+    for (const auto& coding : bhttp::token_list(field.value())) {
+      const std::string_view name(coding.data(), coding.size());
+      if (chunked_seen || !boost::beast::iequals(name, "chunked")) {
+        return field.value();
+      }
+      chunked_seen = true;
+    }
+  }
+  return {};
 }
 
 }  // namespace
@@ -320,6 +338,22 @@ asio::awaitable<bool> ServerConnection::ReadRequest() {
       shared_->log->debug("{}: {} sent no complete request header in time", options.name, remote_);
     } else if (!IsDisconnect(ec) && !closed_) {
       co_await RejectAndClose(400, fmt::format("malformed request: {}", ec.message()));
+    }
+    co_return false;
+  }
+  if (const std::string_view coding = UnsupportedTransferCoding(parser_->get()); !coding.empty()) {
+    // The body's length is unknown (RFC 9112 §6.3): what follows the head must not be read as
+    // the next request.
+    if (!parser_->chunked()) {
+      co_await RejectAndClose(
+          400, fmt::format("Transfer-Encoding '{}' leaves the body's length unknown: send it "
+                           "chunked (once) or with a Content-Length",
+                           coding.substr(0, 100)));
+    } else {
+      co_await RejectAndClose(
+          501, fmt::format("Transfer-Encoding '{}' is not supported: send the body with chunked "
+                           "alone",
+                           coding.substr(0, 100)));
     }
     co_return false;
   }

@@ -2,6 +2,8 @@
 // handler failures, SSE streaming, client-gone detection and graceful shutdown.
 #include "core/http/server.h"
 
+#include <fmt/format.h>
+
 #include <atomic>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/concurrent_channel.hpp>
@@ -173,6 +175,37 @@ TEST_F(ServerTest, ReadsChunkedRequestBodies) {
       "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
       "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n");
   EXPECT_EQ(connection.ReadResponse().body(), "hello world");
+}
+
+// A Transfer-Encoding that does not end in chunked leaves the body's length unknown: what
+// follows the head must not be served as a request of its own (RFC 9112 §6.3).
+TEST_F(ServerTest, ATransferEncodingOtherThanChunkedIsRefusedAndTheConnectionClosed) {
+  StartServer();
+  // Codings that end in chunked frame a chunked body, which is read before the refusal.
+  const struct {
+    std::string_view coding;
+    std::string_view body;
+    int status;
+  } cases[] = {{"bogus", "", 400},
+               {"chunked, gzip", "", 400},
+               {"gzip, chunked", "2\r\nok\r\n0\r\n\r\n", 501},
+               {"chunked, chunked", "2\r\nok\r\n0\r\n\r\n", 400}};
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.coding);
+    RawConnection connection(server_->port());
+    connection.Send(
+        fmt::format("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: {}\r\n\r\n{}"
+                    "GET /echo?name=smuggled HTTP/1.1\r\nHost: x\r\n\r\n",
+                    c.coding, c.body));
+    const auto response = connection.ReadResponse();
+    EXPECT_EQ(response.result_int(), c.status);
+    EXPECT_THAT(response.body(), HasSubstr("Transfer-Encoding"));
+    EXPECT_EQ(connection.ReadUntilClose(), "");  // the smuggled GET is never answered
+  }
+  RawConnection chunked(server_->port());  // the one coding the server reads
+  chunked.Send(
+      "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: Chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n");
+  EXPECT_EQ(chunked.ReadResponse().body(), "ok");
 }
 
 TEST_F(ServerTest, AnswersExpectContinueBeforeTheBody) {
