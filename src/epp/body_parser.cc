@@ -277,6 +277,16 @@ std::string_view TrimPath(std::string_view path) {
   return path;
 }
 
+// A stored response's id as a path segment: URL-unreserved characters only (vLLM's and
+// OpenAI's ids are "resp_" and hex), and not a dot segment, so it names no other path.
+bool IsResponseId(std::string_view id) {
+  if (id.empty() || id == "." || id == "..") return false;
+  return std::all_of(id.begin(), id.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_' || c == '.' || c == '~';
+  });
+}
+
 // "/v1/responses/{id}" or "/v1/responses/{id}/cancel": the id and whether it is a cancel.
 std::pair<std::string_view, bool> StoredResponsePath(std::string_view path) {
   constexpr std::string_view kPrefix = "/v1/responses/";
@@ -284,8 +294,11 @@ std::pair<std::string_view, bool> StoredResponsePath(std::string_view path) {
   if (path.substr(0, kPrefix.size()) != kPrefix) return {};
   std::string_view rest = path.substr(kPrefix.size());
   const size_t slash = rest.find('/');
-  if (slash == std::string_view::npos) return {rest, false};
-  if (rest.substr(slash) != "/cancel" || slash == 0) return {};
+  if (slash == std::string_view::npos) {
+    if (!IsResponseId(rest)) return {};
+    return {rest, false};
+  }
+  if (rest.substr(slash) != "/cancel" || !IsResponseId(rest.substr(0, slash))) return {};
   return {rest.substr(0, slash), true};
 }
 

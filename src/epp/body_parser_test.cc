@@ -22,6 +22,12 @@ TEST(ApiKindOfPath, MatchesByLongestSuffixAndIgnoresQuery) {
   EXPECT_EQ(ApiKindOfPath("/v1/responses/resp_1/cancel"), ApiKind::kResponseCancel);
   EXPECT_EQ(ApiKindOfPath("/v1/responses/resp_1/other"), ApiKind::kUnknown);
   EXPECT_EQ(ApiKindOfPath("/v1/responses//cancel"), ApiKind::kUnknown);
+  // A stored response's id is one segment of unreserved characters, never a dot segment.
+  EXPECT_EQ(ApiKindOfPath("/v1/responses/.."), ApiKind::kUnknown);
+  EXPECT_EQ(ApiKindOfPath("/v1/responses/./cancel"), ApiKind::kUnknown);
+  EXPECT_EQ(ApiKindOfPath("/v1/responses/%2e%2e"), ApiKind::kUnknown);
+  EXPECT_EQ(ApiKindOfPath("/v1/responses/a b"), ApiKind::kUnknown);
+  EXPECT_EQ(ApiKindOfPath("/v1/responses/resp-A.1~x"), ApiKind::kResponseRetrieve);
   EXPECT_EQ(ResponseIdOfPath("/v1/responses/resp_1/cancel"), "resp_1");
   EXPECT_EQ(ResponseIdOfPath("/v1/responses/resp_2?x=1"), "resp_2");
   EXPECT_EQ(ResponseIdOfPath("/v1/completions"), "");

@@ -97,13 +97,44 @@ bool IsConnectFailure(const absl::Status& status) {
          (message.substr(0, 11) == "connect to " || message.substr(0, 8) == "resolve ");
 }
 
+// The target the gateway sends upstream: the model server's own path for the API that the
+// client's path was taken for (by its suffix, see ApiKindOfPath), and the client's query. The
+// client's path itself never goes upstream, so no prefix, dot segment or encoding in it can
+// reach another route of the model server.
+std::string UpstreamTarget(ApiKind kind, std::string_view target) {
+  const size_t q = target.find('?');
+  const std::string_view query = q == std::string_view::npos ? "" : target.substr(q);
+  switch (kind) {
+    case ApiKind::kCompletions:
+      return fmt::format("/v1/completions{}", query);
+    case ApiKind::kChatCompletions:
+      return fmt::format("/v1/chat/completions{}", query);
+    case ApiKind::kEmbeddings:
+      return fmt::format("/v1/embeddings{}", query);
+    case ApiKind::kResponses:
+      return fmt::format("/v1/responses{}", query);
+    case ApiKind::kResponseRetrieve:
+      return fmt::format("/v1/responses/{}{}", ResponseIdOfPath(target), query);
+    case ApiKind::kResponseCancel:
+      return fmt::format("/v1/responses/{}/cancel{}", ResponseIdOfPath(target), query);
+    case ApiKind::kModels:
+      return fmt::format("/v1/models{}", query);
+    case ApiKind::kHealth:  // /health or /ready: vLLM answers /health
+      return fmt::format("/health{}", query);
+    case ApiKind::kUnknown:
+      break;
+  }
+  return std::string(target);  // never admitted: the pipeline answers 404
+}
+
 http::ClientRequest UpstreamRequest(const http::Request& request, const std::string& endpoint,
+                                    std::string_view target,
                                     const std::vector<std::pair<std::string, std::string>>& headers,
                                     const Admission& admission) {
   // The body is borrowed, not copied: the request (or the admission's rewrite of it) outlives
   // the upstream call.
-  http::ClientRequest out = http::ClientRequest::Make(
-      request.method(), fmt::format("http://{}{}", endpoint, request.target()));
+  http::ClientRequest out =
+      http::ClientRequest::Make(request.method(), fmt::format("http://{}{}", endpoint, target));
   out.borrowed_body = admission.body ? std::string_view(*admission.body) : request.body();
   out.headers.reserve(headers.size() + admission.upstream_headers.size());
   for (const auto& [name, value] : headers) {
@@ -281,10 +312,21 @@ asio::awaitable<void> RelayStreamed(Gateway::Shared& shared, RequestContext& ctx
 asio::awaitable<void> Proxy(std::shared_ptr<Gateway::Shared> shared, http::Request& request,
                             http::ResponseWriter& writer) {
   Pipeline& pipeline = shared->pipeline;
+  std::string_view target = request.target();
+  if (target.empty() || target.front() != '/' || target.find('#') != std::string_view::npos) {
+    // Origin form only (RFC 9112 §3.2.1): no absolute URL, no authority, no fragment.
+    http::IgnoreClientGone(co_await writer.RespondError(
+        400,
+        fmt::format("the request target must be a path starting with '/' and without a "
+                    "'#' fragment, not '{}'",
+                    target.substr(0, 200)),
+        "invalid_request_error"));
+    co_return;
+  }
   // A wrong method is answered here, as vLLM's own server does (405 with Allow), instead of
   // being routed: GET /v1/completions has no body to route by, POST /v1/models nothing to post.
-  if (const ApiKind kind = ApiKindOfPath(request.target());
-      kind != ApiKind::kUnknown && !MethodAllowed(request.method(), kind)) {
+  const ApiKind kind = ApiKindOfPath(target);
+  if (kind != ApiKind::kUnknown && !MethodAllowed(request.method(), kind)) {
     const http::Headers allow = {{"Allow", std::string(AllowedMethods(kind))}};
     const std::string message =
         fmt::format("method {} is not allowed for {} (allowed: {})", request.method_name(),
@@ -294,7 +336,6 @@ asio::awaitable<void> Proxy(std::shared_ptr<Gateway::Shared> shared, http::Reque
     co_return;
   }
   const auto headers = RequestHeaders(request);
-  std::string_view target = request.target();
   std::span<const std::string> no_subset;
   auto admitted = pipeline.Admit(target, headers, request.body(), no_subset, false);
 
@@ -336,9 +377,10 @@ asio::awaitable<void> Proxy(std::shared_ptr<Gateway::Shared> shared, http::Reque
     if (stream) stream->Cancel();
   });
   absl::Status last_error;
+  const std::string upstream_target = UpstreamTarget(kind, target);
   for (size_t i = 0; i < admission.endpoints.size(); ++i) {
     http::ClientRequest upstream =
-        UpstreamRequest(request, admission.endpoints[i], headers, admission);
+        UpstreamRequest(request, admission.endpoints[i], upstream_target, headers, admission);
     auto opened = co_await shared->client.Stream(std::move(upstream));
     if (opened.ok()) {
       stream.emplace(std::move(*opened));

@@ -457,6 +457,37 @@ TEST(EppGateway, AnswersAWrongMethodWith405AndAllow) {
   EXPECT_EQ(ok->status, 200) << ok->body;
 }
 
+// The client's path decides which API a request is; what goes upstream is the model server's
+// own path for that API, so no target can reach another upstream route, port or host.
+TEST(EppGateway, SendsUpstreamOnlyTheModelServersOwnPath) {
+  Fleet fleet;
+  fleet.Start(1);
+  for (std::string_view target : {"/metrics#/v1/completions", "0/v1/completions",
+                                  "x/v1/completions", "http://127.0.0.1:1/v1/completions"}) {
+    RawClient client(fleet.gateway_port);
+    client.Send(target, CompletionBody(2, false));
+    const std::string response = client.ReadUntil("}}");
+    EXPECT_EQ(response.substr(0, 12), "HTTP/1.1 400") << target << ": " << response;
+    EXPECT_NE(response.find("Agent-Execution-Profile: byoc_epp"), std::string::npos) << response;
+    EXPECT_NE(response.find("must be a path starting with '/'"), std::string::npos) << response;
+  }
+  for (std::string_view path :
+       {"/v1/completions/", "/openai/v1/completions?api-version=1", "/x/../v1/completions"}) {
+    auto r = fleet.Post(path, CompletionBody(2, false));
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->status, 200) << path << ": " << r->body;
+    EXPECT_EQ(r->Header("Agent-Execution-Profile"), "byoc_epp");
+  }
+  // /ready is asked of the model server as /health (vLLM has no /ready).
+  auto ready = http::FetchBlocking(http::Method::get, fleet.Url("/ready"));
+  ASSERT_TRUE(ready.ok()) << ready.status();
+  EXPECT_EQ(ready->status, 200) << ready->body;
+  // A stored response's id is one plain segment: a dot segment is no response id.
+  auto dots = http::FetchBlocking(http::Method::get, fleet.Url("/v1/responses/.."));
+  ASSERT_TRUE(dots.ok()) << dots.status();
+  EXPECT_EQ(dots->status, 404) << dots->body;
+}
+
 TEST(EppGateway, RetriesTheNextEndpointWhenConnectingFails) {
   int dead = PickFreePort();  // nothing listens here
   Fleet fleet;
