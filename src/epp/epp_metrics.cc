@@ -163,6 +163,7 @@ void EppMetrics::WatchPool(const Datastore& datastore,
 }
 
 std::string_view EppMetrics::BoundModelLocked(std::string_view model) {
+  if (model.size() > kMaxModelNameBytes) return "other";
   if (auto it = models_.find(model); it != models_.end()) return *it;
   if (models_.size() >= kMaxModelNames) return "other";
   return *models_.emplace(model).first;

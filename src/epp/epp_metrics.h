@@ -1,6 +1,6 @@
 // The EPP's own Prometheus metrics, named after the upstream EPP's canonical `llm_d_epp_*`
 // set (gie-llmd.md §6.2). Label cardinality is bounded: at most kMaxModelNames distinct model
-// names per label, the rest are reported as "other".
+// names per label, of at most kMaxModelNameBytes each; the rest are reported as "other".
 #pragma once
 
 #include <cstdint>
@@ -23,6 +23,9 @@ class Datastore;
 class EppMetrics {
  public:
   static constexpr size_t kMaxModelNames = 100;
+  // A longer name is "other" (and takes no place among the kMaxModelNames): one request with
+  // a megabyte-long model name must not put a megabyte into every line of every scrape.
+  static constexpr size_t kMaxModelNameBytes = 256;
   static constexpr size_t kMaxEndpointSeries = 1024;
 
   // `pool_name` is the value of the pool gauges' `name` label.
@@ -40,7 +43,8 @@ class EppMetrics {
   };
   void WatchPool(const Datastore& datastore, std::function<SchedulerGauges()> scheduler_stats);
 
-  // The model label value: the name if it is one of the first kMaxModelNames seen, else "other".
+  // The model label value: the name if it is one of the first kMaxModelNames seen and at most
+  // kMaxModelNameBytes long, else "other".
   std::string BoundModel(std::string_view model);
 
   // By label values: for requests refused at admission, which have no series yet.
