@@ -288,7 +288,7 @@ asio::awaitable<void> RelayStreamed(Gateway::Shared& shared, RequestContext& ctx
         // Best effort: the connection closes below whether or not this reaches the client.
         http::IgnoreClientGone(co_await writer.WriteChunk(event));
       }
-      writer.CloseConnection();
+      writer.Abort();  // no end of the body: the client sees it was cut short
       co_return;
     }
     const bool end = chunk->empty() || stream.body_complete();

@@ -523,6 +523,7 @@ TEST(EppGateway, UpstreamDeathMidStreamEndsTheStreamWithAnErrorEvent) {
   EXPECT_EQ(all.find("data: [DONE]"), std::string::npos);
   EXPECT_NE(all.find("upstream failed mid-stream"), std::string::npos)
       << all.substr(all.size() > 400 ? all.size() - 400 : 0);
+  EXPECT_FALSE(all.ends_with("0\r\n\r\n")) << "a cut-short body must not look complete";
   // The gateway itself is fine.
   auto health = http::FetchBlocking(http::Method::get, fleet.Url("/healthz"));
   ASSERT_TRUE(health.ok());

@@ -190,6 +190,18 @@ class GatewayFraming : public ::testing::Test {
     });
   }
 
+  // A raw client that has sent the request, so the test sees each byte as it arrives.
+  tcp::socket SendRaw(asio::io_context& io) const {
+    tcp::socket socket(io);
+    socket.connect({asio::ip::make_address("127.0.0.1"), static_cast<uint16_t>(gateway_port_)});
+    const std::string request = fmt::format(
+        "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        "Content-Length: {}\r\n\r\n{}",
+        kBody.size(), kBody);
+    asio::write(socket, asio::buffer(request));
+    return socket;
+  }
+
   std::string Metrics() const {
     auto r = http::FetchBlocking(http::Method::get,
                                  "http://127.0.0.1:" + std::to_string(metrics_port_) + "/metrics");
@@ -237,16 +249,8 @@ TEST_F(GatewayFraming, ABodyWholeWithTheHeadGoesOutAsOneResponseAndItsUsageIsCou
 }
 
 TEST_F(GatewayFraming, BytesWithTheHeadLeadTheStreamAndTheLastBytesCloseIt) {
-  // A raw client, so the test sees each event as it arrives.
   asio::io_context io;
-  tcp::socket client_socket(io);
-  client_socket.connect(
-      {asio::ip::make_address("127.0.0.1"), static_cast<uint16_t>(gateway_port_)});
-  const std::string request = fmt::format(
-      "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-      "Content-Length: {}\r\n\r\n{}",
-      kBody.size(), kBody);
-  asio::write(client_socket, asio::buffer(request));
+  tcp::socket client_socket = SendRaw(io);
   std::optional<ScriptedUpstream::Exchange> exchange = upstream_.Next();
   ASSERT_TRUE(exchange) << epp_->ReadLog();
   exchange->Send(std::string(kSseHead) + Chunk(kEvent1));
@@ -288,6 +292,31 @@ TEST_F(GatewayFraming, BadChunkFramingBeforeAnyBodyIsA502JsonError) {
   EXPECT_EQ(r->status, 502);
   EXPECT_NE(r->body.find("upstream failed mid-response"), std::string::npos) << r->body;
   EXPECT_EQ(r->Header("Agent-Execution-Profile"), "byoc_epp");
+}
+
+// A body that breaks after some of it reached the client cannot be answered with an error any
+// more: the gateway closes without the body's end, so the client sees it was cut short.
+TEST_F(GatewayFraming, AnUpstreamBreakingAfterTheClientGotBytesLeavesTheBodyUnterminated) {
+  asio::io_context io;
+  tcp::socket client_socket = SendRaw(io);
+  std::optional<ScriptedUpstream::Exchange> exchange = upstream_.Next();
+  ASSERT_TRUE(exchange) << epp_->ReadLog();
+  constexpr std::string_view kPart = R"({"choices":[{"text":")";
+  exchange->Send(
+      "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n" +
+      Chunk(kPart));
+  std::string received;
+  boost::system::error_code ec;
+  asio::read_until(client_socket, asio::dynamic_buffer(received), kPart, ec);
+  ASSERT_FALSE(ec) << ec.message() << ": " << received;
+
+  exchange->Send("zz\r\n");  // bad chunk framing
+  exchange->Done();
+  asio::read(client_socket, asio::dynamic_buffer(received), ec);  // to the gateway's close
+  EXPECT_EQ(ec, asio::error::eof) << ec.message();
+  EXPECT_TRUE(received.starts_with("HTTP/1.1 200 OK\r\n")) << received;
+  EXPECT_FALSE(received.ends_with("0\r\n\r\n")) << received;
+  EXPECT_EQ(received.find("upstream failed"), std::string::npos) << received;  // not SSE
 }
 
 }  // namespace

@@ -240,6 +240,13 @@ void IgnoreClientGone(const absl::Status& status) {
   Logger("http")->error("handler write failed: {}", MessageOf(status));
 }
 
+void ResponseWriter::Abort() {
+  keep_alive_ = false;
+  if (state_ != State::kStreaming) return;
+  state_ = State::kFinished;  // the server must not end the body for the handler
+  connection_.ShutdownSend();
+}
+
 bool ResponseWriter::client_gone() const { return connection_.client_gone(); }
 
 void ResponseWriter::OnClientGone(std::function<void()> callback) {

@@ -73,6 +73,10 @@ class ResponseWriter {
 
   // Closes the connection after this response (sends Connection: close if not yet sent).
   void CloseConnection() { keep_alive_ = false; }
+  // Cuts a streamed response short: the connection's sending side closes without the body's
+  // end (no last chunk), so the client can tell the body is incomplete, and nothing more is
+  // written. Before a streamed response began it is CloseConnection.
+  void Abort();
 
   bool started() const { return state_ != State::kNotStarted; }
   bool finished() const { return state_ == State::kFinished; }

@@ -679,6 +679,11 @@ void ServerConnection::OnWatchdog() {
   ArmWatchdog();
 }
 
+void ServerConnection::ShutdownSend() {
+  error_code ignored;
+  socket_.shutdown(tcp::socket::shutdown_send, ignored);
+}
+
 void ServerConnection::CloseSocket() {
   if (closed_) return;
   closed_ = true;

@@ -94,6 +94,8 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
   bool draining() const { return shared_->draining.load(std::memory_order_relaxed); }
   bool client_gone() const { return client_gone_; }
   void AddGoneCallback(std::function<void()> callback);
+  // Sends FIN: the response ends here, however it was framed (ResponseWriter::Abort).
+  void ShutdownSend();
 
  private:
   enum class Phase { kIdle, kReadingHeader, kReadingBody, kHandling, kClosed };
