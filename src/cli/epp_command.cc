@@ -37,6 +37,7 @@ void AddEppCommand(CLI::App& app) {
     std::string upstream_timeout = "10m";
     int max_queued = 0;
     std::string queue_ttl = "5s";
+    std::string unresponsive_after = "5s";
     std::vector<std::string> objectives;
     std::vector<std::string> model_rewrites;
     bool subset_ip_only = false;
@@ -92,6 +93,10 @@ void AddEppCommand(CLI::App& app) {
       ->capture_default_str()
       ->check(CLI::Range(0, 1000000));
   cmd->add_option("--queue-ttl", f->queue_ttl, "How long a queued request may wait")
+      ->capture_default_str();
+  cmd->add_option("--unresponsive-after", f->unresponsive_after,
+                  "Pick no endpoint whose /metrics went unanswered this long while others answer "
+                  "(at least 2 scrape intervals + 1s; 0 = off)")
       ->capture_default_str();
   cmd->add_option("--objective", f->objectives,
                   "InferenceObjective priority, NAME=PRIORITY (negative = sheddable); repeatable");
@@ -166,6 +171,17 @@ void AddEppCommand(CLI::App& app) {
         {"--upstream-timeout", &f->upstream_timeout, &o.gateway.upstream_timeout},
         {"--queue-ttl", &f->queue_ttl, &o.pipeline.queue_ttl},
     };
+    if (f->unresponsive_after == "0") {
+      o.pipeline.unresponsive_after = Duration::zero();
+    } else {
+      auto parsed = ParseDuration(f->unresponsive_after);
+      if (!parsed.ok() || *parsed <= Duration::zero()) {
+        return fail(
+            fmt::format("--unresponsive-after '{}': not a positive duration (e.g. 5s) or 0 (off)",
+                        f->unresponsive_after));
+      }
+      o.pipeline.unresponsive_after = *parsed;
+    }
     for (const auto& d : durations) {
       auto parsed = ParseDuration(*d.text);
       if (!parsed.ok() || *parsed <= Duration::zero()) {

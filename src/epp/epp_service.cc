@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <fstream>
@@ -257,8 +258,14 @@ absl::StatusOr<std::unique_ptr<EppService>> EppService::Start(EppServiceOptions 
   Impl& s = *impl;
   s.work.emplace(s.io->get_executor());
   ASSIGN_OR_RETURN(s.metrics, EppMetrics::Create(s.options.pool_label));
-  ASSIGN_OR_RETURN(auto pipeline,
-                   Pipeline::Create(s.options.pipeline, s.datastore, s.metrics.get()));
+  PipelineOptions& pipeline_options = s.options.pipeline;
+  if (pipeline_options.unresponsive_after > Duration::zero()) {
+    // Metrics a scrape or two old are not a sign of a hung server.
+    pipeline_options.unresponsive_after =
+        std::max(pipeline_options.unresponsive_after,
+                 2 * s.options.scraper.interval + s.options.scraper.timeout);
+  }
+  ASSIGN_OR_RETURN(auto pipeline, Pipeline::Create(pipeline_options, s.datastore, s.metrics.get()));
   s.pipeline = std::move(pipeline);
   RETURN_IF_ERROR(AddDiscovery(s));
   s.thread = std::thread([io = s.io.get()] { io->run(); });

@@ -233,6 +233,28 @@ std::variant<Admission, Rejection> Pipeline::Readmit(const std::shared_ptr<Pendi
   return Counted(Place(pending, subset));
 }
 
+std::span<const sched::Endpoint> Pipeline::Responsive(std::span<const sched::Endpoint> candidates,
+                                                      Time now,
+                                                      std::vector<sched::Endpoint>& storage) const {
+  const Duration limit = options_.unresponsive_after;
+  if (limit <= Duration::zero()) return candidates;
+  auto unresponsive = [&](const sched::Endpoint& e) {
+    return e.ready && e.metrics.valid && e.MetricsAge(now) > limit;
+  };
+  bool any_answering = false, any_unresponsive = false;
+  for (const sched::Endpoint& e : candidates) {
+    if (!e.ready || !e.metrics.valid) continue;
+    (unresponsive(e) ? any_unresponsive : any_answering) = true;
+  }
+  // All stale: scraping itself may be what fails, and refusing everything would not help.
+  if (!any_answering || !any_unresponsive) return candidates;
+  storage.assign(candidates.begin(), candidates.end());
+  for (sched::Endpoint& e : storage) {
+    if (unresponsive(e)) e.ready = false;
+  }
+  return storage;
+}
+
 const sched::Endpoint* Pipeline::HomeOf(std::string_view response_id,
                                         std::span<const sched::Endpoint> candidates) {
   if (response_id.empty()) return nullptr;
@@ -390,6 +412,8 @@ std::variant<Admission, Rejection> Pipeline::Place(const std::shared_ptr<Pending
     }
     candidates = subset_endpoints;
   }
+  std::vector<sched::Endpoint> responsive_endpoints;
+  candidates = Responsive(candidates, now, responsive_endpoints);
   bool any_ready = std::any_of(candidates.begin(), candidates.end(),
                                [](const sched::Endpoint& e) { return e.ready; });
 

@@ -113,6 +113,11 @@ struct PipelineOptions {
   // wait (up to queue_ttl) for the pool to leave saturation. 0 = no queue.
   int max_queued = 0;
   Duration queue_ttl = std::chrono::seconds(5);
+  // A ready endpoint whose last good scrape is older than this is not picked while another
+  // candidate's is not (a hung model server answers neither requests nor /metrics). Never
+  // applied when every candidate's metrics are that old, or to one never scraped. 0 = off.
+  // The EPP raises it to at least two scrape intervals plus the scrape timeout.
+  Duration unresponsive_after = std::chrono::seconds(5);
   // Match subset-hint entries by IP only (GIE v1.0.0 behaviour) instead of ip:port.
   bool subset_match_ip_only = false;
   // InferenceObjective priorities (by the name in header x-llm-d-inference-objective /
@@ -210,6 +215,10 @@ class Pipeline {
   Rejection Reject(int status, std::string_view message, std::string_view type,
                    std::string_view code, std::string_view label_model);
   void CountRejection(std::string_view label_model, int status);
+  // `candidates` with the unresponsive ones (see PipelineOptions::unresponsive_after) marked
+  // not ready, copied into `storage` when there are any; else `candidates` itself.
+  std::span<const sched::Endpoint> Responsive(std::span<const sched::Endpoint> candidates, Time now,
+                                              std::vector<sched::Endpoint>& storage) const;
   // The ready candidate that answered Responses API id `response_id`, if remembered.
   const sched::Endpoint* HomeOf(std::string_view response_id,
                                 std::span<const sched::Endpoint> candidates);

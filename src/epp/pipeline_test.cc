@@ -97,6 +97,56 @@ TEST_F(PipelineTest, AdmitsWithPrimaryAndFallbacksAndCountsInFlightUntilDone) {
   EXPECT_EQ(p->SchedulerStats().in_flight, 0);
 }
 
+// A model server that stopped answering its scrapes (hung) gets no new requests while another
+// answers; when none answers (scraping itself broken) nothing is left out.
+TEST_F(PipelineTest, AnEndpointWhoseScrapesStoppedIsNotPickedWhileOthersAnswer) {
+  SetUpPool(3);
+  PipelineOptions options;
+  options.policy = "round-robin";
+  options.unresponsive_after = std::chrono::seconds(5);
+  auto p = Make(options);
+  auto scraped = [&](const std::string& address) {
+    sched::EndpointMetrics m;
+    m.valid = true;
+    m.scraped_at = clock_.Now();
+    ds_.UpdateMetrics(address, m);
+  };
+  auto picks = [&] {
+    std::set<std::string> seen;
+    for (int i = 0; i < 6; ++i) {
+      Admission a = AdmitCompletion(*p, "x" + std::to_string(i));
+      if (a.ctx == nullptr) return seen;
+      seen.insert(a.endpoints.front());
+      for (const std::string& fallback : a.endpoints) seen.insert("fallback " + fallback);
+      p->OnDone(*a.ctx);
+    }
+    return seen;
+  };
+  clock_.Advance(std::chrono::seconds(4));  // within the limit: everyone is picked
+  EXPECT_EQ(picks().count("10.0.0.3:8000"), 1U);
+
+  clock_.Advance(std::chrono::seconds(2));  // 10.0.0.3 has not answered for 6 s
+  scraped("10.0.0.1:8000");
+  scraped("10.0.0.2:8000");
+  std::set<std::string> seen = picks();
+  EXPECT_EQ(seen.count("10.0.0.1:8000"), 1U);
+  EXPECT_EQ(seen.count("10.0.0.2:8000"), 1U);
+  EXPECT_EQ(seen.count("10.0.0.3:8000"), 0U);
+  EXPECT_EQ(seen.count("fallback 10.0.0.3:8000"), 0U);  // not a fallback either
+
+  clock_.Advance(std::chrono::seconds(10));  // nobody answers: all are candidates again
+  EXPECT_EQ(picks().count("10.0.0.3:8000"), 1U);
+
+  options.unresponsive_after = Duration::zero();  // off
+  auto off = Make(options);
+  scraped("10.0.0.1:8000");
+  std::set<std::string> all;
+  for (int i = 0; i < 6; ++i) {
+    all.insert(AdmitCompletion(*off, "y" + std::to_string(i)).endpoints.front());
+  }
+  EXPECT_EQ(all.size(), 3U);
+}
+
 // vLLM runs each of n samples (of each prompt of a batch) as its own request: the endpoint's
 // in-flight count is n x prompts.
 TEST_F(PipelineTest, CountsEverySampleOfARequestInFlight) {

@@ -501,6 +501,44 @@ TEST(EppGateway, RetriesTheNextEndpointWhenConnectingFails) {
   }
 }
 
+// A model server that hangs (SIGSTOP: it accepts connections but answers nothing, /metrics
+// included) gets no new requests once its scrapes have gone unanswered for
+// --unresponsive-after, and is picked again when it answers.
+TEST(EppGateway, AHungModelServerIsNotPickedWhileOthersAnswer) {
+  const std::string dir = testing::MakeTempDir("epp-hung");
+  const int hung_port = PickFreePort();
+  ChildProcess hung({ZumikBinary(), "sim", "--replicas", "1", "--port", std::to_string(hung_port),
+                     "--host", "127.0.0.1"},
+                    dir + "/hung-sim.log");
+  ASSERT_TRUE(WaitForPort(hung_port, std::chrono::seconds(10)));
+  Fleet fleet;
+  fleet.Start(1, {"127.0.0.1:" + std::to_string(hung_port)},
+              {"--config", "round-robin", "--unresponsive-after", "1s"});
+  auto completion = [&] {
+    return http::FetchBlocking(http::Method::post, fleet.Url("/v1/completions"),
+                               CompletionBody(2, false), {{"Content-Type", "application/json"}},
+                               std::chrono::seconds(3));
+  };
+  ASSERT_TRUE(completion().ok());
+  kill(hung.pid(), SIGSTOP);
+  // Its last good scrape must be older than max(1 s, 2 scrape intervals + the 1 s timeout).
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+  for (int i = 0; i < 6; ++i) {
+    auto r = completion();
+    ASSERT_TRUE(r.ok()) << "request " << i << ": " << r.status();
+    EXPECT_EQ(r->status, 200) << r->body;
+  }
+  kill(hung.pid(), SIGCONT);
+  // Answering again: round-robin reaches it within a few requests (its sim counts them).
+  EXPECT_TRUE(epp_testing::Eventually([&] {
+    auto r = completion();
+    auto metrics = http::FetchBlocking(
+        http::Method::get, "http://127.0.0.1:" + std::to_string(hung_port) + "/metrics");
+    return r.ok() && metrics.ok() &&
+           epp_testing::MetricSum(metrics->body, "vllm:request_success_total{") >= 2;
+  }));
+}
+
 TEST(EppGateway, AllEndpointsDeadIs502WithTheHeader) {
   Fleet fleet;
   fleet.Start(1);
