@@ -12,6 +12,9 @@ int main(int argc, char** argv) {
   std::string log_level = "info";
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error|off")
       ->capture_default_str();
+  // Global flags may follow the subcommand too (`zumik sim --log-level warn`): subcommands
+  // inherit this and hand the parent the options they do not know.
+  app.fallthrough();
   app.parse_complete_callback([&] {
     if (auto status = zumik::InitLogging(log_level); !status.ok()) {
       throw CLI::ValidationError("--log-level", std::string(status.message()));
