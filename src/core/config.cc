@@ -231,8 +231,10 @@ absl::Status FieldReader::Finish() const {
   for (const auto& kv : map_) {
     const std::string& key = kv.first.Scalar();
     if (!read_.contains(key)) {
+      std::string known;
+      for (const std::string& name : read_) known += (known.empty() ? "" : ", ") + name;
       return absl::InvalidArgumentError(Cat(Where(kv.first, source_), ": unknown key '",
-                                            PathOf(key), "': check its spelling against the docs"));
+                                            PathOf(key), "': the keys here are ", known));
     }
   }
   return absl::OkStatus();
