@@ -290,7 +290,14 @@ absl::StatusOr<PolicyReport> VirtualRun::Run() {
     absl::StatusOr<std::unique_ptr<sched::Scheduler>> s =
         sched::Scheduler::FromPolicy(policy_, rng_);
     if (!s.ok()) {
-      return Errorf(s.status().code(), "policy '{}': {}", policy_, MessageOf(s.status()));
+      std::string message(MessageOf(s.status()));
+      if (s.status().code() == absl::StatusCode::kNotFound) {
+        message += "; the bench also runs 'oracle' (a reference that knows the prefix groups)";
+      }
+      if (!message.starts_with("policy '")) {
+        message = fmt::format("policy '{}': {}", policy_, message);
+      }
+      return absl::Status(s.status().code(), message);
     }
     scheduler_ = std::move(*s);
   }

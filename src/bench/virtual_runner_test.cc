@@ -83,6 +83,16 @@ TEST(VirtualRun, SameSeedGivesIdenticalJson) {
   EXPECT_NE(ToJson(*a), ToJson(*c));
 }
 
+TEST(VirtualRun, AnUnknownPolicyIsNamedOnceWithEveryPolicyTheBenchRuns) {
+  auto r = RunVirtual(Small(), {"round-robin", "no-such-policy"}, Options());
+  ASSERT_FALSE(r.ok());
+  const std::string message(MessageOf(r.status()));
+  EXPECT_EQ(message.find("policy 'no-such-policy'"), 0U) << message;
+  EXPECT_EQ(message.find("policy 'no-such-policy'", 1), std::string::npos) << message;
+  EXPECT_NE(message.find("zumik-default"), std::string::npos) << message;
+  EXPECT_NE(message.find("'oracle'"), std::string::npos) << message;
+}
+
 TEST(VirtualRun, ReportsEveryNonWarmupStageForEveryPolicyOnTheSameRequests) {
   const Workload w = Small();
   auto r = RunVirtual(w,
