@@ -41,6 +41,7 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <random>
 #include <sstream>
 #include <thread>
@@ -328,7 +329,35 @@ UserSys OtherThreadsCpu() {
 
 }  // namespace
 
+constexpr const char* kUsage =
+    "usage: sim_stream_bench [--streams N=2000] [--tokens N=200] [--prompt-tokens N=1000]\n"
+    "                        [--replicas N=4] [--client raw|http] [--server-threads N=2]\n"
+    "                        [--arrival-spread-ms N=0] [--arrival-seed N=1]\n"
+    "An in-process zumik sim fleet streaming to an in-process client (docs/simulator.md).\n";
+
+// Every argument is a known flag followed by its value: a typo must not run the default
+// benchmark (it takes seconds of both cores). The exit code when the run must not go on.
+std::optional<int> CheckFlags(int argc, char** argv) {
+  static constexpr std::array<std::string_view, 8> kFlags = {
+      "--streams", "--tokens",         "--prompt-tokens",     "--replicas",
+      "--client",  "--server-threads", "--arrival-spread-ms", "--arrival-seed"};
+  for (int i = 1; i < argc; i += 2) {
+    const std::string_view arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    }
+    if (std::find(kFlags.begin(), kFlags.end(), arg) == kFlags.end() || i + 1 >= argc) {
+      std::fprintf(stderr, "sim_stream_bench: unknown flag or missing value at '%s'\n%s", argv[i],
+                   kUsage);
+      return 2;
+    }
+  }
+  return std::nullopt;
+}
+
 int main(int argc, char** argv) {
+  if (const std::optional<int> code = CheckFlags(argc, argv)) return *code;
   const int streams = IntFlag(argc, argv, "--streams", 2000);
   const int tokens = IntFlag(argc, argv, "--tokens", 200);
   const int prompt_tokens = IntFlag(argc, argv, "--prompt-tokens", 1000);
