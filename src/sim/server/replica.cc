@@ -56,8 +56,10 @@ absl::Status Replica::Start() {
   server_options.default_headers = {{"x-zumik-replica", name_}};
   server_ = std::make_unique<http::Server>(io_, std::move(server_options), MakeRouter());
   if (absl::Status status = server_->Start(); !status.ok()) {
-    return absl::UnavailableError(fmt::format("{}: cannot listen on {}:{}: {}", name_,
-                                              options_.host, options_.port, MessageOf(status)));
+    // The server's message names the replica, the address and the cause already.
+    return absl::UnavailableError(
+        fmt::format("{}; pick free ports with --port (replicas use P..P+N-1; 0 = any free ports)",
+                    MessageOf(status)));
   }
   asio::co_spawn(driver_strand_, DriverLoop(), [this](const std::exception_ptr& error) {
     driver_done_ = true;
