@@ -102,13 +102,16 @@ void RunOperator(const OperatorFlags& flags) {
   }
   op::HttpControlPlane control_plane(flags.control_plane);
   const std::string release = flags.release;
+  const bool local = flags.local;
   op::Operator the_operator(options, *inventory, *store, control_plane, RealClock::Instance(),
-                            [release](const std::string& id) {
+                            [release, local](const std::string& id) {
                               std::printf("zumik operator: registered cluster %s\n", id.c_str());
-                              std::printf(
-                                  "  wire heartbeats: helm upgrade %s ./infra/k8s-portable "
-                                  "--reuse-values --set operator.clusterId=%s\n",
-                                  release.c_str(), id.c_str());
+                              if (!local) {  // local mode keeps the id in its state file
+                                std::printf(
+                                    "  wire heartbeats: helm upgrade %s ./infra/k8s-portable "
+                                    "--reuse-values --set operator.clusterId=%s\n",
+                                    release.c_str(), id.c_str());
+                              }
                               std::fflush(stdout);
                             });
 

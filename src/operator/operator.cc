@@ -57,7 +57,11 @@ StepResult Operator::Backoff(absl::Status status) {
   ++stats_.failures;
   StepResult result;
   result.wait = options_.backoff.Delay(attempt_++, rng_);
-  Log()->warn("{}; retrying in {:.1f}s", MessageOf(status), ToSeconds(result.wait));
+  if (once_) {
+    Log()->warn("{}", MessageOf(status));  // --once: no retry, the run ends with this failure
+  } else {
+    Log()->warn("{}; retrying in {:.1f}s", MessageOf(status), ToSeconds(result.wait));
+  }
   result.status = std::move(status);
   return result;
 }
@@ -182,6 +186,7 @@ StepResult Operator::Heartbeat(const Inventory& inventory) {
 }
 
 absl::Status Operator::Run(const std::function<bool(Duration)>& sleep, bool once) {
+  once_ = once;
   while (true) {
     const uint64_t heartbeats = stats_.heartbeats;
     StepResult step = Step();

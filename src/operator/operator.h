@@ -98,6 +98,7 @@ class Operator {
   std::string cluster_id_;
   Secret token_;
   Duration interval_;
+  bool once_ = false;  // Run(once): failures end the run instead of being retried
   int attempt_ = 0;
   std::optional<uint64_t> last_status_hash_;
   Time last_status_time_{0};
