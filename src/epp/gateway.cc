@@ -200,8 +200,11 @@ asio::awaitable<void> FailBeforeBody(Gateway::Shared& shared, RequestContext& ct
 struct DoneGuard {
   Pipeline* pipeline;
   std::shared_ptr<RequestContext> ctx;
+  const http::ResponseWriter* writer;
   ~DoneGuard() {
-    if (ctx) pipeline->OnDone(*ctx);
+    if (!ctx) return;
+    ctx->client_gone = writer->client_gone();
+    pipeline->OnDone(*ctx);
   }
 };
 
@@ -315,6 +318,7 @@ asio::awaitable<void> Proxy(std::shared_ptr<Gateway::Shared> shared, http::Reque
   std::string_view target = request.target();
   if (target.empty() || target.front() != '/' || target.find('#') != std::string_view::npos) {
     // Origin form only (RFC 9112 §3.2.1): no absolute URL, no authority, no fragment.
+    pipeline.CountRefused(400);
     http::IgnoreClientGone(co_await writer.RespondError(
         400,
         fmt::format("the request target must be a path starting with '/' and without a "
@@ -327,6 +331,7 @@ asio::awaitable<void> Proxy(std::shared_ptr<Gateway::Shared> shared, http::Reque
   // being routed: GET /v1/completions has no body to route by, POST /v1/models nothing to post.
   const ApiKind kind = ApiKindOfPath(target);
   if (kind != ApiKind::kUnknown && !MethodAllowed(request.method(), kind)) {
+    pipeline.CountRefused(405);
     const http::Headers allow = {{"Allow", std::string(AllowedMethods(kind))}};
     const std::string message =
         fmt::format("method {} is not allowed for {} (allowed: {})", request.method_name(),
@@ -369,7 +374,7 @@ asio::awaitable<void> Proxy(std::shared_ptr<Gateway::Shared> shared, http::Reque
     co_return;
   }
   Admission& admission = std::get<Admission>(admitted);
-  DoneGuard guard{&pipeline, admission.ctx};
+  DoneGuard guard{&pipeline, admission.ctx, &writer};
   RequestContext& ctx = *admission.ctx;
 
   std::optional<http::ClientStream> stream;

@@ -652,8 +652,12 @@ void Pipeline::OnDone(RequestContext& ctx) {
     metrics_->RequestFinished(series, ToSeconds(now - ctx.started), ctx.request_bytes,
                               ctx.response_bytes);
     metrics_->Tokens(series, usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens);
-    // No response at all (connect failures, cancel before headers) counts as 502.
-    if (!success) metrics_->RequestError(series, ctx.status == 0 ? 502 : ctx.status);
+    // No response at all: 499 when the client left first (nginx's "client closed request"),
+    // else 502 (connect failures).
+    if (!success) {
+      const int code = ctx.status != 0 ? ctx.status : ctx.client_gone ? 499 : 502;
+      metrics_->RequestError(series, code);
+    }
   }
 }
 

@@ -54,6 +54,9 @@ struct RequestContext {
   bool client_stream = false;  // the body asked for "stream": true
   bool streaming = false;      // the response is text/event-stream (set by OnResponseHeaders)
   int status = 0;              // upstream response status, 0 before OnResponseHeaders
+  // The client left before the response ended (set by the transport when it knows): a request
+  // with no upstream status then counts as error 499, not 502.
+  bool client_gone = false;
   int64_t request_bytes = 0;
   int64_t response_bytes = 0;
   Time started{};
@@ -164,6 +167,10 @@ class Pipeline {
   // request is admitted or given up. Counted as Admit(may_wait = false) counts.
   std::variant<Admission, Rejection> Readmit(const std::shared_ptr<PendingRequest>& pending,
                                              std::span<const std::string> subset);
+
+  // A request the transport refused before admission (the gateway's 405 for a wrong method,
+  // 400 for a target that is no path): counted as a request and an error, with no model.
+  void CountRefused(int http_status) { CountRejection({}, http_status); }
 
   // A place in the bounded admission queue: false when it is full (or off). Call it for a
   // queueable Rejection: false means the caller answers that rejection now, and it is

@@ -1,6 +1,7 @@
 // Pipeline: parse → admission → pick on the snapshot → observe → complete.
 #include "epp/pipeline.h"
 
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -863,6 +864,33 @@ TEST_F(PipelineQueueMetricsTest, ReadmitPlacesTheRequestAsFirstParsed) {
   EXPECT_FALSE(std::get<Rejection>(again).queueable);
   p->OnResponseHeaders(*a.ctx, 200, "application/json");
   p->OnDone(*a.ctx);
+}
+
+// A request with no upstream answer is error 502, or 499 when its client had already left;
+// one the transport refused itself is counted without a model.
+TEST_F(PipelineQueueMetricsTest, NoAnswerIs502Or499WhenTheClientLeftAndRefusalsCount) {
+  SetUpPool(2);
+  auto p = MakeWithMetrics(/*max_queued=*/0);
+  auto error_total = [&](std::string_view code) {
+    return SeriesValue(metrics_->registry().Expose(),
+                       fmt::format("llm_d_epp_request_error_total{{model_name=\"m\","
+                                   "target_model_name=\"m\",error_code=\"{}\"}}",
+                                   code));
+  };
+  Admission unreachable = AdmitCompletion(*p, "a");
+  p->OnDone(*unreachable.ctx);
+  Admission left = AdmitCompletion(*p, "b");
+  left.ctx->client_gone = true;
+  p->OnDone(*left.ctx);
+  EXPECT_EQ(error_total("502"), 1);
+  EXPECT_EQ(error_total("499"), 1);
+
+  p->CountRefused(405);
+  EXPECT_EQ(SeriesValue(metrics_->registry().Expose(),
+                        "llm_d_epp_request_error_total{model_name=\"\",target_model_name=\"\","
+                        "error_code=\"405\"}"),
+            1);
+  EXPECT_EQ(Requests(), 3);
 }
 
 TEST_F(PipelineQueueMetricsTest, RejectionsOutsideTheQueueAreCountedOnce) {

@@ -448,6 +448,15 @@ TEST(EppGateway, AnswersAWrongMethodWith405AndAllow) {
               boost::json::string::npos)
         << r->body;
   }
+  // Each refusal is a request and an error in the gateway's metrics.
+  auto metrics = http::FetchBlocking(
+      http::Method::get, "http://127.0.0.1:" + std::to_string(fleet.metrics_port) + "/metrics");
+  ASSERT_TRUE(metrics.ok()) << metrics.status();
+  EXPECT_EQ(epp_testing::MetricSum(metrics->body,
+                                   "llm_d_epp_request_error_total{model_name=\"\","
+                                   "target_model_name=\"\",error_code=\"405\"}"),
+            static_cast<double>(cases.size()))
+      << metrics->body;
   // The gateway keeps serving, and the right methods still pass.
   auto models = http::FetchBlocking(http::Method::get, fleet.Url("/v1/models"));
   ASSERT_TRUE(models.ok());
