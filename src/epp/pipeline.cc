@@ -238,8 +238,9 @@ std::span<const sched::Endpoint> Pipeline::Responsive(std::span<const sched::End
                                                       std::vector<sched::Endpoint>& storage) const {
   const Duration limit = options_.unresponsive_after;
   if (limit <= Duration::zero()) return candidates;
+  const Time cutoff = now - limit;  // a last good scrape before it is too old
   auto unresponsive = [&](const sched::Endpoint& e) {
-    return e.ready && e.metrics.valid && e.MetricsAge(now) > limit;
+    return e.ready && e.metrics.valid && e.metrics.scraped_at < cutoff;
   };
   bool any_answering = false, any_unresponsive = false;
   for (const sched::Endpoint& e : candidates) {
