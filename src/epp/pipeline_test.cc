@@ -772,8 +772,10 @@ TEST_F(PipelineQueueMetricsTest, TransportQueueCountsOnlyEachRequestsFinalOutcom
   SetUpPool(2);
   auto p = MakeWithMetrics(/*max_queued=*/1);
   SetLoad(/*saturated=*/true);
-  // As the gateway queues: Admit without waiting, take a place, retry until admitted.
-  auto first = p->Admit("/v1/completions", sheddable_, Completion("x"), {}, /*may_wait=*/false);
+  // As the gateway queues: Admit without waiting, take a place, retry until admitted. The
+  // body outlives the retries, as the request's does in a transport.
+  const std::string body = Completion("x");
+  auto first = p->Admit("/v1/completions", sheddable_, body, {}, /*may_wait=*/false);
   ASSERT_TRUE(std::holds_alternative<Rejection>(first));
   ASSERT_TRUE(std::get<Rejection>(first).queueable);
   ASSERT_TRUE(p->TryEnterQueue(std::get<Rejection>(first).metrics_model));
