@@ -50,10 +50,14 @@ const Handler* Router::FindMethod(const Route& route, Method method) {
 }
 
 std::string Router::AllowList(const Route& route) {
+  const bool explicit_head = std::any_of(route.methods.begin(), route.methods.end(),
+                                         [](const auto& m) { return m.first == Method::head; });
   std::string allow;
   for (const auto& [method, handler] : route.methods) {
     if (!allow.empty()) allow += ", ";
     allow += MethodName(method);
+    // A GET handler answers HEAD too (FindMethod), so HEAD is allowed there.
+    if (method == Method::get && !explicit_head) allow += ", HEAD";
   }
   return allow;
 }

@@ -37,7 +37,7 @@ TEST(Router, KnownPathWithOtherMethodListsAllowedMethods) {
   router.Post("/v1/clusters", Tagged(nullptr, 2));
   const Router::Match match = router.Find(Method::delete_, "/v1/clusters");
   EXPECT_EQ(match.handler, nullptr);
-  EXPECT_EQ(match.allow, "GET, POST");
+  EXPECT_EQ(match.allow, "GET, HEAD, POST");  // the GET handler answers HEAD
 }
 
 TEST(Router, LongestPrefixWinsAndExactBeatsPrefix) {
@@ -56,7 +56,7 @@ TEST(Router, HeadFallsBackToGet) {
   Router router;
   router.Get("/health", Tagged(nullptr, 1));
   EXPECT_NE(router.Find(Method::head, "/health").handler, nullptr);
-  EXPECT_EQ(router.Find(Method::post, "/health").allow, "GET");
+  EXPECT_EQ(router.Find(Method::post, "/health").allow, "GET, HEAD");
 }
 
 TEST(Router, FallbackTakesUnknownPathsButNotWrongMethods) {

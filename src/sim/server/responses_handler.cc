@@ -161,15 +161,20 @@ asio::awaitable<void> Replica::HandleStoredResponse(const http::Request& request
                                                     http::ResponseWriter& writer) {
   std::string_view id = request.path_suffix();
   constexpr std::string_view kCancel = "/cancel";
+  const bool cancel_path = id.ends_with(kCancel);
   const bool cancel = request.method() == http::Method::post;
-  if (cancel) {
-    if (!id.ends_with(kCancel)) {
-      ApiError error = InvalidRequest(404, "Not Found");
-      co_await RespondApiError(writer, std::move(error));
-      co_return;
-    }
-    id.remove_suffix(kCancel.size());
+  if (cancel != cancel_path) {
+    // vLLM's routes: GET /v1/responses/{id}, POST /v1/responses/{id}/cancel, nothing else.
+    const std::string_view allowed = cancel_path ? "POST" : "GET, HEAD";
+    const http::Headers allow = {{"Allow", std::string(allowed)}};
+    http::IgnoreClientGone(
+        co_await writer.RespondError(405,
+                                     fmt::format("method {} is not allowed for {} (allowed: {})",
+                                                 request.method_name(), request.path(), allowed),
+                                     {}, {}, allow));
+    co_return;
   }
+  if (cancel) id.remove_suffix(kCancel.size());
   auto stored = response_store_ ? response_store_->Get(id) : nullptr;
   if (!stored) {
     ApiError error = ResponseNotFound(id);

@@ -220,6 +220,15 @@ TEST_P(ResponsesTest, ErrorsAsVllmGivesThem) {
   EXPECT_THAT(background.body, HasSubstr("not supported by the simulator"));
   auto too_long = Create(0, R"("input":"Hi","max_output_tokens":131072)");
   EXPECT_EQ(too_long.status, 400);
+  // vLLM's routes: GET /v1/responses/{id} and POST /v1/responses/{id}/cancel only.
+  auto post_stored = Fetch(Method::post, 0, "/v1/responses/resp_1");
+  EXPECT_EQ(post_stored.status, 405) << post_stored.body;
+  EXPECT_EQ(post_stored.Header("Allow"), "GET, HEAD");
+  auto get_cancel = Fetch(Method::get, 0, "/v1/responses/resp_1/cancel");
+  EXPECT_EQ(get_cancel.status, 405) << get_cancel.body;
+  EXPECT_EQ(get_cancel.Header("Allow"), "POST");
+  auto models = Fetch(Method::delete_, 0, "/v1/models");
+  EXPECT_EQ(models.Header("Allow"), "GET, HEAD");  // a GET route answers HEAD too
 }
 
 std::shared_ptr<const StoredResponse> Stored(std::string body) {
