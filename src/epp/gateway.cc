@@ -423,8 +423,11 @@ asio::awaitable<void> Proxy(std::shared_ptr<Gateway::Shared> shared, http::Reque
     std::string restored;
     std::string_view reply = *body;
     if (Pipeline::RestoreModelName(ctx, *body, true, restored)) reply = restored;
+    // A HEAD answer keeps the upstream's length: the length of the body a GET would get.
     absl::Status sent =
-        co_await writer.Respond(stream->status(), reply, content_type, response_headers);
+        request.method() == http::Method::head
+            ? co_await writer.RespondHead(stream->status(), *length, content_type, response_headers)
+            : co_await writer.Respond(stream->status(), reply, content_type, response_headers);
     if (!sent.ok()) shared->cancelled.fetch_add(1);
     co_return;
   }

@@ -170,6 +170,13 @@ TEST(EppGateway, ProxiesCompletionsAndAddsTheProfileHeader) {
   ASSERT_TRUE(models.ok());
   EXPECT_EQ(models->status, 200);
   EXPECT_NE(models->body.find(kModel), std::string::npos);
+  // HEAD gets the head a GET gets, with the length of the body a GET carries.
+  auto head = http::FetchBlocking(http::Method::head, fleet.Url("/v1/models"));
+  ASSERT_TRUE(head.ok()) << head.status();
+  EXPECT_EQ(head->status, 200);
+  EXPECT_EQ(head->Header("Content-Length"), std::to_string(models->body.size()));
+  EXPECT_EQ(head->body, "");
+  EXPECT_EQ(head->Header("Agent-Execution-Profile"), "byoc_epp");
   EXPECT_EQ(models->Header("Agent-Execution-Profile"), "byoc_epp");
 
   // A model-name rewrite header: the replica is asked for the rewritten model. It serves only

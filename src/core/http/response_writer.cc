@@ -116,6 +116,19 @@ asio::awaitable<absl::Status> ResponseWriter::Respond(int status, std::string_vi
   co_return co_await connection_.Write(buffers);
 }
 
+asio::awaitable<absl::Status> ResponseWriter::RespondHead(int status, size_t content_length,
+                                                          std::string_view content_type,
+                                                          const Headers& headers) {
+  if (!head_only_) co_return absl::FailedPreconditionError("RespondHead answers HEAD only");
+  if (state_ != State::kNotStarted) {
+    co_return absl::FailedPreconditionError("response already started");
+  }
+  state_ = State::kFinished;
+  BuildHead(status, content_type, headers, /*has_length=*/true, content_length);
+  const std::array<asio::const_buffer, 1> buffers = {asio::buffer(head_)};
+  co_return co_await connection_.Write(buffers);
+}
+
 asio::awaitable<absl::Status> ResponseWriter::RespondJson(int status,
                                                           const boost::json::value& body,
                                                           const Headers& headers) {

@@ -37,6 +37,11 @@ class ResponseWriter {
                                                const Headers& headers = {});
   boost::asio::awaitable<absl::Status> RespondJson(int status, const boost::json::value& body,
                                                    const Headers& headers = {});
+  // Answers a HEAD request with the head a GET would get: `content_length` is the length of the
+  // body a GET would carry (a proxy passes on its upstream's). Only for HEAD requests.
+  boost::asio::awaitable<absl::Status> RespondHead(int status, size_t content_length,
+                                                   std::string_view content_type,
+                                                   const Headers& headers = {});
   // A JSON error body (see errors.h).
   boost::asio::awaitable<absl::Status> RespondError(int status, std::string_view message,
                                                     std::string_view type = {},

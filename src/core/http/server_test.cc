@@ -266,6 +266,30 @@ TEST_F(ServerTest, HeadRequestsGetHeadersOnly) {
   EXPECT_TRUE(raw.ends_with("\r\n\r\n")) << raw;
 }
 
+TEST_F(ServerTest, RespondHeadGivesTheLengthAGetWouldGetAndAnswersOnlyHead) {
+  router_.Get("/sized", [](Request& request, ResponseWriter& writer) -> asio::awaitable<void> {
+    if (request.method() == Method::head) {
+      IgnoreClientGone(co_await writer.RespondHead(200, 1234, "text/plain"));
+    } else {
+      const absl::Status refused = co_await writer.RespondHead(200, 1234, "text/plain");
+      EXPECT_EQ(refused.code(), absl::StatusCode::kFailedPrecondition);
+      IgnoreClientGone(co_await writer.Respond(200, std::string(1234, 'x'), "text/plain"));
+    }
+  });
+  StartServer();
+  RawConnection connection(server_->port());
+  connection.Send(
+      "HEAD /sized HTTP/1.1\r\nHost: x\r\n\r\n"
+      "GET /sized HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  const std::string raw = connection.ReadUntilClose();
+  const size_t second = raw.find("HTTP/1.1 200 OK\r\n", 1);
+  ASSERT_NE(second, std::string::npos) << raw;
+  const std::string head = raw.substr(0, second);
+  EXPECT_THAT(head, HasSubstr("Content-Length: 1234\r\n"));
+  EXPECT_TRUE(head.ends_with("\r\n\r\n")) << head;  // no body after the HEAD answer
+  EXPECT_TRUE(raw.ends_with(std::string(1234, 'x'))) << raw.substr(second);
+}
+
 TEST_F(ServerTest, RejectsOversizedBodyWith413Json) {
   ServerOptions options;
   options.max_body_bytes = 16;
