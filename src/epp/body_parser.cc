@@ -320,6 +320,35 @@ ApiKind ApiKindOfPath(std::string_view path) {
   return ApiKind::kUnknown;
 }
 
+bool IsBodiless(ApiKind kind) {
+  return kind == ApiKind::kModels || kind == ApiKind::kHealth ||
+         kind == ApiKind::kResponseRetrieve || kind == ApiKind::kResponseCancel;
+}
+
+std::string ModelServerPath(ApiKind kind, std::string_view response_id) {
+  switch (kind) {
+    case ApiKind::kCompletions:
+      return "/v1/completions";
+    case ApiKind::kChatCompletions:
+      return "/v1/chat/completions";
+    case ApiKind::kEmbeddings:
+      return "/v1/embeddings";
+    case ApiKind::kResponses:
+      return "/v1/responses";
+    case ApiKind::kResponseRetrieve:
+      return fmt::format("/v1/responses/{}", response_id);
+    case ApiKind::kResponseCancel:
+      return fmt::format("/v1/responses/{}/cancel", response_id);
+    case ApiKind::kModels:
+      return "/v1/models";
+    case ApiKind::kHealth:  // /health or /ready: vLLM answers /health
+      return "/health";
+    case ApiKind::kUnknown:
+      break;
+  }
+  return "";
+}
+
 BodyParseResult ParseBody(ApiKind kind, std::string_view body, bool borrow_prompt) {
   BodyParseResult result;
   if (ScanBody(kind, body, result.body, borrow_prompt)) {

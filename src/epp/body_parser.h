@@ -27,6 +27,11 @@ enum class ApiKind {
 ApiKind ApiKindOfPath(std::string_view path);
 // The {id} of a kResponseRetrieve or kResponseCancel path ("" for any other path).
 std::string_view ResponseIdOfPath(std::string_view path);
+// Whether requests of `kind` carry no body to parse (models, health, stored responses).
+bool IsBodiless(ApiKind kind);
+// The model server's (vLLM's) own path for requests of `kind`, without a query; `response_id`
+// fills a stored response's path. "" for kUnknown.
+std::string ModelServerPath(ApiKind kind, std::string_view response_id);
 
 struct ParsedBody {
   std::string model;

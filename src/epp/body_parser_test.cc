@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "sched/request.h"
@@ -34,6 +35,34 @@ TEST(ApiKindOfPath, MatchesByLongestSuffixAndIgnoresQuery) {
   EXPECT_EQ(ApiKindOfPath("/v1/models"), ApiKind::kModels);
   EXPECT_EQ(ApiKindOfPath("/admin"), ApiKind::kUnknown);
   EXPECT_EQ(ApiKindOfPath(""), ApiKind::kUnknown);
+}
+
+TEST(ModelServerPath, IsVllmsOwnRouteForEachKindAndClassifiesAsThatKind) {
+  const std::vector<std::pair<ApiKind, std::string>> expected = {
+      {ApiKind::kCompletions, "/v1/completions"},
+      {ApiKind::kChatCompletions, "/v1/chat/completions"},
+      {ApiKind::kEmbeddings, "/v1/embeddings"},
+      {ApiKind::kResponses, "/v1/responses"},
+      {ApiKind::kResponseRetrieve, "/v1/responses/resp_7"},
+      {ApiKind::kResponseCancel, "/v1/responses/resp_7/cancel"},
+      {ApiKind::kModels, "/v1/models"},
+      {ApiKind::kHealth, "/health"},
+      {ApiKind::kUnknown, ""},
+  };
+  for (const auto& [kind, path] : expected) {
+    EXPECT_EQ(ModelServerPath(kind, "resp_7"), path);
+    if (kind != ApiKind::kUnknown) {
+      EXPECT_EQ(ApiKindOfPath(path), kind) << path;
+    }
+  }
+  // Only requests that name no model and carry no prompt are bodiless.
+  EXPECT_TRUE(IsBodiless(ApiKind::kModels));
+  EXPECT_TRUE(IsBodiless(ApiKind::kHealth));
+  EXPECT_TRUE(IsBodiless(ApiKind::kResponseRetrieve));
+  EXPECT_TRUE(IsBodiless(ApiKind::kResponseCancel));
+  EXPECT_FALSE(IsBodiless(ApiKind::kCompletions));
+  EXPECT_FALSE(IsBodiless(ApiKind::kResponses));
+  EXPECT_FALSE(IsBodiless(ApiKind::kUnknown));
 }
 
 TEST(ParseBody, ReadsCompletionsModelPromptAndStream) {

@@ -102,29 +102,10 @@ bool IsConnectFailure(const absl::Status& status) {
 // client's path itself never goes upstream, so no prefix, dot segment or encoding in it can
 // reach another route of the model server.
 std::string UpstreamTarget(ApiKind kind, std::string_view target) {
+  if (kind == ApiKind::kUnknown) return std::string(target);  // never admitted: answered 404
   const size_t q = target.find('?');
   const std::string_view query = q == std::string_view::npos ? "" : target.substr(q);
-  switch (kind) {
-    case ApiKind::kCompletions:
-      return fmt::format("/v1/completions{}", query);
-    case ApiKind::kChatCompletions:
-      return fmt::format("/v1/chat/completions{}", query);
-    case ApiKind::kEmbeddings:
-      return fmt::format("/v1/embeddings{}", query);
-    case ApiKind::kResponses:
-      return fmt::format("/v1/responses{}", query);
-    case ApiKind::kResponseRetrieve:
-      return fmt::format("/v1/responses/{}{}", ResponseIdOfPath(target), query);
-    case ApiKind::kResponseCancel:
-      return fmt::format("/v1/responses/{}/cancel{}", ResponseIdOfPath(target), query);
-    case ApiKind::kModels:
-      return fmt::format("/v1/models{}", query);
-    case ApiKind::kHealth:  // /health or /ready: vLLM answers /health
-      return fmt::format("/health{}", query);
-    case ApiKind::kUnknown:
-      break;
-  }
-  return std::string(target);  // never admitted: the pipeline answers 404
+  return ModelServerPath(kind, ResponseIdOfPath(target)).append(query);
 }
 
 http::ClientRequest UpstreamRequest(const http::Request& request, const std::string& endpoint,

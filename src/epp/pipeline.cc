@@ -172,7 +172,6 @@ Rejection Pipeline::QueueTimeout(std::string_view model) {
 // A request parsed for admission: what Place needs, again on each retry of a queued request.
 struct PendingRequest {
   ApiKind kind = ApiKind::kUnknown;
-  bool bodiless = false;
   std::string_view body;  // the caller's request body (it outlives the pending request)
   // The stored response the request names: a bodiless retrieval's path, or a Responses API
   // request's previous_response_id.
@@ -296,9 +295,7 @@ std::variant<std::shared_ptr<PendingRequest>, Rejection> Pipeline::Prepare(
     ctx->request_id = NewRequestId(rng_);
     pending->upstream_headers.emplace_back("x-request-id", ctx->request_id);
   }
-  pending->bodiless = kind == ApiKind::kModels || kind == ApiKind::kHealth ||
-                      kind == ApiKind::kResponseRetrieve || kind == ApiKind::kResponseCancel;
-  if (pending->bodiless) {
+  if (IsBodiless(kind)) {
     pending->response_id = ResponseIdOfPath(path);
     return pending;
   }
@@ -424,7 +421,7 @@ std::variant<Admission, Rejection> Pipeline::Place(const std::shared_ptr<Pending
     ctx.primary = admission.endpoints.front();
     admission.ctx = std::move(pending->ctx);
   };
-  if (pending->bodiless) {
+  if (IsBodiless(pending->kind)) {
     if (!any_ready) {
       Rejection r = Reject(503, "no ready endpoints", "server_error", "rejected-no-endpoints", {});
       r.dropped_reason = "rejected-no-endpoints";
