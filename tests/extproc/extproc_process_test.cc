@@ -293,6 +293,37 @@ TEST_P(ExtProcProcessTest, BodyWithoutAModelIsAnImmediate400) {
             1);
 }
 
+// Envoy resets the stream when its downstream client leaves: a request picked but never
+// answered is counted as error 499 (client closed request), not as a 502 of the model server.
+TEST_P(ExtProcProcessTest, AStreamResetBeforeTheResponseCountsAs499) {
+  auto error_series = [](int code) {
+    return fmt::format(
+        "llm_d_epp_request_error_total{{model_name=\"{0}\",target_model_name=\"{0}\","
+        "error_code=\"{1}\"}}",
+        kModel, code);
+  };
+  const std::string error_499 = error_series(499);
+  const std::string error_502 = error_series(502);
+  const std::string metrics_before = Metrics();
+  const double before = MetricSum(metrics_before, error_499);
+  auto stream = client_->Open();
+  RequestSpec spec;
+  spec.path = "/v1/chat/completions";
+  spec.headers = {{"content-type", "application/json"}};
+  spec.body = ChatBody("the client leaves before any answer", false);
+  auto request = DriveRequest(*stream, spec);
+  ASSERT_TRUE(request.headers_reply.has_value());
+  stream->Cancel();
+  std::string metrics;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  do {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    metrics = Metrics();
+  } while (MetricSum(metrics, error_499) == before && std::chrono::steady_clock::now() < deadline);
+  EXPECT_EQ(MetricSum(metrics, error_499) - before, 1) << metrics;
+  EXPECT_EQ(MetricSum(metrics, error_502), MetricSum(metrics_before, error_502)) << metrics;
+}
+
 TEST_P(ExtProcProcessTest, ConcurrentStreamsAllGetAnEndpoint) {
   std::vector<std::thread> threads;
   threads.reserve(4);

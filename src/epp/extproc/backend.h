@@ -71,6 +71,9 @@ class Backend {
   }
   // RewriteResponseBody may change the response's length: the server drops Content-Length.
   virtual bool ResponseLengthMayChange(void* /*ctx*/) { return false; }
+  // The stream went away before the exchange completed (Envoy cancelled it: its client left,
+  // or the transport failed); called just before OnDone.
+  virtual void OnPeerGone(void* /*ctx*/) {}
   // Idempotent; called on completion, cancel and error.
   virtual void OnDone(void* ctx) = 0;
   // Value of Agent-Execution-Profile on every client response.

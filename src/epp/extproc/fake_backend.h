@@ -34,6 +34,7 @@ class FakeBackend final : public Backend {
     std::string response_body;
     bool response_ended = false;
     int done_calls = 0;
+    int peer_gone_calls = 0;
   };
 
   // Every Admit answers with `endpoints` (and these headers), unless a rejection is set.
@@ -140,6 +141,10 @@ class FakeBackend final : public Backend {
     return true;
   }
   bool ResponseLengthMayChange(void* /*ctx*/) override { return rewrite_; }
+  void OnPeerGone(void* ctx) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    static_cast<Context*>(ctx)->peer_gone_calls++;
+  }
   void OnDone(void* ctx) override {
     std::lock_guard<std::mutex> lock(mu_);
     static_cast<Context*>(ctx)->done_calls++;

@@ -79,6 +79,11 @@ bool PipelineBackend::ResponseLengthMayChange(void* ctx) {
   return restorer && restorer->changes_length();
 }
 
+void PipelineBackend::OnPeerGone(void* ctx) {
+  // Counted as a 499 (client closed request) rather than a 502 when no response had begun.
+  if (ctx != nullptr) static_cast<RequestContext*>(ctx)->client_gone = true;
+}
+
 void PipelineBackend::OnDone(void* ctx) {
   if (ctx != nullptr) pipeline_->OnDone(*static_cast<RequestContext*>(ctx));
 }

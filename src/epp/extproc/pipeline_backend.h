@@ -26,6 +26,7 @@ class PipelineBackend final : public Backend {
   void OnResponseBody(void* ctx, std::string_view chunk, bool end_of_stream) override;
   bool RewriteResponseBody(void* ctx, std::string_view chunk, bool end, std::string& out) override;
   bool ResponseLengthMayChange(void* ctx) override;
+  void OnPeerGone(void* ctx) override;
   void OnDone(void* ctx) override;
   const std::string& profile_header() const override;
   size_t max_body_bytes() const override;

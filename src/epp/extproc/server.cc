@@ -191,7 +191,7 @@ class ProcessStream final : public CompletionTag {
       return;
     }
     status_ = processor_.Handle(*request_, *replies_);
-    if (!status_.ok()) processor_.Abort();
+    if (!status_.ok()) processor_.Fail();
     WriteNextOrContinue();
   }
 

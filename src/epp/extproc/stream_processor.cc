@@ -101,9 +101,14 @@ std::string ErrorJson(std::string_view message, std::string_view type, int code)
   return boost::json::serialize(root);
 }
 
-StreamProcessor::~StreamProcessor() { Abort(); }
+StreamProcessor::~StreamProcessor() { Finish(); }
 
-void StreamProcessor::Abort() { Finish(); }
+void StreamProcessor::Abort() {
+  if (ctx_ != nullptr && phase_ != Phase::kDone) backend_.OnPeerGone(ctx_.get());
+  Finish();
+}
+
+void StreamProcessor::Fail() { Finish(); }
 
 void StreamProcessor::Finish() {
   LeaveQueue();

@@ -58,8 +58,11 @@ class StreamProcessor {
   bool finished() const { return finished_; }
   // The exchange is over (response complete, rejected, or aborted).
   bool complete() const { return phase_ == Phase::kDone; }
-  // The stream went away (client cancel, transport error): tells the backend now.
+  // The stream went away (client cancel, transport error): tells the backend now, as a peer
+  // that left (Backend::OnPeerGone) when the exchange was not complete.
   void Abort();
+  // The stream ends with our error status (Handle's non-OK status): tells the backend now.
+  void Fail();
 
   // The backend's admission queue (Backend::TryEnterQueue): the request body is complete but
   // the request waits in the queue; nothing is sent until RetryAdmit or QueueTimedOut answers.

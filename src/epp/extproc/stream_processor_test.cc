@@ -395,8 +395,21 @@ TEST_F(StreamProcessorTest, CancelAfterThePickCompletesTheRequestOnce) {
   Send(harness::ResponseBody("data: x\n\n", false));
   processor_->Abort();
   EXPECT_EQ(backend_.context(0).done_calls, 1);
+  EXPECT_EQ(backend_.context(0).peer_gone_calls, 1);  // counted as the client's leaving
   processor_.reset();
   EXPECT_EQ(backend_.context(0).done_calls, 1);
+  EXPECT_EQ(backend_.context(0).peer_gone_calls, 1);
+}
+
+TEST_F(StreamProcessorTest, AStreamEndingAfterACompleteExchangeIsNoPeerGone) {
+  SendRequest("{}");
+  Send(harness::ResponseHeaders(200, "application/json", false));
+  Send(harness::ResponseBody("{}", true));
+  EXPECT_EQ(backend_.context(0).done_calls, 1);
+  processor_->Abort();  // the half-close that follows
+  processor_.reset();
+  EXPECT_EQ(backend_.context(0).done_calls, 1);
+  EXPECT_EQ(backend_.context(0).peer_gone_calls, 0);
 }
 
 TEST_F(StreamProcessorTest, TrailersEndTheRequestBody) {
@@ -530,9 +543,12 @@ TEST_P(ViolationTest, EndsTheStreamWithInvalidArgumentAndCompletesOnce) {
     absl::Status status = processor.Handle(GetParam().offending, out);
     EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
     EXPECT_THAT(out, IsEmpty());
-    processor.Abort();
+    processor.Fail();
   }
-  for (size_t i = 0; i < backend.contexts(); ++i) EXPECT_EQ(backend.context(i).done_calls, 1);
+  for (size_t i = 0; i < backend.contexts(); ++i) {
+    EXPECT_EQ(backend.context(i).done_calls, 1);
+    EXPECT_EQ(backend.context(i).peer_gone_calls, 0);  // our error, not a client that left
+  }
 }
 
 std::string ViolationName(const ::testing::TestParamInfo<ViolationCase>& param_info) {
