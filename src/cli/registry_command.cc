@@ -1,6 +1,9 @@
 // `zumik registry`: serve the control-plane registry; `zumik registry keys create|list|revoke`:
 // manage an org's API keys directly in the registry's database.
+#include <chrono>
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <string>
 
@@ -31,6 +34,44 @@ bool ParseDurationFlag(const std::string& name, const std::string& text, Duratio
     return false;
   }
   out = *parsed;
+  return true;
+}
+
+// A finite number above zero (CLI::PositiveNumber lets "nan" through, which would turn a rate
+// limit off).
+const CLI::Validator kFinitePositive(
+    [](std::string& text) -> std::string {
+      char* end = nullptr;
+      const double value = std::strtod(text.c_str(), &end);
+      if (text.empty() || end != text.c_str() + text.size() || !std::isfinite(value) ||
+          value <= 0) {
+        return "must be a finite number above 0, got '" + text + "'";
+      }
+      return "";
+    },
+    "NUMBER > 0");
+
+// The liveness settings fit together: agents accept the interval the registry tells them (the
+// operator takes 0.1 s to 1 day), and 'offline' comes after 'unknown'.
+bool CheckLiveness(const registry::LivenessPolicy& liveness) {
+  using std::chrono::hours;
+  using std::chrono::milliseconds;
+  if (liveness.interval < milliseconds(100) || liveness.interval > hours(24)) {
+    std::fprintf(stderr,
+                 "zumik registry: --heartbeat-interval must be between 100ms and 24h (what agents "
+                 "accept), got %gs\n",
+                 ToSeconds(liveness.interval));
+    ExitCode() = 2;
+    return false;
+  }
+  if (liveness.offline_after <= liveness.UnknownAfter()) {
+    std::fprintf(stderr,
+                 "zumik registry: --offline-after (%gs) must be longer than --missed-beats x "
+                 "--heartbeat-interval (%gs), after which a silent cluster is 'unknown'\n",
+                 ToSeconds(liveness.offline_after), ToSeconds(liveness.UnknownAfter()));
+    ExitCode() = 2;
+    return false;
+  }
   return true;
 }
 
@@ -82,14 +123,14 @@ void AddRegistryCommand(CLI::App& app) {
       ->check(CLI::Range(1, 64));
   cmd->add_option("--rate-limit", flags->rate_limit, "Requests per second per API key")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(kFinitePositive);
   cmd->add_option("--rate-burst", flags->rate_burst, "Burst per API key")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(kFinitePositive);
   cmd->add_option("--heartbeat-rate", flags->heartbeat_rate,
                   "Heartbeats per second allowed per cluster (burst 10x)")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(kFinitePositive);
   cmd->add_option("--page-refresh", flags->page_refresh, "Web page refresh period in seconds")
       ->capture_default_str()
       ->check(CLI::Range(1, 3600));
@@ -193,6 +234,7 @@ void AddRegistryCommand(CLI::App& app) {
       return;
     }
     liveness.missed_beats = flags->missed_beats;
+    if (!CheckLiveness(liveness)) return;
     options.service.api_rate_per_s = flags->rate_limit;
     options.service.api_burst = flags->rate_burst;
     options.service.heartbeat_rate_per_s = flags->heartbeat_rate;
