@@ -134,9 +134,14 @@ Status ReadStage(const YAML::Node& node, const std::string& source, const std::s
   RETURN_IF_ERROR(reader.CheckIsMap());
   if (!reader.Has("rate")) return reader.Error("rate", "every stage needs a rate");
   RETURN_IF_ERROR(reader.Read("rate", &stage->rate));
-  if (!(stage->rate > 0)) return reader.Error("rate", "must be > 0");
+  if (!(stage->rate > 0) || !std::isfinite(stage->rate)) {
+    return reader.Error("rate", "must be a finite number > 0");
+  }
   RETURN_IF_ERROR(reader.Read("duration", &stage->duration));
   if (stage->duration <= Duration{0}) return reader.Error("duration", "must be > 0");
+  if (stage->duration > kMaxStageDuration) {
+    return reader.Error("duration", "a stage runs at most 24h");
+  }
   RETURN_IF_ERROR(reader.Read("warmup", &stage->warmup));
   RETURN_IF_ERROR(reader.Read("timeout", &stage->timeout));
   RETURN_IF_ERROR(reader.Read("interval", &stage->interval));
@@ -166,6 +171,7 @@ Status ReadLoad(FieldReader& reader, LoadSpec* load) {
   YAML::Node stages = reader.Child("stages");
   if (stages.IsDefined() && !stages.IsNull()) {
     if (!stages.IsSequence()) return reader.Error("stages", "expected a list of stages");
+    double total_requests = 0;
     for (size_t i = 0; i < stages.size(); ++i) {
       Stage stage;
       RETURN_IF_ERROR(ReadStage(stages[i], reader.source(),
@@ -174,6 +180,24 @@ Status ReadLoad(FieldReader& reader, LoadSpec* load) {
         return absl::InvalidArgumentError(
             fmt::format("{}: key '{}[{}].rate': a concurrency must be a whole number",
                         Where(stages[i], reader.source()), reader.PathOf("stages"), i));
+      }
+      if (load->arrival == Arrival::kConcurrency && stage.rate > kMaxConcurrency) {
+        return absl::InvalidArgumentError(
+            fmt::format("{}: key '{}[{}].rate': at most {} concurrent clients",
+                        Where(stages[i], reader.source()), reader.PathOf("stages"), i,
+                        kMaxConcurrency));
+      }
+      // Open-loop arrivals are drawn up front, one entry per request.
+      if (load->arrival != Arrival::kConcurrency) {
+        const double requests = stage.rate * ToSeconds(stage.duration);
+        total_requests += requests;
+        if (total_requests > static_cast<double>(kMaxWorkloadRequests)) {
+          return absl::InvalidArgumentError(fmt::format(
+              "{}: key '{}[{}]': rate x duration makes {:.3g} requests, {:.3g} with the stages "
+              "before; a workload sends at most {}: lower the rate or the duration",
+              Where(stages[i], reader.source()), reader.PathOf("stages"), i, requests,
+              total_requests, kMaxWorkloadRequests));
+        }
       }
       load->stages.push_back(stage);
     }

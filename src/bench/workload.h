@@ -88,6 +88,12 @@ struct TraceSpec {
 enum class Arrival { kPoisson, kConstant, kGamma, kConcurrency };
 std::string_view ArrivalName(Arrival arrival);
 
+// Limits a workload file is checked against when it loads: open-loop arrivals are drawn up
+// front (memory grows with rate x duration), and a run's results are kept per request.
+inline constexpr int64_t kMaxWorkloadRequests = 2'000'000;
+inline constexpr int kMaxConcurrency = 100'000;
+inline constexpr Duration kMaxStageDuration = std::chrono::hours(24);
+
 struct Stage {
   double rate = 1;  // requests/s, or concurrent clients for `concurrency`
   Duration duration = std::chrono::seconds(30);

@@ -1,7 +1,11 @@
 // Workload files: every field parsed, errors name file:line and key, shipped files all load.
 #include "bench/workload.h"
 
+#include <fmt/format.h>
+
 #include <filesystem>
+#include <string>
+#include <string_view>
 
 #include "core/status.h"
 #include "gmock/gmock.h"
@@ -10,6 +14,7 @@
 namespace zumik::bench {
 namespace {
 
+using ::testing::AllOf;
 using ::testing::HasSubstr;
 
 TEST(Workload, ParsesTheSpecExample) {
@@ -98,6 +103,30 @@ TEST(Workload, ErrorsNameFileLineAndKey) {
   auto fractional = ParseWorkload(
       "kind: random\nload: {arrival: concurrency, stages: [{rate: 1.5}]}\n", "c.yaml");
   EXPECT_FALSE(fractional.ok());
+}
+
+// Arrivals are drawn up front: a workload that would exhaust memory is refused when it loads.
+TEST(Workload, RefusesLoadsBeyondItsLimits) {
+  auto message = [](std::string_view stages, std::string_view arrival = "poisson") {
+    auto w = ParseWorkload(
+        fmt::format("kind: random\nload:\n  arrival: {}\n  stages:\n{}", arrival, stages),
+        "big.yaml");
+    return w.ok() ? std::string("loaded") : std::string(MessageOf(w.status()));
+  };
+  EXPECT_THAT(message("    - {rate: 2, duration: 1000000h}\n"),
+              HasSubstr("load.stages[0].duration': a stage runs at most 24h"));
+  EXPECT_THAT(message("    - {rate: 1e9, duration: 1s}\n"),
+              AllOf(HasSubstr("big.yaml:5"), HasSubstr("load.stages[0]"),
+                    HasSubstr("makes 1e+09 requests"), HasSubstr("at most 2000000")));
+  // The limit is on the whole workload, named at the stage that passes it.
+  EXPECT_THAT(message("    - {rate: 1000, duration: 1000s}\n    - {rate: 1000, duration: 1001s}\n"),
+              AllOf(HasSubstr("load.stages[1]"), HasSubstr("2e+06 with the stages before")));
+  EXPECT_EQ(message("    - {rate: 1000, duration: 1000s}\n    - {rate: 1000, duration: 1000s}\n"),
+            "loaded");
+  EXPECT_THAT(message("    - {rate: .inf}\n"), HasSubstr("must be a finite number > 0"));
+  EXPECT_THAT(message("    - {rate: 100001}\n", "concurrency"),
+              HasSubstr("at most 100000 concurrent clients"));
+  EXPECT_EQ(message("    - {rate: 100000, duration: 24h}\n", "concurrency"), "loaded");
 }
 
 TEST(Workload, ParsesTraceLinesAndRejectsBadOnes) {
