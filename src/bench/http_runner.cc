@@ -374,6 +374,8 @@ std::string RequestBody(const Workload& workload, const std::string& model,
 absl::StatusOr<Report> RunHttp(const Workload& workload, const HttpOptions& options) {
   std::string target = options.target;
   while (!target.empty() && target.back() == '/') target.pop_back();
+  // An OpenAI base URL (".../v1", as clients take it) names the same server.
+  if (target.ends_with("/v1")) target.resize(target.size() - 3);
   if (!target.starts_with("http://") && !target.starts_with("https://")) {
     return Errorf(absl::StatusCode::kInvalidArgument, "--target '{}': expected http://HOST:PORT",
                   options.target);

@@ -89,6 +89,7 @@ Percentiles ComputePercentiles(std::vector<double>& values) {
   p.p50 = at(0.5);
   p.p90 = at(0.9);
   p.p99 = at(0.99);
+  p.count = static_cast<int64_t>(values.size());
   return p;
 }
 
@@ -122,6 +123,7 @@ Percentiles LatencyHistogram::Compute() const {
   p.p50 = at(0.5);
   p.p90 = at(0.9);
   p.p99 = at(0.99);
+  p.count = count_;
   return p;
 }
 
@@ -133,9 +135,12 @@ void StageAccumulator::Add(const Sample& s) {
   } else {
     e2e_ms.push_back(s.e2e_ms);
     output_tokens += s.output_tokens;
+    if (s.ttft_ms >= 0) ok_ttft_ms.push_back(s.ttft_ms);
   }
   if (s.ttft_ms >= 0) ttft_ms.push_back(s.ttft_ms);
-  prompt_tokens += s.prompt_tokens;
+  // Input throughput counts the prompts the server prefilled: a request refused (400, 404,
+  // over max_model_len) or cut before its first token never was.
+  if (s.ok || s.ttft_ms >= 0) prompt_tokens += s.prompt_tokens;
   if (s.cached_tokens >= 0) {
     cached_tokens += s.cached_tokens;
     cache_known_prompt += s.prompt_tokens;
@@ -151,11 +156,11 @@ StageStats FinishStage(StageAccumulator& acc, double rate, bool warmup, double s
   st.requests = acc.requests_;
   st.errors = acc.errors;
   st.errors_by_kind = acc.errors_by_kind;
-  for (double t : acc.ttft_ms) {
-    if (t <= slo_ttft_ms) ++acc.slo_met;
-  }
+  // A failed request is a miss, however early its first token came.
+  const auto slo_met = std::count_if(acc.ok_ttft_ms.begin(), acc.ok_ttft_ms.end(),
+                                     [&](double t) { return t <= slo_ttft_ms; });
   st.slo_attainment =
-      acc.requests_ > 0 ? static_cast<double>(acc.slo_met) / static_cast<double>(acc.requests_) : 0;
+      acc.requests_ > 0 ? static_cast<double>(slo_met) / static_cast<double>(acc.requests_) : 0;
   st.duration_s = std::max(0.0, acc.last_finished_s - start_s);
   if (st.duration_s > 0) {
     st.output_tokens_per_s = static_cast<double>(acc.output_tokens) / st.duration_s;
@@ -192,11 +197,32 @@ void Summarize(PolicyReport& report, double slo_ttft_ms) {
   std::stable_sort(by_rate.begin(), by_rate.end(),
                    [](const StageStats* a, const StageStats* b) { return a->rate < b->rate; });
   for (const StageStats* s : by_rate) {
+    if (report.peak_output_tokens_per_s <= 0) break;  // nothing completed: no knee
     if (s->output_tokens_per_s >= 0.95 * report.peak_output_tokens_per_s) {
       report.knee_rate = s->rate;
       break;
     }
   }
+}
+
+std::vector<std::string> FailedPolicies(const Report& report) {
+  std::vector<std::string> out;
+  for (const PolicyReport& p : report.policies) {
+    int64_t requests = 0, errors = 0;
+    std::map<std::string, int64_t> by_kind;
+    for (const StageStats& s : p.stages) {
+      requests += s.requests;
+      errors += s.errors;
+      for (const auto& [kind, n] : s.errors_by_kind) by_kind[kind] += n;
+    }
+    if (requests == 0 || errors < requests) continue;
+    std::string kinds;
+    for (const auto& [kind, n] : by_kind) {
+      kinds += fmt::format("{}{}: {}", kinds.empty() ? "" : ", ", kind, n);
+    }
+    out.push_back(fmt::format("policy {}: all {} requests failed ({})", p.policy, requests, kinds));
+  }
+  return out;
 }
 
 std::string ToJson(const Report& report) {
@@ -285,13 +311,18 @@ std::string ToTable(const Report& report) {
     out += fmt::format("{:>7} {:>6} {:>5} {:>9} {:>9} {:>9} {:>9} {:>7} {:>7} {:>6} {:>6}\n",
                        concurrency ? "clients" : "rate", "reqs", "err", "out tok/s", "TTFT p50",
                        "TTFT p90", "TTFT p99", "ITL p50", "ITL p90", "hit%", "SLO%");
+    // A latency with no sample behind it is "-", not a 0 that reads as instant.
+    auto ms = [](double value, const Percentiles& of, int width, int precision) {
+      return of.count > 0 ? fmt::format("{:>{}.{}f}", value, width, precision)
+                          : fmt::format("{:>{}}", "-", width);
+    };
     for (const StageStats& s : p.stages) {
-      out += fmt::format(
-          "{:>7.4g} {:>6} {:>5} {:>9.0f} {:>9.0f} {:>9.0f} {:>9.0f} {:>7.1f} {:>7.1f} {:>6.1f} "
-          "{:>6.1f}{}\n",
-          s.rate, s.requests, s.errors, s.output_tokens_per_s, s.ttft_ms.p50, s.ttft_ms.p90,
-          s.ttft_ms.p99, s.itl_ms.p50, s.itl_ms.p90, 100 * s.prefix_hit_rate,
-          100 * s.slo_attainment, s.timed_out ? "  (timed out)" : "");
+      out += fmt::format("{:>7.4g} {:>6} {:>5} {:>9.0f} {} {} {} {} {} {:>6.1f} {:>6.1f}{}\n",
+                         s.rate, s.requests, s.errors, s.output_tokens_per_s,
+                         ms(s.ttft_ms.p50, s.ttft_ms, 9, 0), ms(s.ttft_ms.p90, s.ttft_ms, 9, 0),
+                         ms(s.ttft_ms.p99, s.ttft_ms, 9, 0), ms(s.itl_ms.p50, s.itl_ms, 7, 1),
+                         ms(s.itl_ms.p90, s.itl_ms, 7, 1), 100 * s.prefix_hit_rate,
+                         100 * s.slo_attainment, s.timed_out ? "  (timed out)" : "");
     }
   }
   out += fmt::format("\n{:<16} {:>12} {:>14} {:>10} {:>8} {:>8} {:>9}\n", "policy", "peak tok/s",

@@ -14,6 +14,7 @@ struct Percentiles {
   double p50 = 0;
   double p90 = 0;
   double p99 = 0;
+  int64_t count = 0;  // samples behind them (0: none, and the percentiles are 0)
 };
 
 // Nearest-rank percentiles (the value at rank ceil(q·n)); zeros when empty. Sorts `values`.
@@ -56,7 +57,7 @@ class StageAccumulator {
   int64_t errors = 0;
   std::map<std::string, int64_t> errors_by_kind;
   int64_t output_tokens = 0, prompt_tokens = 0, cached_tokens = 0, cache_known_prompt = 0;
-  int64_t slo_met = 0;
+  std::vector<double> ok_ttft_ms;  // of the successful requests: what slo_attainment counts
   LatencyHistogram itl_;
   int64_t requests_ = 0;
 };
@@ -74,7 +75,7 @@ struct StageStats {
   double completed_rps = 0;  // successful requests per second over duration_s
   Percentiles ttft_ms, itl_ms, e2e_ms;
   double prefix_hit_rate = 0;  // cached / prompt tokens (of responses that report it)
-  double slo_attainment = 0;   // share of requests with TTFT within the SLO
+  double slo_attainment = 0;   // share of requests that succeeded with TTFT within the SLO
 };
 
 StageStats FinishStage(StageAccumulator& acc, double rate, bool warmup, double start_s,
@@ -112,6 +113,10 @@ struct Report {
   double slo_ttft_p90_ms = 2000;
   std::vector<PolicyReport> policies;
 };
+
+// One line per policy whose reported requests all failed, with its errors by kind ("policy X:
+// all N requests failed (http_404: N)"); empty when every policy had a success.
+std::vector<std::string> FailedPolicies(const Report& report);
 
 std::string ToJson(const Report& report);
 std::string ToCsv(const Report& report);

@@ -60,6 +60,61 @@ TEST(Stage, ThroughputIsOverStageStartToLastCompletion) {
   EXPECT_DOUBLE_EQ(st.slo_attainment, 0.5);
 }
 
+TEST(Stage, FailedRequestsMissTheSloAndRefusedPromptsAreNoInput) {
+  StageAccumulator acc;
+  Sample timed_out;  // its first token came in time, then the stage's timeout cut it
+  timed_out.ok = false;
+  timed_out.error = "timeout";
+  timed_out.ttft_ms = 50;
+  timed_out.prompt_tokens = 100;
+  timed_out.finished_s = 2;
+  acc.Add(timed_out);
+  Sample refused;  // a 400 before any token: the server never prefilled it
+  refused.ok = false;
+  refused.error = "rejected";
+  refused.ttft_ms = -1;
+  refused.prompt_tokens = 10'000'000;
+  refused.finished_s = 1;
+  acc.Add(refused);
+  const StageStats st = FinishStage(acc, 2, false, 0, 2000);
+  EXPECT_EQ(st.slo_attainment, 0);
+  EXPECT_DOUBLE_EQ(st.input_tokens_per_s, 100.0 / 2);
+  EXPECT_EQ(st.ttft_ms.count, 1);
+  EXPECT_EQ(st.e2e_ms.count, 0);
+  EXPECT_EQ(st.itl_ms.count, 0);
+}
+
+TEST(Summary, ARunWhereEverythingFailedHasNoKneeAndIsNamed) {
+  StageAccumulator acc;
+  Sample failed;
+  failed.ok = false;
+  failed.error = "http_404";
+  failed.ttft_ms = -1;
+  acc.Add(failed);
+  acc.Add(failed);
+  Report report;
+  PolicyReport p;
+  p.policy = "target";
+  p.stages = {FinishStage(acc, 2, false, 0, 2000)};
+  Summarize(p, 2000);
+  EXPECT_EQ(p.knee_rate, 0);
+  report.policies = {p};
+  EXPECT_THAT(FailedPolicies(report),
+              ::testing::ElementsAre("policy target: all 2 requests failed (http_404: 2)"));
+  // The table shows no latency for it, rather than an instant 0.
+  EXPECT_THAT(ToTable(report), ::testing::ContainsRegex(
+                                   "      2      2     2         0         -         -         - "
+                                   "      -       -"));
+  // One success is enough not to be named.
+  Sample ok;
+  ok.ok = true;
+  ok.ttft_ms = 10;
+  ok.e2e_ms = 20;
+  acc.Add(ok);
+  report.policies[0].stages = {FinishStage(acc, 2, false, 0, 2000)};
+  EXPECT_THAT(FailedPolicies(report), ::testing::IsEmpty());
+}
+
 StageStats At(double rate, double tput, double ttft_p90, double rps) {
   StageStats s;
   s.rate = rate;

@@ -182,10 +182,9 @@ Status ReadLoad(FieldReader& reader, LoadSpec* load) {
                         Where(stages[i], reader.source()), reader.PathOf("stages"), i));
       }
       if (load->arrival == Arrival::kConcurrency && stage.rate > kMaxConcurrency) {
-        return absl::InvalidArgumentError(
-            fmt::format("{}: key '{}[{}].rate': at most {} concurrent clients",
-                        Where(stages[i], reader.source()), reader.PathOf("stages"), i,
-                        kMaxConcurrency));
+        return absl::InvalidArgumentError(fmt::format(
+            "{}: key '{}[{}].rate': at most {} concurrent clients",
+            Where(stages[i], reader.source()), reader.PathOf("stages"), i, kMaxConcurrency));
       }
       // Open-loop arrivals are drawn up front, one entry per request.
       if (load->arrival != Arrival::kConcurrency) {
@@ -213,12 +212,18 @@ Status ReadWorkload(const YAML::Node& root, const std::string& source, Workload*
   RETURN_IF_ERROR(reader.Read("kind", &kind));
   int64_t seed = 1;
   RETURN_IF_ERROR(reader.Read("seed", &seed));
+  if (seed < 0) return reader.Error("seed", "must be >= 0");
   w->seed = static_cast<uint64_t>(seed);
   RETURN_IF_ERROR(reader.Read("api", &w->api));
   if (w->api != "completions" && w->api != "chat") {
     return reader.Error("api", "expected completions or chat");
   }
   RETURN_IF_ERROR(reader.Read("stream", &w->stream));
+  if (!w->stream) {
+    return reader.Error("stream",
+                        "zumik bench streams every request (TTFT and ITL are measured on the "
+                        "stream): set it to true or leave it out");
+  }
   RETURN_IF_ERROR(reader.Read("model", &w->model));
 
   struct Section {

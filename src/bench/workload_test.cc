@@ -129,6 +129,17 @@ TEST(Workload, RefusesLoadsBeyondItsLimits) {
   EXPECT_EQ(message("    - {rate: 100000, duration: 24h}\n", "concurrency"), "loaded");
 }
 
+TEST(Workload, RefusesANegativeSeedAndUnstreamedRequests) {
+  auto seed = ParseWorkload("kind: random\nseed: -5\nload: {stages: [{rate: 1}]}\n", "s.yaml");
+  ASSERT_FALSE(seed.ok());
+  EXPECT_THAT(std::string(MessageOf(seed.status())), HasSubstr("'seed': must be >= 0"));
+  auto stream =
+      ParseWorkload("kind: random\nstream: false\nload: {stages: [{rate: 1}]}\n", "f.yaml");
+  ASSERT_FALSE(stream.ok());
+  EXPECT_THAT(std::string(MessageOf(stream.status())),
+              AllOf(HasSubstr("f.yaml:2"), HasSubstr("streams every request")));
+}
+
 TEST(Workload, ParsesTraceLinesAndRejectsBadOnes) {
   auto trace = ParseTrace(
       "{\"t\": 2.5, \"input_len\": 100, \"output_len\": 5, \"session\": \"a\"}\n"

@@ -2,10 +2,18 @@
 // side by side, or over HTTP against a target; print a table, write JSON / CSV / SVG.
 #include <unistd.h>
 
+#include <cerrno>
+#include <cmath>
+#include <cstdint>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <utility>
+#include <vector>
 
 #include "bench/http_runner.h"
 #include "bench/runner.h"
@@ -23,22 +31,62 @@ struct BenchFlags {
   std::string workload;
   std::vector<std::string> policies;
   std::string json, svg, csv;
-  int64_t seed = -1;
+  std::string seed;  // "" = the workload's
   std::string model;
   int jobs = 1;
   double scrape_interval_ms = 50;
   bool quiet = false;
 };
 
-bool WriteFile(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << text;
-  out.close();
-  if (!out) {
-    std::fprintf(stderr, "zumik bench: cannot write '%s'\n", path.c_str());
-    return false;
+// Why a report cannot be written to `path` ("" when it can): checked before the run, so that
+// a bad path does not cost the run's time.
+std::string UnwritablePath(const std::string& flag, const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) {
+    return fmt::format("{} '{}' is a directory: give a file name", flag, path);
   }
-  return true;
+  const fs::path parent = fs::path(path).parent_path();
+  const std::string dir = parent.empty() ? "." : parent.string();
+  if (!fs::is_directory(dir, ec)) {
+    return fmt::format("{} '{}': directory '{}' does not exist: create it first", flag, path, dir);
+  }
+  if (access(dir.c_str(), W_OK) != 0) {
+    return fmt::format("{} '{}': cannot write in '{}': {}", flag, path, dir, std::strerror(errno));
+  }
+  return "";
+}
+
+// Writes every report, or none: each goes to a temporary file beside its path first, and the
+// files take their names only once all were written.
+bool WriteReports(const std::vector<std::pair<std::string, std::string>>& files) {
+  std::vector<std::string> written;
+  bool ok = true;
+  for (const auto& [path, text] : files) {
+    const std::string temp = path + ".tmp";
+    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
+    out << text;
+    out.close();
+    if (!out) {
+      std::fprintf(stderr, "zumik bench: cannot write '%s': %s\n", path.c_str(),
+                   std::strerror(errno));
+      std::remove(temp.c_str());
+      ok = false;
+      break;
+    }
+    written.push_back(temp);
+  }
+  for (size_t i = 0; i < written.size(); ++i) {
+    const std::string& path = files[i].first;
+    if (!ok) {
+      std::remove(written[i].c_str());
+    } else if (std::rename(written[i].c_str(), path.c_str()) != 0) {
+      std::fprintf(stderr, "zumik bench: cannot write '%s': %s\n", path.c_str(),
+                   std::strerror(errno));
+      ok = false;
+    }
+  }
+  return ok;
 }
 
 // A one-line progress bar per policy, redrawn in place on a terminal.
@@ -75,7 +123,27 @@ void Run(const BenchFlags& flags) {
     ExitCode() = 2;
     return;
   }
-  if (flags.seed >= 0) workload->seed = static_cast<uint64_t>(flags.seed);
+  if (!flags.seed.empty()) {
+    char* end = nullptr;
+    errno = 0;
+    const unsigned long long seed = std::strtoull(flags.seed.c_str(), &end, 10);
+    if (flags.seed[0] == '-' || end != flags.seed.c_str() + flags.seed.size() || errno != 0) {
+      std::fprintf(stderr, "zumik bench: --seed must be a whole number from 0 to %llu, got '%s'\n",
+                   static_cast<unsigned long long>(UINT64_MAX), flags.seed.c_str());
+      ExitCode() = 2;
+      return;
+    }
+    workload->seed = static_cast<uint64_t>(seed);
+  }
+  for (const auto& [flag, path] : {std::pair{"--json", &flags.json}, std::pair{"--csv", &flags.csv},
+                                   std::pair{"--svg", &flags.svg}}) {
+    if (path->empty()) continue;
+    if (const std::string why = UnwritablePath(flag, *path); !why.empty()) {
+      std::fprintf(stderr, "zumik bench: %s\n", why.c_str());
+      ExitCode() = 2;
+      return;
+    }
+  }
   const bool tty = !flags.quiet && isatty(STDERR_FILENO) == 1;
   auto bar = std::make_shared<ProgressBar>();
   bench::ProgressFn progress;
@@ -121,14 +189,36 @@ void Run(const BenchFlags& flags) {
     return;
   }
   std::fputs(bench::ToTable(*report).c_str(), stdout);
-  bool ok = true;
-  if (!flags.json.empty()) ok &= WriteFile(flags.json, bench::ToJson(*report));
-  if (!flags.csv.empty()) ok &= WriteFile(flags.csv, bench::ToCsv(*report));
-  if (!flags.svg.empty()) ok &= WriteFile(flags.svg, bench::ToSvg(*report));
-  if (!ok) ExitCode() = 1;
+  std::fflush(stdout);
+  std::vector<std::pair<std::string, std::string>> files;
+  if (!flags.json.empty()) files.emplace_back(flags.json, bench::ToJson(*report));
+  if (!flags.csv.empty()) files.emplace_back(flags.csv, bench::ToCsv(*report));
+  if (!flags.svg.empty()) files.emplace_back(flags.svg, bench::ToSvg(*report));
+  if (!WriteReports(files)) ExitCode() = 1;
+  const std::vector<std::string> failed = bench::FailedPolicies(*report);
+  for (const std::string& line : failed) std::fprintf(stderr, "zumik bench: %s\n", line.c_str());
+  if (!failed.empty()) {
+    std::fprintf(stderr, "zumik bench: no request succeeded there: check the %s\n",
+                 flags.virtual_mode ? "workload's lengths against the fleet's max_model_len"
+                                    : "target URL and --model (the target's /v1/models)");
+    ExitCode() = 1;
+  }
 }
 
 }  // namespace
+
+// A finite number of milliseconds from 0 to an hour (nan and inf included, strtod reads all).
+const CLI::Validator kScrapeInterval(
+    [](std::string& text) -> std::string {
+      char* end = nullptr;
+      const double value = std::strtod(text.c_str(), &end);
+      if (text.empty() || end != text.c_str() + text.size() || !std::isfinite(value) || value < 0 ||
+          value > 3.6e6) {
+        return "must be a number of milliseconds from 0 to 3600000, got '" + text + "'";
+      }
+      return "";
+    },
+    "MS");
 
 void AddBenchCommand(CLI::App& app) {
   auto flags = std::make_shared<BenchFlags>();
@@ -151,7 +241,7 @@ void AddBenchCommand(CLI::App& app) {
   cmd->add_option("--json", flags->json, "Write the JSON report here");
   cmd->add_option("--csv", flags->csv, "Write per-stage CSV here");
   cmd->add_option("--svg", flags->svg, "Write TTFT p90 and throughput plots (SVG) here");
-  cmd->add_option("--seed", flags->seed, "Override the workload's seed");
+  cmd->add_option("--seed", flags->seed, "Override the workload's seed (0 to 2^64-1)");
   cmd->add_option("--model", flags->model,
                   "Model name to request (--target; default: the "
                   "workload's, else the target's first model)");
@@ -160,7 +250,8 @@ void AddBenchCommand(CLI::App& app) {
       ->check(CLI::Range(1, 64));
   cmd->add_option("--scrape-interval-ms", flags->scrape_interval_ms,
                   "How stale the router's metrics are (--virtual)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(kScrapeInterval);
   cmd->add_flag("--quiet", flags->quiet, "No progress bar");
   cmd->callback([flags] { Run(*flags); });
 }

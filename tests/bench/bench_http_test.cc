@@ -3,7 +3,10 @@
 #include <boost/json.hpp>
 #include <fstream>
 #include <sstream>
+#include <string>
+#include <vector>
 
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "support/process.h"
 
@@ -22,6 +25,14 @@ void WriteFile(const std::string& path, const std::string& text) {
   out << text;
 }
 
+// How BenchHttp::Bench runs `zumik bench`.
+struct BenchRun {
+  std::vector<std::string> extra;  // more flags
+  int port = -1;                   // -1: the sim's
+  std::string url_path;            // after http://127.0.0.1:PORT
+  int exit_code = 0;               // expected
+};
+
 class BenchHttp : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -35,21 +46,25 @@ class BenchHttp : public ::testing::Test {
     ASSERT_TRUE(WaitForPort(port_ + 1, std::chrono::seconds(20))) << sim_->ReadLog();
   }
 
-  // Runs `zumik bench` to completion; returns the parsed JSON report.
-  boost::json::object Bench(const std::string& workload_yaml, std::vector<std::string> extra = {},
-                            int port = -1) {
+  // Runs `zumik bench` to completion; returns the parsed JSON report (its output: log_).
+  boost::json::object Bench(const std::string& workload_yaml, const BenchRun& run = BenchRun()) {
     const std::string workload = dir_ + "/workload.yaml";
     const std::string json = dir_ + "/report.json";
     WriteFile(workload, workload_yaml);
     std::vector<std::string> argv = {
-        ZumikBinary(), "bench",
-        "--target",    "http://127.0.0.1:" + std::to_string(port < 0 ? port_ : port),
-        "--workload",  workload,
-        "--json",      json};
-    argv.insert(argv.end(), extra.begin(), extra.end());
+        ZumikBinary(),
+        "bench",
+        "--target",
+        "http://127.0.0.1:" + std::to_string(run.port < 0 ? port_ : run.port) + run.url_path,
+        "--workload",
+        workload,
+        "--json",
+        json};
+    argv.insert(argv.end(), run.extra.begin(), run.extra.end());
     ChildProcess bench(argv, dir_ + "/bench.log");
     const int code = bench.Wait(std::chrono::seconds(60));
-    EXPECT_EQ(code, 0) << bench.ReadLog();
+    log_ = bench.ReadLog();
+    EXPECT_EQ(code, run.exit_code) << log_;
     boost::system::error_code ec;
     boost::json::value v = boost::json::parse(ReadFile(json), ec);
     EXPECT_FALSE(ec) << bench.ReadLog();
@@ -58,6 +73,7 @@ class BenchHttp : public ::testing::Test {
   }
 
   std::string dir_;
+  std::string log_;
   int port_ = 0;
   std::unique_ptr<ChildProcess> sim_;
 };
@@ -110,17 +126,39 @@ load:
   arrival: constant
   stages: [{rate: 5, duration: 1s}]
 )";
-  // An unknown model: the server answers 404 for every request.
-  const auto not_found = Bench(workload, {"--model", "no-such-model"});
+  // An unknown model: the server answers 404 for every request. The report is still written,
+  // and the run says on stderr that nothing succeeded, with exit status 1.
+  const auto not_found =
+      Bench(workload,
+            {.extra = {"--model", "no-such-model"}, .port = -1, .url_path = "", .exit_code = 1});
   ASSERT_FALSE(not_found.empty());
   EXPECT_EQ(Stage(not_found, 0).at("errors").as_int64(), 5);
   EXPECT_EQ(Stage(not_found, 0).at("errors_by_kind").at("http_404").as_int64(), 5);
+  EXPECT_EQ(Num(Stage(not_found, 0).at("slo_attainment")), 0);
+  EXPECT_EQ(Num(Stage(not_found, 0).at("input_tokens_per_s")), 0);  // no prompt was prefilled
+  EXPECT_THAT(log_, ::testing::HasSubstr("policy target: all 5 requests failed (http_404: 5)"));
   // Nothing listening: every request fails to connect.
   const int closed = PickFreePort();
-  const auto refused = Bench(workload, {"--model", "m"}, closed);
+  const auto refused =
+      Bench(workload, {.extra = {"--model", "m"}, .port = closed, .url_path = "", .exit_code = 1});
   ASSERT_FALSE(refused.empty());
   EXPECT_EQ(Stage(refused, 0).at("errors").as_int64(), 5);
   EXPECT_EQ(Stage(refused, 0).at("errors_by_kind").at("connect").as_int64(), 5);
+}
+
+// An OpenAI base URL (ending in /v1, as the quickstart prints gateways) names the server.
+TEST_F(BenchHttp, TakesAnOpenAiBaseUrl) {
+  const auto report = Bench(R"(name: base-url
+kind: random
+random: {input_len: 20, output_len: 2}
+load:
+  arrival: constant
+  stages: [{rate: 4, duration: 1s}]
+)",
+                            {.extra = {}, .port = -1, .url_path = "/v1/", .exit_code = 0});
+  ASSERT_FALSE(report.empty());
+  EXPECT_EQ(Stage(report, 0).at("requests").as_int64(), 4);
+  EXPECT_EQ(Stage(report, 0).at("errors").as_int64(), 0);
 }
 
 // A conversation's next turn carries the answer the server streamed back, so the server's
