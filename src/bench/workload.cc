@@ -4,7 +4,9 @@
 
 #include <algorithm>
 #include <boost/json.hpp>
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -404,8 +406,14 @@ absl::StatusOr<std::vector<TraceRecord>> ParseTrace(std::string_view jsonl,
     };
     double t = -1, input = 0, output = 1;
     if (!o.contains("t") || !number("t", &t) || t < 0) return bad("'t' must be seconds >= 0");
-    if (!number("input_len", &input) || input < 0) return bad("'input_len' must be >= 0");
-    if (!number("output_len", &output) || output < 1) return bad("'output_len' must be >= 1");
+    // Whole token counts a replica could take (a larger double would not fit an int).
+    constexpr double kMaxLen = 10'000'000;
+    if (!number("input_len", &input) || input < 0 || input > kMaxLen) {
+      return bad("'input_len' must be a number of tokens from 0 to 10000000");
+    }
+    if (!number("output_len", &output) || output < 1 || output > kMaxLen) {
+      return bad("'output_len' must be a number of tokens from 1 to 10000000");
+    }
     r.t = t;
     r.input_len = static_cast<int>(input);
     r.output_len = static_cast<int>(output);
@@ -441,8 +449,19 @@ absl::StatusOr<std::vector<TraceRecord>> ParseTrace(std::string_view jsonl,
 }
 
 absl::StatusOr<Workload> LoadWorkload(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    return Errorf(absl::StatusCode::kInvalidArgument,
+                  "workload '{}' is a directory: give a workload file (bench/workloads/*.yaml)",
+                  path);
+  }
   std::ifstream in(path, std::ios::binary);
-  if (!in) return Errorf(absl::StatusCode::kNotFound, "cannot read workload file '{}'", path);
+  if (!in) {
+    return Errorf(absl::StatusCode::kNotFound,
+                  "cannot read workload file '{}': {} (the standard workloads are "
+                  "bench/workloads/NAME.yaml)",
+                  path, std::strerror(errno));
+  }
   std::stringstream text;
   text << in.rdbuf();
   ASSIGN_OR_RETURN(Workload w, ParseWorkload(text.str(), path));

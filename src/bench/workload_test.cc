@@ -154,6 +154,23 @@ TEST(Workload, ParsesTraceLinesAndRejectsBadOnes) {
   auto bad = ParseTrace("{\"t\": 1, \"input_len\": 4}\n{\"input_len\": 4}\n", "b.jsonl");
   ASSERT_FALSE(bad.ok());
   EXPECT_THAT(std::string(MessageOf(bad.status())), HasSubstr("b.jsonl:2"));
+  for (const char* len : {"\"abc\"", "1e12", "-1"}) {
+    auto wrong = ParseTrace(fmt::format("{{\"t\": 1, \"input_len\": {}}}\n", len), "l.jsonl");
+    ASSERT_FALSE(wrong.ok()) << len;
+    EXPECT_THAT(std::string(MessageOf(wrong.status())),
+                HasSubstr("'input_len' must be a number of tokens from 0 to 10000000"));
+  }
+}
+
+TEST(Workload, AFileThatCannotBeReadIsNamedWithWhyAndWhereTheStandardOnesAre) {
+  auto missing = LoadWorkload("b2b");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_THAT(std::string(MessageOf(missing.status())),
+              AllOf(HasSubstr("cannot read workload file 'b2b': No such file or directory"),
+                    HasSubstr("bench/workloads/NAME.yaml")));
+  auto directory = LoadWorkload(std::filesystem::temp_directory_path().string());
+  ASSERT_FALSE(directory.ok());
+  EXPECT_THAT(std::string(MessageOf(directory.status())), HasSubstr("is a directory"));
 }
 
 TEST(Workload, EveryShippedWorkloadLoads) {

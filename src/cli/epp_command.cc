@@ -7,6 +7,7 @@
 #include "cli/commands.h"
 #include "cli/signals.h"
 #include "core/config.h"
+#include "core/http/url.h"
 #include "core/status.h"
 #include "epp/epp_service.h"
 
@@ -225,18 +226,21 @@ void AddEppCommand(CLI::App& app) {
     std::printf("zumik epp: policy %s, %zu endpoint(s) at start\n", f->config.c_str(),
                 s.datastore().size());
     if (s.http_port() >= 0) {
-      std::printf("  gateway  http://%s:%d\n", f->host.c_str(), s.http_port());
+      std::printf("  gateway  http://%s\n",
+                  http::HostPort(f->host, static_cast<uint16_t>(s.http_port())).c_str());
     }
     if (s.grpc_port() >= 0) {
-      std::printf("  ext_proc grpc://%s:%d%s\n", f->host.c_str(), s.grpc_port(),
+      std::printf("  ext_proc grpc://%s%s\n",
+                  http::HostPort(f->host, static_cast<uint16_t>(s.grpc_port())).c_str(),
                   f->grpc_tls ? " (TLS)" : "");
     }
     if (s.grpc_health_port() >= 0) {
-      std::printf("  health   grpc://%s:%d (grpc.health.v1 only, plaintext)\n", f->host.c_str(),
-                  s.grpc_health_port());
+      std::printf("  health   grpc://%s (grpc.health.v1 only, plaintext)\n",
+                  http::HostPort(f->host, static_cast<uint16_t>(s.grpc_health_port())).c_str());
     }
     if (s.metrics_port() >= 0) {
-      std::printf("  metrics  http://%s:%d/metrics\n", f->host.c_str(), s.metrics_port());
+      std::printf("  metrics  http://%s/metrics\n",
+                  http::HostPort(f->host, static_cast<uint16_t>(s.metrics_port())).c_str());
     }
     std::fflush(stdout);
     const int signal = WaitForTerminationSignal();

@@ -11,6 +11,7 @@
 #include "cli/signals.h"
 #include "core/clock.h"
 #include "core/config.h"
+#include "core/http/url.h"
 #include "core/status.h"
 #include "registry/credentials.h"
 #include "registry/model.h"
@@ -246,11 +247,11 @@ void AddRegistryCommand(CLI::App& app) {
       Fail("", status, 1);
       return;
     }
-    std::printf("zumik registry: listening on http://%s:%u (%s database), heartbeat interval %gs\n",
-                flags->host.c_str(), server.port(), std::string(server.store().backend()).c_str(),
+    const std::string address = http::HostPort(flags->host, server.port());
+    std::printf("zumik registry: listening on http://%s (%s database), heartbeat interval %gs\n",
+                address.c_str(), std::string(server.store().backend()).c_str(),
                 ToSeconds(liveness.interval));
-    std::printf("  web page http://%s:%u/  metrics /metrics  health /healthz\n",
-                flags->host.c_str(), server.port());
+    std::printf("  web page http://%s/  metrics /metrics  health /healthz\n", address.c_str());
     std::fflush(stdout);
     const int signal = WaitForTerminationSignal();
     std::printf("zumik registry: signal %d, shutting down\n", signal);

@@ -4,6 +4,7 @@
 
 #include "cli/commands.h"
 #include "cli/signals.h"
+#include "core/http/url.h"
 #include "core/status.h"
 #include "sim/profile.h"
 #include "sim/server/sim_server.h"
@@ -76,13 +77,14 @@ void AddSimCommand(CLI::App& app) {
                 profile->served_model_name.c_str());
     for (const auto& replica : server.replicas()) {
       std::printf(
-          "  %s  http://%s:%u  (/v1/completions, /v1/chat/completions, /v1/responses, /metrics)\n",
-          replica->name().c_str(), flags->host.c_str(), replica->port());
+          "  %s  http://%s  (/v1/completions, /v1/chat/completions, /v1/responses, /metrics)\n",
+          replica->name().c_str(), http::HostPort(flags->host, replica->port()).c_str());
     }
     std::printf(
-        "try: curl -s http://%s:%u/v1/completions -H 'Content-Type: application/json' "
+        "try: curl -s http://%s/v1/completions -H 'Content-Type: application/json' "
         "-d '{\"model\":\"%s\",\"prompt\":\"Hello\",\"max_tokens\":16}'\n",
-        flags->host.c_str(), server.replicas().front()->port(), profile->served_model_name.c_str());
+        http::HostPort(flags->host, server.replicas().front()->port()).c_str(),
+        profile->served_model_name.c_str());
     std::printf("Ctrl-C stops.\n");
     std::fflush(stdout);
     const int signal = WaitForTerminationSignal();

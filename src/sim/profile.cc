@@ -252,7 +252,10 @@ absl::Status ValidateProfile(const Profile& p) {
     return bad("memory sizes must not be negative");
   }
   if (p.lmcache.chunk_size < 1 || p.lmcache.chunk_size % p.block_size != 0) {
-    return bad("lmcache.chunk_size must be a positive multiple of block_size");
+    return bad(fmt::format(
+        "lmcache.chunk_size ({}) must be a positive multiple of block_size ({}): change one of "
+        "them (LMCache stores whole KV blocks)",
+        p.lmcache.chunk_size, p.block_size));
   }
   if (p.lmcache.capacity_tokens < 0) return bad("lmcache.capacity_tokens must not be negative");
   return absl::OkStatus();

@@ -76,7 +76,11 @@ TEST(Profile, UnknownKeyNamesFileLineAndKey) {
 TEST(Profile, BadValueIsAnError) {
   auto doc = ParseYaml("lmcache:\n  chunk_size: 100\n", "x.yaml");
   ASSERT_TRUE(doc.ok());
-  EXPECT_FALSE(LoadProfile("h100-llama-3.1-8b", doc->root, doc->source).ok());
+  auto chunk = LoadProfile("h100-llama-3.1-8b", doc->root, doc->source);
+  ASSERT_FALSE(chunk.ok());
+  // Both values are named: a block_size change alone can break the multiple too.
+  EXPECT_THAT(std::string(MessageOf(chunk.status())),
+              HasSubstr("lmcache.chunk_size (100) must be a positive multiple of block_size (16)"));
   auto doc2 = ParseYaml("t_w: fast\n", "y.yaml");
   ASSERT_TRUE(doc2.ok());
   auto p = LoadProfile("h100-llama-3.1-8b", doc2->root, doc2->source);

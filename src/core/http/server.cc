@@ -12,6 +12,7 @@
 #include <future>
 
 #include "core/http/server_connection.h"
+#include "core/http/url.h"
 #include "core/status.h"
 
 namespace zumik::http {
@@ -19,11 +20,6 @@ namespace {
 
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
-
-std::string FormatAddress(const std::string& host, uint16_t port) {
-  if (host.find(':') != std::string::npos) return fmt::format("[{}]:{}", host, port);
-  return fmt::format("{}:{}", host, port);
-}
 
 }  // namespace
 
@@ -66,7 +62,7 @@ absl::Status Server::Start() {
     boost::system::error_code ignored;
     shared_->acceptor.close(ignored);
     return Errorf(absl::StatusCode::kUnavailable, "{}: cannot listen on {} ({}): {}", options.name,
-                  FormatAddress(listen_address.to_string(), options.port), step, ec.message());
+                  HostPort(listen_address.to_string(), options.port), step, ec.message());
   };
   shared_->acceptor.open(endpoint.protocol(), ec);
   if (ec) return fail("open");
@@ -101,7 +97,7 @@ void Server::SpreadConnectionsOver(const std::vector<Server*>& servers) {
 
 uint16_t Server::port() const { return shared_->port; }
 
-std::string Server::address() const { return FormatAddress(shared_->options.host, port()); }
+std::string Server::address() const { return HostPort(shared_->options.host, port()); }
 
 asio::awaitable<void> Server::Shutdown(std::chrono::nanoseconds grace) {
   if (!shared_->started) co_return;

@@ -17,22 +17,22 @@ std::string BracketedHost(const std::string& host) {
   return host.find(':') != std::string::npos ? "[" + host + "]" : host;
 }
 
-// "host:port"; built by hand, as the client does this for every request.
-std::string WithPort(const std::string& host, uint16_t port) {
+}  // namespace
+
+// Built by hand, as the client does this for every request.
+std::string HostPort(const std::string& host, uint16_t port) {
   std::string out = BracketedHost(host);
   out.push_back(':');
   out.append(std::to_string(port));
   return out;
 }
 
-}  // namespace
-
 std::string Url::HostHeader() const {
   if (IsDefaultPort(*this)) return BracketedHost(host);
-  return WithPort(host, port);
+  return HostPort(host, port);
 }
 
-std::string Url::Authority() const { return WithPort(host, port); }
+std::string Url::Authority() const { return HostPort(host, port); }
 
 std::string Url::ToString() const { return fmt::format("{}://{}{}", scheme, HostHeader(), target); }
 

@@ -28,6 +28,9 @@ struct Url {
   std::string ToString() const;
 };
 
+// "host:port", an IPv6 host in brackets ("[::1]:8000"), as a URL's authority is written.
+std::string HostPort(const std::string& host, uint16_t port);
+
 // Parses an absolute URL. kInvalidArgument (naming the URL) for anything else: relative
 // references, other schemes, user info, an empty host or an out-of-range port.
 absl::StatusOr<Url> ParseUrl(std::string_view text);

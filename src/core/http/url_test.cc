@@ -11,6 +11,17 @@
 namespace zumik::http {
 namespace {
 
+TEST(HostPort, BracketsAnIpv6Host) {
+  EXPECT_EQ(HostPort("127.0.0.1", 8000), "127.0.0.1:8000");
+  EXPECT_EQ(HostPort("localhost", 80), "localhost:80");
+  EXPECT_EQ(HostPort("::1", 8000), "[::1]:8000");
+  // What it writes parses back as the same host and port.
+  absl::StatusOr<Url> url = ParseUrl("http://" + HostPort("::1", 8000) + "/v1/models");
+  ASSERT_TRUE(url.ok()) << url.status();
+  EXPECT_EQ(url->host, "::1");
+  EXPECT_EQ(url->port, 8000);
+}
+
 TEST(ParseUrl, SplitsSchemeHostPortAndTarget) {
   absl::StatusOr<Url> url = ParseUrl("http://127.0.0.1:8000/v1/models?limit=2");
   ASSERT_TRUE(url.ok()) << url.status();

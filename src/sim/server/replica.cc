@@ -56,10 +56,15 @@ absl::Status Replica::Start() {
   server_options.default_headers = {{"x-zumik-replica", name_}};
   server_ = std::make_unique<http::Server>(io_, std::move(server_options), MakeRouter());
   if (absl::Status status = server_->Start(); !status.ok()) {
-    // The server's message names the replica, the address and the cause already.
+    // The server's message names the replica, the address and the cause already; the fix
+    // depends on which of the two was wrong.
+    const std::string_view message = MessageOf(status);
+    if (message.find("in use") != std::string_view::npos) {
+      return absl::UnavailableError(fmt::format(
+          "{}; pick free ports with --port (replicas use P..P+N-1; 0 = any free ports)", message));
+    }
     return absl::UnavailableError(
-        fmt::format("{}; pick free ports with --port (replicas use P..P+N-1; 0 = any free ports)",
-                    MessageOf(status)));
+        fmt::format("{}; check --host (an address or name of this machine)", message));
   }
   asio::co_spawn(driver_strand_, DriverLoop(), [this](const std::exception_ptr& error) {
     driver_done_ = true;
