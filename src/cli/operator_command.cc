@@ -18,6 +18,7 @@
 #include "operator/kube_session.h"
 #include "operator/operator.h"
 #include "operator/state_store.h"
+#include "registry/model.h"
 
 namespace zumik::cli {
 namespace {
@@ -175,9 +176,21 @@ void AddOperatorCommand(CLI::App& app) {
   cmd->add_option("--fingerprint", flags->fingerprint, "Local mode: the cluster fingerprint");
   cmd->add_option("--kubernetes-version", flags->kubernetes_version, "Local mode: reported version")
       ->capture_default_str();
-  cmd->add_option("--nodes", flags->nodes, "Local mode: node count")->capture_default_str();
-  cmd->add_option("--model", flags->model, "Local mode: model served");
-  cmd->add_option("--tensor-parallel-size", flags->tensor_parallel_size, "Local mode: TP size");
+  // What the registry stores of a snapshot (registry/model.h), checked here rather than as a
+  // 400 on every heartbeat.
+  cmd->add_option("--nodes", flags->nodes, "Local mode: node count")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{0}, registry::kMaxCount));
+  cmd->add_option("--model", flags->model, "Local mode: model served")
+      ->check(CLI::Validator(
+          [](std::string& model) -> std::string {
+            if (model.size() <= 256 && registry::IsPlainText(model)) return "";
+            return "must be at most 256 bytes of printable ASCII without quotes, backslashes or "
+                   "<> (what the registry stores)";
+          },
+          "MODEL"));
+  cmd->add_option("--tensor-parallel-size", flags->tensor_parallel_size, "Local mode: TP size")
+      ->check(CLI::Range(int64_t{0}, registry::kMaxCount));
   cmd->add_option(
       "--state-file", flags->state_file,
       "Local mode: where the id and token are kept (default ~/.zumik/operator-<release>.json)");

@@ -155,8 +155,9 @@ StepResult Operator::Heartbeat(const Inventory& inventory) {
   const std::string text = boost::json::serialize(snapshot);
   const uint64_t hash = XXH3_64bits(text.data(), text.size());
   const Time now = clock_.Now();
-  const bool send_status = !last_status_hash_ || *last_status_hash_ != hash ||
-                           now - last_status_time_ >= options_.status_refresh;
+  const bool send_status =
+      refused_status_hash_ != hash && (!last_status_hash_ || *last_status_hash_ != hash ||
+                                       now - last_status_time_ >= options_.status_refresh);
   std::optional<boost::json::object> status;
   if (send_status) status = snapshot;
   absl::StatusOr<double> answer = control_plane_.Heartbeat(cluster_id_, token_, status);
@@ -168,6 +169,17 @@ StepResult Operator::Heartbeat(const Inventory& inventory) {
           "the registry rejected the token of cluster {} ({}); registering again with the API key",
           cluster_id_, MessageOf(error));
       token_ = Secret();
+      return StepResult{StepResult::Kind::kWait, Duration{0}, error};
+    }
+    if (error.code() == absl::StatusCode::kInvalidArgument && status.has_value()) {
+      // The snapshot (something in this cluster's state) was refused, not the heartbeat: the
+      // next beat goes at once without it, so the cluster still shows as alive.
+      ++stats_.refused_snapshots;
+      refused_status_hash_ = hash;
+      Log()->error(
+          "the registry refused this cluster's status snapshot ({}); heartbeating without it "
+          "until the cluster's state changes",
+          MessageOf(error));
       return StepResult{StepResult::Kind::kWait, Duration{0}, error};
     }
     return Backoff(error);
@@ -199,7 +211,10 @@ absl::Status Operator::Run(const std::function<bool(Duration)>& sleep, bool once
       // A re-registration after a rejected token continues at once; anything else is the end.
       const bool reregister =
           token_.empty() && step.wait == Duration{0} && stats_.token_rejections <= 1;
-      if (!step.status.ok() && !reregister) return step.status;
+      // Likewise the bare heartbeat after a refused snapshot.
+      const bool bare_beat = refused_status_hash_.has_value() && step.wait == Duration{0} &&
+                             stats_.refused_snapshots <= 1;
+      if (!step.status.ok() && !reregister && !bare_beat) return step.status;
     }
     if (!sleep(step.wait)) return absl::OkStatus();
   }

@@ -62,6 +62,7 @@ struct OperatorStats {
   uint64_t status_snapshots = 0;
   uint64_t failures = 0;
   uint64_t token_rejections = 0;
+  uint64_t refused_snapshots = 0;  // status snapshots the registry answered 400
 };
 
 class Operator {
@@ -101,6 +102,8 @@ class Operator {
   bool once_ = false;  // Run(once): failures end the run instead of being retried
   int attempt_ = 0;
   std::optional<uint64_t> last_status_hash_;
+  // A snapshot the registry refused (400): not sent again until the cluster's state changes.
+  std::optional<uint64_t> refused_status_hash_;
   Time last_status_time_{0};
   OperatorStats stats_;
 };

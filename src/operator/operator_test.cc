@@ -29,6 +29,7 @@ class ScriptedControlPlane : public ControlPlane {
   std::vector<RegisterRequest> registrations;
   std::vector<std::optional<json::object>> heartbeats;
   std::vector<std::string> keys_seen;
+  bool refuse_snapshots = false;  // a status snapshot gets a 400, as the registry's validation
 
   absl::StatusOr<Registration> Register(const Secret& api_key,
                                         const RegisterRequest& request) override {
@@ -55,6 +56,9 @@ class ScriptedControlPlane : public ControlPlane {
       absl::Status error = heartbeat_errors.front();
       heartbeat_errors.pop_front();
       return error;
+    }
+    if (refuse_snapshots && status.has_value()) {
+      return absl::InvalidArgumentError("HTTP 400: field 'status.model': must be printable ASCII");
     }
     heartbeats.push_back(status);
     return interval_s;
@@ -247,6 +251,46 @@ TEST_F(OperatorTest, ARejectedClusterTokenLeadsToReRegistrationWithTheApiKey) {
   EXPECT_EQ(op.stats().token_rejections, 1u);
   EXPECT_EQ(op.stats().registrations, 2u);
   EXPECT_EQ(store_.state->cluster_token.Reveal(), "ct_8");
+}
+
+// A snapshot the registry refuses (a model annotation it will not store) must not stop the
+// heartbeats: the cluster would show as dead while its agent runs.
+TEST_F(OperatorTest, ARefusedStatusSnapshotFallsBackToBareHeartbeatsUntilTheStateChanges) {
+  control_plane_.refuse_snapshots = true;
+  options_.status_refresh = std::chrono::seconds(20);
+  Operator op = Make();
+  ASSERT_EQ(op.Step().kind, StepResult::Kind::kWait);  // registers
+  StepResult refused = op.Step();
+  EXPECT_EQ(refused.kind, StepResult::Kind::kWait);
+  EXPECT_EQ(refused.status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(refused.wait, Duration{0});  // the bare beat goes at once
+  StepUntilHeartbeats(op, 4);            // past the refresh period: still no snapshot
+  for (const auto& sent : control_plane_.heartbeats) EXPECT_FALSE(sent.has_value());
+  EXPECT_EQ(op.stats().refused_snapshots, 1u);
+  EXPECT_EQ(op.stats().failures, 0u);  // no backoff
+
+  // The cluster's state changes (the annotation was fixed): its snapshot is sent again.
+  control_plane_.refuse_snapshots = false;
+  Inventory changed = SampleInventory();
+  changed.replicas_ready = 2;
+  inventory_.Set(changed);
+  StepUntilHeartbeats(op, 5);
+  ASSERT_TRUE(control_plane_.heartbeats[4].has_value());
+  EXPECT_EQ(control_plane_.heartbeats[4]->at("replicas").at("ready").as_int64(), 2);
+}
+
+TEST_F(OperatorTest, RunOnceSucceedsWithABareHeartbeatAfterARefusedSnapshot) {
+  control_plane_.refuse_snapshots = true;
+  Operator op = Make();
+  absl::Status status = op.Run(
+      [&](Duration d) {
+        clock_.Advance(d);
+        return true;
+      },
+      true);
+  EXPECT_TRUE(status.ok()) << status;
+  EXPECT_EQ(op.stats().heartbeats, 1u);
+  EXPECT_EQ(op.stats().refused_snapshots, 1u);
 }
 
 TEST_F(OperatorTest, AMissingApiKeyFileIsAClearError) {

@@ -21,14 +21,6 @@ bool IsTagChar(char c) {
          c == '_' || c == '.' || c == ':' || c == '/' || c == '+';
 }
 
-// Printable ASCII without quotes or angle brackets (these strings end up in HTML and logs).
-bool IsPlainText(std::string_view text) {
-  for (char c : text) {
-    if (c < 0x20 || c > 0x7e || c == '<' || c == '>' || c == '"' || c == '\\') return false;
-  }
-  return true;
-}
-
 absl::StatusOr<json::object> ParseObject(std::string_view body, bool empty_is_object) {
   if (empty_is_object && body.find_first_not_of(" \t\r\n") == std::string_view::npos) {
     return json::object();
@@ -158,6 +150,13 @@ std::optional<Profile> ParseProfile(std::string_view name) {
   if (name == "byoc_epp") return Profile::kByocEpp;
   if (name == "byoc_dynamo") return Profile::kByocDynamo;
   return std::nullopt;
+}
+
+bool IsPlainText(std::string_view text) {
+  for (char c : text) {
+    if (c < 0x20 || c > 0x7e || c == '<' || c == '>' || c == '"' || c == '\\') return false;
+  }
+  return true;
 }
 
 bool IsValidClusterName(std::string_view name) {

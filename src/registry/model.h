@@ -89,6 +89,9 @@ absl::StatusOr<StatusSnapshot> StatusFromJson(std::string_view json);
 
 boost::json::object EncodeStack(const Stack& stack);
 
+// Printable ASCII without quotes, backslashes or angle brackets: what the registry stores of
+// free text (a snapshot's model, route paths), which ends up in HTML and logs.
+bool IsPlainText(std::string_view text);
 // A DNS label: lower-case letters, digits and '-', starting and ending alphanumeric.
 bool IsValidClusterName(std::string_view name);
 // "byc_" followed by lower-case hex.
