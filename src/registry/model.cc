@@ -152,6 +152,11 @@ std::optional<Profile> ParseProfile(std::string_view name) {
   return std::nullopt;
 }
 
+bool IsStackTag(std::string_view key) {
+  return key == "router" || key == "runtime" || key == "serving" || key == "autoscaler" ||
+         key == "kv_layer";
+}
+
 bool IsPlainText(std::string_view text) {
   for (char c : text) {
     if (c < 0x20 || c > 0x7e || c == '<' || c == '>' || c == '"' || c == '\\') return false;
@@ -214,6 +219,16 @@ absl::StatusOr<RegisterRequest> DecodeRegisterRequest(std::string_view body) {
     ASSIGN_OR_RETURN(*tag.out,
                      ReadString(stack->get_object(), tag.key, field, false, kMaxTagLength));
     RETURN_IF_ERROR(CheckTag(field, *tag.out));
+  }
+  // The stack's tags are a closed set (a misspelt one would be dropped unseen), unlike the
+  // body's other unknown fields.
+  for (const auto& entry : stack->get_object()) {
+    const std::string_view key(entry.key().data(), entry.key().size());
+    if (!IsStackTag(key)) {
+      return FieldError(fmt::format("stack.{}", key.substr(0, 64)),
+                        "is not a stack tag: use router, runtime, serving, autoscaler or "
+                        "kv_layer");
+    }
   }
   ASSIGN_OR_RETURN(request.fingerprint,
                    ReadString(object, "fingerprint", "fingerprint", true, kMaxFingerprintLength));

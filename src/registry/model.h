@@ -76,7 +76,8 @@ inline constexpr size_t kMaxGpuEntries = 64;
 inline constexpr size_t kMaxRoutes = 256;
 inline constexpr int64_t kMaxCount = 1'000'000;
 
-// POST /v1/clusters body. Unknown fields are ignored (newer operators may send more).
+// POST /v1/clusters body. Unknown fields are ignored (newer operators may send more), except in
+// `stack`, whose tags are a closed set.
 absl::StatusOr<RegisterRequest> DecodeRegisterRequest(std::string_view body);
 // POST /v1/clusters/{id}/heartbeat body: {} or {"status": {...}}. An empty body is {}.
 absl::StatusOr<HeartbeatRequest> DecodeHeartbeatRequest(std::string_view body);
@@ -89,6 +90,8 @@ absl::StatusOr<StatusSnapshot> StatusFromJson(std::string_view json);
 
 boost::json::object EncodeStack(const Stack& stack);
 
+// One of the Stack's tag names: router, runtime, serving, autoscaler, kv_layer.
+bool IsStackTag(std::string_view key);
 // Printable ASCII without quotes, backslashes or angle brackets: what the registry stores of
 // free text (a snapshot's model, route paths), which ends up in HTML and logs.
 bool IsPlainText(std::string_view text);

@@ -24,6 +24,7 @@ absl::Status RegistryServer::Start() {
   server_options.port = options_.port;
   server_options.name = "registry";
   server_options.max_body_bytes = options_.max_body_bytes;
+  server_options.error_code_for_status = ErrorCodeForStatus;
   server_ = std::make_unique<http::Server>(io_, server_options, std::move(router));
   RETURN_IF_ERROR(server_->Start());
   started_ = true;

@@ -91,6 +91,11 @@ struct RegistryHealth {
   size_t clusters = 0;
 };
 
+// The `code` of the registry's error bodies for an HTTP status ("invalid_argument" for 400,
+// "not_found", "method_not_allowed", "payload_too_large", ...): its handlers' errors and the
+// HTTP server's own (http::ServerOptions::error_code_for_status).
+std::string_view ErrorCodeForStatus(int http_status);
+
 class RegistryService {
  public:
   // `store` and `clock` must outlive the service. `metrics` may be null.

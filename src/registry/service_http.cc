@@ -32,34 +32,6 @@ struct RegistryService::Reply {
 namespace {
 
 using Reply = RegistryService::Reply;
-// The error body's `code`, named after the HTTP status the status maps to
-// (http::HttpStatusFromStatus, as every service answers).
-std::string_view ErrorCode(int http_status) {
-  switch (http_status) {
-    case 400:
-      return "invalid_argument";
-    case 401:
-      return "unauthenticated";
-    case 403:
-      return "permission_denied";
-    case 404:
-      return "not_found";
-    case 409:
-      return "conflict";
-    case 412:
-      return "failed_precondition";
-    case 429:
-      return "rate_limited";
-    case 501:
-      return "unimplemented";
-    case 503:
-      return "unavailable";
-    case 504:
-      return "timeout";
-    default:
-      return "internal";
-  }
-}
 
 // An interval in seconds as both replies write it: a whole number as an integer (15, where a
 // JSON double would read 1.5E1), a fraction as a decimal.
@@ -77,9 +49,23 @@ Reply ErrorReply(const absl::Status& status) {
   if (reply.status == 500) {
     Logger("registry")->error("internal error: {}", message);
     message = "internal error";
+  } else if (reply.status == 503) {
+    // The store's error names the database's host and the driver's words: for the log only.
+    Logger("registry")->warn("database unavailable: {}", message);
+    message = "the registry's database is unavailable; retry shortly";
   }
-  reply.body = http::ErrorBody(reply.status, message, {}, ErrorCode(reply.status));
+  reply.body = http::ErrorBody(reply.status, message, {}, ErrorCodeForStatus(reply.status));
   if (reply.status == 429) reply.headers.emplace_back("Retry-After", "1");
+  return reply;
+}
+
+Reply MethodNotAllowed(std::string_view method, std::string_view path, std::string_view allow) {
+  Reply reply;
+  reply.status = 405;
+  reply.body = http::ErrorBody(
+      405, fmt::format("{} is not allowed on {}: use {}", method, path.substr(0, 200), allow), {},
+      ErrorCodeForStatus(405));
+  reply.headers.emplace_back("Allow", std::string(allow));
   return reply;
 }
 
@@ -162,6 +148,13 @@ RegistryService::Reply RegistryService::DoList(const Caller& caller,
       if (value.size() > 2 * kMaxTagLength) {
         return ErrorReply(absl::InvalidArgumentError("query parameter 'stack' is too long"));
       }
+      if (const size_t colon = value.find(':');
+          colon != std::string::npos && !IsStackTag(std::string_view(value).substr(0, colon))) {
+        return ErrorReply(absl::InvalidArgumentError(fmt::format(
+            "query parameter 'stack': '{}' is not a stack tag: use router, runtime, serving, "
+            "autoscaler or kv_layer before ':' (or a value alone, to match any tag)",
+            value.substr(0, colon))));
+      }
       filter.stack = value;
     }
   }
@@ -180,6 +173,15 @@ RegistryService::Reply RegistryService::ApiCall(std::string_view authorization,
     return DoList(*caller, query);
   }
   const std::string_view id = path.substr(std::string_view("/v1/clusters/").size());
+  if (const size_t slash = id.find('/'); id.empty() || slash != std::string_view::npos) {
+    if (id.substr(slash == std::string_view::npos ? 0 : slash) == "/heartbeat" && slash > 0) {
+      return MethodNotAllowed(method, path, "POST");  // POST is the heartbeat's own handler
+    }
+    return ErrorReply(Errorf(absl::StatusCode::kNotFound,
+                             "no route for {} {}: the API is /v1/clusters, /v1/clusters/{{id}} "
+                             "and POST /v1/clusters/{{id}}/heartbeat",
+                             method, path.substr(0, 200)));
+  }
   if (method == "DELETE") {
     absl::Status deleted = DeleteCluster(caller->org, id);
     if (!deleted.ok()) return ErrorReply(deleted);
@@ -226,8 +228,19 @@ asio::awaitable<void> RegistryService::HandleHeartbeatOrApi(http::Request& reque
   const std::string_view rest = request.path_suffix();
   if (!rest.ends_with(kSuffix) || rest.size() == kSuffix.size() ||
       rest.substr(0, rest.size() - kSuffix.size()).find('/') != std::string_view::npos) {
-    const std::string body = http::ErrorBody(404, "no such endpoint", {}, "not_found");
-    http::IgnoreClientGone(co_await writer.Respond(404, body));
+    Reply reply;
+    if (!rest.empty() && rest.find('/') == std::string_view::npos) {
+      reply = MethodNotAllowed("POST", request.path(), "GET, DELETE");  // a cluster's own path
+    } else {
+      reply.status = 404;
+      reply.body = http::ErrorBody(
+          404,
+          fmt::format("no route for POST {}: a heartbeat is POST /v1/clusters/{{id}}/heartbeat",
+                      request.path().substr(0, 200)),
+          {}, ErrorCodeForStatus(404));
+    }
+    http::IgnoreClientGone(
+        co_await writer.Respond(reply.status, reply.body, reply.content_type, reply.headers));
     co_return;
   }
   const auto start = std::chrono::steady_clock::now();
@@ -251,6 +264,40 @@ asio::awaitable<void> RegistryService::HandleHeartbeatOrApi(http::Request& reque
     metrics_->Observe(
         "heartbeat",
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
+}
+
+std::string_view ErrorCodeForStatus(int http_status) {
+  switch (http_status) {
+    case 400:
+      return "invalid_argument";
+    case 401:
+      return "unauthenticated";
+    case 403:
+      return "permission_denied";
+    case 404:
+      return "not_found";
+    case 405:
+      return "method_not_allowed";
+    case 408:
+    case 504:
+      return "timeout";
+    case 409:
+      return "conflict";
+    case 412:
+      return "failed_precondition";
+    case 413:
+      return "payload_too_large";
+    case 429:
+      return "rate_limited";
+    case 431:
+      return "headers_too_large";
+    case 501:
+      return "unimplemented";
+    case 503:
+      return "unavailable";
+    default:
+      return http_status < 500 ? "invalid_argument" : "internal";
   }
 }
 
@@ -299,12 +346,27 @@ asio::awaitable<void> RegistryService::HandlePage(http::Request& request,
 }
 
 asio::awaitable<void> RegistryService::HandleHealth(http::Request&, http::ResponseWriter& writer) {
+  // The database answers a trivial query (on the pool, as every store call), or the registry
+  // is not healthy: it could neither register nor list.
+  std::function<Reply()> ping = [this] {
+    absl::StatusOr<int> version = store_.SchemaVersion();
+    if (version.ok()) return Reply{};
+    Logger("registry")->warn("health check: database unavailable: {}", MessageOf(version.status()));
+    return Reply{.status = 503, .body = "", .content_type = "", .headers = {}};
+  };
+  asio::awaitable<Reply> call = RunBlocking(std::move(ping));
+  const Reply database = co_await std::move(call);
+  const bool db_ok = database.status == 200;
   const RegistryHealth health = Health();
   const std::string body = fmt::format(
-      "{{\"status\":\"{}\",\"suspect\":{},\"clusters\":{},\"stale\":{},\"pending_writes\":{}}}",
-      health.suspect ? "suspect" : "ok", health.suspect ? "true" : "false", health.clusters,
+      "{{\"status\":\"{}\",\"database\":\"{}\",\"suspect\":{},\"clusters\":{},\"stale\":{},"
+      "\"pending_writes\":{}}}",
+      !db_ok           ? "database_unavailable"
+      : health.suspect ? "suspect"
+                       : "ok",
+      db_ok ? "ok" : "unavailable", health.suspect ? "true" : "false", health.clusters,
       health.stale, PendingHeartbeats());
-  http::IgnoreClientGone(co_await writer.Respond(200, body));
+  http::IgnoreClientGone(co_await writer.Respond(db_ok ? 200 : 503, body));
 }
 
 asio::awaitable<void> RegistryService::HandleMetrics(http::Request&, http::ResponseWriter& writer) {

@@ -460,6 +460,53 @@ TEST_F(RegistryHttpTest, AnswersErrorsWithTheJsonErrorShape) {
   EXPECT_EQ(Call(http::Method::post, "/v1/clusters/byc_00/reboot", "{}", key_).status, 404);
 }
 
+// Every error, the HTTP server's own included, has a string `code` (the OpenAPI Error schema).
+TEST_F(RegistryHttpTest, ErrorsOfTheServerItselfAndOfWrongMethodsHaveCodes) {
+  auto code_of = [](const http::ClientResponse& response) {
+    return std::string(
+        boost::json::parse(response.body).as_object()["error"].as_object()["code"].as_string());
+  };
+  auto put = Call(http::Method::put, "/v1/clusters", "{}", key_);  // the router's 405
+  EXPECT_EQ(put.status, 405);
+  EXPECT_EQ(code_of(put), "method_not_allowed");
+  auto big = Call(http::Method::post, "/v1/clusters", std::string(8192, ' '), key_);
+  EXPECT_EQ(code_of(big), "payload_too_large");
+  auto no_route = Call(http::Method::get, "/v2/clusters", "", key_);
+  EXPECT_EQ(no_route.status, 404);
+  EXPECT_EQ(code_of(no_route), "not_found");
+
+  auto registered =
+      boost::json::parse(
+          Call(http::Method::post, "/v1/clusters", std::string(kRegisterBody), key_).body)
+          .as_object();
+  const std::string id(registered["id"].as_string());
+  // A heartbeat is a POST; a POST to a cluster is neither a read nor a delete.
+  auto get_beat = Call(http::Method::get, "/v1/clusters/" + id + "/heartbeat", "", key_);
+  EXPECT_EQ(get_beat.status, 405) << get_beat.body;
+  EXPECT_EQ(get_beat.Header("Allow"), "POST");
+  EXPECT_EQ(code_of(get_beat), "method_not_allowed");
+  auto post_cluster = Call(http::Method::post, "/v1/clusters/" + id, "{}", key_);
+  EXPECT_EQ(post_cluster.status, 405);
+  EXPECT_EQ(post_cluster.Header("Allow"), "GET, DELETE");
+  // No id at all is a path the API does not have, not a cluster named ''.
+  auto trailing = Call(http::Method::get, "/v1/clusters/", "", key_);
+  EXPECT_EQ(trailing.status, 404);
+  EXPECT_THAT(trailing.body, HasSubstr("no route for GET /v1/clusters/"));
+}
+
+TEST_F(RegistryHttpTest, TheStackIsAClosedSetOfTagsWhenRegisteringAndFiltering) {
+  std::string misspelt(kRegisterBody);
+  misspelt.replace(misspelt.find("\"runtime\""), 9, "\"runtme\"");
+  auto refused = Call(http::Method::post, "/v1/clusters", misspelt, key_);
+  EXPECT_EQ(refused.status, 400);
+  EXPECT_THAT(refused.body, HasSubstr("field 'stack.runtme': is not a stack tag"));
+  auto filter = Call(http::Method::get, "/v1/clusters?stack=runtme:vllm", "", key_);
+  EXPECT_EQ(filter.status, 400);
+  EXPECT_THAT(filter.body, HasSubstr("'runtme' is not a stack tag"));
+  EXPECT_EQ(Call(http::Method::get, "/v1/clusters?stack=runtime:vllm", "", key_).status, 200);
+  EXPECT_EQ(Call(http::Method::get, "/v1/clusters?stack=vllm", "", key_).status, 200);
+}
+
 http::ClientResponse GetPage(int port, const std::string& authorization) {
   http::Headers headers;
   if (!authorization.empty()) headers.emplace_back("Authorization", authorization);

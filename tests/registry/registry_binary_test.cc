@@ -198,6 +198,31 @@ TEST(RegistryBinary, ServesTheApiOnPostgres) {
   ExerciseApi(url, MakeTempDir("registry-bin-pg"));
 }
 
+// While its database is down the registry says so on /healthz (503, for a probe), answers the
+// API 503 without the driver's words (they name the database's host), and logs why.
+TEST(RegistryBinary, ADatabaseOutageIsA503OnHealthAndApiAndIsLogged) {
+  PostgresInstance postgres;
+  ASSERT_EQ(postgres.Start(), "");
+  const std::string url = postgres.FreshSchemaUrl("outage");
+  ASSERT_NE(url, "");
+  const std::string key = CreateKey(url, "acme");
+  const std::string dir = MakeTempDir("registry-outage");
+  Registry registry(url, dir + "/registry.log");
+  ASSERT_TRUE(registry.ready()) << registry.process().ReadLog();
+  EXPECT_EQ(registry.Call(http::Method::get, "/healthz", "", "").status, 200);
+
+  postgres.Stop();
+  auto health = registry.Call(http::Method::get, "/healthz", "", "");
+  EXPECT_EQ(health.status, 503);
+  EXPECT_THAT(health.body, HasSubstr("\"database\":\"unavailable\""));
+  auto api = registry.Call(http::Method::get, "/v1/clusters", "", key);
+  EXPECT_EQ(api.status, 503);
+  EXPECT_THAT(api.body, HasSubstr("\"code\":\"unavailable\""));
+  EXPECT_THAT(api.body, HasSubstr("database is unavailable"));
+  EXPECT_THAT(api.body, ::testing::Not(HasSubstr(std::to_string(postgres.port()))));
+  EXPECT_THAT(registry.process().ReadLog(), HasSubstr("database unavailable"));
+}
+
 TEST(RegistryBinary, RefusesToStartWithoutAPortOrWithABadDatabase) {
   int rc = 0;
   RunCommand(ZumikBinary() + " registry 2>/dev/null", &rc);

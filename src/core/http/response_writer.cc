@@ -140,6 +140,8 @@ asio::awaitable<absl::Status> ResponseWriter::RespondError(int status, std::stri
                                                            std::string_view type,
                                                            std::string_view code,
                                                            const Headers& headers) {
+  const auto code_for = connection_.options().error_code_for_status;
+  if (code.empty() && code_for != nullptr) code = code_for(status);
   const std::string body = ErrorBody(status, message, type, code);
   co_return co_await Respond(status, body, kJsonContentType, headers);
 }

@@ -79,6 +79,10 @@ struct ServerOptions {
   size_t max_connections = 10000;
   // Added to every response (e.g. {"x-zumik-replica", "replica-0"}).
   Headers default_headers;
+  // The JSON error body's `code` for an HTTP status, where the caller gave none: the server's
+  // own answers (404 no route, 405, 413, 431, ...) then carry the service's codes too.
+  // Unset: null.
+  std::string_view (*error_code_for_status)(int status) = nullptr;
   // SO_REUSEPORT: several Servers (each on its own io_context and thread) listen on the same
   // host:port and the kernel spreads new connections across them. Every one of them must
   // set it; the first may ask for port 0 and the others bind the port it got.

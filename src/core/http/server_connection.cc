@@ -544,7 +544,9 @@ asio::awaitable<void> ServerConnection::RunHandler(const Handler& handler, Reque
 asio::awaitable<void> ServerConnection::RejectAndClose(int status, std::string_view message) {
   shared_->log->debug("{}: rejecting request from {} with {}: {}", shared_->options.name, remote_,
                       status, message);
-  const std::string body = ErrorBody(status, message);
+  const auto code_for = shared_->options.error_code_for_status;
+  const std::string body =
+      ErrorBody(status, message, {}, code_for != nullptr ? code_for(status) : std::string_view());
   std::string head = fmt::format("HTTP/1.1 {} {}\r\n", status, ReasonPhrase(status));
   for (const auto& [name, value] : shared_->options.default_headers) {
     if (IsUnsafeHeaderText(name) || IsUnsafeHeaderText(value) || IsFramingHeader(name)) continue;
