@@ -179,6 +179,7 @@ def expect_doc_install(docs):
     check(any(p["type"] == "prefix-cache-affinity-filter" for p in config["plugins"]), "zumik affinity filter missing")
     route = find(docs, "HTTPRoute")
     check(route["spec"]["rules"][0]["backendRefs"][0]["kind"] == "InferencePool", "route backend")
+    expect_route_profile_header(docs)
     job = find(docs, "Job", "-register")
     check(job["metadata"]["annotations"]["helm.sh/hook"] == "post-install,post-upgrade", "register hook")
     check("--cluster-id" not in " ".join(args_of(job)), "registration must not pass a cluster id")
@@ -193,6 +194,14 @@ def expect_doc_install(docs):
     sla = [v for v in dashboard["templating"]["list"] if v["name"] == "ttft_sla_ms"][0]
     check(sla["query"] == "400", "dashboard SLA not wired to targetTtftMs")
     absent(docs, "PodMonitor")
+
+
+def expect_route_profile_header(docs):
+    # Responses through the Gateway carry the profile header whichever EPP flavor picks.
+    filters = find(docs, "HTTPRoute")["spec"]["rules"][0].get("filters", [])
+    check({"type": "ResponseHeaderModifier",
+           "responseHeaderModifier": {"set": [{"name": "Agent-Execution-Profile", "value": "byoc_epp"}]}}
+          in filters, f"route does not set the profile header: {filters}")
 
 
 def expect_doc_upgrade(docs):
@@ -334,6 +343,7 @@ def expect_upstream_epp(docs):
                  "--ha-enable-leader-election"):
         check(flag in c["args"], f"upstream EPP lacks {flag}: {c['args']}")
     check(c["readinessProbe"]["grpc"] == {"port": 9003, "service": "readiness"}, "HA readiness probe")
+    expect_route_profile_header(docs)  # the upstream EPP does not add it itself
     role = find(docs, "Role", "-epp")
     check(any("leases" in r["resources"] for r in role["rules"]), "leader-election RBAC")
     config = validate.load_yaml_documents(find(docs, "ConfigMap", "-epp")["data"]["config.yaml"])[0]
