@@ -36,6 +36,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
 #include <cerrno>
+#include <charconv>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
@@ -44,7 +45,10 @@
 #include <optional>
 #include <random>
 #include <sstream>
+#include <string_view>
+#include <system_error>
 #include <thread>
+#include <utility>
 
 #include "core/clock.h"
 #include "core/http/client.h"
@@ -272,24 +276,10 @@ std::string RawRequest(int port, const std::string& body) {
       port, body.size(), body);
 }
 
-std::string StringFlag(int argc, char** argv, const char* name, const char* fallback) {
-  for (int i = 1; i + 1 < argc; ++i) {
-    if (std::strcmp(argv[i], name) == 0) return argv[i + 1];
-  }
-  return fallback;
-}
-
 double Percentile(std::vector<double>& v, double q) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
   return v[std::min(v.size() - 1, static_cast<size_t>(q * static_cast<double>(v.size())))];
-}
-
-int IntFlag(int argc, char** argv, const char* name, int fallback) {
-  for (int i = 1; i + 1 < argc; ++i) {
-    if (std::strcmp(argv[i], name) == 0) return std::atoi(argv[i + 1]);
-  }
-  return fallback;
 }
 
 Duration CpuTime(clockid_t clock) {
@@ -335,21 +325,55 @@ constexpr const char* kUsage =
     "                        [--arrival-spread-ms N=0] [--arrival-seed N=1]\n"
     "An in-process zumik sim fleet streaming to an in-process client (docs/simulator.md).\n";
 
+struct Flags {
+  int streams = 2000;
+  int tokens = 200;
+  int prompt_tokens = 1000;
+  int replicas = 4;
+  std::string client = "raw";
+  int server_threads = 2;
+  int spread_ms = 0;
+  int arrival_seed = 1;
+};
+
 // Every argument is a known flag followed by its value: a typo must not run the default
 // benchmark (it takes seconds of both cores). The exit code when the run must not go on.
-std::optional<int> CheckFlags(int argc, char** argv) {
-  static constexpr std::array<std::string_view, 8> kFlags = {
-      "--streams", "--tokens",         "--prompt-tokens",     "--replicas",
-      "--client",  "--server-threads", "--arrival-spread-ms", "--arrival-seed"};
+std::optional<int> ParseFlags(int argc, char** argv, Flags& flags) {
+  const std::pair<std::string_view, int*> numbers[] = {{"--streams", &flags.streams},
+                                                       {"--tokens", &flags.tokens},
+                                                       {"--prompt-tokens", &flags.prompt_tokens},
+                                                       {"--replicas", &flags.replicas},
+                                                       {"--server-threads", &flags.server_threads},
+                                                       {"--arrival-spread-ms", &flags.spread_ms},
+                                                       {"--arrival-seed", &flags.arrival_seed}};
   for (int i = 1; i < argc; i += 2) {
     const std::string_view arg = argv[i];
     if (arg == "--help" || arg == "-h") {
       std::fputs(kUsage, stdout);
       return 0;
     }
-    if (std::find(kFlags.begin(), kFlags.end(), arg) == kFlags.end() || i + 1 >= argc) {
+    const auto* number = std::find_if(std::begin(numbers), std::end(numbers),
+                                      [&](const auto& entry) { return entry.first == arg; });
+    if ((number == std::end(numbers) && arg != "--client") || i + 1 >= argc) {
       std::fprintf(stderr, "sim_stream_bench: unknown flag or missing value at '%s'\n%s", argv[i],
                    kUsage);
+      return 2;
+    }
+    const std::string_view value = argv[i + 1];
+    if (arg == "--client") {
+      if (value != "raw" && value != "http") {
+        std::fprintf(stderr, "sim_stream_bench: --client must be raw or http, not '%s'\n",
+                     argv[i + 1]);
+        return 2;
+      }
+      flags.client = value;
+      continue;
+    }
+    const auto [end, ec] =
+        std::from_chars(value.data(), value.data() + value.size(), *number->second);
+    if (ec != std::errc() || end != value.data() + value.size() || *number->second < 0) {
+      std::fprintf(stderr, "sim_stream_bench: %s needs a whole number >= 0, not '%s'\n", argv[i],
+                   argv[i + 1]);
       return 2;
     }
   }
@@ -357,19 +381,15 @@ std::optional<int> CheckFlags(int argc, char** argv) {
 }
 
 int main(int argc, char** argv) {
-  if (const std::optional<int> code = CheckFlags(argc, argv)) return *code;
-  const int streams = IntFlag(argc, argv, "--streams", 2000);
-  const int tokens = IntFlag(argc, argv, "--tokens", 200);
-  const int prompt_tokens = IntFlag(argc, argv, "--prompt-tokens", 1000);
-  const int replicas = IntFlag(argc, argv, "--replicas", 4);
-  const std::string client_kind = StringFlag(argc, argv, "--client", "raw");
-  if (client_kind != "raw" && client_kind != "http") {
-    std::fprintf(stderr, "--client must be raw or http, not '%s'\n", client_kind.c_str());
-    return 2;
-  }
-  const bool raw_client = client_kind == "raw";
-  const int spread_ms = IntFlag(argc, argv, "--arrival-spread-ms", 0);
-  const int arrival_seed = IntFlag(argc, argv, "--arrival-seed", 1);
+  Flags flags;
+  if (const std::optional<int> code = ParseFlags(argc, argv, flags)) return *code;
+  const int streams = flags.streams;
+  const int tokens = flags.tokens;
+  const int prompt_tokens = flags.prompt_tokens;
+  const int replicas = flags.replicas;
+  const bool raw_client = flags.client == "raw";
+  const int spread_ms = flags.spread_ms;
+  const int arrival_seed = flags.arrival_seed;
 
   auto profile = sim::ResolveProfile("h100-llama-3.1-8b");
   if (!profile.ok()) return 1;
@@ -377,7 +397,7 @@ int main(int argc, char** argv) {
   options.replicas = replicas;
   options.port = 0;
   options.profile = *profile;
-  options.threads = IntFlag(argc, argv, "--server-threads", 2);
+  options.threads = flags.server_threads;
   sim::SimServer server(options);
   if (!server.Start().ok()) return 1;
 
@@ -444,7 +464,7 @@ int main(int argc, char** argv) {
       "streams=%d complete=%d failed=%d tokens/stream=%d prompt=%d replicas=%d client=%s "
       "arrival-spread=%dms wall=%.1fs\n",
       streams, totals.complete.load(), totals.failed.load(), tokens, prompt_tokens, replicas,
-      client_kind.c_str(), spread_ms, wall_s);
+      flags.client.c_str(), spread_ms, wall_s);
   const double events = metrics::SumValues(all, "zumik_sim_token_delivery_lag_seconds_count");
   const double per_write_us = events > 0 ? 1e6 / events : 0.0;
   std::printf(
