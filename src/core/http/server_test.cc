@@ -611,14 +611,19 @@ TEST_F(ServerTest, ProxyHandlerStopsItsUpstreamStreamWhenTheClientLeaves) {
     stream->Cancel();
     co_return absl::OkStatus();
   };
-  ASSERT_TRUE(RunOn(io_.io(), read_one_event_then_leave()).ok());
+  const absl::Status client_side = RunOn(io_.io(), read_one_event_then_leave());
+  ASSERT_TRUE(client_side.ok()) << client_side;
 
+  // Each step says which it was if it fails (CI once saw this test fail, without its output).
   std::future<absl::Status> relayed = relay_result.get_future();
-  ASSERT_EQ(relayed.wait_for(10s), std::future_status::ready);
-  EXPECT_EQ(relayed.get().code(), absl::StatusCode::kCancelled);
+  ASSERT_EQ(relayed.wait_for(10s), std::future_status::ready)
+      << "the relay handler never ended (an exception from its upstream read?)";
+  const absl::Status relay_status = relayed.get();
+  EXPECT_EQ(relay_status.code(), absl::StatusCode::kCancelled) << relay_status;
   std::future<bool> upstream_done = upstream_saw_client_leave.get_future();
-  ASSERT_EQ(upstream_done.wait_for(10s), std::future_status::ready);
-  EXPECT_TRUE(upstream_done.get());
+  ASSERT_EQ(upstream_done.wait_for(10s), std::future_status::ready)
+      << "the upstream handler was never cancelled: the relay's upstream connection stayed open";
+  EXPECT_TRUE(upstream_done.get()) << "the upstream handler was cancelled but not by its client";
   upstream.Stop(1s);
 }
 
