@@ -198,7 +198,7 @@ void Run(const BenchFlags& flags) {
   const std::vector<std::string> failed = bench::FailedPolicies(*report);
   for (const std::string& line : failed) std::fprintf(stderr, "zumik bench: %s\n", line.c_str());
   if (!failed.empty()) {
-    std::fprintf(stderr, "zumik bench: no request succeeded there: check the %s\n",
+    std::fprintf(stderr, "zumik bench: such a run measures nothing: check the %s\n",
                  flags.virtual_mode ? "workload's lengths against the fleet's max_model_len"
                                     : "target URL and --model (the target's /v1/models)");
     ExitCode() = 1;
