@@ -220,7 +220,9 @@ std::vector<std::string> FailedPolicies(const Report& report) {
     for (const auto& [kind, n] : by_kind) {
       kinds += fmt::format("{}{}: {}", kinds.empty() ? "" : ", ", kind, n);
     }
-    out.push_back(fmt::format("policy {}: all {} requests failed ({})", p.policy, requests, kinds));
+    out.push_back(fmt::format(
+        "policy {}: {} failed ({})", p.policy,
+        requests == 1 ? "its one request" : fmt::format("all {} requests", requests), kinds));
   }
   return out;
 }

@@ -105,6 +105,13 @@ TEST(Summary, ARunWhereEverythingFailedHasNoKneeAndIsNamed) {
   EXPECT_THAT(ToTable(report), ::testing::ContainsRegex(
                                    "      2      2     2         0         -         -         - "
                                    "      -       -"));
+  // A single request is named as one.
+  Report single;
+  StageAccumulator one;
+  one.Add(failed);
+  single.policies = {PolicyReport{.policy = "p", .stages = {FinishStage(one, 1, false, 0, 2000)}}};
+  EXPECT_THAT(FailedPolicies(single),
+              ::testing::ElementsAre("policy p: its one request failed (http_404: 1)"));
   // One success is enough not to be named.
   Sample ok;
   ok.ok = true;

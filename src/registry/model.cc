@@ -1,6 +1,7 @@
 // Request decoding and validation for the registry API.
 #include "registry/model.h"
 
+#include <algorithm>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
@@ -153,8 +154,8 @@ std::optional<Profile> ParseProfile(std::string_view name) {
 }
 
 bool IsStackTag(std::string_view key) {
-  return key == "router" || key == "runtime" || key == "serving" || key == "autoscaler" ||
-         key == "kv_layer";
+  return std::any_of(kStackTags.begin(), kStackTags.end(),
+                     [&](const auto& tag) { return tag.first == key; });
 }
 
 bool IsPlainText(std::string_view text) {
@@ -205,20 +206,11 @@ absl::StatusOr<RegisterRequest> DecodeRegisterRequest(std::string_view body) {
   const json::value* stack = object.if_contains("stack");
   if (stack == nullptr || stack->is_null()) return FieldError("stack", "is required");
   if (!stack->is_object()) return FieldError("stack", "must be an object");
-  struct TagField {
-    const char* key;
-    std::string* out;
-  };
-  const TagField tags[] = {{"router", &request.stack.router},
-                           {"runtime", &request.stack.runtime},
-                           {"serving", &request.stack.serving},
-                           {"autoscaler", &request.stack.autoscaler},
-                           {"kv_layer", &request.stack.kv_layer}};
-  for (const TagField& tag : tags) {
-    const std::string field = fmt::format("stack.{}", tag.key);
-    ASSIGN_OR_RETURN(*tag.out,
-                     ReadString(stack->get_object(), tag.key, field, false, kMaxTagLength));
-    RETURN_IF_ERROR(CheckTag(field, *tag.out));
+  for (const auto& [key, member] : kStackTags) {
+    const std::string field = fmt::format("stack.{}", key);
+    std::string& tag = request.stack.*member;
+    ASSIGN_OR_RETURN(tag, ReadString(stack->get_object(), key, field, false, kMaxTagLength));
+    RETURN_IF_ERROR(CheckTag(field, tag));
   }
   // The stack's tags are a closed set (a misspelt one would be dropped unseen), unlike the
   // body's other unknown fields.
@@ -289,11 +281,11 @@ absl::StatusOr<StatusSnapshot> StatusFromJson(std::string_view text) {
 }
 
 boost::json::object EncodeStack(const Stack& stack) {
-  return json::object{{"router", stack.router},
-                      {"runtime", stack.runtime},
-                      {"serving", stack.serving},
-                      {"autoscaler", stack.autoscaler},
-                      {"kv_layer", stack.kv_layer}};
+  json::object out;
+  for (const auto& [key, member] : kStackTags) {
+    out[json::string_view(key.data(), key.size())] = stack.*member;
+  }
+  return out;
 }
 
 }  // namespace zumik::registry

@@ -3,11 +3,13 @@
 // kInvalidArgument whose message names it, so handlers can answer 400 with that message.
 #pragma once
 
+#include <array>
 #include <boost/json/object.hpp>
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -29,6 +31,16 @@ struct Stack {
   std::string kv_layer;
   bool operator==(const Stack&) const = default;
 };
+
+// The Stack's tags by name, in the order the API writes them: the one list that decoding,
+// filtering and every output go by.
+inline constexpr std::array<std::pair<std::string_view, std::string Stack::*>, 5> kStackTags = {{
+    {"router", &Stack::router},
+    {"runtime", &Stack::runtime},
+    {"serving", &Stack::serving},
+    {"autoscaler", &Stack::autoscaler},
+    {"kv_layer", &Stack::kv_layer},
+}};
 
 struct GpuCount {
   std::string product;

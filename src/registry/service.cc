@@ -19,16 +19,12 @@ namespace asio = boost::asio;
 namespace {
 
 bool StackMatches(const Stack& stack, std::string_view filter) {
-  const std::pair<std::string_view, const std::string*> tags[] = {{"router", &stack.router},
-                                                                  {"runtime", &stack.runtime},
-                                                                  {"serving", &stack.serving},
-                                                                  {"autoscaler", &stack.autoscaler},
-                                                                  {"kv_layer", &stack.kv_layer}};
   const size_t colon = filter.find(':');
-  for (const auto& [key, value] : tags) {
+  for (const auto& [key, member] : kStackTags) {
+    const std::string& value = stack.*member;
     if (colon == std::string_view::npos) {
-      if (*value == filter) return true;
-    } else if (filter.substr(0, colon) == key && *value == filter.substr(colon + 1)) {
+      if (value == filter) return true;
+    } else if (filter.substr(0, colon) == key && value == filter.substr(colon + 1)) {
       return true;
     }
   }

@@ -25,11 +25,11 @@ std::string GpuSummary(const std::optional<StatusSnapshot>& status) {
 
 std::string StackSummary(const Stack& stack) {
   std::string out;
-  for (const std::string* tag :
-       {&stack.router, &stack.runtime, &stack.serving, &stack.autoscaler, &stack.kv_layer}) {
-    if (tag->empty()) continue;
+  for (const auto& tag : kStackTags) {
+    const std::string& value = stack.*tag.second;
+    if (value.empty()) continue;
     if (!out.empty()) out += " \u00b7 ";
-    out += *tag;
+    out += value;
   }
   return out;
 }
@@ -59,11 +59,7 @@ void RegistryService::AppendClusterJson(const ClusterView& view, double now_unix
   field("name", r.name);
   field("profile", ProfileName(r.profile));
   out += "\"stack\":{";
-  field("router", r.stack.router);
-  field("runtime", r.stack.runtime);
-  field("serving", r.stack.serving);
-  field("autoscaler", r.stack.autoscaler);
-  field("kv_layer", r.stack.kv_layer);
+  for (const auto& [key, member] : kStackTags) field(key, r.stack.*member);
   out.back() = '}';
   out += ',';
   field("fingerprint", r.fingerprint);
