@@ -6,6 +6,7 @@
 #include <mutex>
 #include <optional>
 
+#include "core/http/url.h"
 #include "core/json_path.h"
 #include "core/log.h"
 #include "core/status.h"
@@ -15,10 +16,7 @@ namespace zumik::kube {
 namespace asio = boost::asio;
 namespace json = boost::json;
 
-std::string PoolEndpoint::HostPort() const {
-  if (address.find(':') != std::string::npos) return fmt::format("[{}]:{}", address, port);
-  return fmt::format("{}:{}", address, port);
-}
+std::string PoolEndpoint::HostPort() const { return http::HostPort(address, port); }
 
 struct PoolDiscovery::State {
   State(const asio::any_io_executor& ex, Client& c, PoolDiscoveryOptions o, Callback cb)

@@ -35,7 +35,7 @@ struct PoolEndpoint {
   uint16_t port = 0;
   std::map<std::string, std::string> labels;
 
-  // "10.0.0.7:8000".
+  // "10.0.0.7:8000", "[fd00::7]:8000" (http::HostPort).
   std::string HostPort() const;
   friend bool operator==(const PoolEndpoint&, const PoolEndpoint&) = default;
 };
