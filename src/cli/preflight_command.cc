@@ -29,6 +29,10 @@ void AddPreflightCommand(CLI::App& app) {
   cmd->add_flag("--aibrix,!--no-aibrix", flags->options.aibrix,
                 "Check the AIBrix CRDs (aibrix.autoscaler.enabled)")
       ->capture_default_str();
+  cmd->add_flag(
+         "--knative,!--no-knative", flags->options.knative,
+         "Check Knative Serving and its config-features flags (kserve.deploymentMode=Knative)")
+      ->capture_default_str();
   cmd->add_option("--gpu-product", flags->options.gpu_product,
                   "Require a node labelled nvidia.com/gpu.product=<this> (runtime.gpuProduct)");
   cmd->add_option("--route", flags->options.route, "Path the EPP will own")->capture_default_str();

@@ -63,6 +63,46 @@ CheckResult GroupCheck(KubeSession& kube, std::string name, const std::vector<st
   return result;
 }
 
+// Knative refuses PodSpec fields whose config-features flag is not "enabled" (knative serving
+// pkg/apis/config/features.go: all of these default to disabled).
+CheckResult KnativeFlagsCheck(KubeSession& kube, const PreflightOptions& options) {
+  CheckResult result;
+  result.name = "Knative config-features";
+  std::vector<std::string> needed = {"kubernetes.podspec-tolerations"};
+  if (!options.gpu_product.empty()) needed.emplace_back("kubernetes.podspec-nodeselector");
+  absl::StatusOr<json::object> features =
+      kube.Run(kube.client().Get(kube::kConfigMaps, "knative-serving", "config-features"));
+  if (!features.ok() && features.status().code() != absl::StatusCode::kNotFound) {
+    result.detail = fmt::format("cannot read knative-serving/config-features: {}",
+                                MessageOf(features.status()));
+    result.fix = "grant get on configmaps in knative-serving, or check these flags by hand: " +
+                 fmt::format("{}", fmt::join(needed, ", "));
+    return result;
+  }
+  // No ConfigMap (404) means Knative's defaults: every flag off.
+  const json::value* data = features.ok() ? FindPath(*features, "data") : nullptr;
+  std::vector<std::string> off;
+  for (const std::string& flag : needed) {
+    const json::value* set =
+        data != nullptr && data->is_object() ? data->get_object().if_contains(flag) : nullptr;
+    if (set == nullptr || !set->is_string() || set->get_string() != "enabled") off.push_back(flag);
+  }
+  result.passed = off.empty();
+  if (result.passed) {
+    result.detail = "enabled: " + fmt::format("{}", fmt::join(needed, ", "));
+    return result;
+  }
+  result.detail = "not enabled: " + fmt::format("{}", fmt::join(off, ", "));
+  std::vector<std::string> pairs;
+  pairs.reserve(off.size());
+  for (const std::string& flag : off) pairs.push_back(fmt::format("\"{}\":\"enabled\"", flag));
+  result.fix = fmt::format(
+      "kubectl -n knative-serving patch configmap config-features --type merge -p "
+      "'{{\"data\":{{{}}}}}'",
+      fmt::join(pairs, ","));
+  return result;
+}
+
 }  // namespace
 
 std::vector<CheckResult> RunPreflight(KubeSession& kube, const PreflightOptions& options) {
@@ -122,6 +162,15 @@ std::vector<CheckResult> RunPreflight(KubeSession& kube, const PreflightOptions&
         GroupCheck(kube, "KServe CRDs (serving.kserve.io)", {"serving.kserve.io"}, false,
                    "install KServe (CRDs and controller, https://kserve.github.io/website/) "
                    "or set kserve.enabled=false"));
+  }
+  if (options.knative) {
+    CheckResult serving =
+        GroupCheck(kube, "Knative Serving (serving.knative.dev)", {"serving.knative.dev"}, false,
+                   "install Knative Serving v1.15+ (https://knative.dev/docs/install/) or set "
+                   "kserve.deploymentMode=Standard");
+    const bool served = serving.passed;
+    results.push_back(std::move(serving));
+    if (served) results.push_back(KnativeFlagsCheck(kube, options));
   }
   if (options.router) {
     results.push_back(GroupCheck(

@@ -13,6 +13,9 @@ struct PreflightOptions {
   bool kserve = true;
   bool router = true;
   bool aibrix = true;
+  // kserve.deploymentMode=Knative: Knative Serving and the config-features flags the vLLM pod
+  // needs (tolerations always, nodeSelector with gpu_product).
+  bool knative = false;
   // runtime.gpuProduct: a node must carry nvidia.com/gpu.product=<this> (skipped when empty).
   std::string gpu_product;
   // The path this release's EPP will own; another HTTPRoute sending it elsewhere (e.g. to a

@@ -82,6 +82,61 @@ TEST_F(PreflightTest, DisabledComponentsAreNotChecked) {
   EXPECT_EQ(Find(results, "AIBrix CRDs"), nullptr);
 }
 
+const kube::Resource kKnativeServices{"serving.knative.dev", "v1", "services", true};
+
+json::object ConfigFeatures(const std::string& data) {
+  return json::parse(R"({"metadata":{"name":"config-features","namespace":"knative-serving"},
+      "data":)" + data +
+                     "}")
+      .as_object();
+}
+
+TEST_F(PreflightTest, KnativeModeNeedsKnativeServingAndThePodFieldFlags) {
+  InstallEverything();
+  PreflightOptions options;
+  options.knative = true;
+  options.gpu_product = "NVIDIA-H100-80GB-HBM3";
+
+  // Without Knative Serving: one failure, and no flag check (there is no Knative to ask).
+  auto results = RunPreflight(*session_, options);
+  const CheckResult* serving = Find(results, "Knative Serving");
+  ASSERT_NE(serving, nullptr);
+  EXPECT_FALSE(serving->passed);
+  EXPECT_NE(serving->fix.find("kserve.deploymentMode=Standard"), std::string::npos);
+  EXPECT_EQ(Find(results, "Knative config-features"), nullptr);
+
+  // Knative with its default features (no config-features ConfigMap): both flags are off.
+  api_.AddResource(kKnativeServices);
+  results = RunPreflight(*session_, options);
+  EXPECT_TRUE(Find(results, "Knative Serving")->passed);
+  const CheckResult* flags = Find(results, "Knative config-features");
+  ASSERT_NE(flags, nullptr);
+  EXPECT_FALSE(flags->passed);
+  EXPECT_EQ(flags->detail,
+            "not enabled: kubernetes.podspec-tolerations, kubernetes.podspec-nodeselector");
+  EXPECT_EQ(flags->fix,
+            "kubectl -n knative-serving patch configmap config-features --type merge -p "
+            R"('{"data":{"kubernetes.podspec-tolerations":"enabled",)"
+            R"("kubernetes.podspec-nodeselector":"enabled"}}')");
+
+  // One flag on, the other "allowed" (not a value Knative reads as on): only that one is named.
+  api_.Upsert(kube::kConfigMaps, ConfigFeatures(R"({"kubernetes.podspec-tolerations":"enabled",
+                                 "kubernetes.podspec-nodeselector":"allowed"})"));
+  results = RunPreflight(*session_, options);
+  flags = Find(results, "Knative config-features");
+  ASSERT_NE(flags, nullptr);
+  EXPECT_EQ(flags->detail, "not enabled: kubernetes.podspec-nodeselector");
+
+  // Both on: passes. Without --gpu-product only the tolerations flag is needed.
+  api_.Upsert(kube::kConfigMaps, ConfigFeatures(R"({"kubernetes.podspec-tolerations":"enabled",
+                                 "kubernetes.podspec-nodeselector":"enabled"})"));
+  results = RunPreflight(*session_, options);
+  EXPECT_TRUE(AllPassed(results)) << FormatPreflightTable(results);
+  api_.Upsert(kube::kConfigMaps, ConfigFeatures(R"({"kubernetes.podspec-tolerations":"enabled"})"));
+  options.gpu_product.clear();
+  EXPECT_TRUE(AllPassed(RunPreflight(*session_, options)));
+}
+
 TEST_F(PreflightTest, AnotherReplicaSelectionOwnerOnTheSameRouteFails) {
   InstallEverything();
   api_.Upsert(kube::kHttpRoutes, json::parse(R"({"metadata":{"name":"dynamo","namespace":"dynamo"},

@@ -119,10 +119,11 @@ def pod_security_errors(docs):
     for doc in docs:
         for where, pod, _ in validate.pod_specs(doc):
             tag = f"{doc['kind']} {doc['metadata']['name']}"
-            if not (pod.get("securityContext") or {}).get("runAsNonRoot"):
-                errors.append(f"{tag}: pod securityContext.runAsNonRoot is not true")
+            pod_non_root = (pod.get("securityContext") or {}).get("runAsNonRoot")
             for c in pod.get("containers", []):
                 sc = c.get("securityContext") or {}
+                if not (sc.get("runAsNonRoot", pod_non_root)):
+                    errors.append(f"{tag}/{c['name']}: runAsNonRoot is not true (pod or container)")
                 if sc.get("allowPrivilegeEscalation") is not False:
                     errors.append(f"{tag}/{c['name']}: allowPrivilegeEscalation is not false")
                 if "ALL" not in (sc.get("capabilities") or {}).get("drop", []):
@@ -385,6 +386,56 @@ def expect_aibrix_gateway(docs):
     check("--served-model-name=llama-3-1-8b" in args_of(isvc), "served name")
 
 
+KNATIVE_API = "serving.knative.dev/v1/Service"
+KNATIVE = ["--set", "kserve.deploymentMode=Knative", "--set", "aibrix.autoscaler.enabled=false"]
+
+
+def expect_knative(docs, mode="Knative"):
+    """Knative mode: KPA on concurrency, requests through the queue-proxy, a pod Knative admits."""
+    for kind in ("PodAutoscaler", "ScaledObject"):
+        absent(docs, kind)
+    isvc = find(docs, "InferenceService")
+    annotations = isvc["metadata"]["annotations"]
+    check(annotations["serving.kserve.io/deploymentMode"] == mode, "deployment mode")
+    check("serving.kserve.io/autoscalerClass" not in annotations, "autoscalerClass is Standard-mode only")
+    check(annotations["autoscaling.knative.dev/class"] == "kpa.autoscaling.knative.dev", "KPA class")
+    predictor = isvc["spec"]["predictor"]
+    check({k: predictor.get(k) for k in ("minReplicas", "maxReplicas", "scaleMetric", "scaleTarget")} ==
+          {"minReplicas": 1, "maxReplicas": 4, "scaleMetric": "concurrency", "scaleTarget": 8},
+          f"KPA envelope: {predictor}")
+    check("autoScaling" not in predictor and "containerConcurrency" not in predictor, "no KEDA metrics, no hard limit")
+    # PodSpec fields Knative refuses: the grace period always, a pod securityContext without its flag.
+    for key in ("terminationGracePeriodSeconds", "securityContext"):
+        check(key not in predictor, f"predictor sets {key}, which Knative refuses")
+    vllm = container(isvc)
+    check(vllm["ports"] == [{"name": "http1", "containerPort": 8000, "protocol": "TCP"}],
+          f"Knative allows one port named http1/h2c/empty: {vllm['ports']}")
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        check(vllm[probe]["httpGet"]["port"] == "http1", f"{probe} port must match the container port's name")
+    check(vllm["securityContext"]["runAsUser"] == 1000 and vllm["securityContext"]["runAsNonRoot"],
+          "user moved to the container")
+    check(not any(e.get("valueFrom", {}).get("fieldRef") for e in vllm.get("env", [])),
+          "fieldRef env needs kubernetes.podspec-fieldref")
+    pool = find(docs, "InferencePool")
+    check(pool["spec"]["targetPorts"] == [{"number": 8012}], f"pool must target the queue-proxy: {pool['spec']}")
+    monitor = find(docs, "PodMonitor")
+    check(monitor["spec"]["podMetricsEndpoints"][0]["port"] == "user-port", "Knative names the pod port user-port")
+    service = find(docs, "Service", "llama-3-1-8b")
+    check(service["spec"]["ports"][0]["targetPort"] == 8012, "AIBrix Service through the queue-proxy")
+    check(isvc["metadata"]["labels"]["model.aibrix.ai/port"] == "8012", "AIBrix pod port label")
+
+
+KNATIVE_ALL = KNATIVE + ["--set", "monitoring.podMonitor.enabled=true", "--set", "aibrix.gateway.enabled=true",
+                         "--set", "model.servedModelName=llama-3-1-8b"]
+
+
+def expect_knative_serverless_h100(docs):
+    expect_knative(docs, mode="Serverless")
+    isvc = find(docs, "InferenceService")
+    check(isvc["spec"]["predictor"]["nodeSelector"] == {"nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"},
+          "GPU product pin")
+
+
 def expect_minimal(docs):
     kinds = sorted({d["kind"] for d in docs})
     check(kinds == ["Deployment", "PodDisruptionBudget", "Service"], f"minimal kinds {kinds}")
@@ -463,6 +514,9 @@ MATRIX = [
      [], expect_minimal),
     ("skip-capability-checks", ["--set", "skipCapabilityChecks=true"], [], expect_nothing_extra),
     ("objectives-and-rewrites", OBJECTIVES + REWRITES, ALL_APIS + LLMD_APIS, expect_objectives_and_rewrites),
+    ("knative-kpa", KNATIVE_ALL, ALL_APIS + [KNATIVE_API], expect_knative),
+    ("knative-legacy-serverless-h100", ["--set", "kserve.deploymentMode=Serverless"] + KNATIVE_ALL[2:] +
+     ["--set", "runtime.gpuProduct=NVIDIA-H100-80GB-HBM3"], ALL_APIS + [KNATIVE_API], expect_knative_serverless_h100),
     ("custom-epp-config", ["--set-string", "router.epp.customConfig=apiVersion: llm-d.ai/v1alpha1\nkind: EndpointPickerConfig\n"],
      ALL_APIS, lambda docs: check(find(docs, "ConfigMap", "-epp")["data"]["config.yaml"].startswith("apiVersion: llm-d.ai"),
                                   "custom EPP config not used")),
@@ -492,7 +546,19 @@ NEGATIVE = [
     ("bad-cluster-id", MODEL + ["--set", "operator.clusterId=us-east"], ALL_APIS,
      ["operator.clusterId \"us-east\" is not a cluster id: ids start with byc_"]),
     ("unknown-epp-flavor", MODEL + ["--set", "router.epp.flavor=envoy"], ALL_APIS, ["/router/epp/flavor", "'zumik', 'upstream'"]),
-    ("knative-mode", MODEL + ["--set", "kserve.deploymentMode=Knative"], ALL_APIS, ["/kserve/deploymentMode"]),
+    ("unknown-deployment-mode", MODEL + ["--set", "kserve.deploymentMode=ModelMesh"], ALL_APIS,
+     ["/kserve/deploymentMode", "'Knative', 'Serverless'"]),
+    ("knative-with-aibrix", MODEL + ["--set", "kserve.deploymentMode=Knative"], ALL_APIS + [KNATIVE_API],
+     ["kserve.deploymentMode=Knative scales with Knative's KPA", "set aibrix.autoscaler.enabled=false"]),
+    ("knative-scale-to-zero", MODEL + KNATIVE + ["--set", "kserve.minReplicas=0"], ALL_APIS + [KNATIVE_API],
+     ["kserve.minReplicas=0 in Knative mode would scale to zero", "set kserve.minReplicas to 1 or more"]),
+    ("knative-reserved-port", MODEL + KNATIVE + ["--set", "runtime.port=9091"], ALL_APIS + [KNATIVE_API],
+     ["runtime.port 9091 is reserved for Knative's queue-proxy"]),
+    ("no-knative-crd", MODEL + KNATIVE, ALL_APIS,
+     ["kserve.deploymentMode=Knative requires the services.serving.knative.dev CRD", "Install Knative Serving",
+      "set kserve.deploymentMode=Standard"]),
+    ("kpa-target-zero", MODEL + KNATIVE + ["--set", "kserve.kpa.targetConcurrency=0"], ALL_APIS + [KNATIVE_API],
+     ["/kserve/kpa/targetConcurrency"]),
     ("typo-key", MODEL + ["--set", "runtime.gpusPerReplicas=2"], ALL_APIS, ["gpusPerReplicas"]),
     ("aibrix-gateway-bad-name", MODEL + ["--set", "aibrix.gateway.enabled=true"], ALL_APIS,
      ["aibrix.gateway.enabled needs a served model name that is a DNS label", "set model.servedModelName"]),
@@ -619,7 +685,18 @@ def cmd_matrix(chart, _):
             validate_all(schemas, docs, name)
             expect(docs)
         return (name, run)
-    return run_cases([case(*c) for c in MATRIX])
+    def knative_notes():
+        # NOTES name KPA and the config-features flags Knative needs for the pod fields set.
+        out = chart.run_ok(["install", "us-east", chart.path] + MODEL + KNATIVE +
+                           ["--set", "runtime.gpuProduct=NVIDIA-H100-80GB-HBM3", "--set", "lmcache.backend=mooncake",
+                            "--dry-run=client", "--set", "skipCapabilityChecks=true"])
+        notes = out.split("NOTES:", 1)[-1]
+        check("Autoscaling: KServe KPA (Knative), 8 requests in flight per replica, 1..4 replicas." in notes,
+              f"NOTES: KPA line\n{notes}")
+        check("kubectl -n knative-serving patch configmap config-features --type merge -p "
+              "'{\"data\":{\"kubernetes.podspec-tolerations\":\"enabled\",\"kubernetes.podspec-nodeselector\":\"enabled\","
+              "\"kubernetes.podspec-fieldref\":\"enabled\"}}'" in notes, f"NOTES: feature flags\n{notes}")
+    return run_cases([case(*c) for c in MATRIX] + [("knative-notes", knative_notes)])
 
 
 def _doc_args(command):

@@ -50,6 +50,26 @@ zumik.ai/pool: {{ include "zp.poolName" . }}
 {{- define "zp.operatorName" -}}{{ include "zp.fullname" . }}-operator{{- end -}}
 {{/* The predictor Deployment: KServe names it <isvc>-predictor; the plain Deployment matches. */}}
 {{- define "zp.predictorName" -}}{{ include "zp.isvcName" . }}-predictor{{- end -}}
+{{/* "true" when KServe runs the predictor in Knative mode (legacy name Serverless), else "". */}}
+{{- define "zp.knative" -}}
+{{- if and .Values.kserve.enabled (has .Values.kserve.deploymentMode (list "Knative" "Serverless")) }}true{{ end -}}
+{{- end -}}
+{{/* The port routers send requests to: in Knative mode Knative's queue-proxy (8012, knative
+serving pkg/apis/networking/ports.go BackendHTTPPort), so KPA counts every request; else vLLM's. */}}
+{{- define "zp.servingPort" -}}{{ if include "zp.knative" . }}8012{{ else }}{{ .Values.runtime.port }}{{ end }}{{- end -}}
+{{/* The Knative config-features flags (ConfigMap knative-serving/config-features) the vLLM pod
+needs: Knative refuses these PodSpec fields while their flag is off (the default). */}}
+{{- define "zp.knativeFlags" -}}
+{{- $flags := list -}}
+{{- if .Values.runtime.tolerations }}{{ $flags = append $flags "kubernetes.podspec-tolerations" }}{{ end -}}
+{{- if include "zp.vllmNodeSelector" . }}{{ $flags = append $flags "kubernetes.podspec-nodeselector" }}{{ end -}}
+{{- if .Values.runtime.affinity }}{{ $flags = append $flags "kubernetes.podspec-affinity" }}{{ end -}}
+{{- if and .Values.lmcache.enabled (eq .Values.lmcache.backend "mooncake") }}{{ $flags = append $flags "kubernetes.podspec-fieldref" }}{{ end -}}
+{{- join " " $flags -}}
+{{- end -}}
+{{/* The vLLM container's port name: Knative allows only "", http1 or h2c (and renames it user-port
+on the pods: knative serving pkg/apis/serving/k8s_validation.go, revision/resources/deploy.go). */}}
+{{- define "zp.vllmPortName" -}}{{ if include "zp.knative" . }}http1{{ else }}http{{ end }}{{- end -}}
 {{- define "zp.servedModelName" -}}{{ default .Values.model.served .Values.model.servedModelName }}{{- end -}}
 {{- define "zp.clusterConfigMap" -}}{{ .Release.Name }}-zumik-cluster{{- end -}}
 
@@ -79,6 +99,10 @@ capabilities:
   drop: ["ALL"]
 seccompProfile:
   type: RuntimeDefault
+{{- with .uid }}
+runAsUser: {{ . }}
+runAsGroup: {{ . }}
+{{- end }}
 {{- end -}}
 
 {{- define "zp.podSecurity" -}}
@@ -139,8 +163,16 @@ seccompProfile:
 {{- if and $v.kserve.enabled (gt (int $v.kserve.minReplicas) (int $v.kserve.maxReplicas)) -}}
 {{- fail (printf "\nkserve.minReplicas (%v) is larger than kserve.maxReplicas (%v)" $v.kserve.minReplicas $v.kserve.maxReplicas) -}}
 {{- end -}}
-{{- if and $v.kserve.enabled (not (has $v.kserve.deploymentMode (list "RawDeployment" "Standard"))) -}}
-{{- fail (printf "\nkserve.deploymentMode %q is not supported: use RawDeployment (or its new name Standard); the chart's Services, PodAutoscaler and PDB target the predictor Deployment" $v.kserve.deploymentMode) -}}
+{{- if include "zp.knative" . -}}
+{{- if $v.aibrix.autoscaler.enabled -}}
+{{- fail (printf "\nkserve.deploymentMode=%s scales with Knative's KPA, and AIBrix's PodAutoscaler needs the predictor Deployment of the Standard mode: set aibrix.autoscaler.enabled=false (KPA scales on kserve.kpa.targetConcurrency), or kserve.deploymentMode=Standard" $v.kserve.deploymentMode) -}}
+{{- end -}}
+{{- if and (lt (int $v.kserve.minReplicas) 1) (or $v.router.enabled $v.aibrix.gateway.enabled) -}}
+{{- fail (printf "\nkserve.minReplicas=0 in %s mode would scale to zero, and the router sends requests to pods directly, never through Knative's activator, so nothing would scale back up: set kserve.minReplicas to 1 or more" $v.kserve.deploymentMode) -}}
+{{- end -}}
+{{- if has (int $v.runtime.port) (list 8008 8012 8013 8022 9090 9091) -}}
+{{- fail (printf "\nruntime.port %v is reserved for Knative's queue-proxy in %s mode (8008, 8012, 8013, 8022, 9090, 9091): choose another (default 8000)" $v.runtime.port $v.kserve.deploymentMode) -}}
+{{- end -}}
 {{- end -}}
 {{- if and $v.aibrix.gateway.enabled (not (regexMatch "^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$" (include "zp.servedModelName" .))) -}}
 {{- fail (printf "\naibrix.gateway.enabled needs a served model name that is a DNS label (AIBrix routes to a Service of that name): %q is not; set model.servedModelName, e.g. llama-3-1-8b-instruct" (include "zp.servedModelName" .)) -}}
@@ -156,7 +188,9 @@ seccompProfile:
 {{- end -}}
 {{- if $v.kserve.enabled -}}
 {{- include "zp.requireApi" (dict "ctx" . "gvk" "serving.kserve.io/v1beta1/InferenceService" "crd" "inferenceservices.serving.kserve.io" "what" "kserve.enabled=true" "install" "KServe (serving.kserve.io CRDs)" "off" "kserve.enabled=false (plain Deployment + Service)") -}}
-{{- if and (not $v.aibrix.autoscaler.enabled) $v.kserve.requestScaling.enabled -}}
+{{- if include "zp.knative" . -}}
+{{- include "zp.requireApi" (dict "ctx" . "gvk" "serving.knative.dev/v1/Service" "crd" "services.serving.knative.dev" "what" (printf "kserve.deploymentMode=%s" $v.kserve.deploymentMode) "install" "Knative Serving" "off" "kserve.deploymentMode=Standard") -}}
+{{- else if and (not $v.aibrix.autoscaler.enabled) $v.kserve.requestScaling.enabled -}}
 {{- include "zp.requireApi" (dict "ctx" . "gvk" "keda.sh/v1alpha1/ScaledObject" "crd" "scaledobjects.keda.sh" "what" "KServe request-based scaling in RawDeployment mode (kserve.enabled=true, aibrix.autoscaler.enabled=false)" "install" "KEDA" "off" "kserve.requestScaling.enabled=false (fixed kserve.minReplicas replicas)") -}}
 {{- end -}}
 {{- end -}}

@@ -52,7 +52,7 @@
   args:
     {{- include "zp.vllmArgs" . | nindent 4 }}
   ports:
-    - name: http
+    - name: {{ include "zp.vllmPortName" . }}
       containerPort: {{ .Values.runtime.port }}
       protocol: TCP
   env:
@@ -64,10 +64,13 @@
       value: /tmp/vllm
     - name: VLLM_WORKER_MULTIPROC_METHOD
       value: spawn
+    {{- if and .Values.lmcache.enabled (eq .Values.lmcache.backend "mooncake") }}
+    # Mooncake's local_hostname (in Knative mode this needs kubernetes.podspec-fieldref).
     - name: POD_IP
       valueFrom:
         fieldRef:
           fieldPath: status.podIP
+    {{- end }}
     {{- if .Values.model.hfTokenSecret.name }}
     - name: HF_TOKEN
       valueFrom:
@@ -104,25 +107,27 @@
   startupProbe:
     httpGet:
       path: /health
-      port: http
+      port: {{ include "zp.vllmPortName" . }}
     periodSeconds: {{ .Values.runtime.probes.startup.periodSeconds }}
     failureThreshold: {{ .Values.runtime.probes.startup.failureThreshold }}
   readinessProbe:
     httpGet:
       path: /v1/models
-      port: http
+      port: {{ include "zp.vllmPortName" . }}
     periodSeconds: {{ .Values.runtime.probes.readiness.periodSeconds }}
     failureThreshold: {{ .Values.runtime.probes.readiness.failureThreshold }}
   livenessProbe:
     httpGet:
       path: /health
-      port: http
+      port: {{ include "zp.vllmPortName" . }}
     periodSeconds: {{ .Values.runtime.probes.liveness.periodSeconds }}
     failureThreshold: {{ .Values.runtime.probes.liveness.failureThreshold }}
   securityContext:
     # vLLM, Triton and torch.compile write caches at run time (HOME=/tmp); the root filesystem
     # stays writable for them, everything else is locked down.
-    {{- include "zp.containerSecurity" (dict "readOnly" false) | nindent 4 }}
+    {{- /* Knative refuses a pod securityContext unless kubernetes.podspec-securitycontext is on:
+    there the user and group are set on the container instead. */}}
+    {{- include "zp.containerSecurity" (dict "readOnly" false "uid" (ternary 1000 0 (eq (include "zp.knative" .) "true"))) | nindent 4 }}
   volumeMounts:
     - name: dshm
       mountPath: /dev/shm
@@ -190,10 +195,15 @@ tolerations:
 affinity:
   {{- toYaml . | nindent 2 }}
 {{- end }}
+{{- if include "zp.knative" . }}
+{{- /* Knative sets the grace period from the revision's timeout and refuses it here. */}}
+automountServiceAccountToken: false
+{{- else }}
 terminationGracePeriodSeconds: {{ .Values.runtime.terminationGracePeriodSeconds }}
 automountServiceAccountToken: false
 securityContext:
   {{- include "zp.podSecurity" (dict "uid" 1000) | nindent 2 }}
+{{- end }}
 {{- end -}}
 
 {{/* Labels on the vLLM pods (and the InferenceService, which KServe copies to them). */}}
@@ -203,7 +213,7 @@ app.kubernetes.io/component: model
 {{ include "zp.modelSelector" . }}
 {{- if .Values.aibrix.gateway.enabled }}
 model.aibrix.ai/name: {{ include "zp.servedModelName" . }}
-model.aibrix.ai/port: {{ .Values.runtime.port | quote }}
+model.aibrix.ai/port: {{ include "zp.servingPort" . | quote }}
 model.aibrix.ai/engine: vllm
 {{- end }}
 {{- with .Values.runtime.podLabels }}
