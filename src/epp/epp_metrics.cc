@@ -163,10 +163,43 @@ void EppMetrics::WatchPool(const Datastore& datastore,
 }
 
 std::string_view EppMetrics::BoundModelLocked(std::string_view model) {
+  if (model.empty()) return "";
   if (model.size() > kMaxModelNameBytes) return "other";
-  if (auto it = models_.find(model); it != models_.end()) return *it;
-  if (models_.size() >= kMaxModelNames) return "other";
-  return *models_.emplace(model).first;
+  if (auto it = models_.find(model); it != models_.end()) return it->first;
+  if (models_.size() >= kMaxModelNames || unconfirmed_ >= kMaxUnconfirmedModelNames) {
+    return "other";
+  }
+  ++unconfirmed_;
+  return models_.emplace(model, false).first->first;
+}
+
+void EppMetrics::ConfirmModel(std::string_view model) {
+  if (model.empty() || model.size() > kMaxModelNameBytes) return;
+  std::lock_guard lock(mu_);
+  auto it = models_.find(model);
+  if (it == models_.end()) {
+    if (models_.size() < kMaxModelNames) models_.emplace(model, true);
+    return;
+  }
+  if (!it->second) {
+    it->second = true;
+    --unconfirmed_;
+  }
+}
+
+void EppMetrics::RequestSucceeded(ModelSeries& s, std::string_view model, std::string_view target) {
+  if (s.confirmed.load(std::memory_order_relaxed)) return;
+  ConfirmModel(model);
+  if (!target.empty()) ConfirmModel(target);
+  // The series' own labels are confirmed once they are these names (not "other").
+  std::lock_guard lock(mu_);
+  auto confirmed = [&](const std::string& label) {
+    auto it = models_.find(label);
+    return label.empty() || (it != models_.end() && it->second);
+  };
+  if (s.model != "other" && s.target != "other" && confirmed(s.model) && confirmed(s.target)) {
+    s.confirmed.store(true, std::memory_order_relaxed);
+  }
 }
 
 std::string EppMetrics::BoundModel(std::string_view model) {

@@ -1,14 +1,17 @@
 // The EPP's own Prometheus metrics, named after the upstream EPP's canonical `llm_d_epp_*`
 // set (gie-llmd.md §6.2). Label cardinality is bounded: at most kMaxModelNames distinct model
 // names per label, of at most kMaxModelNameBytes each; the rest are reported as "other".
+// Clients choose model names, so names no model server has yet answered with a success
+// ("unconfirmed": typos, probes, junk) get at most kMaxUnconfirmedModelNames of those labels:
+// a flood of made-up names cannot take the labels of the models actually served.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
-#include <set>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -26,6 +29,7 @@ class EppMetrics {
   // A longer name is "other" (and takes no place among the kMaxModelNames): one request with
   // a megabyte-long model name must not put a megabyte into every line of every scrape.
   static constexpr size_t kMaxModelNameBytes = 256;
+  static constexpr size_t kMaxUnconfirmedModelNames = 20;
   static constexpr size_t kMaxEndpointSeries = 1024;
 
   // `pool_name` is the value of the pool gauges' `name` label.
@@ -43,9 +47,13 @@ class EppMetrics {
   };
   void WatchPool(const Datastore& datastore, std::function<SchedulerGauges()> scheduler_stats);
 
-  // The model label value: the name if it is one of the first kMaxModelNames seen and at most
-  // kMaxModelNameBytes long, else "other".
+  // The model label value: the name if it already has a label, or if there is room for one
+  // (kMaxModelNames in all, kMaxUnconfirmedModelNames of them unconfirmed) and it is at most
+  // kMaxModelNameBytes long; else "other". "" (no model: bodiless requests) is itself.
   std::string BoundModel(std::string_view model);
+  // A model server answered a request for `model` with a success: the name is confirmed (it
+  // gets a label if there is room among kMaxModelNames, and frees its unconfirmed place).
+  void ConfirmModel(std::string_view model);
 
   // By label values: for requests refused at admission, which have no series yet.
   void RequestStarted(const std::string& model, const std::string& target);
@@ -66,6 +74,8 @@ class EppMetrics {
   // most (kMaxModelNames + 1)^2 of these. Valid as long as this EppMetrics.
   struct ModelSeries {
     std::string model, target;  // the label values
+    // Both label values are confirmed names: a success needs no ConfirmModel.
+    std::atomic<bool> confirmed{false};
     LazySeries<metrics::Counter> requests;
     LazySeries<metrics::Gauge> running;
     LazySeries<metrics::Histogram> duration, request_size, response_size;
@@ -76,6 +86,8 @@ class EppMetrics {
   ModelSeries& Series(std::string_view model, std::string_view target);
   // An admitted request's observations, through its cached series.
   void RequestStarted(ModelSeries& s);
+  // A success for the request's `model` (and `target`, "" = model) served through `s`.
+  void RequestSucceeded(ModelSeries& s, std::string_view model, std::string_view target);
   void RequestError(ModelSeries& s, int code);
   void RequestFinished(ModelSeries& s, double seconds, int64_t request_bytes,
                        int64_t response_bytes);
@@ -92,7 +104,8 @@ class EppMetrics {
   metrics::Registry registry_;
   std::string pool_name_;
   std::mutex mu_;
-  std::set<std::string, std::less<>> models_;
+  std::map<std::string, bool, std::less<>> models_;  // name → confirmed; guarded by mu_
+  size_t unconfirmed_ = 0;                           // of models_; guarded by mu_
   struct PairLess {
     using is_transparent = void;
     template <typename A, typename B>

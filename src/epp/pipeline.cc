@@ -650,6 +650,7 @@ void Pipeline::OnDone(RequestContext& ctx) {
     metrics_->RequestFinished(series, ToSeconds(now - ctx.started), ctx.request_bytes,
                               ctx.response_bytes);
     metrics_->Tokens(series, usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens);
+    if (success) metrics_->RequestSucceeded(series, ctx.model, ctx.target_model);
     // No response at all: 499 when the client left first (nginx's "client closed request"),
     // else 502 (connect failures).
     if (!success) {

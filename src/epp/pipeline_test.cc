@@ -984,16 +984,20 @@ TEST_F(PipelineQueueMetricsTest, ObservesEachRequestOnceUnderItsModelAndTargetLa
 
 // Label cardinality stays bounded with per-request series: past kMaxModelNames distinct
 // models, requests are labelled "other".
+// One completions request for `model`, answered with `status`.
+void ServeModel(Pipeline& p, const std::string& model, int status) {
+  auto r = p.Admit("/v1/completions", {}, R"({"model":")" + model + R"(","prompt":"x"})", {});
+  ASSERT_TRUE(std::holds_alternative<Admission>(r));
+  p.OnResponseHeaders(*std::get<Admission>(r).ctx, status, "application/json");
+  p.OnDone(*std::get<Admission>(r).ctx);
+}
+
 TEST_F(PipelineQueueMetricsTest, ModelLabelsStayBounded) {
   SetUpPool(1);
   auto p = MakeWithMetrics(0);
+  // Every model answered with a success (so every name is confirmed): 100 labels, then "other".
   const size_t models = EppMetrics::kMaxModelNames + 20;
-  for (size_t i = 0; i < models; ++i) {
-    std::string body = R"({"model":"m)" + std::to_string(i) + R"(","prompt":"x"})";
-    auto r = p->Admit("/v1/completions", {}, body, {});
-    ASSERT_TRUE(std::holds_alternative<Admission>(r));
-    p->OnDone(*std::get<Admission>(r).ctx);
-  }
+  for (size_t i = 0; i < models; ++i) ServeModel(*p, "m" + std::to_string(i), 200);
   std::string text = metrics_->registry().Expose();
   size_t series = 0;
   for (size_t pos = 0; (pos = text.find("\nllm_d_epp_request_total{", pos)) != std::string::npos;
@@ -1005,6 +1009,21 @@ TEST_F(PipelineQueueMetricsTest, ModelLabelsStayBounded) {
       SeriesValue(text, R"(llm_d_epp_request_total{model_name="other",target_model_name="other"})"),
       20);
   EXPECT_EQ(SeriesValue(text, "llm_d_epp_request_total{"), static_cast<double>(models));
+}
+
+TEST_F(PipelineQueueMetricsTest, NamesNoServerAcceptedGetFewLabels) {
+  SetUpPool(1);
+  auto p = MakeWithMetrics(0);
+  // Every request fails (404 from the model server): only the unconfirmed labels are used.
+  const size_t models = EppMetrics::kMaxUnconfirmedModelNames + 30;
+  for (size_t i = 0; i < models; ++i) ServeModel(*p, "junk" + std::to_string(i), 404);
+  std::string text = metrics_->registry().Expose();
+  EXPECT_EQ(
+      SeriesValue(text, R"(llm_d_epp_request_total{model_name="other",target_model_name="other"})"),
+      30);
+  EXPECT_EQ(SeriesValue(text, R"(llm_d_epp_request_error_total{model_name="other",)"
+                              R"(target_model_name="other",error_code="404"})"),
+            30);
 }
 
 }  // namespace

@@ -621,6 +621,39 @@ TEST(EppGateway, ExposesLlmDEppMetrics) {
   EXPECT_NE(body.find("error_code=\"400\""), std::string::npos);
 }
 
+TEST(EppGateway, MadeUpModelNamesDoNotTakeTheServedModelsLabel) {
+  Fleet fleet;
+  fleet.Start(1);
+  // More unknown names than unconfirmed labels: every one is a 404 from the model server.
+  const std::string from = fmt::format("\"model\":\"{}\"", kModel);
+  for (int i = 0; i < 25; ++i) {
+    std::string body = CompletionBody(2, false);
+    body.replace(body.find(from), from.size(), fmt::format("\"model\":\"junk-{}\"", i));
+    auto r = fleet.Post("/v1/completions", body);
+    ASSERT_TRUE(r.ok()) << r.status();
+    ASSERT_EQ(r->status, 404) << r->body;
+  }
+  // The served model's first success confirms its name; from then on it has its own label.
+  for (int i = 0; i < 3; ++i) {
+    auto r = fleet.Post("/v1/completions", CompletionBody(2, false));
+    ASSERT_TRUE(r.ok()) << r.status();
+    ASSERT_EQ(r->status, 200) << r->body;
+  }
+  auto metrics = http::FetchBlocking(
+      http::Method::get, "http://127.0.0.1:" + std::to_string(fleet.metrics_port) + "/metrics");
+  ASSERT_TRUE(metrics.ok()) << metrics.status();
+  const std::string& body = metrics->body;
+  const auto total = [&](std::string_view model) {
+    return epp_testing::MetricSum(
+        body, fmt::format("llm_d_epp_request_total{{model_name=\"{0}\",target_model_name=\"{0}\"}}",
+                          model));
+  };
+  EXPECT_EQ(total(kModel), 2) << body;
+  EXPECT_EQ(total("other"), 5 + 1) << body;  // junk-20..24, and the served model's first request
+  EXPECT_EQ(total("junk-19"), 1) << body;
+  EXPECT_EQ(body.find("junk-20"), std::string::npos) << body;
+}
+
 TEST(EppCommand, RejectsBadFlagsClearly) {
   std::string dir = testing::MakeTempDir("epp-cli");
   ChildProcess none({ZumikBinary(), "epp", "--endpoints", "127.0.0.1:1"}, dir + "/a.log");
