@@ -12,6 +12,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <string_view>
 
 #include "fmt/format.h"
 #include "support/process.h"
@@ -54,6 +55,14 @@ class PostgresInstance {
           staging, dir_, tmpl);
       (void)std::system(save.c_str());
     }
+    return StartServer();
+  }
+
+  // Starts the stopped server again on the same data and port (a database restart).
+  std::string Restart() { return running_ ? "already running" : StartServer(); }
+
+ private:
+  std::string StartServer() {
     const std::string start = fmt::format(
         "{}{}/pg_ctl -D {}/data -l {}/server.log -w -t 30 -o \"-p {} -k {} "
         "-c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off\" start > "
@@ -67,12 +76,14 @@ class PostgresInstance {
     return "";
   }
 
-  void Stop() {
+ public:
+  // "immediate" is a crash: with this instance's synchronous_commit=off, the last few hundred
+  // milliseconds of commits are lost. "fast" ends the sessions and keeps every commit.
+  void Stop(std::string_view mode = "immediate") {
     if (!running_) return;
     running_ = false;
-    const std::string stop =
-        fmt::format("{}{}/pg_ctl -D {}/data -m immediate -w stop > /dev/null 2>&1", as_user_,
-                    kPostgresBin, dir_);
+    const std::string stop = fmt::format("{}{}/pg_ctl -D {}/data -m {} -w stop > /dev/null 2>&1",
+                                         as_user_, kPostgresBin, dir_, mode);
     (void)std::system(stop.c_str());
   }
 

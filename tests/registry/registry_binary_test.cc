@@ -210,8 +210,12 @@ TEST(RegistryBinary, ADatabaseOutageIsA503OnHealthAndApiAndIsLogged) {
   Registry registry(url, dir + "/registry.log");
   ASSERT_TRUE(registry.ready()) << registry.process().ReadLog();
   EXPECT_EQ(registry.Call(http::Method::get, "/healthz", "", "").status, 200);
+  auto created =
+      registry.Call(http::Method::post, "/v1/clusters", RegisterBody("east", "uid-1"), key);
+  ASSERT_EQ(created.status, 201) << created.body;
+  const Registered east = Parse(created);
 
-  postgres.Stop();
+  postgres.Stop("fast");  // an outage, not a crash that loses commits (see Stop)
   auto health = registry.Call(http::Method::get, "/healthz", "", "");
   EXPECT_EQ(health.status, 503);
   EXPECT_THAT(health.body, HasSubstr("\"database\":\"unavailable\""));
@@ -221,6 +225,21 @@ TEST(RegistryBinary, ADatabaseOutageIsA503OnHealthAndApiAndIsLogged) {
   EXPECT_THAT(api.body, HasSubstr("database is unavailable"));
   EXPECT_THAT(api.body, ::testing::Not(HasSubstr(std::to_string(postgres.port()))));
   EXPECT_THAT(registry.process().ReadLog(), HasSubstr("database unavailable"));
+
+  // The database comes back: the same process serves again (it reconnects), nothing lost.
+  ASSERT_EQ(postgres.Restart(), "");
+  int healthy = 0;
+  for (int i = 0; i < 100 && healthy != 200; ++i) {
+    healthy = registry.Call(http::Method::get, "/healthz", "", "").status;
+    if (healthy != 200) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(healthy, 200) << registry.process().ReadLog();
+  auto after = registry.Call(http::Method::get, "/v1/clusters/" + east.id, "", key);
+  EXPECT_EQ(after.status, 200) << after.body;
+  EXPECT_THAT(after.body, HasSubstr(east.id));
+  auto beat =
+      registry.Call(http::Method::post, "/v1/clusters/" + east.id + "/heartbeat", "{}", east.token);
+  EXPECT_EQ(beat.status, 200) << beat.body;
 }
 
 TEST(RegistryBinary, RefusesToStartWithoutAPortOrWithABadDatabase) {
