@@ -93,7 +93,19 @@ class PostgresConnection final : public SqlConnection {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<SqlConnection>> OpenPostgres(const std::string& conninfo) {
-  PGconn* conn = PQconnectdb(conninfo.c_str());
+  // Defaults for a database that stops answering rather than refusing (a dead host, a network
+  // partition): libpq's own are to wait without end to connect (at start and on every
+  // reconnection) and for the kernel's TCP retries (~15 minutes) on a query. The URL's own
+  // values win: each keyword given after the defaults overrides them (libpq expand_dbname).
+  const char* const keywords[] = {"connect_timeout",
+                                  "keepalives_idle",
+                                  "keepalives_interval",
+                                  "keepalives_count",
+                                  "tcp_user_timeout",
+                                  "dbname",
+                                  nullptr};
+  const char* const values[] = {"10", "30", "10", "3", "30000", conninfo.c_str(), nullptr};
+  PGconn* conn = PQconnectdbParams(keywords, values, /*expand_dbname=*/1);
   if (conn == nullptr || PQstatus(conn) != CONNECTION_OK) {
     // The message names host/port, never the password.
     std::string message = conn != nullptr ? Trimmed(PQerrorMessage(conn)) : "out of memory";

@@ -1,10 +1,14 @@
 // `zumik registry` as users run it: admin key commands, the API and the signed-in page over
 // HTTP on SQLite and on PostgreSQL, the web page through headless Chromium (signed in), and
 // SIGKILL during heartbeat load followed by a restart (no acknowledged registration may be lost).
+#include <arpa/inet.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <array>
 #include <atomic>
@@ -240,6 +244,33 @@ TEST(RegistryBinary, ADatabaseOutageIsA503OnHealthAndApiAndIsLogged) {
   auto beat =
       registry.Call(http::Method::post, "/v1/clusters/" + east.id + "/heartbeat", "{}", east.token);
   EXPECT_EQ(beat.status, 200) << beat.body;
+}
+
+// A database host that accepts connections and then says nothing: the registry gives up after
+// its default connect_timeout (10 s) and says so, instead of waiting for ever.
+TEST(RegistryBinary, ADatabaseThatNeverAnswersFailsTheStartInBoundedTime) {
+  const int silent = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(silent, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(silent, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  ASSERT_EQ(listen(silent, 8), 0);  // the kernel completes the handshake; nobody ever reads
+  socklen_t length = sizeof address;
+  ASSERT_EQ(getsockname(silent, reinterpret_cast<sockaddr*>(&address), &length), 0);
+  const std::string dir = MakeTempDir("registry-silent-db");
+  const auto start = std::chrono::steady_clock::now();
+  ChildProcess registry(
+      {ZumikBinary(), "registry", "--listen", "0", "--db",
+       fmt::format("postgres://zumik@127.0.0.1:{}/registry", ntohs(address.sin_port))},
+      dir + "/registry.log");
+  const int rc = registry.Wait(std::chrono::seconds(40));
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  close(silent);
+  EXPECT_EQ(rc, 1) << registry.ReadLog();
+  EXPECT_LT(seconds, 30);
+  EXPECT_THAT(registry.ReadLog(), HasSubstr("cannot connect to postgres"));
 }
 
 TEST(RegistryBinary, RefusesToStartWithoutAPortOrWithABadDatabase) {
