@@ -41,6 +41,7 @@ struct OperatorFlags {
   std::string model;
   int tensor_parallel_size = 0;
   int nodes = 1;
+  int replicas = 0;
   double status_refresh_s = 300;
   std::string heartbeat_interval = "15s";
 };
@@ -86,6 +87,7 @@ void RunOperator(const OperatorFlags& flags) {
     }
     fixed.model = flags.model;
     fixed.tensor_parallel_size = flags.tensor_parallel_size;
+    fixed.replicas_ready = fixed.replicas_desired = flags.replicas;
     inventory = std::make_unique<op::StaticInventory>(fixed);
     std::string path = flags.state_file;
     if (path.empty()) {
@@ -179,6 +181,9 @@ void AddOperatorCommand(CLI::App& app) {
   // What the registry stores of a snapshot (registry/model.h), checked here rather than as a
   // 400 on every heartbeat.
   cmd->add_option("--nodes", flags->nodes, "Local mode: node count")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{0}, registry::kMaxCount));
+  cmd->add_option("--replicas", flags->replicas, "Local mode: model replicas running")
       ->capture_default_str()
       ->check(CLI::Range(int64_t{0}, registry::kMaxCount));
   cmd->add_option("--model", flags->model, "Local mode: model served")

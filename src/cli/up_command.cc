@@ -55,6 +55,9 @@ void AddUpCommand(CLI::App& app) {
   cmd->add_option("--run-dir", options->run_dir,
                   "Directory for logs, the registry database and the report "
                   "(default zumik-run/up-<UTC time>)");
+  cmd->add_flag("--lmcache", options->lmcache,
+                "Give both fleets' replicas the simulated LMCache CPU KV tier (the dashboard's "
+                "LMCache panels read it)");
   cmd->add_option("--prometheus", options->prometheus_binary,
                   "Prometheus binary (skipped when not found)")
       ->capture_default_str();

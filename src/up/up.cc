@@ -15,6 +15,7 @@
 
 #include "core/http/client.h"
 #include "core/status.h"
+#include "registry/credentials.h"
 #include "sim/profile.h"
 #include "up/report.h"
 #include "up/supervisor.h"
@@ -31,16 +32,29 @@ constexpr int kSteps = 7;
 constexpr double kRatePerReplica = 10.0;  // offered load of the comparison, per replica
 constexpr int kHeartbeatIntervalS = 5;    // the local registry's interval, so beats show soon
 
+// The SIGINT or SIGTERM that asked `up` to stop (0 while none has).
+int g_stop_signal = 0;
+
 // SIGINT/SIGTERM are blocked in every thread (the CLI does it before anything starts), so a
 // Ctrl-C waits here until we look.
 bool StopRequested(milliseconds wait = milliseconds(0)) {
+  if (g_stop_signal != 0) return true;
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
   timespec ts{static_cast<time_t>(wait.count() / 1000),
               static_cast<long>((wait.count() % 1000) * 1000000)};
-  return sigtimedwait(&set, nullptr, &ts) > 0;
+  const int signal = sigtimedwait(&set, nullptr, &ts);
+  if (signal > 0) g_stop_signal = signal;
+  return signal > 0;
+}
+
+std::string StopSignalName() { return g_stop_signal == SIGTERM ? "SIGTERM" : "Ctrl-C (SIGINT)"; }
+
+absl::Status Interrupted() {
+  return Errorf(absl::StatusCode::kCancelled, "interrupted by {} before the run finished",
+                StopSignalName());
 }
 
 void Step(int n, std::string_view what) {
@@ -113,11 +127,53 @@ absl::StatusOr<std::string> AwaitRegisteredCluster(int registry_port, const std:
       }
     }
     if (StopRequested(milliseconds(200))) {
-      return Errorf(absl::StatusCode::kCancelled, "interrupted");
+      return Interrupted();
     }
   }
   return Errorf(absl::StatusCode::kDeadlineExceeded,
                 "the operator did not register the cluster within 30 s (see operator.log)");
+}
+
+// Prometheus's /api/v1/targets: how many active targets it has scraped at least once (health
+// is "unknown" until the first scrape), of how many.
+std::pair<int, int> ScrapedTargets(const std::string& body) {
+  boost::system::error_code ec;
+  boost::json::value doc = boost::json::parse(body, ec);
+  if (ec || !doc.is_object()) return {0, 0};
+  const boost::json::value* data = doc.get_object().if_contains("data");
+  const boost::json::value* active =
+      data && data->is_object() ? data->get_object().if_contains("activeTargets") : nullptr;
+  if (active == nullptr || !active->is_array()) return {0, 0};
+  int scraped = 0;
+  for (const boost::json::value& target : active->get_array()) {
+    const boost::json::value* health =
+        target.is_object() ? target.get_object().if_contains("health") : nullptr;
+    if (health && health->is_string() && health->get_string() != "unknown") ++scraped;
+  }
+  return {scraped, static_cast<int>(active->get_array().size())};
+}
+
+// Waits until Prometheus has scraped each of its `expected` targets once, so the benchmark's
+// first requests land in its series (a counter's increase before its first sample is lost).
+absl::Status AwaitFirstScrapes(int prometheus_port, int expected, Supervisor& supervisor) {
+  const auto deadline = SteadyClock::now() + seconds(30);
+  std::pair<int, int> seen{0, 0};
+  while (SteadyClock::now() < deadline) {
+    if (auto dead = supervisor.FirstExited()) {
+      return Errorf(absl::StatusCode::kUnavailable, "{}", *dead);
+    }
+    auto response =
+        http::FetchBlocking(http::Method::get, Url(prometheus_port, "/api/v1/targets?state=active"),
+                            {}, {}, seconds(2));
+    if (response.ok() && response->status == 200) {
+      seen = ScrapedTargets(response->body);
+      if (seen.first >= expected) return absl::OkStatus();
+    }
+    if (StopRequested(milliseconds(200))) return Interrupted();
+  }
+  return Errorf(absl::StatusCode::kDeadlineExceeded,
+                "Prometheus scraped {} of its {} targets within 30 s (see prometheus.log)",
+                seen.first, expected);
 }
 
 std::string PrometheusConfig(const PortPlan& ports, int replicas, const std::string& cluster_id) {
@@ -194,7 +250,7 @@ absl::Status RunBenchmarks(const UpOptions& options, const std::string& workload
       for (BenchRun& run : runs) {
         if (!run.exit_code) KillChild(run.pid);
       }
-      if (interrupted) return Errorf(absl::StatusCode::kCancelled, "interrupted");
+      if (interrupted) return Interrupted();
       if (dead) return Errorf(absl::StatusCode::kUnavailable, "during the benchmark, {}", *dead);
       return Errorf(absl::StatusCode::kDeadlineExceeded, "the benchmark did not finish in {} s",
                     limit.count());
@@ -227,17 +283,22 @@ class Up {
   explicit Up(const UpOptions& options)
       : options_(options), ports_(PortPlan::From(options.port_base, options.replicas)) {}
 
+  // 0 when the run finished (and, unless --exit, served until a signal); 128 + the signal when
+  // one stopped it before that (130 for Ctrl-C, 143 for SIGTERM); 1 on any failure.
   int Run() {
     absl::Status status = RunSteps();
     if (!status.ok()) {
       std::printf("\n");
       std::fprintf(stderr, "zumik up: %s\n", std::string(MessageOf(status)).c_str());
     }
-    std::printf("zumik up: stopping %zu processes ... ", supervisor_.size());
-    std::fflush(stdout);
-    supervisor_.StopAll(milliseconds(5000));
-    std::printf("done; every port released. Run directory: %s\n", options_.run_dir.c_str());
-    if (status.ok() || status.code() == absl::StatusCode::kCancelled) return 0;
+    if (supervisor_.size() > 0) {
+      std::printf("zumik up: stopping %zu processes ... ", supervisor_.size());
+      std::fflush(stdout);
+      supervisor_.StopAll(milliseconds(5000));
+      std::printf("done; every port released. Run directory: %s\n", options_.run_dir.c_str());
+    }
+    if (status.ok()) return 0;
+    if (status.code() == absl::StatusCode::kCancelled) return 128 + g_stop_signal;
     return 1;
   }
 
@@ -248,13 +309,13 @@ class Up {
 
   absl::Status RunSteps() {
     ASSIGN_OR_RETURN(sim::Profile profile, sim::ResolveProfile(options_.profile, {}));
+    RETURN_IF_ERROR(CheckPorts());  // before the run directory exists: a refusal leaves nothing
     std::error_code ec;
     fs::create_directories(options_.run_dir, ec);
     if (ec) {
       return Errorf(absl::StatusCode::kFailedPrecondition, "cannot create the run directory {}: {}",
                     options_.run_dir, ec.message());
     }
-    RETURN_IF_ERROR(CheckPorts());
     const std::string fleet = fmt::format("{} x {}", options_.replicas, profile.name);
     std::printf("zumik up: the Portable profile on this machine, in %s\n",
                 options_.run_dir.c_str());
@@ -262,6 +323,8 @@ class Up {
     // 1. The registry, with an org API key the operator registers with.
     Step(1, "registry (SQLite)");
     const std::string db = "sqlite:" + Path("registry.db");
+    // A run in a used run directory replaces the previous run's key (revoked below).
+    const absl::StatusOr<std::string> previous_key = ReadFile(Path("api-key"));
     ASSIGN_OR_RETURN(std::string key_output,
                      RunToCompletion("registry key creation",
                                      {options_.zumik_binary, "registry", "keys", "create", "--org",
@@ -279,58 +342,90 @@ class Up {
     }
     RETURN_IF_ERROR(WriteFile(Path("api-key"), api_key_, 0600));
     std::remove(Path("registry-keys.log").c_str());  // it holds the key; api-key is 0600
+    if (previous_key.ok() && previous_key->starts_with(registry::kApiKeyPrefix) &&
+        previous_key->size() > registry::kApiKeyLookupLength) {
+      // Best effort: a key of another database (a deleted registry.db) is simply not found.
+      (void)RunToCompletion("revoking the previous run's API key",
+                            {options_.zumik_binary, "registry", "keys", "revoke", "--org", "local",
+                             "--db", db, previous_key->substr(0, registry::kApiKeyLookupLength)},
+                            Path("registry-keys.log"), seconds(30));
+      std::remove(Path("registry-keys.log").c_str());
+    }
     RETURN_IF_ERROR(Launch("registry",
                            {"registry", "--listen", std::to_string(ports_.registry), "--db", db,
                             "--heartbeat-interval", fmt::format("{}s", kHeartbeatIntervalS)},
                            {Url(ports_.registry, "/healthz")}));
     Done(Url(ports_.registry));
-    if (StopRequested()) return Errorf(absl::StatusCode::kCancelled, "interrupted");
+    if (StopRequested()) return Interrupted();
 
     // 2. Two identical simulated fleets: one behind the EPP, one behind round-robin.
     Step(2, fmt::format("simulated fleets (2 x {} x {})", options_.replicas, profile.name));
-    const std::string replicas = std::to_string(options_.replicas);
-    RETURN_IF_ERROR(Launch("fleet",
-                           {"sim", "--replicas", replicas, "--port",
-                            std::to_string(ports_.fleet_first), "--profile", options_.profile},
+    const auto sim = [&](int first_port) {
+      std::vector<std::string> argv = {"sim",
+                                       "--replicas",
+                                       std::to_string(options_.replicas),
+                                       "--port",
+                                       std::to_string(first_port),
+                                       "--profile",
+                                       options_.profile};
+      if (options_.lmcache) argv.emplace_back("--lmcache");
+      return argv;
+    };
+    RETURN_IF_ERROR(Launch("fleet", sim(ports_.fleet_first),
                            HealthUrls(ports_.fleet_first, options_.replicas)));
-    RETURN_IF_ERROR(Launch("baseline fleet",
-                           {"sim", "--replicas", replicas, "--port",
-                            std::to_string(ports_.baseline_first), "--profile", options_.profile},
+    RETURN_IF_ERROR(Launch("baseline fleet", sim(ports_.baseline_first),
                            HealthUrls(ports_.baseline_first, options_.replicas)));
-    Done(fmt::format("ports {}-{} and {}-{}", ports_.fleet_first,
-                     ports_.fleet_first + options_.replicas - 1, ports_.baseline_first,
-                     ports_.baseline_first + options_.replicas - 1));
-    if (StopRequested()) return Errorf(absl::StatusCode::kCancelled, "interrupted");
+    const auto ports = [&](int first) {
+      return options_.replicas == 1
+                 ? fmt::format("port {}", first)
+                 : fmt::format("ports {}-{}", first, first + options_.replicas - 1);
+    };
+    Done(fmt::format("{} and {}", ports(ports_.fleet_first), ports(ports_.baseline_first)));
+    if (StopRequested()) return Interrupted();
 
     // 3. The gateways.
     Step(3, "EPP gateway (zumik-default) and round-robin gateway");
-    RETURN_IF_ERROR(Launch("EPP gateway",
-                           {"epp", "--endpoints", Endpoints(ports_.fleet_first, options_.replicas),
-                            "--listen-http", std::to_string(ports_.epp_gateway), "--config",
-                            "zumik-default", "--metrics-port", std::to_string(ports_.epp_metrics)},
-                           {fmt::format("tcp://127.0.0.1:{}", ports_.epp_gateway),
-                            Url(ports_.epp_metrics, "/metrics")}));
-    RETURN_IF_ERROR(
-        Launch("round-robin gateway",
-               {"epp", "--endpoints", Endpoints(ports_.baseline_first, options_.replicas),
-                "--listen-http", std::to_string(ports_.baseline_gateway), "--config", "round-robin",
-                "--metrics-port", std::to_string(ports_.baseline_metrics)},
-               {fmt::format("tcp://127.0.0.1:{}", ports_.baseline_gateway),
-                Url(ports_.baseline_metrics, "/metrics")}));
+    const auto gateway = [&](const std::string& name, int first_replica, int port, int metrics_port,
+                             const std::string& policy) {
+      return Launch(
+          name,
+          {"epp", "--host", "127.0.0.1", "--endpoints", Endpoints(first_replica, options_.replicas),
+           "--listen-http", std::to_string(port), "--config", policy, "--metrics-port",
+           std::to_string(metrics_port)},
+          {fmt::format("tcp://127.0.0.1:{}", port), Url(metrics_port, "/metrics")});
+    };
+    RETURN_IF_ERROR(gateway("EPP gateway", ports_.fleet_first, ports_.epp_gateway,
+                            ports_.epp_metrics, "zumik-default"));
+    RETURN_IF_ERROR(gateway("round-robin gateway", ports_.baseline_first, ports_.baseline_gateway,
+                            ports_.baseline_metrics, "round-robin"));
     Done(fmt::format("{} and {}", Url(ports_.epp_gateway), Url(ports_.baseline_gateway)));
-    if (StopRequested()) return Errorf(absl::StatusCode::kCancelled, "interrupted");
+    if (StopRequested()) return Interrupted();
 
     // 4. The operator registers this machine and heartbeats.
     Step(4, "operator (local mode): register and heartbeat");
     const int gpus = options_.replicas * profile.gpus_per_replica;
-    RETURN_IF_ERROR(Launch(
-        "operator",
-        {"operator", "--control-plane", Url(ports_.registry), "--api-key-file", Path("api-key"),
-         "--local", "--name", "zumik-up", "--fingerprint", LocalFingerprint(), "--gpus",
-         fmt::format("{}:{}", profile.gpu_product, gpus), "--model", profile.served_model_name,
-         "--tensor-parallel-size", std::to_string(profile.gpus_per_replica), "--state-file",
-         Path("operator-state.json")},
-        {}));
+    RETURN_IF_ERROR(Launch("operator",
+                           {"operator",
+                            "--control-plane",
+                            Url(ports_.registry),
+                            "--api-key-file",
+                            Path("api-key"),
+                            "--local",
+                            "--name",
+                            "zumik-up",
+                            "--fingerprint",
+                            LocalFingerprint(),
+                            "--gpus",
+                            fmt::format("{}:{}", profile.gpu_product, gpus),
+                            "--model",
+                            profile.served_model_name,
+                            "--tensor-parallel-size",
+                            std::to_string(profile.gpus_per_replica),
+                            "--replicas",
+                            std::to_string(options_.replicas),
+                            "--state-file",
+                            Path("operator-state.json")},
+                           {}));
     ASSIGN_OR_RETURN(cluster_id_, AwaitRegisteredCluster(ports_.registry, api_key_, supervisor_));
     Done(fmt::format("cluster {} ({} x {})", cluster_id_, gpus, profile.gpu_product));
 
@@ -348,7 +443,11 @@ class Up {
                         Path("prometheus.log"),
                         {Url(ports_.prometheus, "/-/ready")}},
           seconds(30)));
-      Done(Url(ports_.prometheus));
+      // The vLLM replicas of both fleets, the two gateways' metrics, the registry.
+      const int targets = 2 * options_.replicas + 3;
+      RETURN_IF_ERROR(AwaitFirstScrapes(ports_.prometheus, targets, supervisor_));
+      Done(fmt::format("{} (every one of its {} targets scraped once)", Url(ports_.prometheus),
+                       targets));
     } else {
       std::printf("skipped: '%s' is not installed (scripts/bootstrap installs it)\n",
                   options_.prometheus_binary.c_str());
@@ -383,8 +482,7 @@ class Up {
           WriteFile(Path("ttft-p90.svg"), BarChartSvg(epp, rr, "TTFT p90", "ms", TtftP90)));
       RETURN_IF_ERROR(WriteFile(Path("throughput.svg"), BarChartSvg(epp, rr, "Output throughput",
                                                                     "tokens/s", OutputThroughput)));
-      ReportContext context{workload, fleet + " per gateway", cluster_id_,
-                            Links(prometheus.has_value())};
+      ReportContext context{workload, fleet, cluster_id_, Links(prometheus.has_value())};
       report_path = Path("report.html");
       RETURN_IF_ERROR(WriteFile(*report_path, HtmlReport(epp, rr, context)));
       Done(*report_path);
@@ -395,12 +493,15 @@ class Up {
     }
 
     std::printf("\nEverything is up:\n");
-    for (const auto& [label, url] : Links(prometheus.has_value())) {
-      std::printf("  %-22s %s\n", label.c_str(), url.c_str());
+    std::vector<std::pair<std::string, std::string>> lines = Links(prometheus.has_value());
+    if (report_path) lines.emplace_back("report", "file://" + *report_path);
+    lines.emplace_back("API key (org local)", Path("api-key"));
+    lines.emplace_back("logs", options_.run_dir + "/*.log");
+    size_t width = 0;
+    for (const auto& line : lines) width = std::max(width, line.first.size());
+    for (const auto& [label, value] : lines) {
+      std::printf("  %-*s %s\n", static_cast<int>(width), label.c_str(), value.c_str());
     }
-    if (report_path) std::printf("  %-22s file://%s\n", "report", report_path->c_str());
-    std::printf("  %-22s %s\n", "API key (org local)", Path("api-key").c_str());
-    std::printf("  %-22s %s/*.log\n", "logs", options_.run_dir.c_str());
     std::printf(
         "try: curl -s %s -H 'Content-Type: application/json' -d '{\"model\":\"%s\","
         "\"prompt\":\"Hello\",\"max_tokens\":16}' -i\n",
@@ -414,14 +515,14 @@ class Up {
         return Errorf(absl::StatusCode::kUnavailable, "{}", *dead);
       }
     }
-    std::printf("\nzumik up: Ctrl-C\n");
+    std::printf("\nzumik up: %s\n", StopSignalName().c_str());
     return absl::OkStatus();
   }
 
   std::vector<std::pair<std::string, std::string>> Links(bool prometheus) const {
     std::vector<std::pair<std::string, std::string>> links = {
-        {"EPP gateway (OpenAI)", Url(ports_.epp_gateway, "/v1")},
-        {"round-robin gateway", Url(ports_.baseline_gateway, "/v1")},
+        {"EPP gateway (OpenAI base URL)", Url(ports_.epp_gateway, "/v1")},
+        {"round-robin gateway (base URL)", Url(ports_.baseline_gateway, "/v1")},
         // The page signs in with the org's API key (any user name, the key as password).
         {"registry page (sign in: any user, the API key)", Url(ports_.registry, "/")},
         {"EPP metrics", Url(ports_.epp_metrics, "/metrics")},

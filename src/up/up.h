@@ -20,6 +20,7 @@ struct UpOptions {
   bool exit_after = false;
   int port_base = 8000;
   std::string prometheus_binary = "prometheus";  // skipped when not found on PATH
+  bool lmcache = false;  // both fleets' replicas get the simulated LMCache CPU tier
 };
 
 // Every port `zumik up` uses, derived from --port-base.
@@ -34,7 +35,8 @@ struct PortPlan {
 // replica's KV cache holds, fewer than the fleet's.
 std::string UpWorkloadYaml(int bench_seconds, int replicas, double rate_per_replica);
 
-// Runs everything; returns the process exit code (0 ok, 1 a component failed, 2 bad flags).
+// Runs everything; returns the process exit code: 0 ok, 1 a component failed, 2 bad flags,
+// 128 + the signal when SIGINT or SIGTERM stopped it before the run finished.
 int RunUp(const UpOptions& options);
 
 }  // namespace zumik::up
