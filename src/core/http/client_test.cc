@@ -4,10 +4,15 @@
 #include "core/http/client.h"
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <chrono>
+#include <future>
 #include <memory>
 #include <string>
 
@@ -308,6 +313,50 @@ TEST_P(ClientTest, CancelFailsAPendingReadAndTheServerSeesTheClientLeave) {
   EXPECT_TRUE(stream->done());
   EXPECT_TRUE(wait_stream_cancelled_.get_future().get());
   EXPECT_EQ(client.stats().idle_connections, 0u);
+}
+
+// A caller cancelled by asio (terminal cancellation, as a server handler is when its client
+// leaves) as its read starts: the read reports Cancelled rather than throwing, the stream is
+// done, and the server sees its client leave. (stream->Cancel() is the other way in: above.)
+TEST_P(ClientTest, AReadWhoseCallerIsCancelledIsCancelledAndNeverThrows) {
+  IoThreads client_io(1);
+  Client client(client_io.io().get_executor(), Options());
+  absl::StatusOr<ClientStream> stream = RunOn(
+      client_io.io(), client.Stream(ClientRequest::Get(Url("/wait-stream")).WithTimeout(10s)));
+  ASSERT_TRUE(stream.ok()) << stream.status();
+  std::string received;
+  while (received.find("\n\n") == std::string::npos) {
+    absl::StatusOr<std::string_view> piece = RunOn(client_io.io(), stream->Read());
+    ASSERT_TRUE(piece.ok()) << piece.status();
+    received += *piece;
+  }
+  auto signal = std::make_shared<asio::cancellation_signal>();
+  auto result = std::make_shared<std::promise<absl::Status>>();
+  asio::co_spawn(
+      client_io.io(),
+      [&stream, signal]() -> asio::awaitable<absl::Status> {
+        asio::post(co_await asio::this_coro::executor,
+                   [signal] { signal->emit(asio::cancellation_type::terminal); });
+        absl::StatusOr<std::string_view> piece = co_await stream->Read();
+        co_return piece.status();
+      },
+      asio::bind_cancellation_slot(
+          signal->slot(), [signal, result](const std::exception_ptr& error, absl::Status status) {
+            if (error) {
+              try {
+                std::rethrow_exception(error);
+              } catch (const std::exception& e) {
+                status = absl::InternalError(std::string("the read threw: ") + e.what());
+              }
+            }
+            result->set_value(status);
+          }));
+  std::future<absl::Status> done = result->get_future();
+  ASSERT_EQ(done.wait_for(10s), std::future_status::ready) << "the cancelled read never ended";
+  const absl::Status status = done.get();
+  EXPECT_EQ(status.code(), absl::StatusCode::kCancelled) << status;
+  EXPECT_TRUE(stream->done());
+  EXPECT_TRUE(wait_stream_cancelled_.get_future().get()) << "the server saw the client leave";
 }
 
 TEST_P(ClientTest, LazyDeadlineTimerStillFiresForAnEarlierDeadlineOnAPooledConnection) {
