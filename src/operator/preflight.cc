@@ -5,6 +5,7 @@
 #include <map>
 #include <set>
 
+#include "absl/strings/ascii.h"
 #include "core/json_path.h"
 #include "core/status.h"
 
@@ -63,7 +64,8 @@ CheckResult GroupCheck(KubeSession& kube, std::string name, const std::vector<st
   return result;
 }
 
-// Knative refuses PodSpec fields whose config-features flag is not "enabled" (knative serving
+// Knative refuses PodSpec fields whose config-features flag is off. It reads a flag's value
+// case-insensitively, and "allowed" lets the field through as "enabled" does (knative serving
 // pkg/apis/config/features.go: all of these default to disabled).
 CheckResult KnativeFlagsCheck(KubeSession& kube, const PreflightOptions& options) {
   CheckResult result;
@@ -85,7 +87,9 @@ CheckResult KnativeFlagsCheck(KubeSession& kube, const PreflightOptions& options
   for (const std::string& flag : needed) {
     const json::value* set =
         data != nullptr && data->is_object() ? data->get_object().if_contains(flag) : nullptr;
-    if (set == nullptr || !set->is_string() || set->get_string() != "enabled") off.push_back(flag);
+    std::string value = set != nullptr && set->is_string() ? std::string(set->get_string()) : "";
+    absl::AsciiStrToLower(&value);
+    if (value != "enabled" && value != "allowed") off.push_back(flag);
   }
   result.passed = off.empty();
   if (result.passed) {
@@ -96,9 +100,13 @@ CheckResult KnativeFlagsCheck(KubeSession& kube, const PreflightOptions& options
   std::vector<std::string> pairs;
   pairs.reserve(off.size());
   for (const std::string& flag : off) pairs.push_back(fmt::format("\"{}\":\"enabled\"", flag));
+  // The Knative Operator overwrites edited ConfigMaps: there the KnativeServing object it
+  // reconciles holds the flags.
   result.fix = fmt::format(
       "kubectl -n knative-serving patch configmap config-features --type merge -p "
-      "'{{\"data\":{{{}}}}}'",
+      "'{{\"data\":{{{0}}}}}'  (where the Knative Operator manages Knative: kubectl -n "
+      "knative-serving patch knativeserving knative-serving --type merge -p "
+      "'{{\"spec\":{{\"config\":{{\"features\":{{{0}}}}}}}}}')",
       fmt::join(pairs, ","));
   return result;
 }

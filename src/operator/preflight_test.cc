@@ -117,19 +117,24 @@ TEST_F(PreflightTest, KnativeModeNeedsKnativeServingAndThePodFieldFlags) {
   EXPECT_EQ(flags->fix,
             "kubectl -n knative-serving patch configmap config-features --type merge -p "
             R"('{"data":{"kubernetes.podspec-tolerations":"enabled",)"
-            R"("kubernetes.podspec-nodeselector":"enabled"}}')");
+            R"("kubernetes.podspec-nodeselector":"enabled"}}')"
+            "  (where the Knative Operator manages Knative: kubectl -n knative-serving patch "
+            "knativeserving knative-serving --type merge -p "
+            R"('{"spec":{"config":{"features":{"kubernetes.podspec-tolerations":"enabled",)"
+            R"("kubernetes.podspec-nodeselector":"enabled"}}}}'))");
 
-  // One flag on, the other "allowed" (not a value Knative reads as on): only that one is named.
-  api_.Upsert(kube::kConfigMaps, ConfigFeatures(R"({"kubernetes.podspec-tolerations":"enabled",
-                                 "kubernetes.podspec-nodeselector":"allowed"})"));
+  // One flag on ("Enabled": Knative ignores case), the other explicitly off: only that one.
+  api_.Upsert(kube::kConfigMaps, ConfigFeatures(R"({"kubernetes.podspec-tolerations":"Enabled",
+                                 "kubernetes.podspec-nodeselector":"disabled"})"));
   results = RunPreflight(*session_, options);
   flags = Find(results, "Knative config-features");
   ASSERT_NE(flags, nullptr);
   EXPECT_EQ(flags->detail, "not enabled: kubernetes.podspec-nodeselector");
 
-  // Both on: passes. Without --gpu-product only the tolerations flag is needed.
+  // Both on ("allowed" admits the field as "enabled" does): passes. Without --gpu-product only
+  // the tolerations flag is needed.
   api_.Upsert(kube::kConfigMaps, ConfigFeatures(R"({"kubernetes.podspec-tolerations":"enabled",
-                                 "kubernetes.podspec-nodeselector":"enabled"})"));
+                                 "kubernetes.podspec-nodeselector":"allowed"})"));
   results = RunPreflight(*session_, options);
   EXPECT_TRUE(AllPassed(results)) << FormatPreflightTable(results);
   api_.Upsert(kube::kConfigMaps, ConfigFeatures(R"({"kubernetes.podspec-tolerations":"enabled"})"));

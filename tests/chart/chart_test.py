@@ -410,8 +410,15 @@ def expect_knative(docs, mode="Knative"):
     vllm = container(isvc)
     check(vllm["ports"] == [{"name": "http1", "containerPort": 8000, "protocol": "TCP"}],
           f"Knative allows one port named http1/h2c/empty: {vllm['ports']}")
+    # Knative renames the port user-port on the pod and rewrites only the liveness probe: a probe
+    # naming http1 would find no such port (the startup probe would never pass). Numbers work.
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-        check(vllm[probe]["httpGet"]["port"] == "http1", f"{probe} port must match the container port's name")
+        check(vllm[probe]["httpGet"]["port"] == 8000, f"{probe} port must be the number in Knative mode")
+    pod_annotations = predictor.get("annotations", {})
+    check(pod_annotations.get("serving.knative.dev/progress-deadline") == "2100s",
+          f"the revision's progress deadline must cover the startup probe (10 s x 180) + 300 s: {pod_annotations}")
+    check(pod_annotations.get("autoscaling.knative.dev/target-utilization-percentage") == "100",
+          "KPA's 70% default utilization would make the target 5.6, not 8")
     check(vllm["securityContext"]["runAsUser"] == 1000 and vllm["securityContext"]["runAsNonRoot"],
           "user moved to the container")
     check(not any(e.get("valueFrom", {}).get("fieldRef") for e in vllm.get("env", [])),
@@ -554,6 +561,8 @@ NEGATIVE = [
      ["kserve.minReplicas=0 in Knative mode would scale to zero", "set kserve.minReplicas to 1 or more"]),
     ("knative-reserved-port", MODEL + KNATIVE + ["--set", "runtime.port=9091"], ALL_APIS + [KNATIVE_API],
      ["runtime.port 9091 is reserved for Knative's queue-proxy"]),
+    ("knative-tls-port", MODEL + KNATIVE + ["--set", "runtime.port=8112"], ALL_APIS + [KNATIVE_API],
+     ["runtime.port 8112 is reserved for Knative's queue-proxy"]),
     ("no-knative-crd", MODEL + KNATIVE, ALL_APIS,
      ["kserve.deploymentMode=Knative requires the services.serving.knative.dev CRD", "Install Knative Serving",
       "set kserve.deploymentMode=Standard"]),
@@ -693,9 +702,13 @@ def cmd_matrix(chart, _):
         notes = out.split("NOTES:", 1)[-1]
         check("Autoscaling: KServe KPA (Knative), 8 requests in flight per replica, 1..4 replicas." in notes,
               f"NOTES: KPA line\n{notes}")
+        flags = ('"kubernetes.podspec-tolerations":"enabled","kubernetes.podspec-nodeselector":"enabled",'
+                 '"kubernetes.podspec-fieldref":"enabled"')
         check("kubectl -n knative-serving patch configmap config-features --type merge -p "
-              "'{\"data\":{\"kubernetes.podspec-tolerations\":\"enabled\",\"kubernetes.podspec-nodeselector\":\"enabled\","
-              "\"kubernetes.podspec-fieldref\":\"enabled\"}}'" in notes, f"NOTES: feature flags\n{notes}")
+              "'{\"data\":{" + flags + "}}'" in notes, f"NOTES: feature flags\n{notes}")
+        check("kubectl -n knative-serving patch knativeserving knative-serving --type merge -p "
+              "'{\"spec\":{\"config\":{\"features\":{" + flags + "}}}}'" in notes,
+              f"NOTES: feature flags through the Knative Operator\n{notes}")
     return run_cases([case(*c) for c in MATRIX] + [("knative-notes", knative_notes)])
 
 

@@ -70,6 +70,10 @@ needs: Knative refuses these PodSpec fields while their flag is off (the default
 {{/* The vLLM container's port name: Knative allows only "", http1 or h2c (and renames it user-port
 on the pods: knative serving pkg/apis/serving/k8s_validation.go, revision/resources/deploy.go). */}}
 {{- define "zp.vllmPortName" -}}{{ if include "zp.knative" . }}http1{{ else }}http{{ end }}{{- end -}}
+{{/* The probes' port. Knative renames the port user-port on the pod and rewrites only the
+liveness probe's (queue-proxy runs the readiness probe), so a named startup probe would look
+for a port that is not there: in Knative mode the probes give the number. */}}
+{{- define "zp.probePort" -}}{{ if include "zp.knative" . }}{{ .Values.runtime.port }}{{ else }}http{{ end }}{{- end -}}
 {{- define "zp.servedModelName" -}}{{ default .Values.model.served .Values.model.servedModelName }}{{- end -}}
 {{- define "zp.clusterConfigMap" -}}{{ .Release.Name }}-zumik-cluster{{- end -}}
 
@@ -170,8 +174,8 @@ seccompProfile:
 {{- if and (lt (int $v.kserve.minReplicas) 1) (or $v.router.enabled $v.aibrix.gateway.enabled) -}}
 {{- fail (printf "\nkserve.minReplicas=0 in %s mode would scale to zero, and the router sends requests to pods directly, never through Knative's activator, so nothing would scale back up: set kserve.minReplicas to 1 or more" $v.kserve.deploymentMode) -}}
 {{- end -}}
-{{- if has (int $v.runtime.port) (list 8008 8012 8013 8022 9090 9091) -}}
-{{- fail (printf "\nruntime.port %v is reserved for Knative's queue-proxy in %s mode (8008, 8012, 8013, 8022, 9090, 9091): choose another (default 8000)" $v.runtime.port $v.kserve.deploymentMode) -}}
+{{- if has (int $v.runtime.port) (list 8008 8012 8013 8022 8112 9090 9091) -}}
+{{- fail (printf "\nruntime.port %v is reserved for Knative's queue-proxy in %s mode (8008, 8012, 8013, 8022, 8112, 9090, 9091): choose another (default 8000)" $v.runtime.port $v.kserve.deploymentMode) -}}
 {{- end -}}
 {{- end -}}
 {{- if and $v.aibrix.gateway.enabled (not (regexMatch "^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$" (include "zp.servedModelName" .))) -}}

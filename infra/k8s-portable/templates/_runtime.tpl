@@ -107,19 +107,19 @@
   startupProbe:
     httpGet:
       path: /health
-      port: {{ include "zp.vllmPortName" . }}
+      port: {{ include "zp.probePort" . }}
     periodSeconds: {{ .Values.runtime.probes.startup.periodSeconds }}
     failureThreshold: {{ .Values.runtime.probes.startup.failureThreshold }}
   readinessProbe:
     httpGet:
       path: /v1/models
-      port: {{ include "zp.vllmPortName" . }}
+      port: {{ include "zp.probePort" . }}
     periodSeconds: {{ .Values.runtime.probes.readiness.periodSeconds }}
     failureThreshold: {{ .Values.runtime.probes.readiness.failureThreshold }}
   livenessProbe:
     httpGet:
       path: /health
-      port: {{ include "zp.vllmPortName" . }}
+      port: {{ include "zp.probePort" . }}
     periodSeconds: {{ .Values.runtime.probes.liveness.periodSeconds }}
     failureThreshold: {{ .Values.runtime.probes.liveness.failureThreshold }}
   securityContext:
