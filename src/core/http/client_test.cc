@@ -319,6 +319,8 @@ TEST_P(ClientTest, CancelFailsAPendingReadAndTheServerSeesTheClientLeave) {
 // leaves) as its read starts: the read reports Cancelled rather than throwing, the stream is
 // done, and the server sees its client leave. (stream->Cancel() is the other way in: above.)
 TEST_P(ClientTest, AReadWhoseCallerIsCancelledIsCancelledAndNeverThrows) {
+  // Declared first, so it outlives the client's threads (and asio's use of its slot).
+  asio::cancellation_signal signal;
   IoThreads client_io(1);
   Client client(client_io.io().get_executor(), Options());
   absl::StatusOr<ClientStream> stream = RunOn(
@@ -330,18 +332,17 @@ TEST_P(ClientTest, AReadWhoseCallerIsCancelledIsCancelledAndNeverThrows) {
     ASSERT_TRUE(piece.ok()) << piece.status();
     received += *piece;
   }
-  auto signal = std::make_shared<asio::cancellation_signal>();
   auto result = std::make_shared<std::promise<absl::Status>>();
   asio::co_spawn(
       client_io.io(),
-      [&stream, signal]() -> asio::awaitable<absl::Status> {
+      [&stream, &signal]() -> asio::awaitable<absl::Status> {
         asio::post(co_await asio::this_coro::executor,
-                   [signal] { signal->emit(asio::cancellation_type::terminal); });
+                   [&signal] { signal.emit(asio::cancellation_type::terminal); });
         absl::StatusOr<std::string_view> piece = co_await stream->Read();
         co_return piece.status();
       },
       asio::bind_cancellation_slot(
-          signal->slot(), [signal, result](const std::exception_ptr& error, absl::Status status) {
+          signal.slot(), [result](const std::exception_ptr& error, absl::Status status) {
             if (error) {
               try {
                 std::rethrow_exception(error);
