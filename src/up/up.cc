@@ -298,7 +298,9 @@ class Up {
       std::printf("done; every port released. Run directory: %s\n", options_.run_dir.c_str());
     }
     if (status.ok()) return 0;
-    if (status.code() == absl::StatusCode::kCancelled) return 128 + g_stop_signal;
+    if (status.code() == absl::StatusCode::kCancelled && g_stop_signal != 0) {
+      return 128 + g_stop_signal;
+    }
     return 1;
   }
 
