@@ -10,6 +10,7 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
 
+#include "core/http/cancellable.h"
 #include "core/http/client_connection.h"
 #include "core/http/errors.h"
 #include "core/status.h"
@@ -24,6 +25,14 @@ SteadyTime DeadlineAfter(std::chrono::nanoseconds timeout) {
   if (timeout >= std::chrono::hours(24 * 365)) return SteadyTime::max();
   return std::chrono::steady_clock::now() +
          std::chrono::duration_cast<std::chrono::steady_clock::duration>(timeout);
+}
+
+// What a stream whose caller was cancelled reads: it is cancelled (on the connection's strand)
+// and answers with its failure, Cancelled unless it had already failed otherwise.
+absl::Status CancelledStream(const std::shared_ptr<detail::StreamState>& state) {
+  detail::CancelStream(state);
+  if (!state->failure.ok()) return state->failure;
+  return Errorf(absl::StatusCode::kCancelled, "stream from {} cancelled", state->url.Authority());
 }
 
 std::string_view FindHeader(const Fields& fields, std::string_view name) {
@@ -149,8 +158,13 @@ asio::awaitable<absl::StatusOr<std::string_view>> ClientStream::Read() {
   if (state_->shared->options.single_threaded) {
     co_return co_await std::move(read);
   }
-  co_return co_await asio::co_spawn(state_->connection->executor(), std::move(read),
-                                    asio::use_awaitable);
+  auto on_cancel = [state = state_]() -> absl::StatusOr<std::string_view> {
+    return CancelledStream(state);
+  };
+  // Named first: GCC 12 may destroy a temporary inside a co_await expression twice.
+  asio::awaitable<absl::StatusOr<std::string_view>> run =
+      RunCancellable(state_->connection->executor(), std::move(read), std::move(on_cancel));
+  co_return co_await std::move(run);
 }
 
 asio::awaitable<absl::StatusOr<std::string>> ClientStream::ReadAll(size_t limit) {
@@ -197,8 +211,14 @@ asio::awaitable<absl::StatusOr<ClientResponse>> Client::Fetch(ClientRequest requ
     if (shared->options.single_threaded) {
       outcome = co_await std::move(round_trip);
     } else {
-      outcome = co_await asio::co_spawn(connection->executor(), std::move(round_trip),
-                                        asio::use_awaitable);
+      auto on_cancel = [connection, authority = url->Authority()]() {
+        connection->Close();
+        return detail::Attempt<ClientResponse>{
+            Errorf(absl::StatusCode::kCancelled, "request to {} cancelled", authority)};
+      };
+      asio::awaitable<detail::Attempt<ClientResponse>> run =
+          RunCancellable(connection->executor(), std::move(round_trip), std::move(on_cancel));
+      outcome = co_await std::move(run);
     }
     // A pooled connection the server had just closed: one more try on a fresh one.
     if (outcome.retry && attempt == 0) continue;
@@ -223,8 +243,10 @@ asio::awaitable<absl::StatusOr<ClientStream>> Client::Stream(ClientRequest reque
     if (shared->options.single_threaded) {
       outcome = co_await std::move(open);
     } else {
-      outcome = co_await asio::co_spawn(state->connection->executor(), std::move(open),
-                                        asio::use_awaitable);
+      auto on_cancel = [state]() { return detail::Attempt<bool>{CancelledStream(state)}; };
+      asio::awaitable<detail::Attempt<bool>> run =
+          RunCancellable(state->connection->executor(), std::move(open), std::move(on_cancel));
+      outcome = co_await std::move(run);
     }
     if (outcome.retry && attempt == 0) continue;
     if (!outcome.result.ok()) {
