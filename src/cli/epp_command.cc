@@ -34,6 +34,7 @@ void AddEppCommand(CLI::App& app) {
     std::string config = "zumik-default";
     std::string profile_header = "byoc_epp";
     std::string scrape_interval = "50ms";
+    int model_server_metrics_port = 0;
     std::string connect_timeout = "2s";
     std::string upstream_timeout = "10m";
     int max_queued = 0;
@@ -85,6 +86,11 @@ void AddEppCommand(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--scrape-interval", f->scrape_interval, "Model-server /metrics interval")
       ->capture_default_str();
+  cmd->add_option("--model-server-metrics-port", f->model_server_metrics_port,
+                  "Scrape /metrics on this port of each endpoint instead of the port requests go "
+                  "to (0 = that port); e.g. past Knative's queue-proxy")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 65535));
   cmd->add_option("--connect-timeout", f->connect_timeout, "Upstream connect timeout")
       ->capture_default_str();
   cmd->add_option("--upstream-timeout", f->upstream_timeout, "Whole upstream exchange timeout")
@@ -151,6 +157,7 @@ void AddEppCommand(CLI::App& app) {
     o.grpc_cert_file = f->grpc_cert;
     o.grpc_key_file = f->grpc_key;
     o.metrics_port = f->metrics_port;
+    o.scraper.port = f->model_server_metrics_port;
     o.threads = f->threads;
     o.pipeline.policy = f->config;
     o.pipeline.profile_header = f->profile_header;

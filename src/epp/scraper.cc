@@ -189,6 +189,12 @@ struct Scraper::Shared {
   }
 };
 
+std::string ScrapeAddress(const std::string& address, int port) {
+  const size_t colon = address.rfind(':');
+  if (port == 0 || colon == std::string::npos) return address;
+  return fmt::format("{}:{}", std::string_view(address).substr(0, colon), port);
+}
+
 namespace {
 
 const std::shared_ptr<spdlog::logger>& ScrapeLog() {
@@ -200,7 +206,8 @@ asio::awaitable<void> ScrapeLoop(std::shared_ptr<Scraper::Shared> shared, std::s
                                  Engine engine) {
   const auto& log = ScrapeLog();
   asio::steady_timer timer(co_await asio::this_coro::executor);
-  std::string url = fmt::format("http://{}{}", address, shared->options.path);
+  std::string url = fmt::format("http://{}{}", ScrapeAddress(address, shared->options.port),
+                                shared->options.path);
   bool was_failing = false;
   while (!shared->stopping.load()) {
     auto snapshot = shared->datastore.Current();

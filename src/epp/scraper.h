@@ -30,7 +30,15 @@ struct ScraperOptions {
   Duration interval = std::chrono::milliseconds(50);
   Duration timeout = std::chrono::seconds(1);
   std::string path = "/metrics";
+  // The port /metrics is scraped on; 0 = the endpoint's own port (where requests go). Set when
+  // requests enter through a proxy on the pod, such as Knative's queue-proxy, that should not
+  // see (or count) the scrapes (upstream EPP flag --model-server-metrics-port).
+  int port = 0;
 };
+
+// "host:port" (IPv6 hosts in brackets) with its port replaced by `port`; `address` unchanged
+// when `port` is 0.
+std::string ScrapeAddress(const std::string& address, int port);
 
 class Scraper {
  public:

@@ -132,5 +132,44 @@ TEST(Scraper, PublishesLiveMetricsAndKeepsOldValuesWhenAnEndpointServesGarbage) 
   runner.join();
 }
 
+TEST(ScrapeAddress, ReplacesThePortOnlyWhenOneIsGiven) {
+  EXPECT_EQ(ScrapeAddress("10.0.0.7:8012", 0), "10.0.0.7:8012");
+  EXPECT_EQ(ScrapeAddress("10.0.0.7:8012", 8000), "10.0.0.7:8000");
+  EXPECT_EQ(ScrapeAddress("[fd00::7]:8012", 8000), "[fd00::7]:8000");
+}
+
+// Requests go to one port (a proxy on the pod), /metrics is read from another.
+TEST(Scraper, ScrapesTheMetricsPortWhenOneIsSet) {
+  boost::asio::io_context io;
+  http::Router router;
+  router.Get("/metrics", [](http::Request&, http::ResponseWriter& w) {
+    return ServeText("vllm:num_requests_waiting 4\nvllm:kv_cache_usage_perc 0.5\n", w);
+  });
+  http::Server server(io, http::ServerOptions{}, std::move(router));
+  ASSERT_TRUE(server.Start().ok());
+
+  Datastore ds;
+  std::vector<EndpointSpec> specs(1);
+  specs[0].address = "127.0.0.1:1";  // nothing listens there: only the metrics port answers
+  ds.SetEndpoints(specs);
+  ScraperOptions options;
+  options.interval = std::chrono::milliseconds(10);
+  options.port = server.port();
+  Scraper scraper(io, ds, options);
+  scraper.Start();
+  std::thread runner([&io] { io.run(); });
+
+  EXPECT_TRUE(Eventually([&] {
+    auto snap = ds.Current();
+    const auto& e = snap->endpoints[snap->Find("127.0.0.1:1")];
+    return e.metrics.valid && e.metrics.waiting_requests == 4;
+  }));
+
+  scraper.Stop();
+  server.Stop(std::chrono::milliseconds(10));
+  io.stop();
+  runner.join();
+}
+
 }  // namespace
 }  // namespace zumik::epp

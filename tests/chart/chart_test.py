@@ -425,6 +425,9 @@ def expect_knative(docs, mode="Knative"):
           "fieldRef env needs kubernetes.podspec-fieldref")
     pool = find(docs, "InferencePool")
     check(pool["spec"]["targetPorts"] == [{"number": 8012}], f"pool must target the queue-proxy: {pool['spec']}")
+    epp = find(docs, "Deployment", "-epp")
+    check("--model-server-metrics-port=8000" in args_of(epp),
+          f"the EPP must scrape vLLM's port, not the queue-proxy's: {args_of(epp)}")
     monitor = find(docs, "PodMonitor")
     check(monitor["spec"]["podMetricsEndpoints"][0]["port"] == "user-port", "Knative names the pod port user-port")
     service = find(docs, "Service", "llama-3-1-8b")
@@ -522,6 +525,9 @@ MATRIX = [
     ("skip-capability-checks", ["--set", "skipCapabilityChecks=true"], [], expect_nothing_extra),
     ("objectives-and-rewrites", OBJECTIVES + REWRITES, ALL_APIS + LLMD_APIS, expect_objectives_and_rewrites),
     ("knative-kpa", KNATIVE_ALL, ALL_APIS + [KNATIVE_API], expect_knative),
+    ("knative-upstream-epp", KNATIVE + ["--set", "router.epp.flavor=upstream"], ALL_APIS + [KNATIVE_API],
+     lambda docs: check("--model-server-metrics-port=8000" in args_of(find(docs, "Deployment", "-epp")),
+                        "the upstream EPP must scrape vLLM's port in Knative mode")),
     ("knative-legacy-serverless-h100", ["--set", "kserve.deploymentMode=Serverless"] + KNATIVE_ALL[2:] +
      ["--set", "runtime.gpuProduct=NVIDIA-H100-80GB-HBM3"], ALL_APIS + [KNATIVE_API], expect_knative_serverless_h100),
     ("custom-epp-config", ["--set-string", "router.epp.customConfig=apiVersion: llm-d.ai/v1alpha1\nkind: EndpointPickerConfig\n"],
