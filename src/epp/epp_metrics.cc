@@ -173,31 +173,34 @@ std::string_view EppMetrics::BoundModelLocked(std::string_view model) {
   return models_.emplace(model, false).first->first;
 }
 
-void EppMetrics::ConfirmModel(std::string_view model) {
-  if (model.empty() || model.size() > kMaxModelNameBytes) return;
-  std::lock_guard lock(mu_);
+bool EppMetrics::ConfirmModelLocked(std::string_view model) {
+  if (model.empty()) return true;  // "" is its own label
+  if (model.size() > kMaxModelNameBytes) return false;
   auto it = models_.find(model);
   if (it == models_.end()) {
-    if (models_.size() < kMaxModelNames) models_.emplace(model, true);
-    return;
+    if (models_.size() >= kMaxModelNames) return false;
+    models_.emplace(model, true);
+    return true;
   }
   if (!it->second) {
     it->second = true;
     --unconfirmed_;
   }
+  return true;
+}
+
+void EppMetrics::ConfirmModel(std::string_view model) {
+  std::lock_guard lock(mu_);
+  ConfirmModelLocked(model);
 }
 
 void EppMetrics::RequestSucceeded(ModelSeries& s, std::string_view model, std::string_view target) {
   if (s.confirmed.load(std::memory_order_relaxed)) return;
-  ConfirmModel(model);
-  if (!target.empty()) ConfirmModel(target);
-  // The series' own labels are confirmed once they are these names (not "other").
   std::lock_guard lock(mu_);
-  auto confirmed = [&](const std::string& label) {
-    auto it = models_.find(label);
-    return label.empty() || (it != models_.end() && it->second);
-  };
-  if (s.model != "other" && s.target != "other" && confirmed(s.model) && confirmed(s.target)) {
+  const bool model_has_label = ConfirmModelLocked(model);
+  const bool target_has_label = target.empty() || ConfirmModelLocked(target);
+  // The series was made before these names were confirmed if its labels read "other".
+  if (model_has_label && target_has_label && s.model != "other" && s.target != "other") {
     s.confirmed.store(true, std::memory_order_relaxed);
   }
 }

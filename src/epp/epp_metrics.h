@@ -100,6 +100,8 @@ class EppMetrics {
   EppMetrics() = default;
   absl::Status Init(std::string pool_name);
   std::string_view BoundModelLocked(std::string_view model);  // requires mu_
+  // ConfirmModel under mu_; true when `model` has a confirmed label of its own.
+  bool ConfirmModelLocked(std::string_view model);
 
   metrics::Registry registry_;
   std::string pool_name_;
