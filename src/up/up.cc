@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <regex>
 #include <thread>
 
@@ -101,79 +102,92 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
-// Polls the registry until the operator's cluster appears; returns its id.
-absl::StatusOr<std::string> AwaitRegisteredCluster(int registry_port, const std::string& api_key,
-                                                   Supervisor& supervisor) {
+// GETs `url` every 200 ms, for up to 30 s, until `done` accepts a 200 response's body. Ok
+// then; else the first child that died, an interrupt, or kDeadlineExceeded (for the caller to
+// say what did not happen).
+absl::Status PollFor30s(Supervisor& supervisor, const std::string& url,
+                        const http::Headers& headers,
+                        const std::function<bool(const std::string& body)>& done) {
   const auto deadline = SteadyClock::now() + seconds(30);
   while (SteadyClock::now() < deadline) {
     if (auto dead = supervisor.FirstExited()) {
       return Errorf(absl::StatusCode::kUnavailable, "{}", *dead);
     }
-    auto response = http::FetchBlocking(http::Method::get, Url(registry_port, "/v1/clusters"), {},
-                                        {{"Authorization", "Bearer " + api_key}}, seconds(2));
-    if (response.ok() && response->status == 200) {
-      boost::system::error_code ec;
-      boost::json::value doc = boost::json::parse(response->body, ec);
-      const boost::json::array* clusters = nullptr;
-      if (!ec && doc.is_object()) {
-        if (auto* v = doc.get_object().if_contains("clusters"); v && v->is_array()) {
-          clusters = &v->get_array();
-        }
-      }
-      if (clusters != nullptr && !clusters->empty() && (*clusters)[0].is_object()) {
-        if (auto* id = (*clusters)[0].get_object().if_contains("id"); id && id->is_string()) {
-          return std::string(id->get_string());
-        }
-      }
+    auto response = http::FetchBlocking(http::Method::get, url, {}, headers, seconds(2));
+    if (response.ok() && response->status == 200 && done(response->body)) {
+      return absl::OkStatus();
     }
-    if (StopRequested(milliseconds(200))) {
-      return Interrupted();
-    }
+    if (StopRequested(milliseconds(200))) return Interrupted();
   }
-  return Errorf(absl::StatusCode::kDeadlineExceeded,
-                "the operator did not register the cluster within 30 s (see operator.log)");
+  return absl::DeadlineExceededError("not within 30 s");
+}
+
+// The id of the first cluster a /v1/clusters listing holds ("" when none).
+std::string FirstClusterId(const std::string& body) {
+  boost::system::error_code ec;
+  boost::json::value doc = boost::json::parse(body, ec);
+  if (ec || !doc.is_object()) return "";
+  const boost::json::value* clusters = doc.get_object().if_contains("clusters");
+  if (clusters == nullptr || !clusters->is_array() || clusters->get_array().empty() ||
+      !clusters->get_array()[0].is_object()) {
+    return "";
+  }
+  const boost::json::value* id = clusters->get_array()[0].get_object().if_contains("id");
+  return id != nullptr && id->is_string() ? std::string(id->get_string()) : "";
+}
+
+// Polls the registry until the operator's cluster appears; returns its id.
+absl::StatusOr<std::string> AwaitRegisteredCluster(int registry_port, const std::string& api_key,
+                                                   Supervisor& supervisor) {
+  std::string id;
+  absl::Status polled =
+      PollFor30s(supervisor, Url(registry_port, "/v1/clusters"),
+                 {{"Authorization", "Bearer " + api_key}}, [&id](const std::string& body) {
+                   id = FirstClusterId(body);
+                   return !id.empty();
+                 });
+  if (absl::IsDeadlineExceeded(polled)) {
+    return Errorf(absl::StatusCode::kDeadlineExceeded,
+                  "the operator did not register the cluster within 30 s (see operator.log)");
+  }
+  RETURN_IF_ERROR(polled);
+  return id;
 }
 
 // Prometheus's /api/v1/targets: how many active targets it has scraped at least once (health
-// is "unknown" until the first scrape), of how many.
-std::pair<int, int> ScrapedTargets(const std::string& body) {
+// is "unknown" until the first scrape).
+int ScrapedTargets(const std::string& body) {
   boost::system::error_code ec;
   boost::json::value doc = boost::json::parse(body, ec);
-  if (ec || !doc.is_object()) return {0, 0};
+  if (ec || !doc.is_object()) return 0;
   const boost::json::value* data = doc.get_object().if_contains("data");
   const boost::json::value* active =
       data && data->is_object() ? data->get_object().if_contains("activeTargets") : nullptr;
-  if (active == nullptr || !active->is_array()) return {0, 0};
+  if (active == nullptr || !active->is_array()) return 0;
   int scraped = 0;
   for (const boost::json::value& target : active->get_array()) {
     const boost::json::value* health =
         target.is_object() ? target.get_object().if_contains("health") : nullptr;
     if (health && health->is_string() && health->get_string() != "unknown") ++scraped;
   }
-  return {scraped, static_cast<int>(active->get_array().size())};
+  return scraped;
 }
 
 // Waits until Prometheus has scraped each of its `expected` targets once, so the benchmark's
 // first requests land in its series (a counter's increase before its first sample is lost).
 absl::Status AwaitFirstScrapes(int prometheus_port, int expected, Supervisor& supervisor) {
-  const auto deadline = SteadyClock::now() + seconds(30);
-  std::pair<int, int> seen{0, 0};
-  while (SteadyClock::now() < deadline) {
-    if (auto dead = supervisor.FirstExited()) {
-      return Errorf(absl::StatusCode::kUnavailable, "{}", *dead);
-    }
-    auto response =
-        http::FetchBlocking(http::Method::get, Url(prometheus_port, "/api/v1/targets?state=active"),
-                            {}, {}, seconds(2));
-    if (response.ok() && response->status == 200) {
-      seen = ScrapedTargets(response->body);
-      if (seen.first >= expected) return absl::OkStatus();
-    }
-    if (StopRequested(milliseconds(200))) return Interrupted();
+  int scraped = 0;
+  absl::Status polled = PollFor30s(supervisor, Url(prometheus_port, "/api/v1/targets?state=active"),
+                                   {}, [&scraped, expected](const std::string& body) {
+                                     scraped = ScrapedTargets(body);
+                                     return scraped >= expected;
+                                   });
+  if (absl::IsDeadlineExceeded(polled)) {
+    return Errorf(absl::StatusCode::kDeadlineExceeded,
+                  "Prometheus scraped {} of its {} targets within 30 s (see prometheus.log)",
+                  scraped, expected);
   }
-  return Errorf(absl::StatusCode::kDeadlineExceeded,
-                "Prometheus scraped {} of its {} targets within 30 s (see prometheus.log)",
-                seen.first, expected);
+  return polled;
 }
 
 std::string PrometheusConfig(const PortPlan& ports, int replicas, const std::string& cluster_id) {
